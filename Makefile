@@ -1,0 +1,85 @@
+# Fixloop — two commands for a newcomer: `make run` and `make test`.
+# Needs only Python 3.11+ and make; everything else is installed here (uv from PyPI, the rest by uv).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(UV) run --frozen
+PROTOS := $(wildcard proto/fixloop/v1/*.proto)
+BENCH_ORDERS ?= 2000
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	@echo "installing uv from PyPI ..."
+	$(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet --user --break-system-packages uv
+
+.PHONY: uv
+uv: $(UV)
+
+.PHONY: sync
+sync: $(UV) ## install the locked dependencies into .venv
+	$(UV) sync --frozen --all-packages
+
+.PHONY: run
+run: sync ## start the whole platform on the embedded stack (Ctrl-C stops it)
+	$(RUN) python -m fixloop_shared.devstack run --data-dir .fixloop
+
+.PHONY: lint
+lint: sync ## ruff lint + format check, buf lint on the protos
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) buf lint proto
+	$(RUN) buf format --diff --exit-code proto
+
+.PHONY: typecheck
+typecheck: sync ## mypy --strict over every package and the tests
+	$(RUN) mypy shared/src services/*/src tests bench
+
+.PHONY: imports
+imports: sync ## import contracts: services independent, shared imports no service, pure domain
+	$(RUN) lint-imports
+
+.PHONY: contracts-check
+contracts-check: sync ## fail if generated event schemas / AsyncAPI are stale
+	$(RUN) python -m fixloop_shared.schemas --check
+
+.PHONY: test
+test: lint typecheck imports contracts-check ## everything CI runs: lint, types, imports, contracts, all tests
+	$(RUN) pytest
+
+.PHONY: test-fast
+test-fast: sync ## unit tests only
+	$(RUN) pytest tests/unit
+
+.PHONY: fmt
+fmt: sync ## format and autofix
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+	$(RUN) buf format -w proto
+
+.PHONY: proto
+proto: sync ## regenerate the gRPC Python code from proto/
+	$(RUN) python -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto --grpc_python_out=proto $(PROTOS)
+
+.PHONY: schemas
+schemas: sync ## regenerate docs/contracts (JSON Schemas + AsyncAPI)
+	$(RUN) python -m fixloop_shared.schemas
+
+.PHONY: bench
+bench: sync ## benchmark the order pipeline on the embedded stack (BENCH_ORDERS=2000)
+	$(RUN) python -m bench.pipeline --orders $(BENCH_ORDERS)
+
+.PHONY: k8s-render
+k8s-render: sync ## render the Kustomize overlays
+	$(RUN) kubectl kustomize deploy/k8s/overlays/dev > /dev/null && echo "dev overlay renders"
+	$(RUN) kubectl kustomize deploy/k8s/overlays/prod > /dev/null && echo "prod overlay renders"
+
+.PHONY: clean
+clean: ## remove local data and caches (not .venv)
+	rm -rf .fixloop .pytest_cache .mypy_cache .ruff_cache .hypothesis

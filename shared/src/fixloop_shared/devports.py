@@ -1,0 +1,36 @@
+"""Fixed local ports of the embedded stack that ``make run`` starts (the settings' defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DevPorts:
+    kafka: int = 19092
+    smtp: int = 2525
+    grpc: int = 50051
+    stores: dict[str, int] = field(
+        default_factory=lambda: {
+            "orders": 27101,
+            "contractors": 27102,
+            "parts": 27103,
+            "sla": 27104,
+            "notifications": 27105,
+        }
+    )
+    health: dict[str, int] = field(
+        default_factory=lambda: {
+            "orders": 8101,
+            "contractors": 8102,
+            "parts": 8103,
+            "sla": 8104,
+            "notifications": 8105,
+        }
+    )
+
+    def mongodb_uri(self, service: str) -> str:
+        return f"mongodb://127.0.0.1:{self.stores[service]}/?directConnection=true"
+
+
+DEV_PORTS = DevPorts()

@@ -1,0 +1,48 @@
+"""Settings shared by every service (pydantic-settings, ``FIXLOOP_`` prefix).
+
+Every value has a safe default for the embedded stack that ``make run`` starts; production
+overrides them with environment variables (Kubernetes ConfigMaps and Secrets).
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fixloop_shared.devports import DEV_PORTS
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach the Kafka-protocol broker."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FIXLOOP_KAFKA_", extra="ignore", populate_by_name=True
+    )
+
+    bootstrap: str = Field(
+        default=f"127.0.0.1:{DEV_PORTS.kafka}",
+        validation_alias=AliasChoices("FIXLOOP_KAFKA_BOOTSTRAP", "KAFKA_BOOTSTRAP"),
+    )
+    # Real Kafka: on. The embedded Tansu broker rejects idempotent producers, so dev turns it off.
+    idempotence: bool = False
+    partitions: int = Field(default=3, ge=1, le=1024)
+    replication_factor: int = Field(default=1, ge=1, le=5)
+    max_message_bytes: int = Field(default=1_048_576, ge=1024)
+
+
+class ServiceSettings(BaseSettings):
+    """Base of each service's settings class; subclasses set ``env_prefix="FIXLOOP_<SERVICE>_"``."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    database: str = "fixloop"
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(default=8080, ge=0, le=65535)
+    log_level: str = "INFO"
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FIXLOOP_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+    outbox_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)

@@ -1,0 +1,237 @@
+"""MongoDB access shared by all services: client factory, indexes, and the unit of work.
+
+A unit of work is one multi-document transaction that holds, together, a handler's state change,
+the record that the consumed event was processed (idempotent consumer), and the events the change
+emits (transactional outbox). Either all of it is durable or none of it is.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from fixloop_shared.contracts.events import EventPayload
+from fixloop_shared.envelope import EventEnvelope, binary_headers, encode_payload
+from fixloop_shared.telemetry import current_traceparent
+
+Document = dict[str, Any]
+MongoClient = AsyncMongoClient[Document]
+
+PROCESSED_EVENTS = "processed_events"
+OUTBOX = "outbox"
+
+
+def make_client(uri: str, *, app_name: str, timeout_ms: int = 5000) -> MongoClient:
+    """An AsyncMongoClient with timezone-aware datetimes and bounded server selection."""
+    return AsyncMongoClient(
+        uri,
+        tz_aware=True,
+        tzinfo=UTC,
+        appname=app_name,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        uuidRepresentation="standard",
+    )
+
+
+_seq_lock = threading.Lock()
+_last_seq = 0
+
+
+def next_sequence() -> int:
+    """A process-wide strictly increasing number (nanosecond clock, never repeating)."""
+    global _last_seq  # noqa: PLW0603 - one process-wide monotonic counter
+    with _seq_lock:
+        candidate = time.time_ns()
+        _last_seq = max(candidate, _last_seq + 1)
+        return _last_seq
+
+
+@dataclass(frozen=True)
+class OutgoingEvent:
+    """An event waiting in the outbox, already in its wire form."""
+
+    topic: str
+    key: str
+    envelope: EventEnvelope
+    payload: EventPayload
+
+    def to_document(self) -> Document:
+        return {
+            "_id": self.envelope.id,
+            "seq": next_sequence(),
+            "topic": self.topic,
+            "key": self.key,
+            "event_type": self.envelope.type,
+            "headers": binary_headers(self.envelope),
+            "value": encode_payload(self.payload).decode(),
+            "created_at": datetime.now(UTC),
+            "published": False,
+            "published_at": None,
+        }
+
+
+class UnitOfWorkClosedError(RuntimeError):
+    """Raised when a unit of work is used after it was rolled back or committed."""
+
+
+@dataclass
+class UnitOfWork:
+    """One MongoDB transaction: state change + processed-event record + outbox, all or nothing."""
+
+    store: Store
+    session: AsyncClientSession
+    _events: list[OutgoingEvent] = field(default_factory=list)
+    _duplicate: bool = False
+
+    @property
+    def db(self) -> AsyncDatabase[Document]:
+        return self.store.db
+
+    async def claim(self, envelope: EventEnvelope, *, consumer: str | None = None) -> bool:
+        """Record that this consumer processed the event; False if it already had (redelivery).
+
+        Must be the first write of the unit of work. On False the transaction is rolled back and
+        the caller returns without effect.
+        """
+        consumer_name = consumer or self.store.service
+        try:
+            await self.db[PROCESSED_EVENTS].insert_one(
+                {
+                    "_id": f"{consumer_name}:{envelope.id}",
+                    "consumer": consumer_name,
+                    "event_id": envelope.id,
+                    "event_type": envelope.type,
+                    "tenant": envelope.tenant,
+                    "processed_at": datetime.now(UTC),
+                },
+                session=self.session,
+            )
+        except DuplicateKeyError:
+            self._duplicate = True
+            return False
+        return True
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self._duplicate
+
+    def emit(
+        self,
+        payload: EventPayload,
+        *,
+        topic: str,
+        key: str,
+        tenant: str,
+        correlationid: str | None = None,
+        subject: str | None = None,
+    ) -> EventEnvelope:
+        """Queue an event for the outbox; it is written with the transaction's other changes."""
+        if self._duplicate:
+            msg = "cannot emit from a unit of work whose event was already processed"
+            raise UnitOfWorkClosedError(msg)
+        envelope = EventEnvelope.new(
+            payload,
+            source=self.store.service,
+            subject=subject or key,
+            tenant=tenant,
+            correlationid=correlationid,
+        ).with_traceparent(current_traceparent())
+        self._events.append(OutgoingEvent(topic=topic, key=key, envelope=envelope, payload=payload))
+        return envelope
+
+    @property
+    def emitted(self) -> Sequence[OutgoingEvent]:
+        return tuple(self._events)
+
+    async def flush_outbox(self) -> None:
+        """Write the queued events into the outbox (called by the transaction before commit)."""
+        if self._events:
+            await self.db[OUTBOX].insert_many(
+                [event.to_document() for event in self._events], ordered=True, session=self.session
+            )
+
+
+class Transaction:
+    """``async with store.transaction() as uow:`` commits on success, rolls back on error."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._session: AsyncClientSession | None = None
+        self._uow: UnitOfWork | None = None
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self._store.client.start_session()
+        await self._session.start_transaction()
+        self._uow = UnitOfWork(self._store, self._session)
+        return self._uow
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._session is not None  # noqa: S101 - set in __aenter__
+        assert self._uow is not None  # noqa: S101
+        session = self._session
+        try:
+            if exc_type is not None or self._uow.is_duplicate:
+                if session.in_transaction:
+                    await session.abort_transaction()
+                return
+            await self._uow.flush_outbox()
+            await session.commit_transaction()
+        except BaseException:
+            if session.in_transaction:
+                await session.abort_transaction()
+            raise
+        finally:
+            await session.end_session()
+        if self._uow.emitted:
+            self._store.notify_committed()
+
+
+class Store:
+    """One service's database, its standard collections, and its transactions."""
+
+    def __init__(self, client: MongoClient, database: str, *, service: str) -> None:
+        self.client = client
+        self.db: AsyncDatabase[Document] = client[database]
+        self.service = service
+        self._commit_listeners: list[Callable[[], None]] = []
+
+    def transaction(self) -> Transaction:
+        return Transaction(self)
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each commit that wrote outbox events (wakes the relay)."""
+        self._commit_listeners.append(listener)
+
+    def notify_committed(self) -> None:
+        for listener in self._commit_listeners:
+            listener()
+
+    async def ensure_indexes(self, indexes: dict[str, Sequence[IndexModel]] | None = None) -> None:
+        """Create the standard indexes and the service's own (idempotent; run at start-up)."""
+        wanted: dict[str, list[IndexModel]] = {
+            PROCESSED_EVENTS: [IndexModel([("consumer", ASCENDING), ("event_id", ASCENDING)])],
+            OUTBOX: [IndexModel([("published", ASCENDING), ("seq", ASCENDING)])],
+        }
+        for collection, models in (indexes or {}).items():
+            wanted.setdefault(collection, []).extend(models)
+        for collection, models in wanted.items():
+            await self.db[collection].create_indexes(models)
+
+    async def ping(self) -> None:
+        await self.client.admin.command("ping")

@@ -1,0 +1,158 @@
+"""Helpers for tests and benchmarks that drive the system through its public edges."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from fixloop_shared.devstack import ManagedProcess, free_port, nx_binary, port_open, tansu_binary
+from fixloop_shared.devstack import wait_until as _wait_until_sync
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ConsumedRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.value or b"null")
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[ConsumedRecord]], bool] | None = None,
+    timeout: float = 10.0,
+) -> list[ConsumedRecord]:
+    """Read a topic from the start (no consumer group) until ``until`` holds or time runs out."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    records: list[ConsumedRecord] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                records.extend(
+                    ConsumedRecord(
+                        topic=m.topic,
+                        partition=m.partition,
+                        offset=m.offset,
+                        key=m.key,
+                        value=m.value,
+                        headers={k: v.decode(errors="replace") for k, v in (m.headers or ())},
+                    )
+                    for m in msgs
+                )
+            if until is not None and until(records):
+                break
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def produce(
+    bootstrap: str,
+    topic: str,
+    value: bytes,
+    *,
+    key: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic,
+            value,
+            key=key,
+            headers=[(k, v.encode()) for k, v in (headers or {}).items()],
+        )
+    finally:
+        await producer.stop()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    check: Callable[[T], bool],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.2,
+) -> T:
+    """Poll ``probe`` until ``check`` holds; return the last value or raise AssertionError."""
+    deadline = time.monotonic() + timeout
+    value = await probe()
+    while not check(value):
+        if time.monotonic() > deadline:
+            msg = f"condition not met within {timeout}s; last value: {value!r}"[:2000]
+            raise AssertionError(msg)
+        await asyncio.sleep(interval)
+        value = await probe()
+    return value
+
+
+def start_embedded_broker(log_dir: Path) -> tuple[ManagedProcess, str]:
+    port = free_port()
+    proc = ManagedProcess(
+        "kafka",
+        [
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            f"tcp://127.0.0.1:{port}",
+            "--advertised-listener-url",
+            f"tcp://127.0.0.1:{port}",
+        ],
+        log_dir / "kafka.log",
+    )
+    proc.start()
+    _wait_until_sync(lambda: port_open(port), 30, "the embedded broker")
+    return proc, f"127.0.0.1:{port}"
+
+
+def start_embedded_store(data_dir: Path, name: str = "test") -> tuple[ManagedProcess, str]:
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = ManagedProcess(
+        f"store-{name}",
+        [
+            nx_binary(),
+            "--data-dir",
+            str(data_dir / name),
+            "--port",
+            str(port),
+            "--log-file",
+            str(data_dir / f"{name}.nx.log"),
+            "--pid-file",
+            str(data_dir / f"{name}.pid"),
+        ],
+        data_dir / f"{name}.log",
+    )
+    proc.start()
+    _wait_until_sync(lambda: port_open(port), 30, "the embedded store")
+    return proc, f"mongodb://127.0.0.1:{port}/?directConnection=true"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"

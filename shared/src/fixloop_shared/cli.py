@@ -42,8 +42,8 @@ dlq_app = typer.Typer(help="Dead-letter topics: list and replay.", no_args_is_he
 app.add_typer(inbound_app, name="inbound")
 app.add_typer(dlq_app, name="dlq")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 MAX_FILE_BYTES = 1_048_576
 

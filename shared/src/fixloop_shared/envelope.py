@@ -266,6 +266,22 @@ def _decode_structured(
         doc["subject"] = data["external_id"]
     if "traceparent" in hdrs and "traceparent" not in doc:
         doc["traceparent"] = hdrs["traceparent"]
-    attrs = _attributes(doc)
-    payload = _validate_payload(attrs.type, json.dumps(data).encode(), registry)
+    problems: list[PoisonMessage] = []
+    attrs: CloudEventAttributes | None = None
+    payload: EventPayload | None = None
+    try:
+        attrs = _attributes(doc)
+    except PoisonMessage as exc:
+        problems.append(exc)
+    event_type = doc.get("type")
+    if isinstance(event_type, str):
+        try:
+            payload = _validate_payload(event_type, json.dumps(data).encode(), registry)
+        except PoisonMessage as exc:
+            problems.append(exc)
+    if problems:
+        first = problems[0]
+        raise type(first)("; ".join(p.message for p in problems))
+    assert attrs is not None  # noqa: S101 - no problems means both validated
+    assert payload is not None  # noqa: S101
     return Event(_to_envelope(attrs), payload)

@@ -70,10 +70,11 @@ class OutboxRelay:
                 return published
             for doc in docs:
                 await self._publish_one(doc)
-                await self._store.db[OUTBOX].update_one(
-                    {"_id": doc["_id"]},
-                    {"$set": {"published": True, "published_at": datetime.now(UTC)}},
-                )
+                async with self._store.exclusive():
+                    await self._store.db[OUTBOX].update_one(
+                        {"_id": doc["_id"]},
+                        {"$set": {"published": True, "published_at": datetime.now(UTC)}},
+                    )
                 published += 1
                 self.published_total += 1
 

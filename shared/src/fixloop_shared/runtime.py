@@ -56,6 +56,7 @@ def build_context(service: str, settings: ServiceSettings) -> ServiceContext:
         make_client(settings.mongodb_uri, app_name=f"fixloop-{service}"),
         settings.database,
         service=service,
+        serialize_writes=settings.store_serialize_writes,
     )
     relay = OutboxRelay(store, bus.publish_raw, poll_seconds=settings.outbox_poll_seconds)
     return ServiceContext(

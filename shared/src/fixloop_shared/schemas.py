@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
@@ -107,7 +108,9 @@ def asyncapi_document() -> str:
             "JSON Schemas of each payload are beside this file."
         ),
     )
-    return spec.to_specification().to_yaml()
+    # Key order from the generator is not stable across processes; sort for a reproducible file.
+    document = yaml.safe_load(spec.to_specification().to_yaml())
+    return str(yaml.safe_dump(document, sort_keys=True, allow_unicode=True, width=100))
 
 
 def _union(models: tuple[type[EventPayload], ...]) -> Any:

@@ -7,9 +7,11 @@ emits (transactional outbox). Either all of it is durable or none of it is.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -171,8 +173,13 @@ class Transaction:
         self._uow: UnitOfWork | None = None
 
     async def __aenter__(self) -> UnitOfWork:
-        self._session = self._store.client.start_session()
-        await self._session.start_transaction()
+        await self._store.acquire_writes()
+        try:
+            self._session = self._store.client.start_session()
+            await self._session.start_transaction()
+        except BaseException:
+            self._store.release_writes()
+            raise
         self._uow = UnitOfWork(self._store, self._session)
         return self._uow
 
@@ -198,6 +205,7 @@ class Transaction:
             raise
         finally:
             await session.end_session()
+            self._store.release_writes()
         if self._uow.emitted:
             self._store.notify_committed()
 
@@ -205,11 +213,41 @@ class Transaction:
 class Store:
     """One service's database, its standard collections, and its transactions."""
 
-    def __init__(self, client: MongoClient, database: str, *, service: str) -> None:
+    def __init__(
+        self,
+        client: MongoClient,
+        database: str,
+        *,
+        service: str,
+        serialize_writes: bool = True,
+    ) -> None:
         self.client = client
         self.db: AsyncDatabase[Document] = client[database]
         self.service = service
         self._commit_listeners: list[Callable[[], None]] = []
+        # One writer at a time per process. Needed on the embedded store (nx-27017), whose
+        # sessions share one SQLite connection: overlapping transactions fail ("no such
+        # savepoint") and an abort can undo another writer's changes. Correct, only slower, on
+        # real MongoDB, where it can be switched off (``store_serialize_writes=false``).
+        self._serialize = serialize_writes
+        self._writes = asyncio.Lock()
+
+    async def acquire_writes(self) -> None:
+        if self._serialize:
+            await self._writes.acquire()
+
+    def release_writes(self) -> None:
+        if self._serialize:
+            self._writes.release()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the write slot for a write outside a transaction (see ``serialize_writes``)."""
+        await self.acquire_writes()
+        try:
+            yield
+        finally:
+            self.release_writes()
 
     def transaction(self) -> Transaction:
         return Transaction(self)

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from fixloop_shared.devports import DEV_PORTS
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from fixloop_shared.devports import DEV_PORTS
 
 if TYPE_CHECKING:
     from fixloop.v1 import work_order_pb2
@@ -110,6 +111,7 @@ def show(
         _fail(f"--api-key / {API_KEY_ENV} must be a non-empty printable ASCII string", EXIT_USAGE)
 
     import grpc
+
     from fixloop.v1 import work_orders_service_pb2, work_orders_service_pb2_grpc
 
     request = work_orders_service_pb2.GetWorkOrderRequest(work_order_id=work_order_id)

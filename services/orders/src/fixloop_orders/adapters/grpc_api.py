@@ -13,7 +13,13 @@ from collections.abc import Mapping
 from datetime import datetime
 
 import grpc
+from google.protobuf import timestamp_pb2
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from grpc_health.v1.health import aio as health_aio
+from pymongo.errors import ConnectionFailure, PyMongoError
+
 from fixloop.v1 import work_order_pb2, work_orders_service_pb2, work_orders_service_pb2_grpc
+from fixloop_orders.app.queries import TimelineEntryView, WorkOrderQueries, WorkOrderView
 from fixloop_shared.contracts.events import Category, Priority
 from fixloop_shared.grpc_edge import (
     GrpcServer,
@@ -25,12 +31,6 @@ from fixloop_shared.grpc_edge import (
     authenticated_tenant,
     build_server,
 )
-from google.protobuf import timestamp_pb2
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
-from grpc_health.v1.health import aio as health_aio
-from pymongo.errors import ConnectionFailure, PyMongoError
-
-from fixloop_orders.app.queries import TimelineEntryView, WorkOrderQueries, WorkOrderView
 
 SERVICE_NAME: str = work_orders_service_pb2.DESCRIPTOR.services_by_name[
     "WorkOrdersService"

@@ -1,0 +1,1 @@
+"""Fixloop contractors service: contractor registry, credentials, dispatch decisions and offers."""

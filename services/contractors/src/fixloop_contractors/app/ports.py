@@ -1,0 +1,85 @@
+"""What the use cases need from the outside world; the MongoDB adapters implement these."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest, NoEligibleContractor
+from fixloop_contractors.domain.model import Contractor
+from fixloop_contractors.domain.offers import Offer
+from fixloop_shared.contracts.events import EventPayload
+from fixloop_shared.envelope import EventEnvelope
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    created: int
+    updated: int
+    unchanged: int
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+
+class ContractorRegistry(Protocol):
+    async def upsert(self, contractors: Sequence[Contractor]) -> UpsertCounts:
+        """Insert or replace the profiles (keyed by contractor id), all or nothing.
+
+        A contractor's load (open offers) is kept: importing a profile never resets it.
+        """
+        ...
+
+    async def list_contractors(self, *, tenant: str | None = None) -> list[Candidate]:
+        """Every contractor (of one tenant, if given) with its load, by contractor id."""
+        ...
+
+
+class DispatchTransaction(Protocol):
+    """One atomic unit: the consumed event's claim, the decision, the load change, the events."""
+
+    async def claim(self, envelope: EventEnvelope) -> bool:
+        """Record the event as processed; False if it already was (a redelivery)."""
+        ...
+
+    async def decision_exists(self, work_order_id: str) -> bool:
+        """True if this work order was already offered or found unfillable."""
+        ...
+
+    async def candidates(self, request: DispatchRequest) -> Sequence[Candidate]:
+        """The contractors that may be eligible, with their load.
+
+        It may return more than the eligible ones (the domain decides), never fewer.
+        """
+        ...
+
+    async def save_offer(self, offer: Offer, request: DispatchRequest) -> None:
+        """Record the open offer and add one to the contractor's open-offer count."""
+        ...
+
+    async def save_unfilled(
+        self,
+        *,
+        decision_id: str,
+        request: DispatchRequest,
+        decision: NoEligibleContractor,
+        decided_at: datetime,
+    ) -> None:
+        """Record that nobody could be offered the work order."""
+        ...
+
+    def emit(
+        self, payload: EventPayload, *, topic: str, key: str, tenant: str, correlationid: str
+    ) -> None:
+        """Queue an event; it is published only if the transaction commits."""
+        ...
+
+
+class DispatchLedger(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[DispatchTransaction]:
+        """Commits when the block ends normally, rolls back on an exception or a duplicate claim."""
+        ...

@@ -1,0 +1,292 @@
+"""``fixloop contractors ...``: load the contractor registry from a file and look at it.
+
+The CLI writes to the contractors service's own store (``FIXLOOP_CONTRACTORS_MONGODB_URI`` and
+``FIXLOOP_CONTRACTORS_DATABASE``, defaults for the embedded stack) through the service's use cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from fixloop_contractors.app.registry import CredentialAlert, ImportReport
+    from fixloop_contractors.domain.dispatch import Candidate
+    from fixloop_contractors.domain.model import Contractor
+    from fixloop_contractors.settings import ContractorsSettings
+    from fixloop_shared.store import Store
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="contractors",
+    help="Contractors: import the registry from a file, list contractors and their load.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def _fail(message: str, exit_code: int = EXIT_FAILURE) -> NoReturn:
+    Console(stderr=True, highlight=False).print(
+        Text(f"error: {message}", style="red"), soft_wrap=True
+    )
+    raise typer.Exit(exit_code)
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _settings() -> ContractorsSettings:
+    from pydantic import ValidationError
+
+    from fixloop_contractors.settings import ContractorsSettings
+
+    try:
+        return ContractorsSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors(include_url=False, include_input=False)
+        )
+        _fail(f"invalid FIXLOOP_CONTRACTORS_* settings: {problems}", EXIT_USAGE)
+
+
+def _with_store(settings: ContractorsSettings, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run ``work`` against the contractors store; a store that cannot be reached is an error."""
+    from pymongo.errors import PyMongoError
+
+    from fixloop_contractors.adapters.mongo import ensure_indexes
+    from fixloop_contractors.settings import SERVICE
+    from fixloop_shared.store import Store, make_client
+
+    async def run() -> T:
+        client = make_client(settings.mongodb_uri, app_name="fixloop-contractors-cli")
+        try:
+            store = Store(client, settings.database, service=SERVICE)
+            await ensure_indexes(store)
+            return await work(store)
+        finally:
+            await client.close()
+
+    try:
+        return asyncio.run(run())
+    except PyMongoError as exc:
+        detail = str(exc).split(" (configured timeouts")[0][:200]
+        _fail(
+            "the contractors store (FIXLOOP_CONTRACTORS_MONGODB_URI, database "
+            f"{settings.database!r}) failed: {type(exc).__name__}: {detail}"
+        )
+
+
+def _read(path: Path) -> list[Contractor]:
+    from fixloop_contractors.adapters.contractor_file import (
+        MAX_PROBLEMS_SHOWN,
+        ContractorFileError,
+        read_contractor_file,
+    )
+
+    try:
+        return read_contractor_file(path)
+    except ContractorFileError as exc:
+        for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
+            typer.echo(problem, err=True)
+        hidden = len(exc.problems) - MAX_PROBLEMS_SHOWN
+        if hidden > 0:
+            typer.echo(f"... and {hidden} more problems", err=True)
+        count = len(exc.problems)
+        _fail(f"{path}: {count} problem{'s' if count != 1 else ''}; nothing was imported")
+
+
+def _alert_table(title: str, alerts: Sequence[CredentialAlert], *, style: str) -> Table:
+    table = Table(title=title, title_justify="left", title_style=style)
+    table.add_column("contractor")
+    table.add_column("credential")
+    table.add_column("number")
+    table.add_column("expires on")
+    table.add_column("days left", justify="right")
+    for alert in alerts:
+        credential = alert.credential
+        table.add_row(
+            alert.contractor_id,
+            credential.name or credential.kind.label,
+            credential.number,
+            credential.expires_on.isoformat(),
+            str(alert.days_left),
+        )
+    return table
+
+
+def _print_alerts(console: Console, report: ImportReport) -> None:
+    if report.expiring:
+        console.print(
+            _alert_table(
+                f"Credentials expiring within {report.warning_days} days "
+                f"(as of {report.as_of.isoformat()})",
+                report.expiring,
+                style="yellow",
+            )
+        )
+    else:
+        console.print(f"No credential expires within {report.warning_days} days.")
+    if report.expired:
+        console.print(
+            _alert_table(
+                "Expired credentials: these contractors get no offers until renewed",
+                report.expired,
+                style="red",
+            )
+        )
+
+
+@app.callback()
+def contractors() -> None:
+    """Contractors: import the registry from a file, list contractors and their load."""
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE",
+            help="Contractor file, YAML or JSON (see examples/contractors.yaml).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="Day to check credential expiry against (default: today, UTC).",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only validate the file; write nothing.")
+    ] = False,
+) -> None:
+    """Import (upsert) the contractors of FILE, keyed by contractor_id.
+
+    The whole file is validated first; if anything is wrong, every problem is printed with its
+    location and nothing is imported. Re-importing updates profiles and never duplicates them.
+    """
+    from fixloop_contractors.adapters.mongo import MongoContractorRegistry
+    from fixloop_contractors.app.ports import UpsertCounts
+    from fixloop_contractors.app.registry import (
+        EXPIRY_WARNING_DAYS,
+        ImportReport,
+        credential_alerts,
+        import_contractors,
+    )
+
+    day = as_of.date() if as_of is not None else _today()
+    contractors = _read(file)
+    console = Console(highlight=False)
+
+    if dry_run:
+        expiring, expired = credential_alerts(contractors, as_of=day)
+        console.print(f"{file} is valid: {len(contractors)} contractors (nothing written).")
+        checked = ImportReport(
+            counts=UpsertCounts(created=0, updated=0, unchanged=0),
+            as_of=day,
+            warning_days=EXPIRY_WARNING_DAYS,
+            expiring=expiring,
+            expired=expired,
+        )
+        _print_alerts(console, checked)
+        return
+
+    async def work(store: Store) -> ImportReport:
+        return await import_contractors(MongoContractorRegistry(store), contractors, as_of=day)
+
+    report = _with_store(_settings(), work)
+    counts = report.counts
+    summary = Table(title=f"Imported {counts.total} contractors from {file}", title_justify="left")
+    summary.add_column("imported", justify="right")
+    summary.add_column("updated", justify="right")
+    summary.add_column("unchanged", justify="right")
+    summary.add_column(f"expiring ≤{report.warning_days}d", justify="right")
+    summary.add_column("expired", justify="right")
+    summary.add_row(
+        str(counts.created),
+        str(counts.updated),
+        str(counts.unchanged),
+        str(len(report.expiring)),
+        str(len(report.expired)),
+    )
+    console.print(summary)
+    _print_alerts(console, report)
+
+
+def _next_expiry(candidate: Candidate, day: date) -> Text:
+    credentials = candidate.contractor.credentials
+    if not credentials:
+        return Text("no credentials", style="yellow")
+    first = min(credentials, key=lambda c: c.expires_on)
+    days = first.days_left(day)
+    text = f"{first.expires_on.isoformat()} {first.kind.label}"
+    if days < 0:
+        return Text(f"{text} (expired)", style="red")
+    if days <= 30:
+        return Text(f"{text} ({days}d)", style="yellow")
+    return Text(text)
+
+
+@app.command("list")
+def list_contractors(
+    tenant: Annotated[
+        str | None, typer.Option(help="Only contractors serving this tenant.")
+    ] = None,
+) -> None:
+    """List contractors with their skills, regions, load (open offers) and next expiry."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from fixloop_contractors.adapters.mongo import MongoContractorRegistry
+    from fixloop_shared.contracts.types import TenantId
+
+    if tenant is not None:
+        try:
+            TypeAdapter(TenantId).validate_python(tenant)
+        except ValidationError:
+            _fail(f"--tenant {tenant!r} is not a tenant id", EXIT_USAGE)
+
+    async def work(store: Store) -> list[Candidate]:
+        return await MongoContractorRegistry(store).list_contractors(tenant=tenant)
+
+    candidates = _with_store(_settings(), work)
+    console = Console(highlight=False)
+    if not candidates:
+        console.print("No contractors." if tenant is None else f"No contractors serve {tenant}.")
+        return
+    day = _today()
+    table = Table(title=f"{len(candidates)} contractors", title_justify="left")
+    for column in ("contractor", "name", "tenants", "skills", "regions", "open offers"):
+        table.add_column(column, justify="right" if column == "open offers" else "left")
+    table.add_column("next credential expiry")
+    for candidate in candidates:
+        contractor = candidate.contractor
+        table.add_row(
+            contractor.contractor_id,
+            contractor.name,
+            ", ".join(sorted(contractor.tenants)),
+            ", ".join(sorted(contractor.skills)),
+            "; ".join(r.describe() for r in contractor.regions),
+            str(candidate.open_offers),
+            _next_expiry(candidate, day),
+        )
+    console.print(table)

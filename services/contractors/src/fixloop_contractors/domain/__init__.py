@@ -1,0 +1,38 @@
+"""Pure contractor-registry and dispatch logic: no I/O, no framework imports."""
+
+from fixloop_contractors.domain.dispatch import (
+    Assessment,
+    Candidate,
+    ContractorChosen,
+    DispatchDecision,
+    DispatchRequest,
+    NoEligibleContractor,
+    assess,
+    choose_contractor,
+)
+from fixloop_contractors.domain.model import (
+    Contractor,
+    Credential,
+    CredentialKind,
+    ServiceRegion,
+    normalize_postal_code,
+)
+from fixloop_contractors.domain.offers import Offer, OfferStatus
+
+__all__ = [
+    "Assessment",
+    "Candidate",
+    "Contractor",
+    "ContractorChosen",
+    "Credential",
+    "CredentialKind",
+    "DispatchDecision",
+    "DispatchRequest",
+    "NoEligibleContractor",
+    "Offer",
+    "OfferStatus",
+    "ServiceRegion",
+    "assess",
+    "choose_contractor",
+    "normalize_postal_code",
+]

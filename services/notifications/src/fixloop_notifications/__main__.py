@@ -1,0 +1,3 @@
+from fixloop_notifications.main import main
+
+main()

@@ -1,0 +1,202 @@
+"""The delivery log in MongoDB: one document per delivery, one per attempt.
+
+``deliveries`` holds each notification, its rendered message and where its delivery stands;
+``delivery_attempts`` is the append-only log of every attempt (separate documents rather than
+an ever-growing array). Workers lease pending deliveries with ``lease_owner``/``lease_until``,
+so any number of pods share them and a dead worker's deliveries come back when its lease
+runs out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+
+from fixloop_notifications.domain.delivery import Delivery, DeliveryError, DeliveryStatus
+from fixloop_notifications.domain.mail import Mailbox, OutgoingMail
+from fixloop_shared.contracts.events import Channel
+from fixloop_shared.store import Document, Store, UnitOfWork
+
+DELIVERIES = "deliveries"
+DELIVERY_ATTEMPTS = "delivery_attempts"
+
+NO_OWNER = ""
+"""``lease_owner`` of a delivery nobody holds (a string, so it filters the same everywhere)."""
+
+
+async def create_indexes(store: Store) -> None:
+    """The service's collections and indexes (run at start-up, idempotent)."""
+    await store.ensure_indexes(
+        {
+            DELIVERIES: [
+                IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)]),
+                IndexModel([("status", ASCENDING), ("created_at", ASCENDING)]),
+                IndexModel([("work_order_id", ASCENDING)]),
+                IndexModel([("event_id", ASCENDING)]),
+            ],
+            DELIVERY_ATTEMPTS: [
+                IndexModel([("notification_id", ASCENDING), ("attempt", ASCENDING)], unique=True),
+            ],
+        }
+    )
+
+
+def delivery_to_document(delivery: Delivery) -> Document:
+    mail = delivery.mail
+    return {
+        "_id": delivery.notification_id,
+        "event_id": delivery.event_id,
+        "event_type": delivery.event_type,
+        "tenant": delivery.tenant,
+        "correlation_id": delivery.correlation_id,
+        "work_order_id": delivery.work_order_id,
+        "channel": delivery.channel.value,
+        "template": delivery.template,
+        "locale": delivery.locale,
+        "requested_locale": delivery.requested_locale,
+        "recipient": mail.recipient.address,
+        "recipient_name": mail.recipient.name,
+        "sender": mail.sender.address,
+        "sender_name": mail.sender.name,
+        "message_id": mail.message_id,
+        "subject": mail.subject,
+        "text": mail.text,
+        "html": mail.html,
+        "language": mail.language,
+        "mail_date": mail.date,
+        "status": delivery.status.value,
+        "attempts": delivery.attempts,
+        "last_error": delivery.last_error,
+        "created_at": delivery.created_at,
+        "updated_at": delivery.created_at,
+        "lease_owner": NO_OWNER,
+        "lease_until": delivery.created_at,
+    }
+
+
+def delivery_from_document(doc: Document) -> Delivery:
+    mail = OutgoingMail(
+        message_id=doc["message_id"],
+        sender=Mailbox(address=doc["sender"], name=doc["sender_name"]),
+        recipient=Mailbox(address=doc["recipient"], name=doc["recipient_name"]),
+        subject=doc["subject"],
+        text=doc["text"],
+        html=doc["html"],
+        language=doc["language"],
+        date=doc["mail_date"],
+    )
+    return Delivery(
+        notification_id=doc["_id"],
+        event_id=doc["event_id"],
+        event_type=doc["event_type"],
+        tenant=doc["tenant"],
+        correlation_id=doc["correlation_id"],
+        work_order_id=doc.get("work_order_id"),
+        channel=Channel(doc["channel"]),
+        template=doc["template"],
+        locale=doc["locale"],
+        requested_locale=doc["requested_locale"],
+        mail=mail,
+        created_at=doc["created_at"],
+        status=DeliveryStatus(doc["status"]),
+        attempts=int(doc["attempts"]),
+        last_error=doc.get("last_error"),
+    )
+
+
+class MongoDeliveryLog:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def _deliveries(self) -> AsyncCollection[Document]:
+        return self._store.db[DELIVERIES]
+
+    async def add(self, uow: UnitOfWork, delivery: Delivery) -> None:
+        await uow.db[DELIVERIES].insert_one(delivery_to_document(delivery), session=uow.session)
+
+    async def claim_next(
+        self, *, owner: str, now: datetime, lease_until: datetime
+    ) -> Delivery | None:
+        doc = await self._deliveries.find_one_and_update(
+            {"status": DeliveryStatus.PENDING.value, "lease_until": {"$lte": now}},
+            {"$set": {"lease_owner": owner, "lease_until": lease_until, "updated_at": now}},
+            sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else delivery_from_document(doc)
+
+    async def begin_attempt(
+        self, notification_id: str, *, owner: str, now: datetime, lease_until: datetime
+    ) -> int | None:
+        doc = await self._deliveries.find_one_and_update(
+            {"_id": notification_id, "status": DeliveryStatus.PENDING.value, "lease_owner": owner},
+            {
+                "$inc": {"attempts": 1},
+                "$set": {"lease_until": lease_until, "last_attempt_at": now, "updated_at": now},
+            },
+            projection={"attempts": True},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else int(doc["attempts"])
+
+    async def record_attempt(
+        self, notification_id: str, *, attempt: int, at: datetime, error: DeliveryError | None
+    ) -> None:
+        outcome = "sent" if error is None else ("permanent" if error.permanent else "transient")
+        entry: Document = {
+            "_id": f"{notification_id}:{attempt}",
+            "notification_id": notification_id,
+            "attempt": attempt,
+            "at": at,
+            "outcome": outcome,
+            "error": None if error is None else error.detail,
+        }
+        await self._store.db[DELIVERY_ATTEMPTS].replace_one(
+            {"_id": entry["_id"]}, entry, upsert=True
+        )
+        if error is not None:
+            await self._deliveries.update_one(
+                {"_id": notification_id}, {"$set": {"last_error": error.detail, "updated_at": at}}
+            )
+
+    async def release(self, notification_id: str, *, owner: str, now: datetime) -> None:
+        await self._deliveries.update_one(
+            {"_id": notification_id, "status": DeliveryStatus.PENDING.value, "lease_owner": owner},
+            {"$set": {"lease_owner": NO_OWNER, "lease_until": now, "updated_at": now}},
+        )
+
+    async def finish(
+        self,
+        uow: UnitOfWork,
+        notification_id: str,
+        *,
+        owner: str,
+        status: DeliveryStatus,
+        at: datetime,
+        error: str | None,
+    ) -> bool:
+        changes: dict[str, Any] = {
+            "status": status.value,
+            "lease_owner": NO_OWNER,
+            "updated_at": at,
+            "finished_at": at,
+        }
+        if status is DeliveryStatus.SENT:
+            changes["sent_at"] = at
+        else:
+            changes["failed_at"] = at
+            changes["last_error"] = error
+        result = await uow.db[DELIVERIES].update_one(
+            {"_id": notification_id, "status": DeliveryStatus.PENDING.value, "lease_owner": owner},
+            {"$set": changes},
+            session=uow.session,
+        )
+        return result.matched_count == 1
+
+    async def get(self, notification_id: str) -> Delivery | None:
+        doc = await self._deliveries.find_one({"_id": notification_id})
+        return None if doc is None else delivery_from_document(doc)

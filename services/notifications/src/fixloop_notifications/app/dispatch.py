@@ -1,0 +1,323 @@
+"""The delivery worker: sends pending notifications, retries, and records how each one ended.
+
+It leases the oldest pending delivery, makes up to the policy's attempts (transient failures
+are retried with backoff, permanent ones end at once), and then, in one transaction, marks
+the delivery sent or failed and emits ``NotificationSent`` / ``NotificationFailed`` through
+the outbox. A crash after sending but before marking leaves the delivery pending; once its
+lease runs out it is sent again, with the same Message-ID (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import CollectorRegistry, Counter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from fixloop_notifications.app.ports import DeliveryLog, MailSender
+from fixloop_notifications.domain.delivery import (
+    Delivery,
+    DeliveryError,
+    DeliveryStatus,
+    RetryPolicy,
+)
+from fixloop_shared.contracts.events import NotificationFailed, NotificationSent
+from fixloop_shared.store import Store
+from fixloop_shared.topics import Topic
+
+log = logging.getLogger(__name__)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _LeaseLost(Exception):  # noqa: N818 - internal control flow
+    """The delivery was finished or taken over by another worker."""
+
+
+@dataclass
+class _Progress:
+    attempts: int
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, DeliveryError) and not exc.permanent
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        deliveries: DeliveryLog,
+        sender: MailSender,
+        policy: RetryPolicy,
+        lease: timedelta,
+        concurrency: int = 4,
+        poll_seconds: float = 1.0,
+        shutdown_grace_seconds: float = 10.0,
+        metrics: CollectorRegistry | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._store = store
+        self._deliveries = deliveries
+        self._sender = sender
+        self._policy = policy
+        self._lease = lease
+        self._concurrency = concurrency
+        self._poll_seconds = poll_seconds
+        self._grace = shutdown_grace_seconds
+        self._clock = clock
+        self.owner = f"worker-{uuid.uuid4().hex}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        registry = metrics or CollectorRegistry()
+        self._outcomes = Counter(
+            "fixloop_notifications_delivered",
+            "Notifications whose delivery ended, by channel and outcome",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self._attempts = Counter(
+            "fixloop_notification_attempts",
+            "Delivery attempts, by outcome (sent, transient, permanent)",
+            ["outcome"],
+            registry=registry,
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Look for pending deliveries now (a new one was recorded)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._loop_task = asyncio.create_task(self._run(), name=f"notifications-{self.owner}")
+
+    async def stop(self) -> None:
+        """Stop taking deliveries, let in-flight ones finish (bounded), give the rest back."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            _, running = await asyncio.wait({self._loop_task}, timeout=self._grace)
+            for task in running:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self._loop_task = None
+        if self._in_flight:
+            _, unfinished = await asyncio.wait(set(self._in_flight), timeout=self._grace)
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                await asyncio.wait(unfinished)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self._fill_slots()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("looking for pending deliveries failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+
+    async def _fill_slots(self) -> None:
+        while not self._stopping and len(self._in_flight) < self._concurrency:
+            now = self._clock()
+            delivery = await self._deliveries.claim_next(
+                owner=self.owner, now=now, lease_until=now + self._lease
+            )
+            if delivery is None:
+                return
+            task = asyncio.create_task(
+                self.deliver(delivery), name=f"deliver-{delivery.notification_id}"
+            )
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()
+
+    # -- one delivery -----------------------------------------------------------------------
+    async def deliver(self, delivery: Delivery) -> None:
+        """Attempt a leased delivery until it succeeds or the policy gives up, then record it."""
+        nid = delivery.notification_id
+        progress = _Progress(attempts=delivery.attempts)
+        try:
+            await self._attempt_until_done(delivery, progress)
+            status, error = DeliveryStatus.SENT, None
+        except DeliveryError as exc:
+            status, error = DeliveryStatus.FAILED, exc.detail
+        except _LeaseLost:
+            log.info("delivery finished or taken over elsewhere", extra={"notification_id": nid})
+            return
+        except asyncio.CancelledError:
+            await self._release(nid)
+            raise
+        except Exception:
+            # The store or something unexpected failed: the delivery stays pending and is
+            # picked up again when its lease runs out (not at once: no hot loop while the
+            # store is down). Nothing is recorded as done that was not.
+            log.exception("delivery interrupted; it stays pending", extra={"notification_id": nid})
+            return
+        await self._record_outcome(delivery, status=status, attempts=progress.attempts, error=error)
+
+    async def _attempt_until_done(self, delivery: Delivery, progress: _Progress) -> None:
+        nid = delivery.notification_id
+        policy = self._policy
+
+        def wait(state: RetryCallState) -> float:
+            return policy.wait_before(state.attempt_number)
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "delivery attempt failed; retrying",
+                extra={"notification_id": nid, "attempt": progress.attempts, "error": str(exc)},
+            )
+
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(policy.attempts_left(delivery.attempts)),
+            wait=wait,
+            retry=retry_if_exception(_retryable),
+            before_sleep=before_sleep,
+            reraise=True,
+        ):
+            with attempt:
+                now = self._clock()
+                number = await self._deliveries.begin_attempt(
+                    nid, owner=self.owner, now=now, lease_until=now + self._lease
+                )
+                if number is None:
+                    raise _LeaseLost
+                progress.attempts = number
+                try:
+                    await self._sender.send(delivery.mail)
+                except DeliveryError as exc:
+                    self._attempts.labels("permanent" if exc.permanent else "transient").inc()
+                    await self._log_attempt(nid, number, exc)
+                    raise
+                self._attempts.labels("sent").inc()
+                await self._log_attempt(nid, number, None)
+
+    async def _log_attempt(
+        self, notification_id: str, attempt: int, error: DeliveryError | None
+    ) -> None:
+        """Add the attempt to the attempt log. The log is a record, not the state: when the
+        store cannot take it, the delivery goes on (the attempt is counted on the delivery)."""
+        try:
+            await self._deliveries.record_attempt(
+                notification_id, attempt=attempt, at=self._clock(), error=error
+            )
+        except Exception:
+            log.exception(
+                "attempt not logged", extra={"notification_id": notification_id, "attempt": attempt}
+            )
+
+    async def _record_outcome(
+        self, delivery: Delivery, *, status: DeliveryStatus, attempts: int, error: str | None
+    ) -> None:
+        nid = delivery.notification_id
+        try:
+            # Finishing is idempotent (only a pending delivery leased by this worker changes),
+            # so it is simply tried again when the store hiccups.
+            finished = False
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(5),
+                wait=lambda state: min(2.0, 0.1 * 2**state.attempt_number),
+                reraise=True,
+            ):
+                with attempt:
+                    finished = await self._finish(
+                        delivery, status=status, attempts=attempts, error=error
+                    )
+        except asyncio.CancelledError:
+            await self._release(nid)
+            raise
+        except Exception:
+            # Not recorded: the delivery stays pending and is attempted again once its lease
+            # runs out (at-least-once).
+            log.exception("recording a delivery's outcome failed", extra={"notification_id": nid})
+            return
+        if not finished:
+            log.info("delivery was already finished", extra={"notification_id": nid})
+            return
+        self._outcomes.labels(delivery.channel.value, status.value).inc()
+        level = logging.INFO if status is DeliveryStatus.SENT else logging.WARNING
+        log.log(
+            level,
+            "notification %s",
+            status.value,
+            extra={
+                "notification_id": nid,
+                "work_order_id": delivery.work_order_id,
+                "attempts": attempts,
+                "error": error,
+            },
+        )
+
+    async def _finish(
+        self, delivery: Delivery, *, status: DeliveryStatus, attempts: int, error: str | None
+    ) -> bool:
+        """Mark the delivery and emit its outcome event, in one transaction."""
+        at = self._clock()
+        reported = replace(delivery, attempts=attempts).reported_attempts
+        payload: NotificationSent | NotificationFailed
+        if status is DeliveryStatus.SENT:
+            payload = NotificationSent(
+                notification_id=delivery.notification_id,
+                work_order_id=delivery.work_order_id,
+                channel=delivery.channel,
+                recipient=delivery.recipient,
+                template=delivery.template,
+                locale=delivery.locale,
+                attempts=reported,
+                sent_at=at,
+            )
+        else:
+            payload = NotificationFailed(
+                notification_id=delivery.notification_id,
+                work_order_id=delivery.work_order_id,
+                channel=delivery.channel,
+                recipient=delivery.recipient,
+                template=delivery.template,
+                locale=delivery.locale,
+                attempts=reported,
+                error=error or "unknown error",
+                failed_at=at,
+            )
+        async with self._store.transaction() as uow:
+            if not await self._deliveries.finish(
+                uow, delivery.notification_id, owner=self.owner, status=status, at=at, error=error
+            ):
+                return False
+            uow.emit(
+                payload,
+                topic=Topic.NOTIFICATIONS_EVENTS,
+                key=delivery.aggregate_key,
+                tenant=delivery.tenant,
+                correlationid=delivery.correlation_id,
+            )
+        return True
+
+    async def _release(self, notification_id: str) -> None:
+        try:
+            await asyncio.wait_for(
+                self._deliveries.release(notification_id, owner=self.owner, now=self._clock()),
+                timeout=2,
+            )
+        except Exception:  # noqa: BLE001 - the lease runs out by itself
+            log.warning("could not give a lease back", extra={"notification_id": notification_id})

@@ -1,0 +1,91 @@
+"""E-mail messages as values, and their MIME form (multipart text + HTML).
+
+Header values come from events (names, sites), so they are reduced to one line before they
+reach a header: a line break in a name can never add a header of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+
+from fixloop_notifications.domain.templates import single_line
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """An e-mail address with an optional display name."""
+
+    address: str
+    name: str = ""
+
+    @classmethod
+    def parse(cls, value: str) -> Mailbox:
+        """``Fixloop <no-reply@fixloop.local>`` -> Mailbox(address, name)."""
+        name, address = parseaddr(value)
+        if "@" not in address:
+            msg = f"not an e-mail address: {value!r}"
+            raise ValueError(msg)
+        return cls(address=address, name=single_line(name))
+
+    @property
+    def domain(self) -> str:
+        return self.address.rsplit("@", 1)[1]
+
+    @property
+    def smtp_address(self) -> str:
+        """The address as sent over SMTP: an internationalized domain in its ASCII form."""
+        local, _, domain = self.address.rpartition("@")
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return self.address
+        return f"{local}@{domain}"
+
+    def header(self) -> Address | str:
+        name = single_line(self.name)
+        address = self.smtp_address
+        if address.isascii():
+            return Address(display_name=name, addr_spec=address)
+        # A non-ASCII local part needs SMTPUTF8 (RFC 6531); the relay is asked for it when the
+        # message is sent, and the header keeps the address as it is.
+        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{quoted}" <{address}>' if name else address
+
+
+def message_id_for(notification_id: str, domain: str) -> str:
+    """The Message-ID of a notification: the same on every re-send of it."""
+    return f"<{notification_id}@{domain}>"
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """One e-mail, ready to be sent (and sent again, identically, after a crash)."""
+
+    message_id: str
+    sender: Mailbox
+    recipient: Mailbox
+    subject: str
+    text: str
+    html: str
+    language: str
+    date: datetime
+
+
+def build_email(mail: OutgoingMail) -> EmailMessage:
+    """The MIME message: multipart/alternative with the text part first, then HTML."""
+    message = EmailMessage()
+    message["Message-ID"] = mail.message_id
+    message["Date"] = format_datetime(mail.date)
+    message["From"] = mail.sender.header()
+    message["To"] = mail.recipient.header()
+    message["Subject"] = single_line(mail.subject)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(mail.text, cte="quoted-printable")
+    message.add_alternative(mail.html, subtype="html", cte="quoted-printable")
+    # Set after the parts: setting content moves every Content-* header into the parts.
+    message["Content-Language"] = mail.language
+    return message

@@ -1,0 +1,112 @@
+"""Wiring: settings -> clients -> use cases -> Kafka consumer, delivery worker, HTTP probes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from faststream.asgi import AsgiFastStream
+
+from fixloop_notifications.adapters.consumer import make_event_handler
+from fixloop_notifications.adapters.mongo import MongoDeliveryLog, create_indexes
+from fixloop_notifications.adapters.smtp import SmtpSender
+from fixloop_notifications.app.dispatch import DeliveryWorker
+from fixloop_notifications.app.intake import WorkOrderNotifications
+from fixloop_notifications.domain.delivery import RetryPolicy
+from fixloop_notifications.domain.mail import Mailbox
+from fixloop_notifications.domain.templates import TemplateCatalog
+from fixloop_notifications.settings import NotificationsSettings
+from fixloop_shared.bus import subscribe
+from fixloop_shared.contracts.events import EVENT_TYPES
+from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
+from fixloop_shared.topics import Service, Topic
+
+CONSUMED_TOPICS: tuple[Topic, ...] = (Topic.WORKORDERS_EVENTS,)
+PRODUCED_TOPICS: tuple[Topic, ...] = (Topic.NOTIFICATIONS_EVENTS,)
+
+LEASE_MARGIN_SECONDS = 30.0
+
+
+@dataclass
+class NotificationsService:
+    """The pieces of one notifications process (the app runs them; tests may too)."""
+
+    settings: NotificationsSettings
+    ctx: ServiceContext
+    deliveries: MongoDeliveryLog
+    notifications: WorkOrderNotifications
+    worker: DeliveryWorker
+
+
+def delivery_lease(settings: NotificationsSettings) -> timedelta:
+    """How long a worker holds a delivery per attempt: the attempt's deadline, the longest
+    wait before the next attempt, and a margin. A worker that dies gives it back after that."""
+    return timedelta(
+        seconds=settings.smtp_timeout_seconds + settings.retry_max_seconds + LEASE_MARGIN_SECONDS
+    )
+
+
+def build_service(settings: NotificationsSettings) -> NotificationsService:
+    ctx = build_context(Service.NOTIFICATIONS, settings)
+    deliveries = MongoDeliveryLog(ctx.store)
+    sender = SmtpSender(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+        timeout_seconds=settings.smtp_timeout_seconds,
+    )
+    worker = DeliveryWorker(
+        store=ctx.store,
+        deliveries=deliveries,
+        sender=sender,
+        policy=RetryPolicy(
+            attempts=settings.delivery_attempts,
+            base_seconds=settings.retry_base_seconds,
+            max_seconds=settings.retry_max_seconds,
+        ),
+        lease=delivery_lease(settings),
+        concurrency=settings.delivery_concurrency,
+        poll_seconds=settings.delivery_poll_seconds,
+        shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        metrics=ctx.metrics,
+    )
+    notifications = WorkOrderNotifications(
+        store=ctx.store,
+        deliveries=deliveries,
+        catalog=TemplateCatalog(),
+        sender=Mailbox.parse(settings.mail_from),
+        on_recorded=worker.wake,
+    )
+    subscribe(
+        ctx.bus,
+        [t.value for t in CONSUMED_TOPICS],
+        make_event_handler(notifications),
+        registry=EVENT_TYPES,
+        title="notifications",
+        description="Domain events that people are told about",
+    )
+    ctx.on_startup.append(worker.start)
+    ctx.on_shutdown.append(worker.stop)
+    return NotificationsService(settings, ctx, deliveries, notifications, worker)
+
+
+def create_app(settings: NotificationsSettings | None = None) -> AsgiFastStream:
+    service = build_service(settings or NotificationsSettings())
+    return build_app(
+        service.ctx,
+        topics=[t.value for t in (*CONSUMED_TOPICS, *PRODUCED_TOPICS)],
+        indexes=create_indexes,
+        title="Fixloop notifications",
+        description=(
+            "Tells requesters, contractors and dispatchers what happens to their work orders "
+            "(e-mail), in their language and their site's time zone, and reports every "
+            "delivery as notification.sent or notification.failed."
+        ),
+    )
+
+
+def main() -> None:
+    settings = NotificationsSettings()
+    serve(create_app(settings), settings)

@@ -1,0 +1,3 @@
+from fixloop_orders.main import main
+
+main()

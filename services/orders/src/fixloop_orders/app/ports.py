@@ -1,0 +1,84 @@
+"""What the use cases need from storage, implemented by the MongoDB adapters."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Protocol
+
+from fixloop_orders.domain.work_order import ExternalOrderKey, WorkOrder
+from fixloop_shared.store import UnitOfWork
+
+
+class ExternalOrderConflictError(Exception):
+    """Another work order with the same external key was stored first (a concurrent intake)."""
+
+
+class ConcurrentUpdateError(Exception):
+    """The work order changed between load and save; the handler is retried."""
+
+
+class WorkOrderRepository(Protocol):
+    """Work orders of the write side.
+
+    Reads take the caller's unit of work, or None to read committed state outside a
+    transaction; writes always happen inside one.
+    """
+
+    async def was_processed(self, consumer: str, event_id: str) -> bool:
+        """True if ``consumer`` already claimed the event (committed)."""
+        ...
+
+    async def find_id_by_key(self, uow: UnitOfWork | None, key: ExternalOrderKey) -> str | None:
+        """The id of the work order with this external key, if one was stored."""
+        ...
+
+    async def get(
+        self, uow: UnitOfWork | None, tenant: str, work_order_id: str
+    ) -> WorkOrder | None:
+        """The tenant's work order, or None (also when it belongs to another tenant)."""
+        ...
+
+    async def add(self, uow: UnitOfWork, order: WorkOrder) -> None:
+        """Store a new work order and its timeline entries.
+
+        Raises :class:`ExternalOrderConflictError` if its external key is taken; the unit of work
+        is then unusable and must be left (rolled back).
+        """
+        ...
+
+    async def save(self, uow: UnitOfWork, order: WorkOrder) -> None:
+        """Store a loaded work order's changes and append its new timeline entries.
+
+        Raises :class:`ConcurrentUpdateError` if it changed since it was loaded.
+        """
+        ...
+
+
+def write_gate() -> asyncio.Lock:
+    """The lock that lets one transaction of this process run at a time.
+
+    Use cases settle what they can by reading committed state first (already processed, already
+    received, unknown work order), so a transaction is opened only to write, and is almost never
+    rolled back. Inside one process the transactions then run one after the other: each
+    consumer handles one record at a time anyway, so on MongoDB this costs next to nothing,
+    and the embedded MongoDB-wire store, which runs every session on one SQLite connection,
+    cannot interleave two transactions (nor roll one back without undoing the writes that other
+    sessions made meanwhile, such as the outbox relay marking records sent).
+    """
+    return asyncio.Lock()
+
+
+def utc_now() -> datetime:
+    """The current time in UTC to the millisecond, the precision the store keeps."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+
+
+__all__ = [
+    "ConcurrentUpdateError",
+    "ExternalOrderConflictError",
+    "WorkOrderRepository",
+    "utc_now",
+    "write_gate",
+]

@@ -1,0 +1,96 @@
+"""Recording what other services report about a work order in its timeline.
+
+Offers, parts reservations, SLA clocks and notifications do not move a work order's state;
+they are appended to its timeline, once per event (the event id is claimed and is the entry's
+id). An event is applied only to a work order of the event's own tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from fixloop_orders.app.ports import WorkOrderRepository, utc_now, write_gate
+from fixloop_orders.domain.timeline import timeline_fact
+from fixloop_orders.domain.work_order import TimelineEntry
+from fixloop_shared.contracts.events import EventPayload
+from fixloop_shared.envelope import Event
+from fixloop_shared.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class WorkOrderNotFoundError(Exception):
+    """The event concerns a work order that its tenant does not have."""
+
+    def __init__(self, tenant: str, work_order_id: str, event_type: str) -> None:
+        super().__init__(
+            f"tenant {tenant!r} has no work order {work_order_id!r}; "
+            f"the {event_type} event cannot be recorded"
+        )
+        self.tenant = tenant
+        self.work_order_id = work_order_id
+
+
+class TimelineRecorder:
+    """Appends events about work orders to their timelines."""
+
+    def __init__(
+        self,
+        store: Store,
+        orders: WorkOrderRepository,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        gate: asyncio.Lock | None = None,
+    ) -> None:
+        self._store = store
+        self._orders = orders
+        self._clock = clock
+        self._gate = gate or write_gate()
+
+    async def record(self, event: Event[EventPayload]) -> bool:
+        """Append the event to its work order's timeline; False if there was nothing to do.
+
+        Raises :class:`WorkOrderNotFoundError` if the event's tenant has no such work order.
+        Work orders are stored before anything about them is published, so that is never a
+        matter of waiting: the event is wrong (or aimed at another tenant's order).
+        """
+        fact = timeline_fact(event.payload)
+        if fact is None:
+            return False
+        envelope = event.envelope
+        consumer = self._store.service
+        async with self._gate:
+            # Settled from committed state without a transaction where possible.
+            if await self._orders.was_processed(consumer, envelope.id):
+                return False
+            if await self._orders.get(None, envelope.tenant, fact.work_order_id) is None:
+                raise WorkOrderNotFoundError(envelope.tenant, fact.work_order_id, envelope.type)
+            async with self._store.transaction() as uow:
+                if not await uow.claim(envelope, consumer=consumer):
+                    return False
+                order = await self._orders.get(uow, envelope.tenant, fact.work_order_id)
+                if order is None:
+                    raise WorkOrderNotFoundError(envelope.tenant, fact.work_order_id, envelope.type)
+                order.note(
+                    TimelineEntry(
+                        entry_id=envelope.id,
+                        at=fact.at,
+                        kind=fact.kind,
+                        summary=fact.summary,
+                        event_type=envelope.type,
+                        details=fact.details,
+                    ),
+                    recorded_at=self._clock(),
+                )
+                await self._orders.save(uow, order)
+        log.info(
+            "timeline entry recorded",
+            extra={"work_order_id": fact.work_order_id, "kind": fact.kind},
+        )
+        return True
+
+
+__all__ = ["TimelineRecorder", "WorkOrderNotFoundError"]

@@ -1,0 +1,1 @@
+"""Work orders as pure domain logic: lifecycle, timeline, intake rules. No I/O here."""

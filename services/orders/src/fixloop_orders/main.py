@@ -1,0 +1,125 @@
+"""Wiring of the orders service: settings -> clients -> use cases -> consumers and gRPC server.
+
+Run it with ``python -m fixloop_orders`` (or ``fixloop-orders``). Nothing connects at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from faststream.asgi import AsgiFastStream
+
+from fixloop_orders.adapters.consumers import CONSUMED_TOPICS, subscribe_orders
+from fixloop_orders.adapters.mongo import MongoWorkOrderQueries, MongoWorkOrders, ensure_indexes
+from fixloop_orders.adapters.partner_api import PartnerApi
+from fixloop_orders.app.intake import WorkOrderIntake
+from fixloop_orders.app.ports import write_gate
+from fixloop_orders.app.timeline import TimelineRecorder
+from fixloop_orders.domain.intake import SourceBindings
+from fixloop_orders.settings import OrdersSettings
+from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
+from fixloop_shared.topics import Service, Topic
+
+log = logging.getLogger(__name__)
+
+PRODUCED_TOPICS: tuple[Topic, ...] = (Topic.WORKORDERS_EVENTS,)
+PROBE_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass
+class OrdersService:
+    """One orders process: its context (bus, store, relay), use cases, gRPC API and app."""
+
+    settings: OrdersSettings
+    ctx: ServiceContext
+    intake: WorkOrderIntake
+    recorder: TimelineRecorder
+    queries: MongoWorkOrderQueries
+    partner_api: PartnerApi
+    app: AsgiFastStream
+
+
+def build_orders(settings: OrdersSettings | None = None) -> OrdersService:
+    """Build (without connecting) everything the orders service runs."""
+    settings = settings or OrdersSettings()
+    ctx = build_context(Service.ORDERS, settings)
+    orders = MongoWorkOrders(ctx.store.db)
+    bindings = SourceBindings.of(settings.source_tenants)
+    gate = write_gate()
+    intake = WorkOrderIntake(ctx.store, orders, bindings, gate=gate)
+    recorder = TimelineRecorder(ctx.store, orders, gate=gate)
+    queries = MongoWorkOrderQueries(ctx.store.db)
+    subscribe_orders(ctx.bus, intake, recorder)
+
+    async def store_and_broker_problem() -> str | None:
+        try:
+            await asyncio.wait_for(ctx.store.ping(), timeout=PROBE_TIMEOUT_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - unreachable is an answer, not an error
+            return f"store unreachable: {type(exc).__name__}"
+        if not await ctx.bus.broker.ping(timeout=PROBE_TIMEOUT_SECONDS):
+            return "broker unreachable"
+        return None
+
+    partner_api = PartnerApi(
+        queries,
+        host=settings.grpc_host,
+        port=settings.grpc_port,
+        api_keys=settings.api_keys,
+        reflection=settings.grpc_reflection,
+        query_timeout_seconds=settings.grpc_query_timeout_seconds,
+        stop_grace_seconds=settings.grpc_stop_grace_seconds,
+        readiness=store_and_broker_problem,
+        readiness_interval_seconds=settings.grpc_health_interval_seconds,
+    )
+
+    async def announce() -> None:
+        if bindings.is_empty:
+            log.warning(
+                "no source platform is bound to a tenant (FIXLOOP_ORDERS_SOURCE_TENANTS): "
+                "every inbound work order will be dead-lettered as unauthorized"
+            )
+        if not settings.api_keys:
+            log.warning("no partner API keys (FIXLOOP_ORDERS_API_KEYS): every gRPC call is denied")
+
+    async def grpc() -> None:
+        await partner_api.check_serving()
+
+    # build_app runs these after the indexes exist, before consuming starts.
+    ctx.on_startup.extend([announce, partner_api.start])
+    ctx.on_shutdown.append(partner_api.stop)
+    ctx.readiness_checks.append(grpc)
+
+    app = build_app(
+        ctx,
+        topics=[*CONSUMED_TOPICS, *PRODUCED_TOPICS],
+        indexes=ensure_indexes,
+        title="Fixloop orders",
+        description=(
+            "Work orders: intake from external platforms, the work order state machine and "
+            "timeline, and the partner gRPC API (fixloop.v1.WorkOrdersService)."
+        ),
+    )
+    return OrdersService(
+        settings=settings,
+        ctx=ctx,
+        intake=intake,
+        recorder=recorder,
+        queries=queries,
+        partner_api=partner_api,
+        app=app,
+    )
+
+
+def create_app(settings: OrdersSettings | None = None) -> AsgiFastStream:
+    """The ASGI app of the orders service (consumers, /healthz, /readyz, /metrics, gRPC)."""
+    return build_orders(settings).app
+
+
+def main() -> None:
+    settings = OrdersSettings()
+    serve(create_app(settings), settings)
+
+
+__all__ = ["OrdersService", "build_orders", "create_app", "main"]

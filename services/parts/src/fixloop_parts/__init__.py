@@ -1,0 +1,1 @@
+"""Fixloop parts service: stock per warehouse and the parts reserved for each work order."""

@@ -1,0 +1,3 @@
+from fixloop_parts.main import main
+
+main()

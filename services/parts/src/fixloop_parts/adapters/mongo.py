@@ -1,0 +1,344 @@
+"""MongoDB documents of the parts service and the repositories that read and write them.
+
+Collections:
+
+- ``warehouses``: ``_id`` = warehouse id; name, country.
+- ``stock``: one document per (warehouse, part number), ``_id`` = ``"<warehouse>/<part>"`` (``/``
+  occurs in neither identifier); ``on_hand``, ``reserved`` and ``available`` (= on_hand -
+  reserved, kept in the document so that a reservation is one conditional ``$inc``).
+- ``reservations``: one document per (work order, part number, warehouse), append-only.
+- ``work_order_parts``: one document per work order: the decision (reserved or backordered),
+  what was required and what is missing.
+
+Every filter is built from typed values of validated models, never from raw outside input.
+A count writes whole documents (replacement, ``_id`` included) rather than ``$set`` fragments:
+the count is the authority on the lines it lists, and every field keeps its BSON type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from fixloop_parts.app.ports import (
+    CountedLine,
+    ReservationDecision,
+    StockChanged,
+    StockKey,
+)
+from fixloop_parts.domain import Allocation, SourceStock, StockLevel, Warehouse
+from fixloop_shared.store import Document, Store, UnitOfWork
+
+WAREHOUSES = "warehouses"
+STOCK = "stock"
+RESERVATIONS = "reservations"
+WORK_ORDER_PARTS = "work_order_parts"
+
+BATCH = 1_000
+
+INDEXES: dict[str, Sequence[IndexModel]] = {
+    WAREHOUSES: [IndexModel([("country", ASCENDING)], name="country")],
+    STOCK: [
+        IndexModel(
+            [("part_number", ASCENDING), ("warehouse_id", ASCENDING)],
+            unique=True,
+            name="part_warehouse",
+        ),
+        IndexModel([("warehouse_id", ASCENDING)], name="warehouse"),
+    ],
+    RESERVATIONS: [
+        IndexModel(
+            [("work_order_id", ASCENDING), ("part_number", ASCENDING), ("warehouse_id", ASCENDING)],
+            unique=True,
+            name="one_per_work_order_part_warehouse",
+        ),
+    ],
+    WORK_ORDER_PARTS: [
+        IndexModel([("tenant", ASCENDING), ("decided_at", ASCENDING)], name="tenant_decided"),
+    ],
+}
+
+T = TypeVar("T")
+
+
+async def ensure_indexes(store: Store) -> None:
+    """Create the parts collections' indexes (idempotent; run at start-up and by the CLI)."""
+    await store.ensure_indexes(INDEXES)
+
+
+def stock_id(warehouse_id: str, part_number: str) -> str:
+    return f"{warehouse_id}/{part_number}"
+
+
+def reservation_id(work_order_id: str, part_number: str, warehouse_id: str) -> str:
+    return f"{work_order_id}/{part_number}/{warehouse_id}"
+
+
+def _batches(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _level(doc: Document) -> StockLevel:
+    return StockLevel(
+        warehouse_id=str(doc["warehouse_id"]),
+        part_number=str(doc["part_number"]),
+        on_hand=int(doc["on_hand"]),
+        reserved=int(doc["reserved"]),
+    )
+
+
+def _warehouse(doc: Document) -> Warehouse:
+    return Warehouse(
+        warehouse_id=str(doc["_id"]), name=str(doc["name"]), country=str(doc["country"])
+    )
+
+
+class MongoStock:
+    """Warehouses and stock levels."""
+
+    async def sources(self, uow: UnitOfWork, part_numbers: Sequence[str]) -> list[SourceStock]:
+        if not part_numbers:
+            return []
+        docs = (
+            await uow.db[STOCK]
+            .find(
+                {"part_number": {"$in": list(part_numbers)}, "available": {"$gt": 0}},
+                session=uow.session,
+            )
+            .to_list()
+        )
+        warehouse_ids = sorted({str(doc["warehouse_id"]) for doc in docs})
+        countries = {
+            str(doc["_id"]): str(doc["country"])
+            for doc in await uow.db[WAREHOUSES]
+            .find({"_id": {"$in": warehouse_ids}}, session=uow.session)
+            .to_list()
+        }
+        return [
+            SourceStock(
+                warehouse_id=str(doc["warehouse_id"]),
+                country=countries[str(doc["warehouse_id"])],
+                part_number=str(doc["part_number"]),
+                available=int(doc["available"]),
+            )
+            for doc in docs
+            if str(doc["warehouse_id"]) in countries
+        ]
+
+    async def take(self, uow: UnitOfWork, allocation: Allocation) -> bool:
+        quantity = allocation.quantity
+        result = await uow.db[STOCK].update_one(
+            {
+                "_id": stock_id(allocation.warehouse_id, allocation.part_number),
+                "available": {"$gte": quantity},
+            },
+            {"$inc": {"available": -quantity, "reserved": quantity}},
+            session=uow.session,
+        )
+        return result.matched_count == 1
+
+    async def warehouses(self, uow: UnitOfWork) -> dict[str, Warehouse]:
+        docs = await uow.db[WAREHOUSES].find({}, session=uow.session).to_list()
+        return {str(doc["_id"]): _warehouse(doc) for doc in docs}
+
+    async def levels(self, uow: UnitOfWork, keys: Sequence[StockKey]) -> dict[StockKey, StockLevel]:
+        ids = [stock_id(warehouse_id, part_number) for warehouse_id, part_number in keys]
+        found: dict[StockKey, StockLevel] = {}
+        for batch in _batches(ids):
+            async for doc in uow.db[STOCK].find({"_id": {"$in": list(batch)}}, session=uow.session):
+                level = _level(doc)
+                found[(level.warehouse_id, level.part_number)] = level
+        return found
+
+    async def save_warehouses(
+        self, uow: UnitOfWork, warehouses: Sequence[Warehouse], *, at: datetime
+    ) -> None:
+        # Whole-document replacement: the count is the authority on a warehouse's record.
+        for batch in _batches(warehouses):
+            await uow.db[WAREHOUSES].bulk_write(
+                [
+                    ReplaceOne(
+                        {"_id": w.warehouse_id},
+                        {
+                            "_id": w.warehouse_id,
+                            "name": w.name,
+                            "country": w.country,
+                            "updated_at": at,
+                        },
+                        upsert=True,
+                    )
+                    for w in batch
+                ],
+                ordered=True,
+                session=uow.session,
+            )
+
+    async def save_counts(
+        self, uow: UnitOfWork, lines: Sequence[CountedLine], *, at: datetime
+    ) -> None:
+        for batch in _batches(lines):
+            kept = await self._descriptions(
+                uow,
+                [
+                    stock_id(line.after.warehouse_id, line.after.part_number)
+                    for line in batch
+                    if line.before is not None and line.description is None
+                ],
+            )
+            operations: list[InsertOne[Document] | ReplaceOne[Document]] = []
+            for line in batch:
+                after = line.after
+                _id = stock_id(after.warehouse_id, after.part_number)
+                document: Document = {
+                    "_id": _id,
+                    "warehouse_id": after.warehouse_id,
+                    "part_number": after.part_number,
+                    "on_hand": after.on_hand,
+                    "reserved": after.reserved,
+                    "available": after.available,
+                    "description": line.description or kept.get(_id),
+                    "counted_at": at,
+                }
+                if line.before is None:
+                    operations.append(InsertOne(document))
+                else:
+                    # Only if nothing moved since the level was read (no reservation, no count).
+                    operations.append(
+                        ReplaceOne(
+                            {
+                                "_id": _id,
+                                "on_hand": line.before.on_hand,
+                                "reserved": line.before.reserved,
+                            },
+                            document,
+                        )
+                    )
+            try:
+                result = await uow.db[STOCK].bulk_write(
+                    operations, ordered=True, session=uow.session
+                )
+            except (BulkWriteError, DuplicateKeyError) as exc:
+                msg = "a stock line was created by someone else during the count"
+                raise StockChanged(msg) from exc
+            if result.inserted_count + result.matched_count != len(operations):
+                msg = "a stock line was reserved or counted by someone else during the count"
+                raise StockChanged(msg)
+
+    async def _descriptions(self, uow: UnitOfWork, ids: Sequence[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        docs = (
+            await uow.db[STOCK]
+            .find({"_id": {"$in": list(ids)}}, {"_id": 1, "description": 1}, session=uow.session)
+            .to_list()
+        )
+        return {str(doc["_id"]): str(doc["description"]) for doc in docs if doc.get("description")}
+
+
+class MongoReservationLog:
+    """Reservations and the decision recorded per work order."""
+
+    async def decided(self, uow: UnitOfWork, work_order_id: str) -> bool:
+        doc = await uow.db[WORK_ORDER_PARTS].find_one(
+            {"_id": work_order_id}, {"_id": 1}, session=uow.session
+        )
+        return doc is not None
+
+    async def record(self, uow: UnitOfWork, decision: ReservationDecision) -> None:
+        plan = decision.plan
+        if plan.allocations:
+            await uow.db[RESERVATIONS].insert_many(
+                [
+                    {
+                        "_id": reservation_id(
+                            decision.work_order_id, a.part_number, a.warehouse_id
+                        ),
+                        "work_order_id": decision.work_order_id,
+                        "tenant": decision.tenant,
+                        "part_number": a.part_number,
+                        "warehouse_id": a.warehouse_id,
+                        "quantity": a.quantity,
+                        "reserved_at": decision.decided_at,
+                    }
+                    for a in plan.allocations
+                ],
+                ordered=True,
+                session=uow.session,
+            )
+        await uow.db[WORK_ORDER_PARTS].insert_one(
+            {
+                "_id": decision.work_order_id,
+                "tenant": decision.tenant,
+                "status": "reserved" if plan.complete else "backordered",
+                "site_country": decision.site_country,
+                "required": [
+                    {"part_number": d.part_number, "quantity": d.quantity} for d in plan.demand
+                ],
+                "missing": [
+                    {"part_number": s.part_number, "quantity": s.quantity} for s in plan.shortfalls
+                ],
+                "units_reserved": plan.units_reserved,
+                "units_missing": plan.units_missing,
+                "decided_at": decision.decided_at,
+                "event_id": decision.event_id,
+            },
+            session=uow.session,
+        )
+
+
+@dataclass(frozen=True)
+class StockRow:
+    warehouse_id: str
+    country: str
+    part_number: str
+    description: str | None
+    level: StockLevel
+    counted_at: datetime | None
+
+
+async def stock_overview(
+    db: AsyncDatabase[Document],
+    *,
+    part_number: str | None = None,
+    warehouse_id: str | None = None,
+    limit: int = 200,
+) -> tuple[list[StockRow], int]:
+    """Stock lines (by part number, then warehouse) and how many match in total."""
+    query: dict[str, Any] = {}
+    if part_number is not None:
+        query["part_number"] = part_number
+    if warehouse_id is not None:
+        query["warehouse_id"] = warehouse_id
+    total = await db[STOCK].count_documents(query)
+    docs = (
+        await db[STOCK]
+        .find(query)
+        .sort([("part_number", ASCENDING), ("warehouse_id", ASCENDING)])
+        .limit(limit)
+        .to_list()
+    )
+    countries = {
+        str(doc["_id"]): str(doc["country"])
+        for doc in await db[WAREHOUSES]
+        .find({"_id": {"$in": sorted({str(d["warehouse_id"]) for d in docs})}})
+        .to_list()
+    }
+    rows = [
+        StockRow(
+            warehouse_id=str(doc["warehouse_id"]),
+            country=countries.get(str(doc["warehouse_id"]), "?"),
+            part_number=str(doc["part_number"]),
+            description=doc.get("description"),
+            level=_level(doc),
+            counted_at=doc.get("counted_at"),
+        )
+        for doc in docs
+    ]
+    return rows, total

@@ -1,0 +1,232 @@
+"""Use case: reserve the parts a newly received work order needs.
+
+One unit of work claims the event, plans the reservation from the current stock, moves each
+allocated quantity from available to reserved with a conditional update (only if it is still
+available), records the decision and emits ``PartsReserved`` or ``PartsBackordered``. If the
+stock changed between planning and reserving (another process reserved or counted it), the
+transaction is rolled back and the reservation is planned again from fresh stock, a bounded
+number of times. Stock therefore never goes negative, and a redelivered event has no effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pymongo.errors import PyMongoError
+
+from fixloop_parts.app.ports import (
+    ReservationDecision,
+    ReservationLog,
+    StockChanged,
+    StockRepository,
+)
+from fixloop_parts.domain import (
+    DEFAULT_MAX_SOURCES,
+    PartDemand,
+    ReservationPlan,
+    plan_reservation,
+    split_quantity,
+    total_demand,
+)
+from fixloop_shared.contracts.events import (
+    PartLine,
+    PartReservation,
+    PartsBackordered,
+    PartsReserved,
+    WorkOrderReceived,
+)
+from fixloop_shared.envelope import Event, SchemaViolation
+from fixloop_shared.store import Store
+from fixloop_shared.topics import Topic
+
+log = logging.getLogger(__name__)
+
+WIRE_QUANTITY_LIMIT = 10_000
+"""The largest quantity one line of a parts event may carry (``contracts.types.Quantity``)."""
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StockContention(TimeoutError):  # noqa: N818 - the situation, retried as transient
+    """The stock kept changing under every attempt; the event is retried later (transient)."""
+
+
+@dataclass(frozen=True)
+class ReservationPolicy:
+    max_sources: int = DEFAULT_MAX_SOURCES
+    attempts: int = 10
+    backoff_seconds: float = 0.02
+
+
+@dataclass(frozen=True)
+class ReservationOutcome:
+    work_order_id: str
+    plan: ReservationPlan
+    event: PartsReserved | PartsBackordered
+    attempts: int
+
+    @property
+    def complete(self) -> bool:
+        return self.plan.complete
+
+
+def reservation_lines(plan: ReservationPlan) -> list[PartReservation]:
+    return [
+        PartReservation(
+            part_number=allocation.part_number,
+            warehouse_id=allocation.warehouse_id,
+            quantity=piece,
+        )
+        for allocation in plan.allocations
+        for piece in split_quantity(allocation.quantity, WIRE_QUANTITY_LIMIT)
+    ]
+
+
+def missing_lines(plan: ReservationPlan) -> list[PartLine]:
+    return [
+        PartLine(part_number=shortfall.part_number, quantity=piece)
+        for shortfall in plan.shortfalls
+        for piece in split_quantity(shortfall.quantity, WIRE_QUANTITY_LIMIT)
+    ]
+
+
+def decision_event(
+    work_order_id: str, plan: ReservationPlan, at: datetime
+) -> PartsReserved | PartsBackordered:
+    if plan.complete:
+        return PartsReserved(
+            work_order_id=work_order_id, reservations=reservation_lines(plan), reserved_at=at
+        )
+    return PartsBackordered(
+        work_order_id=work_order_id,
+        reservations=reservation_lines(plan),
+        missing=missing_lines(plan),
+        decided_at=at,
+    )
+
+
+def _is_write_conflict(exc: PyMongoError) -> bool:
+    return exc.has_error_label("TransientTransactionError")
+
+
+class PartsReservations:
+    """Reserves parts for work orders; one instance per process."""
+
+    def __init__(
+        self,
+        store: Store,
+        stock: StockRepository,
+        reservations: ReservationLog,
+        *,
+        policy: ReservationPolicy | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._store = store
+        self._stock = stock
+        self._reservations = reservations
+        self._policy = policy or ReservationPolicy()
+        self._clock = clock
+        # The reservations of one process run one transaction at a time (its consumer handles
+        # one event at a time anyway); between processes the conditional updates and the
+        # re-planning below keep the stock exact.
+        self._one_at_a_time = asyncio.Lock()
+
+    async def work_order_received(
+        self, event: Event[WorkOrderReceived]
+    ) -> ReservationOutcome | None:
+        """Reserve the order's required parts; None if it needs none or was already handled."""
+        order = event.payload
+        if not order.required_parts:
+            return None
+        if order.tenant != event.envelope.tenant:
+            msg = (
+                f"data.tenant {order.tenant!r} differs from the event's tenant "
+                f"{event.envelope.tenant!r}"
+            )
+            raise SchemaViolation(msg)
+        demand = total_demand((line.part_number, line.quantity) for line in order.required_parts)
+        attempts = self._policy.attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self._one_at_a_time:
+                    return await self._reserve(event, demand, attempt)
+            except StockChanged as exc:
+                reason = str(exc)
+            except PyMongoError as exc:
+                if not _is_write_conflict(exc):
+                    raise
+                reason = f"write conflict: {exc}"
+            log.info(
+                "stock changed while reserving; planning again",
+                extra={"work_order_id": order.work_order_id, "attempt": attempt, "reason": reason},
+            )
+            if attempt < attempts:
+                await asyncio.sleep(self._backoff(attempt))
+        msg = f"stock of work order {order.work_order_id} kept changing over {attempts} attempts"
+        raise StockContention(msg)
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = self._policy.backoff_seconds * (2 ** min(attempt, 6))
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
+
+    async def _reserve(
+        self, event: Event[WorkOrderReceived], demand: tuple[PartDemand, ...], attempt: int
+    ) -> ReservationOutcome | None:
+        order = event.payload
+        async with self._store.transaction() as uow:
+            if not await uow.claim(event.envelope):
+                return None
+            if await self._reservations.decided(uow, order.work_order_id):
+                return None
+            sources = await self._stock.sources(uow, [part.part_number for part in demand])
+            plan = plan_reservation(
+                demand,
+                sources,
+                site_country=order.site.address.country,
+                max_sources=self._policy.max_sources,
+            )
+            for allocation in plan.allocations:
+                if not await self._stock.take(uow, allocation):
+                    msg = (
+                        f"{allocation.quantity} x {allocation.part_number} no longer available "
+                        f"in {allocation.warehouse_id}"
+                    )
+                    raise StockChanged(msg)
+            now = self._clock()
+            await self._reservations.record(
+                uow,
+                ReservationDecision(
+                    work_order_id=order.work_order_id,
+                    tenant=order.tenant,
+                    site_country=order.site.address.country,
+                    plan=plan,
+                    decided_at=now,
+                    event_id=event.envelope.id,
+                ),
+            )
+            outgoing = decision_event(order.work_order_id, plan, now)
+            uow.emit(
+                outgoing,
+                topic=Topic.PARTS_EVENTS,
+                key=order.work_order_id,
+                tenant=order.tenant,
+                correlationid=event.envelope.correlationid,
+            )
+        log.info(
+            "parts reserved" if plan.complete else "parts backordered",
+            extra={
+                "work_order_id": order.work_order_id,
+                "units_reserved": plan.units_reserved,
+                "units_missing": plan.units_missing,
+            },
+        )
+        return ReservationOutcome(order.work_order_id, plan, outgoing, attempt)

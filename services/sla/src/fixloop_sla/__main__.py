@@ -1,0 +1,3 @@
+from fixloop_sla.main import main
+
+main()

@@ -1,0 +1,239 @@
+"""MongoDB storage of milestone clocks and of stops that arrived before their clock.
+
+``clocks``: one document per (work_order_id, milestone) (unique index), ``_id`` = clock id. The
+document carries ``next_fire_at`` (the next moment the scheduler must look at it) and a
+``version`` that every change increments: a save is conditional on the version the clock was
+loaded at, which is what makes firing at-most-once across restarts and pods.
+
+``clock_stops``: a stop (e.g. an accepted assignment) whose clock did not exist yet, keyed by the
+clock id it will have; the start applies it.
+
+Filters are built from typed domain values only; booleans instead of null tests, because some
+stores count ``{"field": None}`` differently from MongoDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from fixloop_shared.contracts.events import Milestone
+from fixloop_shared.store import Document, Store, UnitOfWork
+from fixloop_sla.app.clocks import ConcurrentClockChangeError
+from fixloop_sla.domain import ClockState, ClockStop, MilestoneClock, Transition
+from fixloop_sla.metrics import ClockCounts
+
+CLOCKS = "clocks"
+CLOCK_STOPS = "clock_stops"
+
+
+def clock_indexes() -> dict[str, Sequence[IndexModel]]:
+    return {
+        CLOCKS: [
+            IndexModel(
+                [("work_order_id", ASCENDING), ("milestone", ASCENDING)],
+                unique=True,
+                name="one_clock_per_milestone",
+            ),
+            IndexModel([("state", ASCENDING), ("next_fire_at", ASCENDING)], name="due_clocks"),
+            IndexModel(
+                [("milestone", ASCENDING), ("state", ASCENDING), ("stopped", ASCENDING)],
+                name="clock_counts",
+            ),
+        ],
+        CLOCK_STOPS: [
+            IndexModel(
+                [("work_order_id", ASCENDING), ("milestone", ASCENDING)],
+                unique=True,
+                name="one_stop_per_milestone",
+            ),
+        ],
+    }
+
+
+class _ClockDocument(BaseModel):
+    """A stored clock, checked on the way out of the store."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    work_order_id: str
+    milestone: Milestone
+    tenant: str
+    correlation_id: str
+    started_at: AwareDatetime
+    warn_at: AwareDatetime
+    due_at: AwareDatetime
+    target_seconds: float
+    warning_before_seconds: float
+    state: ClockState
+    warned: bool
+    warning_suppressed: bool
+    breached: bool
+    warned_at: AwareDatetime | None
+    breached_at: AwareDatetime | None
+    stopped_at: AwareDatetime | None
+    version: int
+
+    def to_clock(self) -> MilestoneClock:
+        return MilestoneClock(
+            clock_id=self.id,
+            work_order_id=self.work_order_id,
+            milestone=self.milestone,
+            tenant=self.tenant,
+            correlation_id=self.correlation_id,
+            started_at=self.started_at,
+            warn_at=self.warn_at,
+            due_at=self.due_at,
+            target_seconds=self.target_seconds,
+            warning_before_seconds=self.warning_before_seconds,
+            state=self.state,
+            warned=self.warned,
+            warning_suppressed=self.warning_suppressed,
+            breached=self.breached,
+            warned_at=self.warned_at,
+            breached_at=self.breached_at,
+            stopped_at=self.stopped_at,
+            version=self.version,
+        )
+
+
+class _StopDocument(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    work_order_id: str
+    milestone: Milestone
+    tenant: str
+    stopped_at: AwareDatetime
+    event_id: str
+
+    def to_stop(self) -> ClockStop:
+        return ClockStop(
+            work_order_id=self.work_order_id,
+            milestone=self.milestone,
+            tenant=self.tenant,
+            stopped_at=self.stopped_at,
+            event_id=self.event_id,
+        )
+
+
+def clock_document(clock: MilestoneClock) -> Document:
+    """The whole stored form of a clock, with the derived fields its queries use."""
+    return {
+        "_id": clock.clock_id,
+        "work_order_id": clock.work_order_id,
+        "milestone": clock.milestone.value,
+        "tenant": clock.tenant,
+        "correlation_id": clock.correlation_id,
+        "started_at": clock.started_at,
+        "warn_at": clock.warn_at,
+        "due_at": clock.due_at,
+        "target_seconds": clock.target_seconds,
+        "warning_before_seconds": clock.warning_before_seconds,
+        "state": clock.state.value,
+        "warned": clock.warned,
+        "warning_suppressed": clock.warning_suppressed,
+        "breached": clock.breached,
+        "stopped": clock.is_stopped,
+        "warned_at": clock.warned_at,
+        "breached_at": clock.breached_at,
+        "stopped_at": clock.stopped_at,
+        "next_fire_at": clock.next_fire_at,
+        "version": clock.version,
+        "updated_at": datetime.now(UTC),
+    }
+
+
+def clock_from_document(doc: Document) -> MilestoneClock:
+    fields: dict[str, Any] = dict(doc)
+    fields["id"] = fields.pop("_id")
+    return _ClockDocument.model_validate(fields).to_clock()
+
+
+class MongoClockRepository:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def get(self, uow: UnitOfWork, clock_id: str) -> MilestoneClock | None:
+        doc = await uow.db[CLOCKS].find_one({"_id": clock_id}, session=uow.session)
+        return None if doc is None else clock_from_document(doc)
+
+    async def add(self, uow: UnitOfWork, clock: MilestoneClock) -> None:
+        try:
+            await uow.db[CLOCKS].insert_one(clock_document(clock), session=uow.session)
+        except DuplicateKeyError as exc:
+            msg = f"clock {clock.clock_id} was started concurrently"
+            raise ConcurrentClockChangeError(msg) from exc
+
+    async def update(self, uow: UnitOfWork, transition: Transition) -> None:
+        before, after = transition.before, transition.after
+        # A whole-document replacement, conditional on the version: stores keep datetimes as
+        # dates this way everywhere (some MongoDB-wire stores turn a ``$set`` date into a string).
+        result = await uow.db[CLOCKS].replace_one(
+            {"_id": before.clock_id, "version": before.version},
+            clock_document(after),
+            session=uow.session,
+        )
+        if result.matched_count != 1:
+            msg = f"clock {before.clock_id} changed since version {before.version}"
+            raise ConcurrentClockChangeError(msg)
+
+    async def get_stop(self, uow: UnitOfWork, clock_id: str) -> ClockStop | None:
+        doc = await uow.db[CLOCK_STOPS].find_one({"_id": clock_id}, session=uow.session)
+        return None if doc is None else _StopDocument.model_validate(doc).to_stop()
+
+    async def add_stop(self, uow: UnitOfWork, stop: ClockStop) -> None:
+        try:
+            await uow.db[CLOCK_STOPS].insert_one(
+                {
+                    "_id": stop.clock_id,
+                    "work_order_id": stop.work_order_id,
+                    "milestone": stop.milestone.value,
+                    "tenant": stop.tenant,
+                    "stopped_at": stop.stopped_at,
+                    "event_id": stop.event_id,
+                    "recorded_at": datetime.now(UTC),
+                },
+                session=uow.session,
+            )
+        except DuplicateKeyError as exc:
+            msg = f"a stop for clock {stop.clock_id} was recorded concurrently"
+            raise ConcurrentClockChangeError(msg) from exc
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        cursor = (
+            self._store.db[CLOCKS]
+            .find(
+                {"state": ClockState.RUNNING.value, "next_fire_at": {"$lte": now}},
+                projection={"_id": True},
+            )
+            .sort([("next_fire_at", ASCENDING)])
+            .limit(limit)
+        )
+        return [str(doc["_id"]) async for doc in cursor]
+
+    async def counts(self) -> list[ClockCounts]:
+        clocks = self._store.db[CLOCKS]
+        result: list[ClockCounts] = []
+        for milestone in Milestone:
+            running = {"milestone": milestone.value, "state": ClockState.RUNNING.value}
+            result.append(
+                ClockCounts(
+                    milestone=milestone,
+                    running=await clocks.count_documents(running),
+                    warned=await clocks.count_documents({**running, "warned": True}),
+                    breached=await clocks.count_documents(
+                        {
+                            "milestone": milestone.value,
+                            "state": ClockState.BREACHED.value,
+                            "stopped": False,
+                        }
+                    ),
+                )
+            )
+        return result

@@ -1,0 +1,322 @@
+"""Use cases of the sla service: start, stop and fire milestone clocks.
+
+Each use case is one unit of work: load the clock, let the domain decide, save the new clock
+(conditionally on the version it was loaded at) and queue its events in the outbox, all in one
+transaction. A redelivered event, a second scheduler pass, a second pod or a restart in between
+therefore never emits the same warning, breach or met twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from fixloop_shared.contracts.events import (
+    AssignmentAccepted,
+    EventPayload,
+    Milestone,
+    SlaBreached,
+    SlaMet,
+    SlaWarning,
+    WorkOrderReceived,
+)
+from fixloop_shared.envelope import EventEnvelope, UnauthorizedSource
+from fixloop_shared.store import Store, UnitOfWork
+from fixloop_shared.topics import Topic
+from fixloop_sla.domain import (
+    DEFAULT_LATE_AFTER,
+    ClockPolicy,
+    ClockSignal,
+    ClockStop,
+    MilestoneClock,
+    SignalKind,
+    SlaPolicy,
+    Transition,
+    clock_id_for,
+)
+from fixloop_sla.metrics import ClockCounts, SlaMetrics
+
+log = logging.getLogger(__name__)
+
+DISPATCH = Milestone.DISPATCH_CONFIRMATION
+_MAX_REMEMBERED_FAILURES = 10_000
+
+
+class ConcurrentClockChangeError(Exception):
+    """The clock (or its stop record) changed between load and save; reload and decide again."""
+
+
+class ForeignTenant(UnauthorizedSource):
+    """An event about a work order of another tenant: never applied, dead-lettered."""
+
+
+class ClockRepository(Protocol):
+    """Where clocks live; reads and writes inside a unit of work use its session."""
+
+    async def get(self, uow: UnitOfWork, clock_id: str) -> MilestoneClock | None: ...
+
+    async def add(self, uow: UnitOfWork, clock: MilestoneClock) -> None:
+        """Insert a new clock; raises ConcurrentClockChangeError if it already exists."""
+
+    async def update(self, uow: UnitOfWork, transition: Transition) -> None:
+        """Save ``transition.after`` if the stored clock is still ``transition.before``.
+
+        Raises ConcurrentClockChangeError otherwise.
+        """
+
+    async def get_stop(self, uow: UnitOfWork, clock_id: str) -> ClockStop | None: ...
+
+    async def add_stop(self, uow: UnitOfWork, stop: ClockStop) -> None:
+        """Record a stop that arrived before its clock; ConcurrentClockChangeError if one exists."""
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        """Ids of running clocks with something due at ``now``, earliest first."""
+
+    async def counts(self) -> list[ClockCounts]: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SlaClocks:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        repository: ClockRepository,
+        policy: SlaPolicy,
+        metrics: SlaMetrics,
+        late_after: timedelta = DEFAULT_LATE_AFTER,
+        now: Callable[[], datetime] = utc_now,
+        attempts: int = 5,
+    ) -> None:
+        self._store = store
+        self._repo = repository
+        self._policy = policy
+        self._metrics = metrics
+        self._late_after = late_after
+        self._now = now
+        self._attempts = attempts
+        self._failing: set[str] = set()
+        # One clock transaction at a time in this process: the consumer and the scheduler never
+        # race each other on a clock (across processes the version check settles it), and
+        # stores that do not isolate concurrent transactions from one another stay correct.
+        self._serial = asyncio.Lock()
+
+    # -- consumed events ------------------------------------------------------------------
+
+    async def start_dispatch_clock(
+        self, envelope: EventEnvelope, received: WorkOrderReceived
+    ) -> None:
+        """A work order was received: its dispatch-confirmation clock starts at ``received_at``."""
+        if received.tenant != envelope.tenant:
+            msg = f"payload tenant {received.tenant!r} differs from the event's {envelope.tenant!r}"
+            raise ForeignTenant(msg)
+        policy = self._policy.for_milestone(DISPATCH)
+        if policy is None:
+            return
+        for attempt in range(1, self._attempts + 1):
+            try:
+                async with self._serial:
+                    transition = await self._start_once(envelope, received, policy)
+            except ConcurrentClockChangeError:
+                if attempt == self._attempts:
+                    raise
+                continue
+            if transition is not None:
+                self._metrics.clock_started(DISPATCH)
+                self._metrics.transition_committed(transition)
+            return
+
+    async def _start_once(
+        self, envelope: EventEnvelope, received: WorkOrderReceived, policy: ClockPolicy
+    ) -> Transition | None:
+        async with self._store.transaction() as uow:
+            if not await uow.claim(envelope):
+                return None
+            clock_id = clock_id_for(received.work_order_id, policy.milestone)
+            if await self._repo.get(uow, clock_id) is not None:
+                log.info("clock already started", extra={"clock_id": clock_id})
+                return None
+            clock = MilestoneClock.start(
+                work_order_id=received.work_order_id,
+                tenant=received.tenant,
+                correlation_id=envelope.correlationid,
+                policy=policy,
+                started_at=received.received_at,
+            )
+            transition = await self._first_decision(uow, clock)
+            await self._repo.add(uow, transition.after)
+            self._emit(uow, transition)
+            return transition
+
+    async def _first_decision(self, uow: UnitOfWork, clock: MilestoneClock) -> Transition:
+        """A stop recorded before the start wins; otherwise fire what is already due."""
+        now = self._now()
+        stop = await self._repo.get_stop(uow, clock.clock_id)
+        if stop is not None and stop.tenant == clock.tenant:
+            return clock.stop(stop.stopped_at, now=now, late_after=self._late_after)
+        if stop is not None:
+            log.warning(
+                "ignoring a stop recorded for another tenant",
+                extra={"clock_id": clock.clock_id, "stop_event": stop.event_id},
+            )
+        return clock.fire(now, late_after=self._late_after)
+
+    async def stop_dispatch_clock(
+        self, envelope: EventEnvelope, accepted: AssignmentAccepted
+    ) -> None:
+        """A contractor accepted: the dispatch-confirmation clock stops at ``accepted_at``."""
+        stop = ClockStop(
+            work_order_id=accepted.work_order_id,
+            milestone=DISPATCH,
+            tenant=envelope.tenant,
+            stopped_at=accepted.accepted_at,
+            event_id=envelope.id,
+        )
+        for attempt in range(1, self._attempts + 1):
+            try:
+                async with self._serial:
+                    transition = await self._stop_once(envelope, stop)
+            except ConcurrentClockChangeError:
+                if attempt == self._attempts:
+                    raise
+                continue
+            if transition is not None:
+                self._metrics.transition_committed(transition)
+            return
+
+    async def _stop_once(self, envelope: EventEnvelope, stop: ClockStop) -> Transition | None:
+        async with self._store.transaction() as uow:
+            if not await uow.claim(envelope):
+                return None
+            clock = await self._repo.get(uow, stop.clock_id)
+            if clock is None:
+                # The stop overtook the start: remember it, so the start stops the clock at once.
+                if await self._repo.get_stop(uow, stop.clock_id) is None:
+                    await self._repo.add_stop(uow, stop)
+                return None
+            if clock.tenant != stop.tenant:
+                msg = f"work order {stop.work_order_id} belongs to another tenant"
+                raise ForeignTenant(msg)
+            transition = clock.stop(stop.stopped_at, now=self._now(), late_after=self._late_after)
+            if not transition.changed:
+                return None
+            await self._repo.update(uow, transition)
+            self._emit(uow, transition)
+            return transition
+
+    # -- the scheduler's side ---------------------------------------------------------------
+
+    async def fire_due(self, *, limit: int) -> tuple[int, int]:
+        """Fire the clocks due now (at most ``limit``); returns (clocks fired, clocks looked at).
+
+        A clock that cannot be fired (store error, corrupt document) is logged and skipped, so it
+        never holds back the others; it is retried on the next pass.
+        """
+        clock_ids = await self._repo.due(self._now(), limit)
+        fired = 0
+        for clock_id in clock_ids:
+            try:
+                if await self.fire(clock_id):
+                    fired += 1
+            except Exception:
+                # Logged in full once per process; the retries of every pass only at debug level.
+                first = clock_id not in self._failing
+                if len(self._failing) >= _MAX_REMEMBERED_FAILURES:
+                    self._failing.clear()
+                self._failing.add(clock_id)
+                log.log(
+                    logging.ERROR if first else logging.DEBUG,
+                    "firing a clock failed; retrying on the next passes",
+                    exc_info=True,
+                    extra={"clock_id": clock_id},
+                )
+            else:
+                self._failing.discard(clock_id)
+        return fired, len(clock_ids)
+
+    async def fire(self, clock_id: str) -> bool:
+        """Fire what is due on one clock; True if it emitted something."""
+        try:
+            async with self._serial, self._store.transaction() as uow:
+                clock = await self._repo.get(uow, clock_id)
+                if clock is None:
+                    return False
+                transition = clock.fire(self._now(), late_after=self._late_after)
+                if not transition.changed:
+                    return False
+                await self._repo.update(uow, transition)
+                self._emit(uow, transition)
+        except ConcurrentClockChangeError:
+            # Another pod, or a stop, changed the clock first; whatever is still due is seen
+            # on the next pass.
+            return False
+        self._metrics.transition_committed(transition)
+        return True
+
+    async def refresh_counts(self) -> None:
+        self._metrics.set_counts(await self._repo.counts())
+
+    # -- outgoing events ------------------------------------------------------------------
+
+    def _emit(self, uow: UnitOfWork, transition: Transition) -> None:
+        clock = transition.after
+        for payload in sla_events(clock, transition.signals):
+            uow.emit(
+                payload,
+                topic=Topic.SLA_EVENTS,
+                key=clock.work_order_id,
+                tenant=clock.tenant,
+                correlationid=clock.correlation_id,
+            )
+
+
+def sla_events(clock: MilestoneClock, signals: Sequence[ClockSignal]) -> list[EventPayload]:
+    """The wire events of a clock's signals."""
+    events: list[EventPayload] = []
+    for signal in signals:
+        if signal.kind is SignalKind.WARNING:
+            events.append(
+                SlaWarning(
+                    work_order_id=clock.work_order_id,
+                    clock_id=clock.clock_id,
+                    milestone=clock.milestone,
+                    started_at=clock.started_at,
+                    warn_at=clock.warn_at,
+                    due_at=clock.due_at,
+                    fired_at=signal.fired_at,
+                    late=signal.late,
+                )
+            )
+        elif signal.kind is SignalKind.BREACH:
+            events.append(
+                SlaBreached(
+                    work_order_id=clock.work_order_id,
+                    clock_id=clock.clock_id,
+                    milestone=clock.milestone,
+                    started_at=clock.started_at,
+                    warn_at=clock.warn_at,
+                    due_at=clock.due_at,
+                    fired_at=signal.fired_at,
+                    late=signal.late,
+                )
+            )
+        else:
+            assert signal.stopped_at is not None  # noqa: S101 - a met signal carries its stop
+            events.append(
+                SlaMet(
+                    work_order_id=clock.work_order_id,
+                    clock_id=clock.clock_id,
+                    milestone=clock.milestone,
+                    started_at=clock.started_at,
+                    warn_at=clock.warn_at,
+                    due_at=clock.due_at,
+                    stopped_at=signal.stopped_at,
+                )
+            )
+    return events

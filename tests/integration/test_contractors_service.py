@@ -1,0 +1,412 @@
+"""The contractors service against the real embedded store and broker: the import CLI, and the
+Kafka path from ``workorder.received`` to ``assignment.offered`` / ``assignment.unfilled``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pymongo import MongoClient
+from typer.testing import CliRunner, Result
+
+from fixloop_contractors.adapters.contractor_file import read_contractor_file
+from fixloop_contractors.adapters.mongo import (
+    CONTRACTORS,
+    OFFERS,
+    MongoContractorRegistry,
+    ensure_indexes,
+)
+from fixloop_contractors.app.registry import import_contractors
+from fixloop_contractors.cli import app as cli
+from fixloop_contractors.main import TOPICS, ContractorsService, build_service
+from fixloop_contractors.settings import ContractorsSettings
+from fixloop_shared.bus import ensure_topics
+from fixloop_shared.contracts.events import AssignmentAccepted, WorkOrderReceived
+from fixloop_shared.envelope import EventEnvelope, binary_headers, encode_payload
+from fixloop_shared.settings import KafkaSettings
+from fixloop_shared.testing import ConsumedRecord, eventually, produce, read_topic, unique
+from fixloop_shared.topics import Topic, dead_letter_topic
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_FILE = REPO / "examples" / "contractors.yaml"
+DECISION_TIME = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+# -- the import CLI -----------------------------------------------------------------------------
+
+
+def run_import(path: Path, mongodb_uri: str, database: str, *extra: str) -> Result:
+    return CliRunner().invoke(
+        cli,
+        ["import", str(path), "--as-of", "2026-11-21", *extra],
+        env={
+            "FIXLOOP_CONTRACTORS_MONGODB_URI": mongodb_uri,
+            "FIXLOOP_CONTRACTORS_DATABASE": database,
+            "COLUMNS": "200",
+        },
+    )
+
+
+@pytest.fixture
+def store_docs(mongodb_uri: str, database_name: str) -> Iterator[Any]:
+    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri, tz_aware=True)
+    try:
+        yield client[database_name]
+    finally:
+        client.close()
+
+
+def summary_row(output: str) -> list[str]:
+    """The numbers of the import summary table (imported, updated, unchanged, expiring, expired)."""
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+        if len(cells) == 5 and all(c.isdigit() for c in cells):
+            return cells
+    raise AssertionError(f"no summary row in:\n{output}")
+
+
+def test_import_example_file_and_reimport_without_duplicates(
+    mongodb_uri: str, database_name: str, store_docs: Any, tmp_path: Path
+) -> None:
+    first = run_import(EXAMPLE_FILE, mongodb_uri, database_name)
+    assert first.exit_code == 0, first.output
+    assert "Imported 8 contractors" in first.stdout
+    assert summary_row(first.stdout) == ["8", "0", "0", "1", "1"]
+    assert "OEVGW-GF-1184" in first.stdout  # Alpen Haustechnik's certificate: 27 days left
+    assert "BHV-22-0047.551" in first.stdout  # Express Klima's lapsed insurance
+    assert store_docs[CONTRACTORS].count_documents({}) == 8
+    berliner = store_docs[CONTRACTORS].find_one({"_id": "ctr-berliner-klima"})
+    assert berliner["tenants"] == ["acme", "globex"]
+    assert berliner["regions"] == [{"country": "DE", "postal_prefixes": ["10", "12", "13", "14"]}]
+    assert berliner["credentials"][1]["expires_on"] == "2027-12-31"
+    assert berliner["open_offers"] == 0
+
+    # Dispatch has since loaded a contractor; a re-import keeps that and duplicates nothing.
+    store_docs[CONTRACTORS].update_one({"_id": "ctr-berliner-klima"}, {"$inc": {"open_offers": 3}})
+    second = run_import(EXAMPLE_FILE, mongodb_uri, database_name)
+    assert second.exit_code == 0, second.output
+    assert summary_row(second.stdout) == ["0", "0", "8", "1", "1"]
+    assert store_docs[CONTRACTORS].count_documents({}) == 8
+    assert store_docs[CONTRACTORS].find_one({"_id": "ctr-berliner-klima"})["open_offers"] == 3
+
+    # A changed profile is updated in place, a new one is added.
+    document = yaml.safe_load(EXAMPLE_FILE.read_text(encoding="utf-8"))
+    document["contractors"][0]["skills"] = ["hvac", "refrigeration"]
+    newcomer = dict(document["contractors"][1], contractor_id="ctr-neu", name="Neu GmbH")
+    document["contractors"].append(newcomer)
+    changed = tmp_path / "contractors.json"
+    changed.write_text(json.dumps(document, default=str), encoding="utf-8")
+    third = run_import(changed, mongodb_uri, database_name)
+    assert third.exit_code == 0, third.output
+    assert summary_row(third.stdout)[:3] == ["1", "1", "7"]
+    assert store_docs[CONTRACTORS].count_documents({}) == 9
+    berliner = store_docs[CONTRACTORS].find_one({"_id": "ctr-berliner-klima"})
+    assert berliner["skills"] == ["hvac", "refrigeration"]
+    assert berliner["open_offers"] == 3
+
+
+BAD_FILE = """\
+contractors:
+  - contractor_id: ctr-fine
+    name: Fine GmbH
+    email: fine@example.com
+    timezone: Europe/Berlin
+    tenants: [acme]
+    skills: [hvac]
+    regions: [{country: DE}]
+  - contractor_id: ctr-broken
+    name: Broken GmbH
+    email: not-an-email
+    timezone: Europe/Berlin
+    tenants: [acme]
+    skills: [hvac]
+    regions: [{country: DE, postal_prefixes: [10]}]
+    credentials:
+      - {kind: trade_licence, number: TL-9, expires_on: 31.12.2027}
+    rating: 5
+"""
+
+
+def test_bad_file_prints_one_line_per_problem_and_imports_nothing(
+    mongodb_uri: str, database_name: str, store_docs: Any, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD_FILE, encoding="utf-8")
+    result = run_import(bad, mongodb_uri, database_name)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "contractors[1].email: value is not a valid email address: "
+        "An email address must have an @-sign.",
+        "contractors[1].regions[0].postal_prefixes[0]: Input should be a string; "
+        "write it in quotes (it was read as the number 10)",
+        "contractors[1].credentials[0].expires_on: Input should be a date written YYYY-MM-DD",
+        "contractors[1].rating: Extra inputs are not permitted",
+        f"error: {bad}: 4 problems; nothing was imported",
+    ]
+    assert store_docs[CONTRACTORS].count_documents({}) == 0
+
+
+def test_dry_run_validates_without_writing(
+    mongodb_uri: str, database_name: str, store_docs: Any
+) -> None:
+    result = run_import(EXAMPLE_FILE, mongodb_uri, database_name, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "is valid: 8 contractors" in result.stdout
+    assert store_docs[CONTRACTORS].count_documents({}) == 0
+
+
+# -- the Kafka path -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def service(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[ContractorsService]:
+    """The service's consumer and outbox relay in-process, on the example registry."""
+    settings = ContractorsSettings(
+        mongodb_uri=mongodb_uri,
+        database=unique("contractors").replace("-", "_"),
+        kafka=KafkaSettings(bootstrap=kafka_bootstrap),
+        outbox_poll_seconds=0.05,
+    )
+    built = build_service(settings, clock=lambda: DECISION_TIME)
+    ctx = built.ctx
+    await ensure_topics(settings.kafka, [*TOPICS, dead_letter_topic(ctx.service)])
+    await ctx.store.ensure_indexes()
+    await ensure_indexes(ctx.store)
+    await import_contractors(
+        MongoContractorRegistry(ctx.store),
+        read_contractor_file(EXAMPLE_FILE),
+        as_of=date(2026, 11, 21),
+    )
+    await ctx.bus.broker.start()
+    ctx.relay.start()
+    try:
+        yield built
+    finally:
+        await ctx.bus.broker.stop()
+        await ctx.relay.stop()
+        await ctx.store.client.close()
+
+
+def work_order(
+    *,
+    tenant: str = "acme",
+    equipment_class: str = "hvac",
+    country: str = "DE",
+    postal_code: str = "10115",
+) -> WorkOrderReceived:
+    work_order_id = unique("wo")
+    return WorkOrderReceived.model_validate_json(
+        json.dumps(
+            {
+                "work_order_id": work_order_id,
+                "tenant": tenant,
+                "source_platform": "fieldhub",
+                "received_at": DECISION_TIME.isoformat(),
+                "external_id": f"FH-{work_order_id}",
+                "site": {
+                    "site_id": "site-1",
+                    "name": "Test site",
+                    "address": {
+                        "line1": "Teststraße 1",
+                        "city": "Somewhere",
+                        "postal_code": postal_code,
+                        "country": country,
+                    },
+                    "timezone": "Europe/Berlin",
+                },
+                "equipment": {"equipment_id": "EQ-1", "equipment_class": equipment_class},
+                "category": "breakdown",
+                "priority": "high",
+                "description": "Does not work",
+                "requester": {"name": "Mara Keller", "email": "mara@example.com", "locale": "de"},
+            }
+        )
+    )
+
+
+async def publish(
+    bootstrap: str,
+    order: WorkOrderReceived,
+    envelope: EventEnvelope | None = None,
+    *,
+    key: str | None = None,
+) -> EventEnvelope:
+    """Publish like the orders service does: binary mode, keyed by the work order id."""
+    envelope = envelope or EventEnvelope.new(
+        order, source="orders", subject=order.work_order_id, tenant=order.tenant
+    )
+    await produce(
+        bootstrap,
+        Topic.WORKORDERS_EVENTS,
+        encode_payload(order),
+        key=(key or order.work_order_id).encode(),
+        headers=binary_headers(envelope),
+    )
+    return envelope
+
+
+async def decisions_for(
+    bootstrap: str, work_order_id: str, *, at_least: int = 1, timeout: float = 30
+) -> list[ConsumedRecord]:
+    """The contractors' events about one work order (the topic is shared by all tests)."""
+
+    def mine(records: list[ConsumedRecord]) -> list[ConsumedRecord]:
+        return [r for r in records if r.key == work_order_id.encode()]
+
+    records = await read_topic(
+        bootstrap,
+        Topic.CONTRACTORS_EVENTS,
+        until=lambda rs: len(mine(rs)) >= at_least,
+        timeout=timeout,
+    )
+    return mine(records)
+
+
+async def test_received_order_is_offered_to_the_most_local_contractor(
+    service: ContractorsService, kafka_bootstrap: str
+) -> None:
+    order = work_order()
+    inbound = await publish(kafka_bootstrap, order)
+
+    (record,) = await decisions_for(kafka_bootstrap, order.work_order_id)
+    assert record.headers["ce_type"] == "fixloop.assignment.offered.v1"
+    assert record.headers["ce_source"] == "contractors"
+    assert record.headers["ce_subject"] == order.work_order_id
+    assert record.headers["ce_tenant"] == "acme"
+    assert record.headers["ce_correlationid"] == inbound.correlationid
+    offer = record.json()
+    assert offer["contractor_id"] == "ctr-berliner-klima"
+    assert offer["contractor_name"] == "Berliner Klima Service GmbH"
+    offered_at = datetime.fromisoformat(offer["offered_at"])
+    assert offered_at == DECISION_TIME
+    assert datetime.fromisoformat(offer["expires_at"]) - offered_at == timedelta(minutes=30)
+
+    db = service.ctx.store.db
+    stored = await db[OFFERS].find_one({"work_order_id": order.work_order_id})
+    assert stored is not None
+    assert stored["_id"] == offer["offer_id"]
+    assert stored["status"] == "open"
+    assert stored["contractor_id"] == "ctr-berliner-klima"
+    assert stored["expires_at"] == DECISION_TIME + timedelta(minutes=30)
+    berliner = await db[CONTRACTORS].find_one({"_id": "ctr-berliner-klima"})
+    assert berliner is not None
+    assert berliner["open_offers"] >= 1
+
+
+async def test_duplicate_events_yield_one_offer(
+    service: ContractorsService, kafka_bootstrap: str
+) -> None:
+    order = work_order(equipment_class="elevator", postal_code="80331")
+    envelope = await publish(kafka_bootstrap, order)
+    await publish(kafka_bootstrap, order, envelope)  # redelivery: the same event id
+    await publish(kafka_bootstrap, order)  # the same order again under a new event id
+    # A later event on the same key (so the same partition) is handled after all three.
+    marker = work_order(equipment_class="elevator", postal_code="80331")
+    await publish(kafka_bootstrap, marker, key=order.work_order_id)
+    await decisions_for(kafka_bootstrap, marker.work_order_id)
+
+    records = await decisions_for(kafka_bootstrap, order.work_order_id)
+    assert [r.headers["ce_type"] for r in records] == ["fixloop.assignment.offered.v1"]
+    assert records[0].json()["contractor_id"] == "ctr-lift-go"
+    db = service.ctx.store.db
+    assert await db[OFFERS].count_documents({"work_order_id": order.work_order_id}) == 1
+
+    # The load counter moves with the offers: once settled, it equals the open offers.
+    async def load_and_open_offers() -> tuple[int, int]:
+        lift = await db[CONTRACTORS].find_one({"_id": "ctr-lift-go"})
+        assert lift is not None
+        open_offers = await db[OFFERS].count_documents(
+            {"contractor_id": "ctr-lift-go", "status": "open"}
+        )
+        return int(lift["open_offers"]), open_offers
+
+    load, _ = await eventually(load_and_open_offers, lambda pair: pair[0] == pair[1])
+    assert load >= 2
+
+
+async def test_order_nobody_can_take_is_unfilled_with_reasons(
+    service: ContractorsService, kafka_bootstrap: str
+) -> None:
+    nobody = work_order(equipment_class="elevator", country="AT", postal_code="1010")
+    nowhere = work_order(equipment_class="hvac", postal_code="99999")
+    await publish(kafka_bootstrap, nobody)
+    await publish(kafka_bootstrap, nowhere)
+
+    (record,) = await decisions_for(kafka_bootstrap, nobody.work_order_id)
+    assert record.headers["ce_type"] == "fixloop.assignment.unfilled.v1"
+    unfilled = record.json()
+    assert unfilled["reason"] == (
+        "no contractor serves equipment class 'elevator' at AT-1010 for tenant acme"
+    )
+    assert unfilled["considered"] == []
+
+    (record,) = await decisions_for(kafka_bootstrap, nowhere.work_order_id)
+    assert record.headers["ce_type"] == "fixloop.assignment.unfilled.v1"
+    unfilled = record.json()
+    assert unfilled["reason"] == (
+        "no contractor serves equipment class 'hvac' at DE-99999 for tenant acme "
+        "(4 serve it in other areas)"
+    )
+    considered = {c["contractor_id"]: c["reasons"] for c in unfilled["considered"]}
+    assert set(considered) == {
+        "ctr-alpen-haustechnik",
+        "ctr-berliner-klima",
+        "ctr-express-klima",
+        "ctr-kaelte-nord",
+    }
+    assert considered["ctr-berliner-klima"] == ["does not cover DE-99999 (covers DE 10,12,13,14)"]
+    assert considered["ctr-express-klima"] == [
+        "does not cover DE-99999 (covers DE 10)",
+        "liability insurance BHV-22-0047.551 expired on 2026-09-30",
+    ]
+    stored = await service.ctx.store.db[OFFERS].find_one({"work_order_id": nowhere.work_order_id})
+    assert stored is not None
+    assert stored["status"] == "unfilled"
+    assert stored["considered_total"] == 4
+
+
+async def test_other_event_types_are_ignored_and_a_tenant_mismatch_is_dead_lettered(
+    service: ContractorsService, kafka_bootstrap: str
+) -> None:
+    order = work_order()
+    # A known event type this service does not handle: skipped, neither decided nor dead-lettered.
+    other = AssignmentAccepted(
+        work_order_id=order.work_order_id,
+        offer_id="off-1",
+        contractor_id="ctr-lift-go",
+        accepted_at=DECISION_TIME,
+    )
+    other_envelope = EventEnvelope.new(
+        other, source="orders", subject=order.work_order_id, tenant="acme"
+    )
+    await produce(
+        kafka_bootstrap,
+        Topic.WORKORDERS_EVENTS,
+        encode_payload(other),
+        key=order.work_order_id.encode(),
+        headers=binary_headers(other_envelope),
+    )
+    # The same order claiming another tenant in its envelope than in its payload: poison.
+    forged = EventEnvelope.new(order, source="orders", subject=order.work_order_id, tenant="globex")
+    await publish(kafka_bootstrap, order, forged)
+    records = await read_topic(
+        kafka_bootstrap,
+        dead_letter_topic("contractors"),
+        until=lambda rs: any(r.key == order.work_order_id.encode() for r in rs),
+        timeout=30,
+    )
+    (dead,) = [r for r in records if r.key == order.work_order_id.encode()]
+    assert dead.headers["fixloop_dlq_reason"] == "schema-violation"
+    assert "differs from the event's tenant" in dead.headers["fixloop_dlq_message"]
+    assert (
+        await service.ctx.store.db[OFFERS].count_documents({"work_order_id": order.work_order_id})
+        == 0
+    )

@@ -1,0 +1,507 @@
+"""The notifications service against the real broker, store and SMTP servers.
+
+The service runs in-process (consumer, outbox relay, delivery worker); work orders arrive on
+the work-order events topic as they do from the orders service, and what was sent is read
+back from the SMTP sink's folder, the delivery log and the notifications events topic.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from fixloop_notifications.adapters.mongo import (
+    DELIVERIES,
+    DELIVERY_ATTEMPTS,
+    create_indexes,
+    delivery_to_document,
+)
+from fixloop_notifications.domain.confirmations import RECEIPT_TEMPLATE, plan_receipt_confirmation
+from fixloop_notifications.domain.delivery import notification_id_for
+from fixloop_notifications.domain.mail import Mailbox
+from fixloop_notifications.domain.templates import TemplateCatalog
+from fixloop_notifications.main import NotificationsService, build_service
+from fixloop_notifications.settings import NotificationsSettings
+from fixloop_shared.bus import ensure_topics
+from fixloop_shared.contracts.events import (
+    Address,
+    Category,
+    Channel,
+    Equipment,
+    Priority,
+    Requester,
+    Site,
+    WorkOrderReceived,
+)
+from fixloop_shared.devstack import free_port
+from fixloop_shared.envelope import EventEnvelope, binary_headers, encode_payload
+from fixloop_shared.mailsink import FolderHandler
+from fixloop_shared.settings import KafkaSettings
+from fixloop_shared.store import Document
+from fixloop_shared.testing import ConsumedRecord, eventually, produce, read_topic, unique
+from fixloop_shared.topics import Service, Topic, dead_letter_topic
+
+pytestmark = pytest.mark.integration
+
+SENT = "fixloop.notification.sent.v1"
+FAILED = "fixloop.notification.failed.v1"
+
+
+# -- the mail relay ------------------------------------------------------------------------------
+
+
+class ScriptedRelay(FolderHandler):
+    """The SMTP sink (each accepted message becomes an .eml file), scripted by recipient:
+    ``refuse-*`` mailboxes do not exist (550), ``busy-*`` ones get 451 (try again later)
+    for their first two messages."""
+
+    BUSY_TIMES = 2
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.refused: list[str] = []
+        self.busy_left: dict[str, int] = {}
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd hook name
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address.startswith("refuse-"):
+            self.refused.append(address)
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        busy = [r for r in envelope.rcpt_tos if r.startswith("busy-")]
+        for recipient in busy:
+            left = self.busy_left.setdefault(recipient, self.BUSY_TIMES)
+            if left > 0:
+                self.busy_left[recipient] = left - 1
+                return "451 4.3.0 mail system busy, try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+class Relay:
+    """The relay on a fixed local port; it can be taken down (port closed) and brought back."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.handler = ScriptedRelay(folder)
+        self.port = free_port()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+@pytest.fixture(scope="module")
+def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
+    server = Relay(tmp_path_factory.mktemp("smtp") / "mail")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# -- the service ----------------------------------------------------------------------------------
+
+
+def settings_for(
+    kafka_bootstrap: str, mongodb_uri: str, database: str, smtp_port: int
+) -> NotificationsSettings:
+    return NotificationsSettings(
+        mongodb_uri=mongodb_uri,
+        database=database,
+        kafka=KafkaSettings(bootstrap=kafka_bootstrap),
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        smtp_timeout_seconds=5.0,
+        delivery_attempts=4,
+        retry_base_seconds=0.05,
+        retry_max_seconds=0.2,
+        delivery_poll_seconds=0.2,
+        outbox_poll_seconds=0.1,
+        shutdown_grace_seconds=2.0,
+        log_level="WARNING",
+    )
+
+
+@asynccontextmanager
+async def running(settings: NotificationsSettings) -> AsyncIterator[NotificationsService]:
+    """The service's pieces, started the way its app starts them."""
+    service = build_service(settings)
+    ctx = service.ctx
+    await ensure_topics(
+        settings.kafka,
+        [Topic.WORKORDERS_EVENTS, Topic.NOTIFICATIONS_EVENTS, dead_letter_topic(ctx.service)],
+    )
+    await ctx.store.ensure_indexes()
+    await create_indexes(ctx.store)
+    for hook in ctx.on_startup:
+        await hook()
+    await ctx.bus.broker.start()
+    ctx.relay.start()
+    try:
+        yield service
+    finally:
+        await ctx.bus.broker.stop()
+        for hook in reversed(ctx.on_shutdown):
+            await hook()
+        await ctx.relay.stop()
+        await ctx.store.client.close()
+
+
+@pytest.fixture(scope="module")
+async def service(
+    kafka_bootstrap: str, mongodb_uri: str, relay: Relay
+) -> AsyncIterator[NotificationsService]:
+    """One running service for the module (joining the consumer group takes a few seconds)."""
+    database = unique("test_notifications").replace("-", "_")
+    async with running(settings_for(kafka_bootstrap, mongodb_uri, database, relay.port)) as svc:
+        yield svc
+
+
+# -- events and what came out --------------------------------------------------------------------
+
+
+def work_order(
+    *, requester_email: str, locale: str = "de", tenant: str = "acme"
+) -> WorkOrderReceived:
+    return WorkOrderReceived(
+        external_id=unique("FH"),
+        site=Site(
+            site_id="site-berlin-1",
+            name="Kühlhaus Spandau",
+            address=Address(
+                line1="Am Juliusturm 12", city="Berlin", postal_code="13599", country="DE"
+            ),
+            timezone="Europe/Berlin",
+        ),
+        equipment=Equipment(equipment_id="chiller-3", equipment_class="refrigeration"),
+        category=Category.BREAKDOWN,
+        priority=Priority.EMERGENCY,
+        description="Temperatur steigt <schnell> & Alarm läuft",
+        requester=Requester(name="Jonas Weber", email=requester_email, locale=locale),
+        reported_at=datetime(2026, 2, 3, 5, 55, tzinfo=UTC),
+        work_order_id=unique("wo"),
+        tenant=tenant,
+        source_platform="fieldhub",
+        received_at=datetime(2026, 2, 3, 6, 0, tzinfo=UTC),
+    )
+
+
+def envelope_of(order: WorkOrderReceived, tenant: str | None = None) -> EventEnvelope:
+    return EventEnvelope.new(
+        order, source=Service.ORDERS, subject=order.work_order_id, tenant=tenant or order.tenant
+    )
+
+
+async def publish(
+    bootstrap: str, order: WorkOrderReceived, envelope: EventEnvelope | None = None
+) -> EventEnvelope:
+    """Publish in CloudEvents binary mode, keyed by the work order (as the orders service does)."""
+    envelope = envelope or envelope_of(order)
+    await produce(
+        bootstrap,
+        Topic.WORKORDERS_EVENTS,
+        encode_payload(order),
+        key=order.work_order_id.encode(),
+        headers=binary_headers(envelope),
+    )
+    return envelope
+
+
+def mails_to(folder: Path, address: str) -> list[EmailMessage]:
+    found = []
+    for path in sorted(folder.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        if any(a.addr_spec == address for a in message["To"].addresses):
+            found.append(message)
+    return found
+
+
+async def mails_arrived(folder: Path, address: str, count: int = 1) -> list[EmailMessage]:
+    async def probe() -> list[EmailMessage]:
+        return mails_to(folder, address)
+
+    return await eventually(probe, lambda mails: len(mails) >= count, timeout=30)
+
+
+async def delivery_of(service: NotificationsService, work_order_id: str, status: str) -> Document:
+    async def probe() -> Document | None:
+        return await service.ctx.store.db[DELIVERIES].find_one({"work_order_id": work_order_id})
+
+    doc = await eventually(probe, lambda d: d is not None and d["status"] == status, timeout=30)
+    assert doc is not None
+    return doc
+
+
+async def attempts_of(service: NotificationsService, notification_id: str) -> list[Document]:
+    return (
+        await service.ctx.store.db[DELIVERY_ATTEMPTS]
+        .find({"notification_id": notification_id})
+        .sort("attempt", 1)
+        .to_list()
+    )
+
+
+def outcomes_for(records: list[ConsumedRecord], work_order_id: str) -> list[ConsumedRecord]:
+    return [r for r in records if r.json().get("work_order_id") == work_order_id]
+
+
+async def outcome_events(
+    bootstrap: str, work_order_id: str, count: int = 1
+) -> list[ConsumedRecord]:
+    records = await read_topic(
+        bootstrap,
+        Topic.NOTIFICATIONS_EVENTS,
+        until=lambda rs: len(outcomes_for(rs, work_order_id)) >= count,
+        timeout=30,
+    )
+    return outcomes_for(records, work_order_id)
+
+
+def message_id(envelope: EventEnvelope) -> str:
+    return f"<{notification_id_for(envelope.id, RECEIPT_TEMPLATE, Channel.EMAIL)}@fixloop.local>"
+
+
+# -- tests ----------------------------------------------------------------------------------------
+
+
+async def test_received_work_order_sends_the_requester_a_german_mail_and_reports_it(
+    service: NotificationsService, relay: Relay, kafka_bootstrap: str
+) -> None:
+    requester = f"{unique('jonas')}@example.com"
+    order = work_order(requester_email=requester, locale="de")
+    envelope = await publish(kafka_bootstrap, order)
+
+    [mail] = await mails_arrived(relay.folder, requester)
+    delivery = await delivery_of(service, order.work_order_id, "sent")
+    attempts = await attempts_of(service, delivery["_id"])
+    [event] = await outcome_events(kafka_bootstrap, order.work_order_id)
+
+    assert mail["Message-ID"] == message_id(envelope)
+    assert mail["From"] == "Fixloop <no-reply@fixloop.local>"
+    assert mail["To"] == f"Jonas Weber <{requester}>"
+    assert mail["Subject"] == (
+        f"Ihr Reparaturauftrag {order.work_order_id} ist eingegangen (Kühlhaus Spandau)"
+    )
+    assert mail["Content-Language"] == "de"
+    text_part = mail.get_body(preferencelist=("plain",))
+    html_part = mail.get_body(preferencelist=("html",))
+    assert text_part is not None
+    assert html_part is not None
+    text = text_part.get_content()
+    html = html_part.get_content()
+    assert "Guten Tag Jonas Weber," in text
+    assert f"Auftrag:             {order.work_order_id}" in text
+    assert f"Ihre Referenz:       {order.external_id} (fieldhub)" in text
+    assert "Standort:            Kühlhaus Spandau" in text
+    assert "Anlage:              refrigeration chiller-3" in text
+    assert "Priorität:           Notfall" in text
+    # 05:55 / 06:00 UTC are 06:55 / 07:00 in Berlin (CET) on 3 February 2026, a Tuesday.
+    assert "Gemeldet:            Dienstag, 3. Februar 2026, 06:55 Uhr MEZ" in text
+    assert "Eingegangen:         Dienstag, 3. Februar 2026, 07:00 Uhr MEZ" in text
+    assert "Temperatur steigt <schnell> & Alarm läuft" in text
+    assert "Temperatur steigt &lt;schnell&gt; &amp; Alarm läuft" in html
+    assert "<schnell>" not in html
+
+    assert delivery["recipient"] == requester
+    assert delivery["locale"] == "de"
+    assert delivery["attempts"] == 1
+    assert delivery["event_id"] == envelope.id
+    assert delivery["message_id"] == message_id(envelope)
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "sent")]
+
+    assert event.headers["ce_type"] == SENT
+    assert event.headers["ce_source"] == Service.NOTIFICATIONS
+    assert event.headers["ce_correlationid"] == envelope.correlationid
+    assert event.headers["ce_tenant"] == "acme"
+    assert event.key == order.work_order_id.encode()
+    body = event.json()
+    assert body["notification_id"] == delivery["_id"]
+    assert body["recipient"] == requester
+    assert body["channel"] == "email"
+    assert body["template"] == RECEIPT_TEMPLATE
+    assert body["locale"] == "de"
+    assert body["attempts"] == 1
+
+
+async def test_a_redelivered_event_sends_one_mail(
+    service: NotificationsService, relay: Relay, kafka_bootstrap: str
+) -> None:
+    requester = f"{unique('dup')}@example.com"
+    order = work_order(requester_email=requester, locale="en")
+    envelope = envelope_of(order)
+    for _ in range(3):
+        await publish(kafka_bootstrap, order, envelope)
+    # A different event about the same work order (same key, so the same partition, behind
+    # the copies): once its mail is out, every copy has been consumed.
+    marker = await publish(kafka_bootstrap, order)
+    mails = await mails_arrived(relay.folder, requester, count=2)
+    events = await outcome_events(kafka_bootstrap, order.work_order_id, count=2)
+    await delivery_of(service, order.work_order_id, "sent")
+    deliveries = (
+        await service.ctx.store.db[DELIVERIES]
+        .find({"work_order_id": order.work_order_id})
+        .to_list()
+    )
+    assert not await service.notifications.work_order_received(envelope, order)
+
+    assert len(mails) == 2
+    assert {m["Message-ID"] for m in mails} == {message_id(envelope), message_id(marker)}
+    assert sorted(d["event_id"] for d in deliveries) == sorted([envelope.id, marker.id])
+    assert len(events) == 2
+    assert {e.headers["ce_type"] for e in events} == {SENT}
+
+
+async def test_unreachable_relay_is_retried_then_recorded_and_reported_as_failed(
+    service: NotificationsService, relay: Relay, kafka_bootstrap: str
+) -> None:
+    requester = f"{unique('nobody')}@example.com"
+    order = work_order(requester_email=requester)
+    relay.stop()  # the relay's port is closed: connections are refused
+    try:
+        await publish(kafka_bootstrap, order)
+        delivery = await delivery_of(service, order.work_order_id, "failed")
+        [event] = await outcome_events(kafka_bootstrap, order.work_order_id)
+    finally:
+        relay.start()
+    attempts = await attempts_of(service, delivery["_id"])
+
+    assert delivery["attempts"] == 4
+    assert f"127.0.0.1:{relay.port} unreachable" in delivery["last_error"]
+    assert delivery["failed_at"] is not None
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [
+        (1, "transient"),
+        (2, "transient"),
+        (3, "transient"),
+        (4, "transient"),
+    ]
+    assert all("unreachable" in a["error"] for a in attempts)
+    assert mails_to(relay.folder, requester) == []
+    assert event.headers["ce_type"] == FAILED
+    assert event.key == order.work_order_id.encode()
+    body = event.json()
+    assert body["attempts"] == 4
+    assert body["error"] == delivery["last_error"]
+    assert body["recipient"] == requester
+
+
+async def test_permanent_rejection_fails_at_once_without_retries(
+    service: NotificationsService, relay: Relay, kafka_bootstrap: str
+) -> None:
+    requester = f"{unique('refuse')}@example.com"
+    order = work_order(requester_email=requester)
+    await publish(kafka_bootstrap, order)
+    delivery = await delivery_of(service, order.work_order_id, "failed")
+    [event] = await outcome_events(kafka_bootstrap, order.work_order_id)
+    attempts = await attempts_of(service, delivery["_id"])
+
+    assert delivery["attempts"] == 1
+    assert relay.handler.refused.count(requester) == 1
+    assert "550" in delivery["last_error"]
+    assert "mailbox unavailable" in delivery["last_error"]
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "permanent")]
+    assert event.headers["ce_type"] == FAILED
+    assert event.json()["attempts"] == 1
+
+
+async def test_temporary_rejections_are_retried_until_the_mail_is_accepted(
+    service: NotificationsService, relay: Relay, kafka_bootstrap: str
+) -> None:
+    requester = f"{unique('busy')}@example.com"
+    order = work_order(requester_email=requester, locale="fr")
+    await publish(kafka_bootstrap, order)
+    delivery = await delivery_of(service, order.work_order_id, "sent")
+    [event] = await outcome_events(kafka_bootstrap, order.work_order_id)
+    attempts = await attempts_of(service, delivery["_id"])
+
+    [mail] = mails_to(relay.folder, requester)
+    assert str(mail["Subject"]).startswith("Nous avons bien reçu votre demande d'intervention")
+    assert delivery["attempts"] == 3
+    assert [a["outcome"] for a in attempts] == ["transient", "transient", "sent"]
+    assert "451" in attempts[0]["error"]
+    assert event.headers["ce_type"] == SENT
+    assert event.json()["attempts"] == 3
+
+
+async def test_a_delivery_left_by_a_dead_worker_is_sent_again_with_the_same_message_id(
+    service: NotificationsService, relay: Relay
+) -> None:
+    requester = f"{unique('again')}@example.com"
+    order = work_order(requester_email=requester, locale="en")
+    envelope = envelope_of(order)
+    now = datetime.now(UTC)
+    planned = plan_receipt_confirmation(
+        order,
+        event_id=envelope.id,
+        event_type=envelope.type,
+        tenant=envelope.tenant,
+        correlation_id=envelope.correlationid,
+        catalog=TemplateCatalog(),
+        sender=Mailbox.parse(service.settings.mail_from),
+        now=now,
+    )
+    # What a worker leaves behind when it dies after an attempt but before recording it:
+    # the delivery pending, one attempt counted, and its lease running out shortly.
+    left_behind = delivery_to_document(planned) | {
+        "lease_owner": "worker-that-died",
+        "lease_until": now + timedelta(seconds=1),
+        "attempts": 1,
+    }
+    await service.ctx.store.db[DELIVERIES].insert_one(left_behind)
+
+    delivery = await delivery_of(service, order.work_order_id, "sent")
+    [mail] = await mails_arrived(relay.folder, requester)
+    [event] = await outcome_events(service.settings.kafka.bootstrap, order.work_order_id)
+
+    assert mail["Message-ID"] == message_id(envelope)
+    assert delivery["attempts"] == 2
+    assert event.headers["ce_type"] == SENT
+    assert event.json()["attempts"] == 2
+
+
+async def test_an_event_whose_tenants_disagree_is_dead_lettered_not_sent(
+    service: NotificationsService, relay: Relay, kafka_bootstrap: str
+) -> None:
+    requester = f"{unique('mixed')}@example.com"
+    order = work_order(requester_email=requester, tenant="acme")
+    envelope = await publish(kafka_bootstrap, order, envelope_of(order, tenant="globex"))
+
+    def dead_lettered(records: list[ConsumedRecord]) -> list[ConsumedRecord]:
+        return [r for r in records if r.headers.get("ce_id") == envelope.id]
+
+    records = await read_topic(
+        kafka_bootstrap,
+        dead_letter_topic(Service.NOTIFICATIONS),
+        until=lambda rs: bool(dead_lettered(rs)),
+        timeout=30,
+    )
+    [record] = dead_lettered(records)
+    assert record.headers["fixloop_dlq_reason"] == "schema-violation"
+    assert "tenant" in record.headers["fixloop_dlq_message"]
+    assert (
+        await service.ctx.store.db[DELIVERIES].count_documents(
+            {"work_order_id": order.work_order_id}
+        )
+        == 0
+    )
+    assert mails_to(relay.folder, requester) == []

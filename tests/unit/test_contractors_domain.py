@@ -1,0 +1,802 @@
+"""Contractors service without I/O: eligibility, the choice, offers, the contractor file, and the
+dispatch use case against an in-memory ledger."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fixloop_contractors.adapters.contractor_file import (
+    MAX_CONTRACTORS,
+    ContractorFileError,
+    parse_contractors,
+    read_contractor_file,
+)
+from fixloop_contractors.app.dispatch import DispatchOutcome, WorkOrderDispatcher
+from fixloop_contractors.app.registry import credential_alerts
+from fixloop_contractors.domain.dispatch import (
+    MAX_REASONS_PER_CONTRACTOR,
+    Candidate,
+    ContractorChosen,
+    DispatchRequest,
+    NoEligibleContractor,
+    assess,
+    choose_contractor,
+)
+from fixloop_contractors.domain.model import (
+    Contractor,
+    Credential,
+    CredentialKind,
+    ServiceRegion,
+)
+from fixloop_contractors.domain.offers import (
+    NotOfferedToContractorError,
+    Offer,
+    OfferError,
+    OfferExpiredError,
+    OfferNotOpenError,
+    OfferStatus,
+)
+from fixloop_shared.contracts.events import (
+    AssignmentOffered,
+    AssignmentUnfilled,
+    EventPayload,
+    WorkOrderReceived,
+)
+from fixloop_shared.envelope import EventEnvelope
+from fixloop_shared.topics import Topic
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_FILE = REPO / "examples" / "contractors.yaml"
+NOON = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def licence(expires_on: date, kind: CredentialKind = CredentialKind.TRADE_LICENCE) -> Credential:
+    return Credential(kind=kind, number="TL-1", expires_on=expires_on)
+
+
+def contractor(
+    contractor_id: str = "ctr-a",
+    *,
+    tenants: Sequence[str] = ("acme",),
+    skills: Sequence[str] = ("hvac",),
+    regions: Sequence[ServiceRegion] = (ServiceRegion("DE", ("10",)),),
+    credentials: Sequence[Credential] = (),
+    timezone: str = "Europe/Berlin",
+) -> Contractor:
+    return Contractor(
+        contractor_id=contractor_id,
+        name=contractor_id.upper(),
+        email=f"{contractor_id}@example.com",
+        timezone=timezone,
+        tenants=frozenset(tenants),
+        skills=frozenset(skills),
+        regions=tuple(regions),
+        credentials=tuple(credentials),
+    )
+
+
+def request(
+    *,
+    tenant: str = "acme",
+    equipment_class: str = "hvac",
+    country: str = "DE",
+    postal_code: str = "10115",
+    work_order_id: str = "wo-1",
+) -> DispatchRequest:
+    return DispatchRequest(
+        work_order_id=work_order_id,
+        tenant=tenant,
+        equipment_class=equipment_class,
+        country=country,
+        postal_code=postal_code,
+    )
+
+
+def chosen_id(decision: ContractorChosen | NoEligibleContractor) -> str | None:
+    return decision.contractor.contractor_id if isinstance(decision, ContractorChosen) else None
+
+
+# -- regions ----------------------------------------------------------------------------------
+
+
+def test_region_matches_by_country_and_longest_postal_prefix() -> None:
+    region = ServiceRegion("DE", ("1", "10", "101"))
+    assert region.match_length("DE", "10115") == 3
+    assert region.match_length("DE", "12043") == 1
+    assert region.match_length("DE", "20095") is None
+    assert region.match_length("AT", "1010") is None
+
+
+def test_region_without_prefixes_covers_the_whole_country_as_least_specific() -> None:
+    region = ServiceRegion("GB")
+    assert region.whole_country
+    assert region.match_length("GB", "SW1A 1AA") == 0
+    assert region.match_length("IE", "D02 X285") is None
+
+
+def test_postal_codes_and_prefixes_compare_without_case_spaces_or_hyphens() -> None:
+    region = ServiceRegion("GB", ("sw1a", "E 14"))
+    assert region.postal_prefixes == ("SW1A", "E14")
+    assert region.match_length("GB", "SW1A 1AA") == 4
+    assert region.match_length("GB", "e14-5ab") == 3
+
+
+def test_site_label_reads_like_an_address() -> None:
+    assert request().site_label == "DE-10115"
+    assert request(country="GB", postal_code="sw1a  1aa").site_label == "GB-SW1A 1AA"
+
+
+def test_contractor_takes_its_most_specific_region() -> None:
+    alpen = contractor(regions=(ServiceRegion("DE", ("8",)), ServiceRegion("DE", ("803",))))
+    assert alpen.match_length("DE", "80331") == 3
+
+
+# -- credentials and the expiry boundary --------------------------------------------------------
+
+
+def test_credential_is_valid_through_its_expiry_day() -> None:
+    credential = licence(date(2026, 9, 30))
+    assert credential.is_valid_on(date(2026, 9, 29))
+    assert credential.is_valid_on(date(2026, 9, 30))
+    assert not credential.is_valid_on(date(2026, 10, 1))
+    assert credential.days_left(date(2026, 9, 30)) == 0
+    assert credential.days_left(date(2026, 10, 1)) == -1
+
+
+def test_expiry_is_judged_on_the_contractors_own_calendar_day() -> None:
+    berlin = contractor(credentials=[licence(date(2026, 9, 30))], timezone="Europe/Berlin")
+    # 23:59 on the expiry day in Berlin: still valid.
+    last_minute = datetime(2026, 9, 30, 23, 59, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert assess(berlin, request(), last_minute).eligible
+    # 22:30 UTC on 30 September is already 1 October in Berlin: expired.
+    next_day_in_berlin = datetime(2026, 9, 30, 22, 30, tzinfo=UTC)
+    verdict = assess(berlin, request(), next_day_in_berlin)
+    assert not verdict.eligible
+    assert verdict.reasons == ("trade licence TL-1 expired on 2026-09-30",)
+    # The same instant is still 30 September in New York.
+    new_york = replace(berlin, timezone="America/New_York")
+    assert assess(new_york, request(), next_day_in_berlin).eligible
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    expires_on=st.dates(min_value=date(2025, 1, 1), max_value=date(2030, 12, 31)),
+    zone=st.sampled_from(["Europe/Berlin", "Europe/London", "Pacific/Auckland", "America/Denver"]),
+    seconds=st.integers(min_value=0, max_value=24 * 3600 - 1),
+    day_offset=st.integers(min_value=-2, max_value=2),
+)
+def test_expiry_boundary_property(
+    expires_on: date, zone: str, seconds: int, day_offset: int
+) -> None:
+    """At any local moment of day D+k, a credential expiring on D is valid iff k <= 0."""
+    local_day = expires_on + timedelta(days=day_offset)
+    local = datetime.combine(local_day, time(0), tzinfo=ZoneInfo(zone)) + timedelta(seconds=seconds)
+    moment = local.astimezone(UTC)
+    subject = contractor(credentials=[licence(expires_on)], timezone=zone)
+    expected_valid = subject.local_date(moment) <= expires_on
+    assert assess(subject, request(), moment).credentials_valid is expected_valid
+
+
+# -- eligibility --------------------------------------------------------------------------------
+
+
+def test_each_failed_rule_is_a_reason() -> None:
+    subject = contractor(
+        tenants=["globex"],
+        skills=["plumbing"],
+        regions=[ServiceRegion("AT", ("1",))],
+        credentials=[licence(date(2026, 1, 31)), licence(date(2025, 12, 31))],
+    )
+    verdict = assess(subject, request(), NOON)
+    assert not verdict.eligible
+    assert verdict.failed_criteria == 4
+    assert verdict.reasons == (
+        "does not serve tenant acme",
+        "has no skill for equipment class 'hvac'",
+        "does not cover DE-10115 (covers AT 1)",
+        "trade licence TL-1 expired on 2026-01-31",
+        "trade licence TL-1 expired on 2025-12-31",
+    )
+
+
+def test_reasons_per_contractor_are_bounded() -> None:
+    many = [licence(date(2020, 1, 1) + timedelta(days=i)) for i in range(40)]
+    verdict = assess(contractor(credentials=many), request(), NOON)
+    assert len(verdict.reasons) == MAX_REASONS_PER_CONTRACTOR
+
+
+# -- the choice ---------------------------------------------------------------------------------
+
+
+def test_longest_prefix_wins_over_load() -> None:
+    local = Candidate(contractor("ctr-z", regions=[ServiceRegion("DE", ("10",))]), open_offers=9)
+    wide = Candidate(contractor("ctr-a", regions=[ServiceRegion("DE", ("1",))]), open_offers=0)
+    country = Candidate(contractor("ctr-b", regions=[ServiceRegion("DE")]), open_offers=0)
+    decision = choose_contractor(request(), [wide, country, local], NOON)
+    assert isinstance(decision, ContractorChosen)
+    assert decision.contractor.contractor_id == "ctr-z"
+    assert decision.match_length == 2
+    assert decision.eligible_count == 3
+
+
+def test_fewest_open_offers_wins_among_equally_local() -> None:
+    busy = Candidate(contractor("ctr-a"), open_offers=3)
+    idle = Candidate(contractor("ctr-b"), open_offers=1)
+    assert chosen_id(choose_contractor(request(), [busy, idle], NOON)) == "ctr-b"
+
+
+def test_contractor_id_breaks_remaining_ties() -> None:
+    pool = [Candidate(contractor(cid), open_offers=2) for cid in ("ctr-c", "ctr-a", "ctr-b")]
+    assert chosen_id(choose_contractor(request(), pool, NOON)) == "ctr-a"
+
+
+def test_unfilled_when_nobody_serves_the_class() -> None:
+    decision = choose_contractor(request(equipment_class="elevator"), [], NOON)
+    assert isinstance(decision, NoEligibleContractor)
+    assert decision.reason == (
+        "no contractor serves equipment class 'elevator' at DE-10115 for tenant acme"
+    )
+    assert decision.considered == ()
+
+
+def test_unfilled_reason_names_the_closest_misses() -> None:
+    expired = contractor("ctr-x", credentials=[licence(date(2026, 9, 30))])
+    decision = choose_contractor(request(), [Candidate(expired)], NOON)
+    assert isinstance(decision, NoEligibleContractor)
+    assert decision.reason == (
+        "no eligible contractor for equipment class 'hvac' at DE-10115 for tenant acme: "
+        "the only contractor covering the site has an expired credential"
+    )
+    elsewhere = contractor("ctr-y", regions=[ServiceRegion("DE", ("8",))])
+    decision = choose_contractor(request(), [Candidate(elsewhere)], NOON)
+    assert isinstance(decision, NoEligibleContractor)
+    assert decision.reason.endswith("for tenant acme (1 serves it in other areas)")
+
+
+def test_considered_is_bounded_and_closest_misses_come_first() -> None:
+    far = [
+        Candidate(contractor(f"ctr-far-{i:03d}", regions=[ServiceRegion("AT")], skills=["x"]))
+        for i in range(30)
+    ]
+    near = Candidate(contractor("ctr-zz-near", credentials=[licence(date(2026, 1, 1))]))
+    decision = choose_contractor(request(), [*far, near], NOON, considered_limit=5)
+    assert isinstance(decision, NoEligibleContractor)
+    assert decision.considered_total == 31
+    assert len(decision.considered) == 5
+    assert decision.considered[0].contractor_id == "ctr-zz-near"
+
+
+# -- the example world --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def example_world() -> list[Contractor]:
+    return read_contractor_file(EXAMPLE_FILE)
+
+
+def test_example_file_has_the_expected_contractors(example_world: list[Contractor]) -> None:
+    ids = {c.contractor_id for c in example_world}
+    assert {
+        "ctr-berliner-klima",
+        "ctr-kaelte-nord",
+        "ctr-express-klima",
+        "ctr-lift-go",
+        "ctr-alpen-haustechnik",
+        "ctr-wiener-elektro",
+        "ctr-thamesfix",
+    } <= ids
+    assert len(example_world) == 8
+    for subject in example_world:
+        kinds = {c.kind for c in subject.credentials}
+        assert {CredentialKind.TRADE_LICENCE, CredentialKind.LIABILITY_INSURANCE} <= kinds
+    thamesfix = next(c for c in example_world if c.contractor_id == "ctr-thamesfix")
+    assert thamesfix.timezone == "Europe/London"
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        (request(equipment_class="hvac", postal_code="10115"), "ctr-berliner-klima"),
+        (request(equipment_class="elevator", postal_code="80331"), "ctr-lift-go"),
+        (request(equipment_class="hvac", postal_code="20095"), "ctr-kaelte-nord"),
+        (
+            request(equipment_class="plumbing", country="GB", postal_code="SW1A 1AA"),
+            "ctr-thamesfix",
+        ),
+        (
+            request(
+                tenant="globex", equipment_class="electrical", country="AT", postal_code="1010"
+            ),
+            "ctr-wiener-elektro",
+        ),
+        (
+            request(tenant="globex", equipment_class="refrigeration", postal_code="20095"),
+            "ctr-hansa-kaelte",
+        ),
+        (request(equipment_class="elevator", country="AT", postal_code="1010"), None),
+    ],
+)
+def test_example_world_dispatch(
+    example_world: list[Contractor], order: DispatchRequest, expected: str | None
+) -> None:
+    pool = [Candidate(c) for c in example_world]
+    assert chosen_id(choose_contractor(order, pool, NOON)) == expected
+
+
+def test_expired_express_klima_is_never_chosen_however_idle(
+    example_world: list[Contractor],
+) -> None:
+    pool = [
+        Candidate(c, open_offers=0 if c.contractor_id == "ctr-express-klima" else 50)
+        for c in example_world
+    ]
+    decision = choose_contractor(request(), pool, NOON)
+    assert chosen_id(decision) == "ctr-berliner-klima"
+    express = next(c for c in example_world if c.contractor_id == "ctr-express-klima")
+    verdict = assess(express, request(), NOON)
+    assert verdict.reasons == ("liability insurance BHV-22-0047.551 expired on 2026-09-30",)
+
+
+# -- properties of the choice -------------------------------------------------------------------
+
+TENANTS = ["acme", "globex", "initech"]
+SKILLS = ["hvac", "elevator", "plumbing"]
+BASE_DAY = date(2026, 11, 21)
+
+regions_strategy = st.builds(
+    ServiceRegion,
+    country=st.sampled_from(["DE", "AT"]),
+    postal_prefixes=st.lists(st.text("0123", min_size=1, max_size=3), max_size=3).map(tuple),
+)
+credential_strategy = st.builds(
+    Credential,
+    kind=st.sampled_from(CredentialKind),
+    number=st.just("N-1"),
+    expires_on=st.dates(BASE_DAY - timedelta(days=3), BASE_DAY + timedelta(days=3)),
+)
+
+
+@st.composite
+def candidate_pools(draw: st.DrawFn) -> list[Candidate]:
+    ids = draw(st.lists(st.sampled_from([f"ctr-{i:02d}" for i in range(12)]), unique=True))
+    pool = []
+    for cid in ids:
+        subject = Contractor(
+            contractor_id=cid,
+            name=cid,
+            email=f"{cid}@example.com",
+            timezone=draw(st.sampled_from(["Europe/Berlin", "Pacific/Auckland", "UTC"])),
+            tenants=frozenset(draw(st.sets(st.sampled_from(TENANTS), min_size=1))),
+            skills=frozenset(draw(st.sets(st.sampled_from(SKILLS), min_size=1))),
+            regions=tuple(draw(st.lists(regions_strategy, min_size=1, max_size=3))),
+            credentials=tuple(draw(st.lists(credential_strategy, max_size=3))),
+        )
+        pool.append(Candidate(subject, open_offers=draw(st.integers(0, 4))))
+    return pool
+
+
+requests_strategy = st.builds(
+    DispatchRequest,
+    work_order_id=st.just("wo-p"),
+    tenant=st.sampled_from(TENANTS),
+    equipment_class=st.sampled_from(SKILLS),
+    country=st.sampled_from(["DE", "AT"]),
+    postal_code=st.text("0123", min_size=4, max_size=5),
+)
+moments = st.datetimes(  # hypothesis takes naive bounds and attaches the time zone itself
+    min_value=datetime(2026, 11, 17),  # noqa: DTZ001
+    max_value=datetime(2026, 11, 25),  # noqa: DTZ001
+    timezones=st.just(UTC),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(pool=candidate_pools(), order=requests_strategy, at=moments)
+def test_choice_properties(pool: list[Candidate], order: DispatchRequest, at: datetime) -> None:
+    verdicts = {c.contractor.contractor_id: assess(c.contractor, order, at) for c in pool}
+    eligible = [c for c in pool if verdicts[c.contractor.contractor_id].eligible]
+    decision = choose_contractor(order, pool, at)
+
+    # Someone is chosen iff someone is eligible, and the chosen one is always eligible.
+    assert isinstance(decision, ContractorChosen) == bool(eligible)
+    if isinstance(decision, ContractorChosen):
+        chosen = decision.contractor.contractor_id
+        assert verdicts[chosen].eligible
+
+        # ... and no eligible contractor is more local, then less loaded, then smaller id.
+        def key(c: Candidate) -> tuple[int, int, str]:
+            length = verdicts[c.contractor.contractor_id].match_length
+            assert length is not None
+            return (-length, c.open_offers, c.contractor.contractor_id)
+
+        assert key(next(c for c in pool if c.contractor.contractor_id == chosen)) == min(
+            key(c) for c in eligible
+        )
+    else:
+        assert decision.considered_total == len(pool)
+        assert all(not a.eligible for a in decision.considered)
+        assert decision.reason.startswith(("no contractor serves", "no eligible contractor"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(pool=candidate_pools(), order=requests_strategy, at=moments, seed=st.integers())
+def test_choice_does_not_depend_on_the_order_of_candidates(
+    pool: list[Candidate], order: DispatchRequest, at: datetime, seed: int
+) -> None:
+    shuffled = list(pool)
+    random.Random(seed).shuffle(shuffled)
+    assert choose_contractor(order, pool, at) == choose_contractor(order, shuffled, at)
+
+
+# -- offers -------------------------------------------------------------------------------------
+
+
+def open_offer(ttl: timedelta = timedelta(minutes=30)) -> Offer:
+    return Offer.open(offer_id="off-1", request=request(), contractor_id="ctr-a", at=NOON, ttl=ttl)
+
+
+def test_offer_expires_after_its_ttl() -> None:
+    offer = open_offer()
+    assert offer.status is OfferStatus.OPEN
+    assert offer.expires_at == NOON + timedelta(minutes=30)
+    assert not offer.is_expired(NOON + timedelta(minutes=29, seconds=59))
+    assert offer.is_expired(NOON + timedelta(minutes=30))
+
+
+def test_offer_is_accepted_once_by_its_contractor_before_it_expires() -> None:
+    offer = open_offer()
+    with pytest.raises(NotOfferedToContractorError):
+        offer.accept("ctr-b", NOON)
+    with pytest.raises(OfferExpiredError):
+        offer.accept("ctr-a", offer.expires_at)
+    accepted = offer.accept("ctr-a", NOON + timedelta(minutes=5))
+    assert accepted.status is OfferStatus.ACCEPTED
+    assert accepted.closed_at == NOON + timedelta(minutes=5)
+    with pytest.raises(OfferNotOpenError):
+        accepted.decline("ctr-a", NOON + timedelta(minutes=6))
+    with pytest.raises(OfferNotOpenError):
+        accepted.time_out(offer.expires_at)
+
+
+def test_offer_times_out_only_once_due() -> None:
+    offer = open_offer()
+    with pytest.raises(OfferError):
+        offer.time_out(offer.expires_at - timedelta(seconds=1))
+    assert offer.time_out(offer.expires_at).status is OfferStatus.TIMED_OUT
+    with pytest.raises(ValueError, match="positive"):
+        open_offer(ttl=timedelta(0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(answer_after=st.integers(min_value=0, max_value=7200), ttl=st.integers(1, 3600))
+def test_answer_succeeds_iff_before_expiry(answer_after: int, ttl: int) -> None:
+    offer = open_offer(ttl=timedelta(seconds=ttl))
+    at = NOON + timedelta(seconds=answer_after)
+    if answer_after < ttl:
+        assert offer.decline("ctr-a", at).status is OfferStatus.DECLINED
+    else:
+        with pytest.raises(OfferExpiredError):
+            offer.decline("ctr-a", at)
+
+
+# -- the contractor file ------------------------------------------------------------------------
+
+
+def entry(**overrides: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "contractor_id": "ctr-a",
+        "name": "A GmbH",
+        "email": "a@example.com",
+        "timezone": "Europe/Berlin",
+        "tenants": ["acme"],
+        "skills": ["hvac"],
+        "regions": [{"country": "DE", "postal_prefixes": ["10"]}],
+        "credentials": [{"kind": "trade_licence", "number": "TL-1", "expires_on": "2027-01-31"}],
+    }
+    base.update(overrides)
+    return base
+
+
+def problems_of(text: str, fmt: str = "yaml") -> list[str]:
+    with pytest.raises(ContractorFileError) as caught:
+        parse_contractors(text, fmt=fmt)  # type: ignore[arg-type]
+    return caught.value.problems
+
+
+def test_json_and_yaml_give_the_same_contractors() -> None:
+    doc = {"contractors": [entry(), entry(contractor_id="ctr-b", regions=[{"country": "AT"}])]}
+    from_json = parse_contractors(json.dumps(doc), fmt="json")
+    from_yaml = parse_contractors(yaml.safe_dump(doc), fmt="yaml")
+    assert from_json == from_yaml
+    assert from_json[0].credentials[0].expires_on == date(2027, 1, 31)
+    assert from_json[1].regions[0].whole_country
+
+
+def test_every_problem_is_one_line_with_its_location() -> None:
+    text = """
+contractors:
+  - contractor_id: ctr-a
+    name: A
+    email: a@example.com
+    timezone: Europe/Berlin
+    tenants: [acme]
+    skills: [hvac]
+    regions: [{country: DE, postal_prefixes: ["10"]}]
+  - contractor_id: ctr-b
+    name: B
+    email: b@example.com
+    timezone: Europe/Berlin
+    tenants: [acme]
+    skills: [hvac]
+    regions: [{country: NO, postal_prefixes: [10]}]
+    credentials:
+      - {kind: trade_licence, number: TL-1, expires_on: 2027-02-30}
+      - {kind: permit, number: P-1, expires_on: 2027-01-01T08:00:00Z, issuer: x}
+"""
+    problems = problems_of(text)
+    assert problems == [
+        "contractors[1].regions[0].country: Input should be a string; write it in quotes "
+        "(it was read as the boolean false)",
+        "contractors[1].regions[0].postal_prefixes[0]: Input should be a string; write it in "
+        "quotes (it was read as the number 10)",
+        "contractors[1].credentials[0].expires_on: Input should be a valid date: "
+        "day is out of range for month",
+        "contractors[1].credentials[1].kind: Input should be 'trade_licence', "
+        "'liability_insurance' or 'certification'",
+        "contractors[1].credentials[1].expires_on: Input should be a date (YYYY-MM-DD), "
+        "not a date and time",
+        "contractors[1].credentials[1].issuer: Extra inputs are not permitted",
+    ]
+    assert all("\n" not in p for p in problems)
+
+
+def test_strict_types_and_bounds() -> None:
+    doc = {
+        "contractors": [
+            entry(
+                contractor_id="Not A Slug",
+                name="x" * 201,
+                email="nope",
+                timezone="Mars/Olympus",
+                tenants=["acme", "acme"],
+                skills=[],
+                phone=4930123456,
+            )
+        ]
+    }
+    problems = problems_of(json.dumps(doc), fmt="json")
+    locations = [p.split(":", 1)[0] for p in problems]
+    assert locations == [
+        "contractors[0].contractor_id",
+        "contractors[0].name",
+        "contractors[0].email",
+        "contractors[0].phone",
+        "contractors[0].timezone",
+        "contractors[0].tenants",
+        "contractors[0].skills",
+    ]
+
+
+def test_operator_shaped_values_are_data_errors_not_queries() -> None:
+    doc = {"contractors": [entry(contractor_id={"$ne": None}, tenants=[{"$gt": ""}])]}
+    problems = problems_of(json.dumps(doc), fmt="json")
+    assert problems[0].startswith("contractors[0].contractor_id: Input should be a valid string")
+    assert problems[1].startswith("contractors[0].tenants[0]: Input should be a valid string")
+
+
+def test_duplicate_contractor_ids_and_keys_are_rejected() -> None:
+    doc = {"contractors": [entry(), entry(name="Other"), entry(contractor_id="ctr-b")]}
+    assert problems_of(json.dumps(doc), fmt="json") == [
+        "contractors[1].contractor_id: 'ctr-a' is already used by contractors[0]"
+    ]
+    assert problems_of("contractors:\n  - name: a\n    name: b\n") == [
+        "(file): not valid YAML at line 3, column 5: duplicate key 'name'"
+    ]
+    assert problems_of('{"contractors": [], "contractors": []}', fmt="json") == [
+        "(file): duplicate key 'contractors'"
+    ]
+
+
+def test_file_shape_and_size_limits() -> None:
+    assert problems_of("- just a list") == [
+        "(file): expected a mapping with a top-level 'contractors' list"
+    ]
+    assert problems_of("contractors: []") == [
+        "contractors: List should have at least 1 item after validation, not 0"
+    ]
+    too_many = {"contractors": [entry(contractor_id=f"c-{i}") for i in range(MAX_CONTRACTORS + 1)]}
+    (problem,) = problems_of(json.dumps(too_many), fmt="json")
+    assert problem.startswith("contractors: List should have at most 5000 items")
+    assert problems_of('{"contractors": [{"name": "\\ud800"}]}', fmt="json") == [
+        "(file): contains an unpaired UTF-16 surrogate escape"
+    ]
+    assert problems_of("contractors: [")[0].startswith("(file): not valid YAML at line 2")
+
+
+def test_credential_alerts_sort_expiring_and_expired() -> None:
+    subjects = [
+        contractor(
+            "ctr-a",
+            credentials=[
+                licence(date(2026, 12, 21)),  # 30 days: expiring
+                licence(date(2026, 12, 22)),  # 31 days: fine
+                licence(date(2026, 11, 21)),  # today: still valid, expiring
+                licence(date(2026, 11, 20)),  # yesterday: expired
+            ],
+        )
+    ]
+    expiring, expired = credential_alerts(subjects, as_of=date(2026, 11, 21))
+    assert [(a.credential.expires_on, a.days_left) for a in expiring] == [
+        (date(2026, 11, 21), 0),
+        (date(2026, 12, 21), 30),
+    ]
+    assert [(a.credential.expires_on, a.days_left) for a in expired] == [(date(2026, 11, 20), -1)]
+
+
+# -- the dispatch use case, against an in-memory ledger ------------------------------------------
+
+
+@dataclass
+class MemoryLedger:
+    contractors: dict[str, Candidate] = field(default_factory=dict)
+    processed: set[str] = field(default_factory=set)
+    decisions: dict[str, dict[str, object]] = field(default_factory=dict)
+    published: list[tuple[str, str, EventPayload]] = field(default_factory=list)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[MemoryTransaction]:
+        tx = MemoryTransaction(self)
+        yield tx
+        if tx.duplicate:
+            return
+        self.processed |= tx.claimed
+        self.decisions.update(tx.decisions)
+        for cid, delta in tx.load.items():
+            current = self.contractors[cid]
+            self.contractors[cid] = replace(current, open_offers=current.open_offers + delta)
+        self.published.extend(tx.events)
+
+
+@dataclass
+class MemoryTransaction:
+    ledger: MemoryLedger
+    duplicate: bool = False
+    claimed: set[str] = field(default_factory=set)
+    decisions: dict[str, dict[str, object]] = field(default_factory=dict)
+    load: dict[str, int] = field(default_factory=dict)
+    events: list[tuple[str, str, EventPayload]] = field(default_factory=list)
+
+    async def claim(self, envelope: EventEnvelope) -> bool:
+        if envelope.id in self.ledger.processed:
+            self.duplicate = True
+            return False
+        self.claimed.add(envelope.id)
+        return True
+
+    async def decision_exists(self, work_order_id: str) -> bool:
+        return work_order_id in self.ledger.decisions
+
+    async def candidates(self, request: DispatchRequest) -> list[Candidate]:
+        return list(self.ledger.contractors.values())
+
+    async def save_offer(self, offer: Offer, request: DispatchRequest) -> None:
+        self.decisions[offer.work_order_id] = {"offer": offer}
+        self.load[offer.contractor_id] = self.load.get(offer.contractor_id, 0) + 1
+
+    async def save_unfilled(
+        self,
+        *,
+        decision_id: str,
+        request: DispatchRequest,
+        decision: NoEligibleContractor,
+        decided_at: datetime,
+    ) -> None:
+        self.decisions[request.work_order_id] = {"unfilled": decision.reason}
+
+    def emit(
+        self, payload: EventPayload, *, topic: str, key: str, tenant: str, correlationid: str
+    ) -> None:
+        self.events.append((topic, key, payload))
+
+
+def received(work_order_id: str, *, equipment_class: str = "hvac") -> WorkOrderReceived:
+    # As it arrives: JSON, so the strict model reads enums and times from their wire form.
+    return WorkOrderReceived.model_validate_json(
+        json.dumps(
+            {
+                "work_order_id": work_order_id,
+                "tenant": "acme",
+                "source_platform": "fieldhub",
+                "received_at": NOON.isoformat(),
+                "external_id": f"EXT-{work_order_id}",
+                "site": {
+                    "site_id": "site-1",
+                    "name": "ACME Berlin",
+                    "address": {
+                        "line1": "Invalidenstraße 1",
+                        "city": "Berlin",
+                        "postal_code": "10115",
+                        "country": "DE",
+                    },
+                    "timezone": "Europe/Berlin",
+                },
+                "equipment": {"equipment_id": "AC-1", "equipment_class": equipment_class},
+                "category": "breakdown",
+                "priority": "high",
+                "description": "Cooling failed",
+                "requester": {"name": "Mara", "email": "mara@example.com", "locale": "de"},
+            }
+        )
+    )
+
+
+def envelope_of(order: WorkOrderReceived) -> EventEnvelope:
+    return EventEnvelope.new(
+        order, source="orders", subject=order.work_order_id, tenant=order.tenant
+    )
+
+
+@pytest.fixture
+def memory_ledger(example_world: list[Contractor]) -> MemoryLedger:
+    return MemoryLedger(contractors={c.contractor_id: Candidate(c) for c in example_world})
+
+
+def dispatcher_for(ledger: MemoryLedger) -> WorkOrderDispatcher:
+    return WorkOrderDispatcher(
+        ledger,
+        offer_ttl=timedelta(minutes=30),
+        clock=lambda: NOON + timedelta(microseconds=123_456),
+        ids=iter(f"id-{i}" for i in range(100)).__next__,
+    )
+
+
+async def test_offer_is_made_once_and_loads_the_contractor(memory_ledger: MemoryLedger) -> None:
+    dispatcher = dispatcher_for(memory_ledger)
+    order = received("wo-1")
+    envelope = envelope_of(order)
+
+    result = await dispatcher.work_order_received(envelope, order)
+    assert result.outcome is DispatchOutcome.OFFERED
+    assert result.contractor_id == "ctr-berliner-klima"
+    ((topic, key, payload),) = memory_ledger.published
+    assert (topic, key) == (Topic.CONTRACTORS_EVENTS, "wo-1")
+    assert isinstance(payload, AssignmentOffered)
+    assert payload.contractor_name == "Berliner Klima Service GmbH"
+    assert payload.offered_at == NOON + timedelta(microseconds=123_000)  # stored precision
+    assert payload.expires_at - payload.offered_at == timedelta(minutes=30)
+    assert memory_ledger.contractors["ctr-berliner-klima"].open_offers == 1
+
+    # The same event again, and another event for the same order: no second offer.
+    again = await dispatcher.work_order_received(envelope, order)
+    assert again.outcome is DispatchOutcome.ALREADY_PROCESSED
+    other = await dispatcher.work_order_received(envelope_of(order), order)
+    assert other.outcome is DispatchOutcome.ALREADY_DECIDED
+    assert len(memory_ledger.published) == 1
+    assert memory_ledger.contractors["ctr-berliner-klima"].open_offers == 1
+
+
+async def test_unfilled_order_reports_reason_and_considered(memory_ledger: MemoryLedger) -> None:
+    dispatcher = dispatcher_for(memory_ledger)
+    order = received("wo-2", equipment_class="boiler")
+    result = await dispatcher.work_order_received(envelope_of(order), order)
+    assert result.outcome is DispatchOutcome.UNFILLED
+    ((_, _, payload),) = memory_ledger.published
+    assert isinstance(payload, AssignmentUnfilled)
+    assert payload.reason == (
+        "no contractor serves equipment class 'boiler' at DE-10115 for tenant acme"
+    )
+    # The in-memory ledger hands over every contractor, so every one is listed with reasons.
+    assert {r.contractor_id for r in payload.considered} == set(memory_ledger.contractors)
+    assert all(r.reasons for r in payload.considered)

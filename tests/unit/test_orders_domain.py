@@ -1,0 +1,459 @@
+"""The orders domain without I/O: lifecycle, de-duplication key, source bindings, timeline text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fixloop_orders.app.intake import received_event
+from fixloop_orders.domain.intake import SourceBindings
+from fixloop_orders.domain.timeline import RECORDED_EVENT_TYPES, timeline_fact, utc_clock
+from fixloop_orders.domain.work_order import (
+    CANCELLABLE_STATES,
+    LIFECYCLE,
+    REOPENABLE_STATES,
+    TERMINAL_STATES,
+    ExternalOrderKey,
+    Transition,
+    WorkOrder,
+    WorkOrderState,
+    decide,
+    stage,
+)
+from fixloop_shared.contracts.events import (
+    EVENT_TYPES,
+    Address,
+    AssignmentAccepted,
+    AssignmentOffered,
+    AssignmentUnfilled,
+    Category,
+    Channel,
+    Equipment,
+    Milestone,
+    NotificationFailed,
+    NotificationSent,
+    PartLine,
+    PartReservation,
+    PartsBackordered,
+    PartsReserved,
+    Priority,
+    Requester,
+    Site,
+    SlaBreached,
+    SlaWarning,
+    UnfilledReason,
+    WorkOrderReceived,
+    WorkOrderSubmitted,
+)
+
+T0 = datetime(2026, 3, 2, 8, 15, tzinfo=UTC)
+WORK_ORDER_ID = "6f1d2a52-8c1e-4b8e-9a57-2f0c4b1d9e01"
+
+
+def submission(external_id: str = "EXT-1", **changes: object) -> WorkOrderSubmitted:
+    fields: dict[str, object] = {
+        "external_id": external_id,
+        "site": Site(
+            site_id="berlin-mitte",
+            name="Acme Store Berlin Mitte",
+            address=Address(
+                line1="Rosenthaler Str. 40", city="Berlin", postal_code="10178", country="DE"
+            ),
+            timezone="Europe/Berlin",
+        ),
+        "equipment": Equipment(equipment_id="ahu-3", equipment_class="hvac"),
+        "category": Category.BREAKDOWN,
+        "priority": Priority.HIGH,
+        "description": "Air handling unit 3 trips its breaker.",
+        "requester": Requester(name="Mara Keller", email="mara@example.com", locale="de-DE"),
+        "required_parts": [PartLine(part_number="FLT-HEPA-24", quantity=2)],
+    }
+    fields.update(changes)
+    return WorkOrderSubmitted.model_validate(fields)
+
+
+def new_order(state: WorkOrderState = WorkOrderState.RECEIVED) -> WorkOrder:
+    order = WorkOrder.receive(
+        work_order_id=WORK_ORDER_ID,
+        tenant="acme",
+        source_platform="marketplace.example",
+        details=submission(),
+        received_at=T0,
+        submission_id="evt-submitted-1",
+    )
+    order.state = state
+    return order
+
+
+# --------------------------------------------------------------------------- receiving
+
+
+def test_received_order_starts_in_received_with_one_timeline_entry() -> None:
+    order = new_order()
+
+    assert order.state is WorkOrderState.RECEIVED
+    assert order.received_at == order.updated_at == T0
+    [entry] = order.new_entries
+    assert entry.entry_id == "evt-submitted-1"
+    assert entry.kind == "received"
+    assert entry.at == T0
+    assert entry.event_type == WorkOrderSubmitted.event_type
+    assert entry.summary == (
+        "Received from marketplace.example as EXT-1: high priority breakdown "
+        "at Acme Store Berlin Mitte"
+    )
+    assert entry.details["source_platform"] == "marketplace.example"
+    assert entry.details["external_id"] == "EXT-1"
+    assert all(isinstance(value, str) for value in entry.details.values())
+
+
+def test_received_event_carries_the_whole_order() -> None:
+    order = new_order()
+    event = received_event(order)
+
+    assert isinstance(event, WorkOrderReceived)
+    assert event.work_order_id == WORK_ORDER_ID
+    assert event.tenant == "acme"
+    assert event.source_platform == "marketplace.example"
+    assert event.received_at == T0
+    assert event.external_id == "EXT-1"
+    assert event.required_parts == [PartLine(part_number="FLT-HEPA-24", quantity=2)]
+    assert event.site.timezone == "Europe/Berlin"
+
+
+# --------------------------------------------------------------------------- de-duplication key
+
+
+def test_same_external_order_has_the_same_key_whatever_else_differs() -> None:
+    first = ExternalOrderKey.of_submission(
+        submission("EXT-7"), tenant="acme", source_platform="marketplace.example"
+    )
+    resent = ExternalOrderKey.of_submission(
+        submission("EXT-7", description="Now also leaking.", priority=Priority.EMERGENCY),
+        tenant="acme",
+        source_platform="marketplace.example",
+    )
+    assert first == resent
+    assert hash(first) == hash(resent)
+    assert new_order().key == ExternalOrderKey("acme", "marketplace.example", "EXT-1")
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        ExternalOrderKey("globex", "marketplace.example", "EXT-7"),
+        ExternalOrderKey("acme", "erp.example", "EXT-7"),
+        ExternalOrderKey("acme", "marketplace.example", "EXT-8"),
+        ExternalOrderKey("acme", "marketplace.example", "ext-7"),
+    ],
+)
+def test_keys_differ_by_tenant_source_and_exact_external_id(other: ExternalOrderKey) -> None:
+    assert ExternalOrderKey("acme", "marketplace.example", "EXT-7") != other
+
+
+# --------------------------------------------------------------------------- source bindings
+
+
+def test_source_may_submit_only_for_its_bound_tenants() -> None:
+    bindings = SourceBindings.of({"marketplace.example": ["acme", "globex"], "erp.example": []})
+
+    assert bindings.allows("marketplace.example", "acme")
+    assert bindings.allows("marketplace.example", "globex")
+    assert not bindings.allows("marketplace.example", "initech")
+    assert not bindings.allows("erp.example", "acme")
+    assert not bindings.allows("unknown.example", "acme")
+    assert not bindings.is_empty
+
+
+def test_no_bindings_allow_nothing() -> None:
+    bindings = SourceBindings.of({})
+    assert bindings.is_empty
+    assert not bindings.allows("marketplace.example", "acme")
+
+
+# --------------------------------------------------------------------------- state machine
+
+
+def test_the_main_line_moves_step_by_step() -> None:
+    order = new_order()
+    steps = [t for t in Transition if t not in (Transition.CANCEL, Transition.REOPEN)]
+    for minutes, transition in enumerate(steps, start=1):
+        at = T0 + timedelta(minutes=minutes)
+        decision = order.apply(transition, entry_id=f"e{minutes}", at=at, recorded_at=at)
+        assert decision.moved
+        assert order.state is transition.target
+    assert order.state is WorkOrderState.CLOSED
+    assert [e.kind for e in order.new_entries] == ["received", *[t.value for t in steps]]
+
+
+def test_started_after_completed_is_recorded_without_moving_back() -> None:
+    order = new_order(WorkOrderState.ASSIGNED)
+    order.apply(Transition.COMPLETE, entry_id="c", at=T0, recorded_at=T0)
+    decision = order.apply(Transition.START, entry_id="s", at=T0, recorded_at=T0)
+
+    assert order.state is WorkOrderState.COMPLETED
+    assert not decision.moved
+    entry = order.new_entries[-1]
+    assert entry.kind == "started"
+    assert entry.details["recorded_only"] == "the work order is already completed"
+    assert entry.details["state_before"] == entry.details["state_after"] == "completed"
+    assert "(recorded only:" in entry.summary
+
+
+def test_reopen_sends_a_completed_order_back_to_dispatch() -> None:
+    order = new_order(WorkOrderState.VERIFIED)
+    reopened_at = T0 + timedelta(hours=2)
+    decision = order.apply(Transition.REOPEN, entry_id="r", at=reopened_at, recorded_at=reopened_at)
+
+    assert decision.moved
+    assert order.state is WorkOrderState.DISPATCH_REQUESTED
+    # a milestone from before the reopen belongs to the previous round
+    before = reopened_at - timedelta(minutes=5)
+    late = order.apply(Transition.COMPLETE, entry_id="old", at=before, recorded_at=reopened_at)
+    assert not late.moved
+    assert late.reason == "it happened before the work order was reopened"
+    after = reopened_at + timedelta(minutes=5)
+    assert order.apply(Transition.ASSIGN, entry_id="new", at=after, recorded_at=after).moved
+
+
+@pytest.mark.parametrize("state", sorted(TERMINAL_STATES))
+@pytest.mark.parametrize("transition", list(Transition))
+def test_terminal_states_never_change(state: WorkOrderState, transition: Transition) -> None:
+    decision = decide(state, transition, at=T0)
+    assert not decision.moved
+    assert decision.after is state
+
+
+@pytest.mark.parametrize("state", [s for s in LIFECYCLE if s not in TERMINAL_STATES])
+def test_cancel_only_before_the_work_is_completed(state: WorkOrderState) -> None:
+    decision = decide(state, Transition.CANCEL, at=T0)
+    assert decision.moved == (state in CANCELLABLE_STATES)
+    if decision.moved:
+        assert decision.after is WorkOrderState.CANCELLED
+
+
+@pytest.mark.parametrize("state", list(WorkOrderState))
+def test_reopen_only_after_completion_and_before_closing(state: WorkOrderState) -> None:
+    decision = decide(state, Transition.REOPEN, at=T0)
+    assert decision.moved == (state in REOPENABLE_STATES)
+    assert decision.moved == (state in {WorkOrderState.COMPLETED, WorkOrderState.VERIFIED})
+
+
+milestones = st.lists(
+    st.tuples(st.sampled_from(list(Transition)), st.integers(min_value=-600, max_value=600)),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(milestones)
+def test_any_sequence_of_milestones_obeys_the_lifecycle(
+    sequence: list[tuple[Transition, int]],
+) -> None:
+    order = new_order()
+    now = T0
+    for number, (transition, offset_minutes) in enumerate(sequence):
+        now += timedelta(seconds=1)
+        at = now + timedelta(minutes=offset_minutes)
+        before = order.state
+        entries_before = list(order.new_entries)
+
+        decision = order.apply(transition, entry_id=f"e{number}", at=at, recorded_at=now)
+
+        # every milestone is recorded exactly once, and nothing earlier is rewritten
+        assert order.new_entries[:-1] == entries_before
+        assert order.new_entries[-1].entry_id == f"e{number}"
+        assert order.new_entries[-1].kind == transition.value
+        assert decision.before is before
+        assert order.state is decision.after
+        if before in TERMINAL_STATES:
+            assert order.state is before
+        if order.state is not before:
+            if transition is Transition.REOPEN:
+                assert before in REOPENABLE_STATES
+                assert order.state is WorkOrderState.DISPATCH_REQUESTED
+            else:
+                assert stage(order.state) > stage(before), "only reopen moves backwards"
+        else:
+            assert "recorded_only" in order.new_entries[-1].details
+        assert order.updated_at >= now
+
+    assert len(order.new_entries) == 1 + len(sequence)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(LIFECYCLE), st.sampled_from(LIFECYCLE))
+def test_a_milestone_not_ahead_of_the_state_never_moves_it(
+    state: WorkOrderState, milestone: WorkOrderState
+) -> None:
+    if milestone is WorkOrderState.RECEIVED:
+        return  # received is where every order starts, not a milestone
+    decision = decide(state, Transition(milestone.value), at=T0)
+    assert decision.moved == (stage(milestone) > stage(state) and state not in TERMINAL_STATES)
+
+
+# --------------------------------------------------------------------------- timeline text
+
+
+def offered(expires_at: datetime) -> AssignmentOffered:
+    return AssignmentOffered(
+        work_order_id=WORK_ORDER_ID,
+        offer_id="offer-1",
+        contractor_id="ctr-berlin-klima",
+        contractor_name="Berliner Klima Service GmbH",
+        offered_at=datetime(2026, 3, 2, 14, 0, tzinfo=UTC),
+        expires_at=expires_at,
+    )
+
+
+def test_offer_summary_names_the_contractor_and_expiry() -> None:
+    fact = timeline_fact(offered(datetime(2026, 3, 2, 14, 30, tzinfo=UTC)))
+
+    assert fact is not None
+    assert fact.work_order_id == WORK_ORDER_ID
+    assert fact.kind == "assignment_offered"
+    assert fact.at == datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+    assert fact.summary == "Offered to Berliner Klima Service GmbH (offer expires 14:30 UTC)"
+    assert fact.details == {
+        "offer_id": "offer-1",
+        "contractor_id": "ctr-berlin-klima",
+        "contractor_name": "Berliner Klima Service GmbH",
+        "offered_at": "2026-03-02T14:00:00Z",
+        "expires_at": "2026-03-02T14:30:00Z",
+    }
+
+
+def test_offer_expiring_another_day_shows_the_date() -> None:
+    fact = timeline_fact(offered(datetime(2026, 3, 3, 9, 0, tzinfo=UTC)))
+    assert fact is not None
+    assert fact.summary.endswith("(offer expires 2026-03-03 09:00 UTC)")
+
+
+def test_times_in_summaries_are_utc() -> None:
+    from zoneinfo import ZoneInfo
+
+    berlin = datetime(2026, 3, 2, 15, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert utc_clock(berlin, reference=T0) == "14:30 UTC"
+
+
+def test_reserved_parts_summary() -> None:
+    fact = timeline_fact(
+        PartsReserved(
+            work_order_id=WORK_ORDER_ID,
+            reservations=[
+                PartReservation(part_number="FLT-HEPA-24", warehouse_id="wh-berlin", quantity=2)
+            ],
+            reserved_at=T0,
+        )
+    )
+    assert fact is not None
+    assert fact.kind == "parts_reserved"
+    assert fact.summary == "Reserved 2 x FLT-HEPA-24 from wh-berlin"
+    assert fact.details == {"reserved": "2 x FLT-HEPA-24 from wh-berlin", "lines": "1"}
+
+
+def test_long_reservation_lists_are_shortened_in_the_summary() -> None:
+    lines = [
+        PartReservation(part_number=f"P-{n}", warehouse_id="wh-berlin", quantity=1)
+        for n in range(8)
+    ]
+    fact = timeline_fact(PartsReserved(work_order_id="wo", reservations=lines, reserved_at=T0))
+    assert fact is not None
+    assert fact.summary.endswith("1 x P-4 from wh-berlin and 3 more")
+    assert "P-7" in fact.details["reserved"]
+
+
+def test_backordered_summary_names_missing_and_reserved_parts() -> None:
+    fact = timeline_fact(
+        PartsBackordered(
+            work_order_id=WORK_ORDER_ID,
+            reservations=[
+                PartReservation(part_number="FLT-HEPA-24", warehouse_id="wh-berlin", quantity=2)
+            ],
+            missing=[PartLine(part_number="FAN-220", quantity=1)],
+            decided_at=T0,
+        )
+    )
+    assert fact is not None
+    assert fact.summary == "Backordered 1 x FAN-220; reserved 2 x FLT-HEPA-24 from wh-berlin"
+    assert fact.details["missing"] == "1 x FAN-220"
+
+
+def test_unfilled_and_accepted_summaries() -> None:
+    unfilled = timeline_fact(
+        AssignmentUnfilled(
+            work_order_id=WORK_ORDER_ID,
+            reason="no contractor with skill hvac in region berlin",
+            considered=[UnfilledReason(contractor_id="c1", reasons=["insurance expired"])],
+            decided_at=T0,
+        )
+    )
+    accepted = timeline_fact(
+        AssignmentAccepted(
+            work_order_id=WORK_ORDER_ID, offer_id="o1", contractor_id="c1", accepted_at=T0
+        )
+    )
+    assert unfilled is not None
+    assert unfilled.summary == (
+        "No eligible contractor: no contractor with skill hvac in region berlin "
+        "(1 contractor considered)"
+    )
+    assert accepted is not None
+    assert accepted.summary == "Offer accepted by contractor c1"
+
+
+def test_sla_summaries_say_when_it_was_due() -> None:
+    clock: dict[str, Any] = {
+        "work_order_id": WORK_ORDER_ID,
+        "clock_id": "clk-1",
+        "milestone": Milestone.DISPATCH_CONFIRMATION,
+        "started_at": T0,
+        "warn_at": T0 + timedelta(minutes=45),
+        "due_at": T0 + timedelta(hours=1),
+    }
+    warning = timeline_fact(SlaWarning(**clock, fired_at=T0 + timedelta(minutes=45)))
+    breached = timeline_fact(SlaBreached(**clock, fired_at=T0 + timedelta(hours=1), late=True))
+
+    assert warning is not None
+    assert warning.summary == "SLA warning: dispatch confirmation due 09:15 UTC"
+    assert warning.details["late"] == "false"
+    assert breached is not None
+    assert breached.summary.startswith("SLA breached: dispatch confirmation was due 09:15 UTC")
+    assert "reported late" in breached.summary
+
+
+def test_notifications_about_an_order_are_recorded_others_are_not() -> None:
+    common: dict[str, Any] = {
+        "notification_id": "n1",
+        "channel": Channel.EMAIL,
+        "recipient": "mara@example.com",
+        "template": "workorder-received",
+        "locale": "de-DE",
+        "attempts": 3,
+    }
+    sent = timeline_fact(NotificationSent(**common, work_order_id=WORK_ORDER_ID, sent_at=T0))
+    failed = timeline_fact(
+        NotificationFailed(
+            **common, work_order_id=WORK_ORDER_ID, error="mailbox full", failed_at=T0
+        )
+    )
+    unrelated = timeline_fact(NotificationSent(**common, sent_at=T0))
+
+    assert sent is not None
+    assert sent.summary == "Notified mara@example.com by email (workorder-received)"
+    assert failed is not None
+    assert failed.summary == (
+        "Could not notify mara@example.com by email after 3 attempts: mailbox full"
+    )
+    assert failed.details["error"] == "mailbox full"
+    assert unrelated is None
+
+
+def test_own_and_inbound_events_are_not_timeline_facts() -> None:
+    assert timeline_fact(submission()) is None
+    assert WorkOrderSubmitted.event_type not in RECORDED_EVENT_TYPES
+    assert set(EVENT_TYPES) >= RECORDED_EVENT_TYPES

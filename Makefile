@@ -18,7 +18,8 @@ help: ## list the targets
 
 $(UV):
 	@echo "installing uv from PyPI ..."
-	$(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet --user --break-system-packages uv
+	$(PYTHON) -m pip install --quiet --user uv 2>/dev/null \
+	  || $(PYTHON) -m pip install --quiet --user --break-system-packages uv
 
 .PHONY: uv
 uv: $(UV)

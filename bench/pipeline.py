@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import platform as host
+import signal
 import statistics
 import subprocess
 import sys
@@ -112,10 +113,11 @@ async def pipeline_run(stack: LocalPlatform, count: int) -> RunFigures:
     values = order_values(count, run)
     watch = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, auto_offset_reset="latest")
     await watch.start()
+    await watch.topics()  # loads the cluster metadata
     watched = [
         TopicPartition(topic.value, partition)
         for topic in (Topic.WORKORDERS_EVENTS, Topic.CONTRACTORS_EVENTS, Topic.PARTS_EVENTS)
-        for partition in sorted(await watch.partitions_for_topic(topic.value) or ())
+        for partition in sorted(watch.partitions_for_topic(topic.value) or ())
     ]
     watch.assign(watched)
     await watch.seek_to_end(*watched)
@@ -135,11 +137,15 @@ async def pipeline_run(stack: LocalPlatform, count: int) -> RunFigures:
         )
     await producer.flush()
     work_order_of: dict[str, str] = {}
-    offered_at: dict[str, float] = {}
+    offered_seen: dict[str, float] = {}  # work order id -> first time its offer was seen
     reserved: set[str] = set()
     deadline = time.monotonic() + max(120, count * 0.5)
     prefix = f"BENCH-{run}-"
-    while len(offered_at) < count and time.monotonic() < deadline:
+
+    def offered_count() -> int:
+        return sum(1 for work_order_id in offered_seen if work_order_id in work_order_of)
+
+    while offered_count() < count and time.monotonic() < deadline:
         batch = await watch.getmany(timeout_ms=500)
         now = time.perf_counter()
         for records in batch.values():
@@ -147,18 +153,17 @@ async def pipeline_run(stack: LocalPlatform, count: int) -> RunFigures:
                 headers = {k: v.decode() for k, v in record.headers or ()}
                 kind = headers.get("ce_type", "")
                 payload = json.loads(record.value or b"{}")
+                # Topics are read independently, so an offer may be seen before its order.
                 if kind == "fixloop.workorder.received.v1" and payload.get(
                     "external_id", ""
                 ).startswith(prefix):
                     work_order_of[payload["work_order_id"]] = payload["external_id"]
                 elif kind == "fixloop.assignment.offered.v1":
-                    offered = work_order_of.get(payload["work_order_id"])
-                    if offered is not None:
-                        offered_at.setdefault(offered, now)
-                elif (
-                    kind.startswith("fixloop.parts.") and payload["work_order_id"] in work_order_of
-                ):
+                    offered_seen.setdefault(payload["work_order_id"], now)
+                elif kind.startswith("fixloop.parts."):
                     reserved.add(payload["work_order_id"])
+    offered_at = {work_order_of[w]: seen for w, seen in offered_seen.items() if w in work_order_of}
+    reserved &= set(work_order_of)
     finished = max(offered_at.values(), default=time.perf_counter())
     await producer.stop()
     await watch.stop()
@@ -243,6 +248,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.orders < 1 or args.runs < 1:
         parser.error("--orders and --runs must be at least 1")
+    # SIGTERM (e.g. a timeout) unwinds like Ctrl-C, so the stack's processes are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = asyncio.run(main_async(args.orders, args.runs))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"pipeline-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"

@@ -286,5 +286,18 @@ def _load_service_commands() -> None:
 
 
 def main() -> None:
+    """Entry point: usage errors become one line on stderr and exit code 2, never a traceback."""
     _load_service_commands()
-    app()
+    try:
+        result = app(standalone_mode=False)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except typer.TyperException as exc:
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = exc.format_message()
+        if message:
+            err.print(f"error: {message}{hint}", highlight=False)
+        sys.exit(exc.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)

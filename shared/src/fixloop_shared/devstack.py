@@ -363,31 +363,42 @@ def _print_summary(platform: LocalPlatform) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=max(Console().width, 110))
+    data = _relative(platform.data_dir)
     table = Table(title="Fixloop is running on the embedded stack", title_justify="left")
-    table.add_column("component")
-    table.add_column("listens on")
+    table.add_column("component", no_wrap=True)
+    table.add_column("listens on", no_wrap=True)
     table.add_column("notes")
     table.add_row("Kafka broker (Tansu)", platform.bootstrap, "memory only: empty after restart")
     for service in SERVICES:
         table.add_row(
             f"store: {service}",
             platform.mongodb_uri(service),
-            f"nx-27017, {platform.data_dir / 'stores' / service}",
+            f"nx-27017, data in {data}/stores/{service}",
         )
-    table.add_row("SMTP sink", f"127.0.0.1:{platform.ports.smtp}", f"mail in {platform.mail_dir}")
+    table.add_row("SMTP sink", f"127.0.0.1:{platform.ports.smtp}", f"mail in {data}/mail")
     for service in SERVICES:
-        notes = f"health /healthz /readyz /metrics; logs {platform.data_dir / 'logs'}"
-        table.add_row(f"service: {service}", platform.health_url(service, ""), notes)
+        table.add_row(
+            f"service: {service}", platform.health_url(service, ""), "/healthz /readyz /metrics"
+        )
     table.add_row("orders gRPC (partner API)", platform.grpc_target, "API key: dev-key-acme")
     console.print(table)
     console.print(
+        f"Logs: {data}/logs/<component>.log\n"
         "Try:  uv run fixloop contractors import examples/contractors.yaml\n"
         "      uv run fixloop parts import examples/stock.yaml\n"
         "      uv run fixloop inbound publish examples/orders/hvac-breakdown-berlin.json\n"
         "      uv run fixloop orders show <work-order-id> --api-key dev-key-acme\n"
-        "Press Ctrl-C to stop everything."
+        "Press Ctrl-C to stop everything.",
+        highlight=False,
     )
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def run(data_dir: Path) -> int:

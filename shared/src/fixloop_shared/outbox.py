@@ -70,13 +70,15 @@ class OutboxRelay:
                 return published
             for doc in docs:
                 await self._publish_one(doc)
-                async with self._store.exclusive():
-                    await self._store.db[OUTBOX].update_one(
-                        {"_id": doc["_id"]},
-                        {"$set": {"published": True, "published_at": datetime.now(UTC)}},
-                    )
-                published += 1
-                self.published_total += 1
+            # Marked after the whole batch was acknowledged: a crash in between re-publishes the
+            # batch (consumers are idempotent) and never skips a record.
+            async with self._store.exclusive():
+                await self._store.db[OUTBOX].update_many(
+                    {"_id": {"$in": [doc["_id"] for doc in docs]}},
+                    {"$set": {"published": True, "published_at": datetime.now(UTC)}},
+                )
+            published += len(docs)
+            self.published_total += len(docs)
 
     async def _publish_one(self, doc: Document) -> None:
         headers: dict[str, str] = dict(doc["headers"])

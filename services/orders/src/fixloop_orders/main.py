@@ -15,7 +15,6 @@ from fixloop_orders.adapters.consumers import CONSUMED_TOPICS, subscribe_orders
 from fixloop_orders.adapters.mongo import MongoWorkOrderQueries, MongoWorkOrders, ensure_indexes
 from fixloop_orders.adapters.partner_api import PartnerApi
 from fixloop_orders.app.intake import WorkOrderIntake
-from fixloop_orders.app.ports import write_gate
 from fixloop_orders.app.timeline import TimelineRecorder
 from fixloop_orders.domain.intake import SourceBindings
 from fixloop_orders.settings import OrdersSettings
@@ -47,9 +46,8 @@ def build_orders(settings: OrdersSettings | None = None) -> OrdersService:
     ctx = build_context(Service.ORDERS, settings)
     orders = MongoWorkOrders(ctx.store.db)
     bindings = SourceBindings.of(settings.source_tenants)
-    gate = write_gate()
-    intake = WorkOrderIntake(ctx.store, orders, bindings, gate=gate)
-    recorder = TimelineRecorder(ctx.store, orders, gate=gate)
+    intake = WorkOrderIntake(ctx.store, orders, bindings)
+    recorder = TimelineRecorder(ctx.store, orders)
     queries = MongoWorkOrderQueries(ctx.store.db)
     subscribe_orders(ctx.bus, intake, recorder)
 

@@ -15,7 +15,6 @@ event are written in one transaction.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -27,7 +26,6 @@ from fixloop_orders.app.ports import (
     ExternalOrderConflictError,
     WorkOrderRepository,
     utc_now,
-    write_gate,
 )
 from fixloop_orders.domain.intake import SourceBindings
 from fixloop_orders.domain.work_order import ExternalOrderKey, WorkOrder
@@ -89,26 +87,23 @@ class WorkOrderIntake:
         *,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
-        gate: asyncio.Lock | None = None,
     ) -> None:
         self._store = store
         self._orders = orders
         self._bindings = bindings
         self._clock = clock
         self._new_id = new_id
-        self._gate = gate or write_gate()
 
     async def submit(self, event: Event[WorkOrderSubmitted]) -> IntakeResult:
         envelope = event.envelope
         if not self._bindings.allows(envelope.source, envelope.tenant):
             raise SourceNotBoundError(envelope.source, envelope.tenant)
-        async with self._gate:
-            try:
-                return await self._submit_once(event)
-            except ExternalOrderConflictError:
-                # Another instance stored the same external order first; this attempt was rolled
-                # back. Once more: it now finds that order and acknowledges the submission.
-                return await self._submit_once(event)
+        try:
+            return await self._submit_once(event)
+        except ExternalOrderConflictError:
+            # Another instance stored the same external order first; this attempt was rolled
+            # back. Once more: it now finds that order and acknowledges the submission.
+            return await self._submit_once(event)
 
     async def _submit_once(self, event: Event[WorkOrderSubmitted]) -> IntakeResult:
         envelope = event.envelope

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -55,20 +54,6 @@ class WorkOrderRepository(Protocol):
         ...
 
 
-def write_gate() -> asyncio.Lock:
-    """The lock that lets one transaction of this process run at a time.
-
-    Use cases settle what they can by reading committed state first (already processed, already
-    received, unknown work order), so a transaction is opened only to write, and is almost never
-    rolled back. Inside one process the transactions then run one after the other: each
-    consumer handles one record at a time anyway, so on MongoDB this costs next to nothing,
-    and the embedded MongoDB-wire store, which runs every session on one SQLite connection,
-    cannot interleave two transactions (nor roll one back without undoing the writes that other
-    sessions made meanwhile, such as the outbox relay marking records sent).
-    """
-    return asyncio.Lock()
-
-
 def utc_now() -> datetime:
     """The current time in UTC to the millisecond, the precision the store keeps."""
     now = datetime.now(UTC)
@@ -80,5 +65,4 @@ __all__ = [
     "ExternalOrderConflictError",
     "WorkOrderRepository",
     "utc_now",
-    "write_gate",
 ]

@@ -7,12 +7,11 @@ id). An event is applied only to a work order of the event's own tenant.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from fixloop_orders.app.ports import WorkOrderRepository, utc_now, write_gate
+from fixloop_orders.app.ports import WorkOrderRepository, utc_now
 from fixloop_orders.domain.timeline import timeline_fact
 from fixloop_orders.domain.work_order import TimelineEntry
 from fixloop_shared.contracts.events import EventPayload
@@ -43,12 +42,10 @@ class TimelineRecorder:
         orders: WorkOrderRepository,
         *,
         clock: Callable[[], datetime] = utc_now,
-        gate: asyncio.Lock | None = None,
     ) -> None:
         self._store = store
         self._orders = orders
         self._clock = clock
-        self._gate = gate or write_gate()
 
     async def record(self, event: Event[EventPayload]) -> bool:
         """Append the event to its work order's timeline; False if there was nothing to do.
@@ -62,30 +59,29 @@ class TimelineRecorder:
             return False
         envelope = event.envelope
         consumer = self._store.service
-        async with self._gate:
-            # Settled from committed state without a transaction where possible.
-            if await self._orders.was_processed(consumer, envelope.id):
+        # Settled from committed state without a transaction where possible.
+        if await self._orders.was_processed(consumer, envelope.id):
+            return False
+        if await self._orders.get(None, envelope.tenant, fact.work_order_id) is None:
+            raise WorkOrderNotFoundError(envelope.tenant, fact.work_order_id, envelope.type)
+        async with self._store.transaction() as uow:
+            if not await uow.claim(envelope, consumer=consumer):
                 return False
-            if await self._orders.get(None, envelope.tenant, fact.work_order_id) is None:
+            order = await self._orders.get(uow, envelope.tenant, fact.work_order_id)
+            if order is None:
                 raise WorkOrderNotFoundError(envelope.tenant, fact.work_order_id, envelope.type)
-            async with self._store.transaction() as uow:
-                if not await uow.claim(envelope, consumer=consumer):
-                    return False
-                order = await self._orders.get(uow, envelope.tenant, fact.work_order_id)
-                if order is None:
-                    raise WorkOrderNotFoundError(envelope.tenant, fact.work_order_id, envelope.type)
-                order.note(
-                    TimelineEntry(
-                        entry_id=envelope.id,
-                        at=fact.at,
-                        kind=fact.kind,
-                        summary=fact.summary,
-                        event_type=envelope.type,
-                        details=fact.details,
-                    ),
-                    recorded_at=self._clock(),
-                )
-                await self._orders.save(uow, order)
+            order.note(
+                TimelineEntry(
+                    entry_id=envelope.id,
+                    at=fact.at,
+                    kind=fact.kind,
+                    summary=fact.summary,
+                    event_type=envelope.type,
+                    details=fact.details,
+                ),
+                recorded_at=self._clock(),
+            )
+            await self._orders.save(uow, order)
         log.info(
             "timeline entry recorded",
             extra={"work_order_id": fact.work_order_id, "kind": fact.kind},

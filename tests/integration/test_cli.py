@@ -1,0 +1,121 @@
+"""The ``fixloop`` command line against the real broker: inbound publish, dlq list and replay."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from fixloop_shared.testing import produce, read_topic, unique
+from fixloop_shared.topics import Topic, dead_letter_topic
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fixloop(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fixloop_shared", *args, "--bootstrap", bootstrap],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def order(tmp_path: Path, **data: object) -> tuple[Path, str]:
+    doc = json.loads((ROOT / "examples" / "orders" / "hvac-breakdown-berlin.json").read_text())
+    external_id = f"CLI-{uuid.uuid4().hex[:10]}"
+    doc["id"] = str(uuid.uuid4())
+    doc["data"].update({"external_id": external_id, **data})
+    path = tmp_path / f"{external_id}.json"
+    path.write_text(json.dumps(doc))
+    return path, external_id
+
+
+async def test_inbound_publish_sends_a_valid_order_keyed_by_its_external_identity(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    path, external_id = order(tmp_path)
+    result = fixloop(kafka_bootstrap, "inbound", "publish", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "published" in result.stdout
+    key = f"acme/fieldhub/{external_id}".encode()
+    records = await read_topic(
+        kafka_bootstrap,
+        Topic.WORKORDERS_INBOUND.value,
+        until=lambda rs: any(r.key == key for r in rs),
+    )
+    sent = [r for r in records if r.key == key]
+    assert len(sent) == 1
+    assert sent[0].json()["data"]["external_id"] == external_id
+    assert sent[0].headers["content-type"] == "application/cloudevents+json"
+
+
+async def test_inbound_publish_refuses_an_invalid_file_and_names_every_problem(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    good, good_id = order(tmp_path)
+    bad, bad_id = order(tmp_path, priority="asap", description={"$ne": None})
+    result = fixloop(kafka_bootstrap, "inbound", "publish", str(good), str(bad))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith(f"{bad}: invalid (schema-violation): data.") for line in lines)
+    assert "Traceback" not in result.stderr
+    records = await read_topic(kafka_bootstrap, Topic.WORKORDERS_INBOUND.value, timeout=2)
+    published = {r.json()["data"]["external_id"] for r in records if r.value}
+    assert good_id not in published  # nothing is published when any file is invalid
+    assert bad_id not in published
+
+
+async def test_dead_letters_are_listed_and_replayed_to_their_original_topic(
+    kafka_bootstrap: str,
+) -> None:
+    original = unique("fixloop.test.original")
+    key = unique("dlq-key").encode()
+    headers = {
+        "ce_type": "fixloop.assignment.accepted.v1",
+        "fixloop_dlq_reason": "handler-error",
+        "fixloop_dlq_exception": "builtins.KeyError",
+        "fixloop_dlq_message": "'contractor_id'",
+        "fixloop_dlq_original_topic": original,
+        "fixloop_dlq_original_partition": "0",
+        "fixloop_dlq_original_offset": "41",
+        "fixloop_dlq_service": "sla",
+    }
+    await produce(kafka_bootstrap, dead_letter_topic("sla"), b'{"x": 1}', key=key, headers=headers)
+
+    listed = fixloop(kafka_bootstrap, "dlq", "list", "--service", "sla", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    mine = [row for row in rows if row["original"].startswith(original)]
+    assert len(mine) == 1
+    assert mine[0]["reason"] == "handler-error"
+    assert mine[0]["exception"] == "builtins.KeyError"
+
+    unknown = fixloop(kafka_bootstrap, "dlq", "replay", "--service", "sla", "--id", "sla/0/999999")
+    assert unknown.returncode == 2
+    assert "no dead letter with id sla/0/999999" in unknown.stderr
+
+    replay = fixloop(kafka_bootstrap, "dlq", "replay", "--service", "sla", "--id", mine[0]["id"])
+    assert replay.returncode == 0, replay.stderr
+    replayed = await read_topic(kafka_bootstrap, original, until=lambda rs: len(rs) >= 1)
+    assert [r.key for r in replayed] == [key]
+    assert replayed[0].value == b'{"x": 1}'
+    assert replayed[0].headers["ce_type"] == "fixloop.assignment.accepted.v1"
+    assert replayed[0].headers["fixloop_replayed_from"] == mine[0]["id"]
+    assert not any(h.startswith("fixloop_dlq_") for h in replayed[0].headers)
+
+
+def test_bad_arguments_get_one_line_and_a_usage_exit_code(kafka_bootstrap: str) -> None:
+    for args in (("dlq", "list", "--limit", "many"), ("dlq", "list", "--service", "billing")):
+        result = fixloop(kafka_bootstrap, *args)
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert result.stderr.startswith("error: ")

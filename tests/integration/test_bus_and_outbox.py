@@ -135,9 +135,13 @@ async def test_redelivered_event_has_no_second_effect_and_outbox_publishes_once_
     pending = await harness.store.db[OUTBOX].count_documents({"published": False})
     assert pending == 2
 
-    relay = OutboxRelay(harness.store, harness.bus.publish_raw)
+    relay = OutboxRelay(harness.store, harness.bus.publish_raw, retention_seconds=0)
     assert await relay.drain() == 2
     assert await relay.drain() == 0
+    assert await harness.store.db[OUTBOX].count_documents({"published": True}) == 2
+    await asyncio.sleep(0.01)
+    assert await relay.prune() == 2  # sent records are pruned after the retention
+    assert await harness.store.db[OUTBOX].count_documents({}) == 0
     out = await read_topic(kafka_bootstrap, harness.out_topic, until=lambda r: len(r) >= 2)
     assert sorted(r.key or b"" for r in out) == [b"wo-dup", b"wo-marker"]
     assert out[0].headers["ce_type"] == "fixloop.assignment.accepted.v1"

@@ -2,6 +2,8 @@
 
 A crash between publishing and marking re-publishes on restart (at-least-once; consumers are
 idempotent). Nothing is published that was not committed, because only committed records are read.
+Sent records are kept for ``retention_seconds`` (for inspection), then pruned, so the outbox
+stays small and reading the pending records stays cheap.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
@@ -28,12 +31,22 @@ Publish = Callable[[str, bytes, str, Mapping[str, str]], Awaitable[None]]
 
 class OutboxRelay:
     def __init__(
-        self, store: Store, publish: Publish, *, poll_seconds: float = 0.2, batch_size: int = 200
+        self,
+        store: Store,
+        publish: Publish,
+        *,
+        poll_seconds: float = 0.2,
+        batch_size: int = 200,
+        retention_seconds: float = 60.0,
+        prune_every_seconds: float = 10.0,
     ) -> None:
         self._store = store
         self._publish = publish
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
+        self._retention_ms = int(retention_seconds * 1000)
+        self._prune_every = prune_every_seconds
+        self._last_prune = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -75,10 +88,20 @@ class OutboxRelay:
             async with self._store.exclusive():
                 await self._store.db[OUTBOX].update_many(
                     {"_id": {"$in": [doc["_id"] for doc in docs]}},
-                    {"$set": {"published": True, "published_at": datetime.now(UTC)}},
+                    # Epoch milliseconds: the embedded store keeps a $set datetime as a string.
+                    {"$set": {"published": True, "published_at_ms": _now_ms()}},
                 )
             published += len(docs)
             self.published_total += len(docs)
+
+    async def prune(self) -> int:
+        """Delete sent records older than the retention; returns how many were deleted."""
+        cutoff = _now_ms() - self._retention_ms
+        async with self._store.exclusive():
+            result = await self._store.db[OUTBOX].delete_many(
+                {"published": True, "published_at_ms": {"$lt": cutoff}}
+            )
+        return result.deleted_count
 
     async def _publish_one(self, doc: Document) -> None:
         headers: dict[str, str] = dict(doc["headers"])
@@ -96,6 +119,9 @@ class OutboxRelay:
         while not self._stopping:
             try:
                 await self.drain()
+                if time.monotonic() - self._last_prune >= self._prune_every:
+                    self._last_prune = time.monotonic()
+                    await self.prune()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -120,3 +146,7 @@ class OutboxRelay:
             await asyncio.wait_for(self.drain(), timeout=flush_timeout)
         except Exception:  # noqa: BLE001 - whatever is left is published after the restart
             log.warning("outbox not fully flushed at shutdown; the next start publishes the rest")
+
+
+def _now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)

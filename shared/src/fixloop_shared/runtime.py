@@ -58,7 +58,12 @@ def build_context(service: str, settings: ServiceSettings) -> ServiceContext:
         service=service,
         serialize_writes=settings.store_serialize_writes,
     )
-    relay = OutboxRelay(store, bus.publish_raw, poll_seconds=settings.outbox_poll_seconds)
+    relay = OutboxRelay(
+        store,
+        bus.publish_raw,
+        poll_seconds=settings.outbox_poll_seconds,
+        retention_seconds=settings.outbox_retention_seconds,
+    )
     return ServiceContext(
         service=service, settings=settings, bus=bus, store=store, relay=relay, metrics=metrics
     )

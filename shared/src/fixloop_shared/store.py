@@ -79,7 +79,7 @@ class OutgoingEvent:
             "value": encode_payload(self.payload).decode(),
             "created_at": datetime.now(UTC),
             "published": False,
-            "published_at": None,
+            "published_at_ms": None,
         }
 
 

@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,12 +125,12 @@ class ManagedProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def wait_until(predicate: object, timeout: float, what: str, interval: float = 0.1) -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.1
+) -> None:
     deadline = time.monotonic() + timeout
-    check = predicate if callable(predicate) else None
-    assert check is not None  # noqa: S101
     while time.monotonic() < deadline:
-        if check():
+        if predicate():
             return
         time.sleep(interval)
     msg = f"timed out after {timeout:.0f}s waiting for {what}"

@@ -135,10 +135,6 @@ class PartsReservations:
         self._reservations = reservations
         self._policy = policy or ReservationPolicy()
         self._clock = clock
-        # The reservations of one process run one transaction at a time (its consumer handles
-        # one event at a time anyway); between processes the conditional updates and the
-        # re-planning below keep the stock exact.
-        self._one_at_a_time = asyncio.Lock()
 
     async def work_order_received(
         self, event: Event[WorkOrderReceived]
@@ -157,8 +153,9 @@ class PartsReservations:
         attempts = self._policy.attempts
         for attempt in range(1, attempts + 1):
             try:
-                async with self._one_at_a_time:
-                    return await self._reserve(event, demand, attempt)
+                # Between concurrent reservations the conditional updates and the re-planning
+                # below keep the stock exact (the store runs one transaction at a time per process).
+                return await self._reserve(event, demand, attempt)
             except StockChanged as exc:
                 reason = str(exc)
             except PyMongoError as exc:

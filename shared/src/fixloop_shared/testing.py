@@ -13,7 +13,13 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from fixloop_shared.devstack import ManagedProcess, free_port, nx_binary, port_open, tansu_binary
+from fixloop_shared.devstack import (
+    ManagedProcess,
+    embedded_store_command,
+    free_port,
+    port_open,
+    tansu_binary,
+)
 from fixloop_shared.devstack import wait_until as _wait_until_sync
 
 T = TypeVar("T")
@@ -137,7 +143,7 @@ def start_embedded_store(data_dir: Path, name: str = "test") -> tuple[ManagedPro
     proc = ManagedProcess(
         f"store-{name}",
         [
-            nx_binary(),
+            *embedded_store_command(),
             "--data-dir",
             str(data_dir / name),
             "--port",

@@ -357,6 +357,53 @@ async def test_health_reports_not_serving_during_shutdown() -> None:
     await stop_server(server, health, grace=0.5)
 
 
+async def test_each_tenant_is_rate_limited_on_its_own() -> None:
+    queries = InMemoryWorkOrders(
+        {ACME_ORDER: _view(ACME_ORDER, "acme"), GLOBEX_ORDER: _view(GLOBEX_ORDER, "globex")}
+    )
+    server, port, health = await start_grpc_server(
+        queries,
+        host="127.0.0.1",
+        port=0,
+        api_keys=API_KEYS,
+        reflection=False,
+        rate_limit="3/minute",
+    )
+    target = f"127.0.0.1:{port}"
+    try:
+        async with grpc.aio.insecure_channel(target) as channel:
+            limited = RunningEdge(target=target, channel=channel)
+            # Calls without a valid key are refused before they count against any tenant.
+            for _ in range(5):
+                refused = await _error(limited, ACME_ORDER, metadata=(("x-api-key", "nope"),))
+                assert refused.code() == grpc.StatusCode.UNAUTHENTICATED
+            for _ in range(3):
+                assert (await _get(limited, ACME_ORDER)).work_order.id == ACME_ORDER
+
+            over = await _error(limited, ACME_ORDER)
+            assert over.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert over.details() == "request rate limit exceeded, retry later"
+            details = _rich(over).details
+            quota = error_details_pb2.QuotaFailure()
+            retry = error_details_pb2.RetryInfo()
+            assert [d.Unpack(quota) or d.Unpack(retry) for d in details] == [True, True]
+            assert quota.violations[0].subject == "tenant"
+            assert "3 per 1 minute" in quota.violations[0].description
+            assert 0 < retry.retry_delay.ToTimedelta().total_seconds() <= 60
+
+            # Another tenant has its own budget; health needs no key and is never limited.
+            globex = (("x-api-key", GLOBEX_KEY),)
+            assert (await _get(limited, GLOBEX_ORDER, metadata=globex)).work_order.tenant == (
+                "globex"
+            )
+            health_stub = health_pb2_grpc.HealthStub(channel)
+            for _ in range(5):
+                checked = await health_stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+                assert checked.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await stop_server(server, health, grace=0.5)
+
+
 # ------------------------------------------------------------------------- CLI
 
 

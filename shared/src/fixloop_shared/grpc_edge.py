@@ -4,6 +4,8 @@
   (``x-api-key: <key>`` or ``authorization: Bearer <key>``) and binds the key's tenant to the
   call. Servicers read it with :func:`authenticated_tenant`; request messages carry no tenant.
   Health checking and server reflection need no key (Kubernetes' gRPC probes send none).
+  With a rate limit, each tenant's calls are counted in a moving window; a call over the limit
+  ends with RESOURCE_EXHAUSTED (``QuotaFailure`` + ``RetryInfo``) before its request is read.
 * :class:`UnexpectedErrorInterceptor` turns an unhandled exception into a bare ``INTERNAL``
   instead of grpc's default ``UNKNOWN`` whose details carry the exception's text.
 * ``abort_*`` helpers end a call with a canonical status code and ``google.rpc`` details
@@ -21,6 +23,8 @@ import contextvars
 import hmac
 import inspect
 import logging
+import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, NoReturn
@@ -33,6 +37,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection as grpc_reflection
 from grpc_status import rpc_status
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +54,7 @@ INTERNAL_MESSAGE = "internal error"
 DEADLINE_EXCEEDED_MESSAGE = "deadline exceeded"
 UNAVAILABLE_MESSAGE = "service temporarily unavailable, retry later"
 INVALID_ARGUMENT_MESSAGE = "the request has invalid fields"
+RESOURCE_EXHAUSTED_MESSAGE = "request rate limit exceeded, retry later"
 
 EXEMPT_METHOD_PREFIXES: tuple[str, ...] = (
     f"/{HEALTH_SERVICE_NAME}/",
@@ -124,10 +132,38 @@ async def abort_unavailable(
     context: grpc.aio.ServicerContext, *, retry_after_seconds: float = 1.0
 ) -> NoReturn:
     """UNAVAILABLE with a ``RetryInfo`` telling the client when to try again."""
+    await abort_with_details(
+        context,
+        grpc.StatusCode.UNAVAILABLE,
+        UNAVAILABLE_MESSAGE,
+        _retry_info(retry_after_seconds),
+    )
+
+
+async def abort_rate_limited(
+    context: grpc.aio.ServicerContext, *, limit: str, retry_after_seconds: float
+) -> NoReturn:
+    """RESOURCE_EXHAUSTED with the exceeded limit (``QuotaFailure``) and when to retry."""
+    quota = error_details_pb2.QuotaFailure(
+        violations=[
+            error_details_pb2.QuotaFailure.Violation(
+                subject="tenant", description=f"more than {limit} requests"
+            )
+        ]
+    )
+    await abort_with_details(
+        context,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        RESOURCE_EXHAUSTED_MESSAGE,
+        quota,
+        _retry_info(retry_after_seconds),
+    )
+
+
+def _retry_info(seconds: float) -> error_details_pb2.RetryInfo:
     delay = duration_pb2.Duration()
-    delay.FromNanoseconds(round(retry_after_seconds * 1_000_000_000))
-    retry = error_details_pb2.RetryInfo(retry_delay=delay)
-    await abort_with_details(context, grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, retry)
+    delay.FromNanoseconds(round(seconds * 1_000_000_000))
+    return error_details_pb2.RetryInfo(retry_delay=delay)
 
 
 async def abort_internal(context: grpc.aio.ServicerContext) -> NoReturn:
@@ -200,15 +236,39 @@ async def _deny(_request: Any, context: grpc.aio.ServicerContext) -> None:
     await abort_unauthenticated(context)
 
 
-def _denying_handler(handler: grpc.RpcMethodHandler | None) -> Any:
+def _denying_handler(
+    handler: grpc.RpcMethodHandler | None,
+    deny: Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]] = _deny,
+) -> Any:
     """A handler of the same streaming kind that rejects the call without reading the request."""
     if handler is None or not (handler.request_streaming or handler.response_streaming):
-        return grpc.unary_unary_rpc_method_handler(_deny)
+        return grpc.unary_unary_rpc_method_handler(deny)
     if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(_deny)
+        return grpc.stream_stream_rpc_method_handler(deny)
     if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(_deny)
-    return grpc.unary_stream_rpc_method_handler(_deny)
+        return grpc.stream_unary_rpc_method_handler(deny)
+    return grpc.unary_stream_rpc_method_handler(deny)
+
+
+class TenantRateLimit:
+    """Requests per tenant in moving windows, e.g. ``"50/second;1000/minute"`` (``limits``
+    notation). Counted in this process: with several pods each allows the limit."""
+
+    def __init__(self, spec: str) -> None:
+        self.items: tuple[RateLimitItem, ...] = tuple(parse_many(spec))
+        if not self.items:
+            msg = f"no rate limit in {spec!r}"
+            raise ValueError(msg)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def retry_after(self, tenant: str) -> tuple[RateLimitItem, float] | None:
+        """Count one request of ``tenant``; None if allowed, else the limit hit and the seconds
+        until the window lets another request through."""
+        for item in self.items:
+            if not self._limiter.hit(item, tenant):
+                reset_at = self._limiter.get_window_stats(item, tenant).reset_time
+                return item, max(0.0, reset_at - time.time())
+        return None
 
 
 # --------------------------------------------------------------------------- authentication
@@ -221,6 +281,7 @@ class ApiKeyAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     unknown key or with more than one credential ends with UNAUTHENTICATED and a generic
     message before its request is even decoded. An accepted call runs with its tenant bound,
     for :func:`authenticated_tenant`. Keys are compared in constant time and never logged.
+    With ``rate_limit``, a tenant's calls beyond it end with RESOURCE_EXHAUSTED.
     """
 
     def __init__(
@@ -228,6 +289,7 @@ class ApiKeyAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         api_keys: Mapping[str, str],
         *,
         exempt_method_prefixes: Sequence[str] = EXEMPT_METHOD_PREFIXES,
+        rate_limit: TenantRateLimit | None = None,
     ) -> None:
         entries: list[tuple[bytes, str]] = []
         for key, tenant in api_keys.items():
@@ -240,6 +302,7 @@ class ApiKeyAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             entries.append((key.encode(), tenant))
         self._keys = tuple(entries)
         self._exempt = tuple(exempt_method_prefixes)
+        self._rate_limit = rate_limit
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(<{len(self._keys)} keys>)"
@@ -259,6 +322,17 @@ class ApiKeyAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return _denying_handler(handler)
         if handler is None:
             return None
+        if self._rate_limit is not None and (hit := self._rate_limit.retry_after(tenant)):
+            item, retry_after = hit
+            logger.info("gRPC call rejected: rate limit", extra={"rpc": method, "tenant": tenant})
+            limit = str(item)
+
+            async def reject(_request: Any, context: grpc.aio.ServicerContext) -> None:
+                await abort_rate_limited(
+                    context, limit=limit, retry_after_seconds=math.ceil(retry_after * 10) / 10
+                )
+
+            return _denying_handler(handler, reject)
 
         def bind_tenant() -> None:
             _tenant.set(tenant)
@@ -364,18 +438,22 @@ async def build_server(
     max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS,
     credentials: grpc.ServerCredentials | None = None,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    rate_limit: str | None = None,
 ) -> GrpcServer:
     """Create, wire and bind (not start) a ``grpc.aio`` server.
 
     Every call passes :class:`UnexpectedErrorInterceptor`, :class:`ApiKeyAuthInterceptor`,
     then ``interceptors``. Health reports SERVING for ``""`` and each service. ``port=0``
     binds a free port; the bound one is returned. Without ``credentials`` the port is
-    plaintext (TLS is then expected to end at the ingress or mesh).
+    plaintext (TLS is then expected to end at the ingress or mesh). ``rate_limit`` (e.g.
+    ``"50/second;1000/minute"``) bounds each tenant's calls; None means unlimited.
     """
     server = grpc.aio.server(
         interceptors=[
             UnexpectedErrorInterceptor(),
-            ApiKeyAuthInterceptor(api_keys),
+            ApiKeyAuthInterceptor(
+                api_keys, rate_limit=TenantRateLimit(rate_limit) if rate_limit else None
+            ),
             *interceptors,
         ],
         options=[
@@ -427,15 +505,18 @@ __all__ = [
     "EXEMPT_METHOD_PREFIXES",
     "HEALTH_SERVICE_NAME",
     "REFLECTION_SERVICE_NAME",
+    "RESOURCE_EXHAUSTED_MESSAGE",
     "UNAUTHENTICATED_MESSAGE",
     "ApiKeyAuthInterceptor",
     "GrpcServer",
     "GrpcService",
+    "TenantRateLimit",
     "UnexpectedErrorInterceptor",
     "abort_deadline_exceeded",
     "abort_internal",
     "abort_invalid_argument",
     "abort_not_found",
+    "abort_rate_limited",
     "abort_unauthenticated",
     "abort_unavailable",
     "abort_with_details",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from fixloop_shared.contracts.types import SourcePlatform, TenantId
 from fixloop_shared.devports import DEV_PORTS
+from fixloop_shared.grpc_edge import TenantRateLimit
 from fixloop_shared.settings import ServiceSettings
 
 
@@ -37,6 +38,14 @@ class OrdersSettings(ServiceSettings):
         ),
     )
     grpc_query_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    grpc_rate_limit: str = Field(
+        default="50/second;1000/minute",
+        max_length=200,
+        description=(
+            "Calls each partner tenant may make, in moving windows (e.g. '50/second;1000/minute')."
+            " Beyond it calls end with RESOURCE_EXHAUSTED and a RetryInfo. Empty: unlimited."
+        ),
+    )
     grpc_stop_grace_seconds: float = Field(default=5.0, ge=0, le=60)
     grpc_health_interval_seconds: float = Field(
         default=5.0,
@@ -56,6 +65,13 @@ class OrdersSettings(ServiceSettings):
             "submit work orders for. Empty: no platform may submit any."
         ),
     )
+
+    @field_validator("grpc_rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        if value.strip():
+            TenantRateLimit(value)  # ValueError names what it could not read
+        return value.strip()
 
 
 __all__ = ["OrdersSettings"]

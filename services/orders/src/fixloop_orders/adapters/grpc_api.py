@@ -207,6 +207,7 @@ async def start_grpc_server(
     api_keys: Mapping[str, str],
     reflection: bool,
     query_timeout_seconds: float = DEFAULT_QUERY_TIMEOUT_SECONDS,
+    rate_limit: str | None = None,
 ) -> tuple[grpc.aio.Server, int, health_aio.HealthServicer]:
     """Build, bind and start the orders gRPC server; returns ``(server, bound port, health)``.
 
@@ -225,6 +226,7 @@ async def start_grpc_server(
         port=port,
         api_keys=api_keys,
         reflection=reflection,
+        rate_limit=rate_limit,
     )
     await running.server.start()
     return running

@@ -38,6 +38,7 @@ class PartnerApi:
     api_keys: Mapping[str, str] = field(repr=False)
     reflection: bool
     query_timeout_seconds: float = 5.0
+    rate_limit: str | None = None
     stop_grace_seconds: float = 5.0
     readiness: ReadinessProbe | None = None
     readiness_interval_seconds: float = 5.0
@@ -56,6 +57,7 @@ class PartnerApi:
             api_keys=self.api_keys,
             reflection=self.reflection,
             query_timeout_seconds=self.query_timeout_seconds,
+            rate_limit=self.rate_limit,
         )
         self._server, self._health, self.bound_port = server, health, port
         self.serving = True

@@ -33,11 +33,12 @@ run: sync ## start the whole platform on the embedded stack (Ctrl-C stops it)
 	$(RUN) python -m fixloop_shared.devstack run --data-dir .fixloop
 
 .PHONY: lint
-lint: sync ## ruff lint + format check, buf lint on the protos
+lint: sync ## ruff lint + format check, buf lint and breaking-change check on the protos
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) buf lint proto
 	$(RUN) buf format --diff --exit-code proto
+	$(RUN) buf breaking proto --against proto/breaking-baseline.json
 
 .PHONY: typecheck
 typecheck: sync ## mypy --strict over every package and the tests
@@ -68,6 +69,10 @@ fmt: sync ## format and autofix
 .PHONY: proto
 proto: sync ## regenerate the gRPC Python code from proto/
 	$(RUN) python -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto --grpc_python_out=proto $(PROTOS)
+
+.PHONY: proto-baseline
+proto-baseline: sync ## record the released partner contract that later changes must stay compatible with
+	$(RUN) buf build proto --exclude-source-info -o proto/breaking-baseline.json
 
 .PHONY: schemas
 schemas: sync ## regenerate docs/contracts (JSON Schemas + AsyncAPI)

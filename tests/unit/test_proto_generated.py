@@ -87,3 +87,39 @@ def test_requests_carry_no_tenant() -> None:
     for message in work_orders_service_pb2.DESCRIPTOR.message_types_by_name.values():
         if message.name.endswith("Request"):
             assert not any("tenant" in field.name for field in message.fields), message.name
+
+
+def _buf() -> str:
+    return str(Path(sys.executable).with_name("buf"))
+
+
+def test_partner_contract_is_compatible_with_the_released_baseline() -> None:
+    completed = subprocess.run(
+        [_buf(), "breaking", "proto", "--against", "proto/breaking-baseline.json"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_breaking_change_against_the_baseline_is_caught(tmp_path: Path) -> None:
+    """Renumbering a field, as a careless edit would, fails ``make lint``."""
+    changed = tmp_path / "proto"
+    (changed / "fixloop" / "v1").mkdir(parents=True)
+    (changed / "buf.yaml").write_bytes((PROTO_ROOT / "buf.yaml").read_bytes())
+    for proto in PACKAGE_DIR.glob("*.proto"):
+        text = proto.read_text()
+        if proto.name == "work_order.proto":
+            assert "string tenant = 2;" in text
+            text = text.replace("string tenant = 2;", "string tenant = 99;")
+        (changed / "fixloop" / "v1" / proto.name).write_text(text)
+    completed = subprocess.run(
+        [_buf(), "breaking", str(changed), "--against", str(PROTO_ROOT / "breaking-baseline.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode != 0
+    assert 'field "2" with name "tenant" on message "WorkOrder" was deleted' in completed.stdout

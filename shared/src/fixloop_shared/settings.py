@@ -6,7 +6,10 @@ overrides them with environment variables (Kubernetes ConfigMaps and Secrets).
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+import sys
+from typing import TypeVar
+
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fixloop_shared.devports import DEV_PORTS
@@ -50,3 +53,22 @@ class ServiceSettings(BaseSettings):
     # real MongoDB replica set (turn off there for more throughput per pod).
     store_serialize_writes: bool = True
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def load_settings(cls: type[SettingsT]) -> SettingsT:
+    """``cls()`` from the environment; on a bad value, one line per problem naming the
+    environment variable, and exit status 2 (no traceback)."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        owner = next((c for c in (cls, KafkaSettings) if c.__name__ == exc.title), cls)
+        prefix = str(owner.model_config.get("env_prefix", ""))
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = field if field.isupper() else f"{prefix}{field}".upper()
+            reason = error["msg"].removeprefix("Value error, ")
+            print(f"invalid setting {name}: {reason}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(2) from None

@@ -11,6 +11,7 @@ from fixloop_contractors.adapters.mongo import MongoDispatchLedger, ensure_index
 from fixloop_contractors.app.dispatch import Clock, WorkOrderDispatcher, utc_now
 from fixloop_contractors.settings import SERVICE, ContractorsSettings
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
+from fixloop_shared.settings import load_settings
 from fixloop_shared.topics import Topic
 
 TOPICS = (Topic.WORKORDERS_EVENTS.value, Topic.CONTRACTORS_EVENTS.value)
@@ -50,7 +51,7 @@ def create_app(settings: ContractorsSettings | None = None) -> AsgiFastStream:
 
 
 def main() -> None:
-    settings = ContractorsSettings()
+    settings = load_settings(ContractorsSettings)
     serve(create_app(settings), settings)
 
 

@@ -19,6 +19,7 @@ from fixloop_notifications.settings import NotificationsSettings
 from fixloop_shared.bus import subscribe
 from fixloop_shared.contracts.events import EVENT_TYPES
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
+from fixloop_shared.settings import load_settings
 from fixloop_shared.topics import Service, Topic
 
 CONSUMED_TOPICS: tuple[Topic, ...] = (Topic.WORKORDERS_EVENTS,)
@@ -108,5 +109,5 @@ def create_app(settings: NotificationsSettings | None = None) -> AsgiFastStream:
 
 
 def main() -> None:
-    settings = NotificationsSettings()
+    settings = load_settings(NotificationsSettings)
     serve(create_app(settings), settings)

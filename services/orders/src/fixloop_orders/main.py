@@ -19,6 +19,7 @@ from fixloop_orders.app.timeline import TimelineRecorder
 from fixloop_orders.domain.intake import SourceBindings
 from fixloop_orders.settings import OrdersSettings
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
+from fixloop_shared.settings import load_settings
 from fixloop_shared.topics import Service, Topic
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def build_orders(settings: OrdersSettings | None = None) -> OrdersService:
         api_keys=settings.api_keys,
         reflection=settings.grpc_reflection,
         query_timeout_seconds=settings.grpc_query_timeout_seconds,
+        rate_limit=settings.grpc_rate_limit or None,
         stop_grace_seconds=settings.grpc_stop_grace_seconds,
         readiness=store_and_broker_problem,
         readiness_interval_seconds=settings.grpc_health_interval_seconds,
@@ -116,7 +118,7 @@ def create_app(settings: OrdersSettings | None = None) -> AsgiFastStream:
 
 
 def main() -> None:
-    settings = OrdersSettings()
+    settings = load_settings(OrdersSettings)
     serve(create_app(settings), settings)
 
 

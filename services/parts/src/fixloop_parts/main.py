@@ -11,6 +11,7 @@ from fixloop_parts.settings import PartsSettings
 from fixloop_shared.bus import subscribe
 from fixloop_shared.contracts.events import EVENT_TYPES
 from fixloop_shared.runtime import build_app, build_context, serve
+from fixloop_shared.settings import load_settings
 from fixloop_shared.topics import Service, Topic
 
 
@@ -50,5 +51,5 @@ def create_app(settings: PartsSettings | None = None) -> AsgiFastStream:
 
 
 def main() -> None:
-    settings = PartsSettings()
+    settings = load_settings(PartsSettings)
     serve(create_app(settings), settings)

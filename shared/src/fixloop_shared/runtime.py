@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,7 +165,10 @@ def build_app(
 
 
 def serve(app: AsgiFastStream, settings: ServiceSettings) -> None:
-    """Run until SIGTERM/SIGINT, then shut down gracefully."""
+    """Run until SIGTERM/SIGINT, then shut down gracefully and exit with status 0."""
+    # uvicorn re-raises the signal it caught once it has shut down; with this handler in place
+    # that ends the process with status 0 instead of death by SIGTERM (143).
+    signal.signal(signal.SIGTERM, _exit_after_graceful_shutdown)
     config = uvicorn.Config(
         app,
         host=settings.health_host,
@@ -175,3 +179,8 @@ def serve(app: AsgiFastStream, settings: ServiceSettings) -> None:
         lifespan="on",
     )
     uvicorn.Server(config).run()
+
+
+def _exit_after_graceful_shutdown(signum: int, frame: object) -> None:  # noqa: ARG001
+    raise SystemExit(0)
+

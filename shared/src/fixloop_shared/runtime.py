@@ -183,4 +183,3 @@ def serve(app: AsgiFastStream, settings: ServiceSettings) -> None:
 
 def _exit_after_graceful_shutdown(signum: int, frame: object) -> None:  # noqa: ARG001
     raise SystemExit(0)
-

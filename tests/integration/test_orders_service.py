@@ -436,7 +436,10 @@ async def test_offers_and_reservations_show_in_the_timeline_of_the_tenant_only(
         offered_at + timedelta(minutes=2),
     ]
     _, offered_entry, reserved_entry = entries
-    expiry = (offered_at + timedelta(minutes=30)).strftime("%H:%M")
+    expires_at = offered_at + timedelta(minutes=30)
+    # The clock time alone on the day of the offer; with the date when the expiry is on the next.
+    same_day = expires_at.date() == offered_at.date()
+    expiry = expires_at.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
     assert offered_entry.summary == (
         f"Offered to Berliner Klima Service GmbH (offer expires {expiry} UTC)"
     )

@@ -162,28 +162,25 @@ def _late_note(late: bool) -> str:
     return " (reported late: the SLA service was not running at that moment)" if late else ""
 
 
-def _sla_warning(event: SlaWarning) -> TimelineFact:
+def _sla_fired(event: SlaWarning | SlaBreached, kind: str, headline: str) -> TimelineFact:
+    """A warning or breach; ``headline`` reads with the milestone and the due time filled in."""
     due = utc_clock(event.due_at, reference=event.fired_at)
     return TimelineFact(
         work_order_id=event.work_order_id,
-        kind="sla_warning",
+        kind=kind,
         at=event.fired_at,
-        summary=f"SLA warning: {_milestone(event.milestone)} due {due}{_late_note(event.late)}",
+        summary=headline.format(milestone=_milestone(event.milestone), due=due)
+        + _late_note(event.late),
         details={**_clock_details(event), "late": str(event.late).lower()},
     )
+
+
+def _sla_warning(event: SlaWarning) -> TimelineFact:
+    return _sla_fired(event, "sla_warning", "SLA warning: {milestone} due {due}")
 
 
 def _sla_breached(event: SlaBreached) -> TimelineFact:
-    due = utc_clock(event.due_at, reference=event.fired_at)
-    return TimelineFact(
-        work_order_id=event.work_order_id,
-        kind="sla_breached",
-        at=event.fired_at,
-        summary=(
-            f"SLA breached: {_milestone(event.milestone)} was due {due}{_late_note(event.late)}"
-        ),
-        details={**_clock_details(event), "late": str(event.late).lower()},
-    )
+    return _sla_fired(event, "sla_breached", "SLA breached: {milestone} was due {due}")
 
 
 def _sla_met(event: SlaMet) -> TimelineFact:

@@ -19,6 +19,7 @@ from fixloop_shared.contracts.events import (
     EventPayload,
     Milestone,
     SlaBreached,
+    SlaClockFacts,
     SlaMet,
     SlaWarning,
     WorkOrderReceived,
@@ -278,45 +279,21 @@ class SlaClocks:
 
 def sla_events(clock: MilestoneClock, signals: Sequence[ClockSignal]) -> list[EventPayload]:
     """The wire events of a clock's signals."""
+    common = SlaClockFacts(
+        work_order_id=clock.work_order_id,
+        clock_id=clock.clock_id,
+        milestone=clock.milestone,
+        started_at=clock.started_at,
+        warn_at=clock.warn_at,
+        due_at=clock.due_at,
+    ).model_dump()
     events: list[EventPayload] = []
     for signal in signals:
         if signal.kind is SignalKind.WARNING:
-            events.append(
-                SlaWarning(
-                    work_order_id=clock.work_order_id,
-                    clock_id=clock.clock_id,
-                    milestone=clock.milestone,
-                    started_at=clock.started_at,
-                    warn_at=clock.warn_at,
-                    due_at=clock.due_at,
-                    fired_at=signal.fired_at,
-                    late=signal.late,
-                )
-            )
+            events.append(SlaWarning(**common, fired_at=signal.fired_at, late=signal.late))
         elif signal.kind is SignalKind.BREACH:
-            events.append(
-                SlaBreached(
-                    work_order_id=clock.work_order_id,
-                    clock_id=clock.clock_id,
-                    milestone=clock.milestone,
-                    started_at=clock.started_at,
-                    warn_at=clock.warn_at,
-                    due_at=clock.due_at,
-                    fired_at=signal.fired_at,
-                    late=signal.late,
-                )
-            )
+            events.append(SlaBreached(**common, fired_at=signal.fired_at, late=signal.late))
         else:
             assert signal.stopped_at is not None  # noqa: S101 - a met signal carries its stop
-            events.append(
-                SlaMet(
-                    work_order_id=clock.work_order_id,
-                    clock_id=clock.clock_id,
-                    milestone=clock.milestone,
-                    started_at=clock.started_at,
-                    warn_at=clock.warn_at,
-                    due_at=clock.due_at,
-                    stopped_at=signal.stopped_at,
-                )
-            )
+            events.append(SlaMet(**common, stopped_at=signal.stopped_at))
     return events

@@ -7,6 +7,7 @@ back from the SMTP sink's folder, the delivery log and the notifications events 
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 from collections.abc import AsyncIterator, Iterator
@@ -22,11 +23,12 @@ from aiosmtpd.controller import Controller
 from fixloop_notifications.adapters.mongo import (
     DELIVERIES,
     DELIVERY_ATTEMPTS,
+    MongoDeliveryLog,
     create_indexes,
     delivery_to_document,
 )
 from fixloop_notifications.domain.confirmations import RECEIPT_TEMPLATE, plan_receipt_confirmation
-from fixloop_notifications.domain.delivery import notification_id_for
+from fixloop_notifications.domain.delivery import Delivery, notification_id_for
 from fixloop_notifications.domain.mail import Mailbox
 from fixloop_notifications.domain.templates import TemplateCatalog
 from fixloop_notifications.main import NotificationsService, build_service
@@ -46,12 +48,13 @@ from fixloop_shared.devstack import free_port
 from fixloop_shared.envelope import EventEnvelope, binary_headers, encode_payload
 from fixloop_shared.mailsink import FolderHandler
 from fixloop_shared.settings import KafkaSettings
-from fixloop_shared.store import Document
+from fixloop_shared.store import Document, MongoClient, Store
 from fixloop_shared.testing import ConsumedRecord, eventually, produce, read_topic, unique
 from fixloop_shared.topics import Service, Topic, dead_letter_topic
 
 pytestmark = pytest.mark.integration
 
+HOUR = timedelta(hours=1)
 SENT = "fixloop.notification.sent.v1"
 FAILED = "fixloop.notification.failed.v1"
 
@@ -209,6 +212,23 @@ def work_order(
 def envelope_of(order: WorkOrderReceived, tenant: str | None = None) -> EventEnvelope:
     return EventEnvelope.new(
         order, source=Service.ORDERS, subject=order.work_order_id, tenant=tenant or order.tenant
+    )
+
+
+def planned_delivery(
+    order: WorkOrderReceived, envelope: EventEnvelope | None = None, *, now: datetime | None = None
+) -> Delivery:
+    """The delivery the service plans for ``order`` (as its intake would record it)."""
+    envelope = envelope or envelope_of(order)
+    return plan_receipt_confirmation(
+        order,
+        event_id=envelope.id,
+        event_type=envelope.type,
+        tenant=envelope.tenant,
+        correlation_id=envelope.correlationid,
+        catalog=TemplateCatalog(),
+        sender=Mailbox.parse(NotificationsSettings().mail_from),
+        now=now or datetime.now(UTC),
     )
 
 
@@ -450,16 +470,7 @@ async def test_a_delivery_left_by_a_dead_worker_is_sent_again_with_the_same_mess
     order = work_order(requester_email=requester, locale="en")
     envelope = envelope_of(order)
     now = datetime.now(UTC)
-    planned = plan_receipt_confirmation(
-        order,
-        event_id=envelope.id,
-        event_type=envelope.type,
-        tenant=envelope.tenant,
-        correlation_id=envelope.correlationid,
-        catalog=TemplateCatalog(),
-        sender=Mailbox.parse(service.settings.mail_from),
-        now=now,
-    )
+    planned = planned_delivery(order, envelope, now=now)
     # What a worker leaves behind when it dies after an attempt but before recording it:
     # the delivery pending, one attempt counted, and its lease running out shortly.
     left_behind = delivery_to_document(planned) | {
@@ -505,3 +516,47 @@ async def test_an_event_whose_tenants_disagree_is_dead_lettered_not_sent(
         == 0
     )
     assert mails_to(relay.folder, requester) == []
+
+
+async def test_the_attempt_log_survives_a_transaction_rolled_back_beside_it(
+    mongo_client: MongoClient, database_name: str
+) -> None:
+    """The delivery worker logs attempts outside any transaction while the consumer's
+    transactions run beside it; one of those rolled back (a redelivered event) must not take
+    a logged attempt or a lease with it."""
+    store = Store(mongo_client, database_name, service=Service.NOTIFICATIONS)
+    await create_indexes(store)
+    log = MongoDeliveryLog(store)
+    planned = planned_delivery(work_order(requester_email=f"{unique('beside')}@example.com"))
+    await store.db[DELIVERIES].insert_one(delivery_to_document(planned))
+    nid = planned.notification_id
+    now = datetime.now(UTC)
+
+    class RolledBackError(Exception):
+        pass
+
+    async def log_attempt_meanwhile() -> None:
+        claimed = await log.claim_next(owner="worker-1", now=now, lease_until=now + HOUR)
+        assert claimed is not None
+        number = await log.begin_attempt(nid, owner="worker-1", now=now, lease_until=now + HOUR)
+        assert number == 1
+        await log.record_attempt(nid, attempt=1, at=now, error=None)
+
+    beside: list[asyncio.Task[None]] = []
+
+    async def roll_back_while_the_worker_logs() -> None:
+        async with store.transaction() as uow:
+            await uow.db["scratch"].insert_one({"_id": unique("rolled-back")}, session=uow.session)
+            beside.append(asyncio.create_task(log_attempt_meanwhile()))
+            await asyncio.sleep(0.5)
+            raise RolledBackError
+
+    with pytest.raises(RolledBackError):
+        await roll_back_while_the_worker_logs()
+    await asyncio.gather(*beside)
+
+    attempts = await store.db[DELIVERY_ATTEMPTS].find({"notification_id": nid}).to_list()
+    delivery = await store.db[DELIVERIES].find_one({"_id": nid})
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "sent")]
+    assert delivery is not None
+    assert (delivery["lease_owner"], delivery["attempts"]) == ("worker-1", 1)

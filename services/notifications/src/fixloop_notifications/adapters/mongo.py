@@ -5,6 +5,10 @@
 an ever-growing array). Workers lease pending deliveries with ``lease_owner``/``lease_until``,
 so any number of pods share them and a dead worker's deliveries come back when its lease
 runs out.
+
+Lease and attempt writes happen outside any transaction, so each takes the store's write slot
+(``Store.exclusive``): on a store that does not isolate sessions, a consumer transaction rolled
+back at the same moment would otherwise undo them.
 """
 
 from __future__ import annotations
@@ -121,26 +125,32 @@ class MongoDeliveryLog:
     async def claim_next(
         self, *, owner: str, now: datetime, lease_until: datetime
     ) -> Delivery | None:
-        doc = await self._deliveries.find_one_and_update(
-            {"status": DeliveryStatus.PENDING.value, "lease_until": {"$lte": now}},
-            {"$set": {"lease_owner": owner, "lease_until": lease_until, "updated_at": now}},
-            sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
-        )
+        async with self._store.exclusive():
+            doc = await self._deliveries.find_one_and_update(
+                {"status": DeliveryStatus.PENDING.value, "lease_until": {"$lte": now}},
+                {"$set": {"lease_owner": owner, "lease_until": lease_until, "updated_at": now}},
+                sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
+                return_document=ReturnDocument.AFTER,
+            )
         return None if doc is None else delivery_from_document(doc)
 
     async def begin_attempt(
         self, notification_id: str, *, owner: str, now: datetime, lease_until: datetime
     ) -> int | None:
-        doc = await self._deliveries.find_one_and_update(
-            {"_id": notification_id, "status": DeliveryStatus.PENDING.value, "lease_owner": owner},
-            {
-                "$inc": {"attempts": 1},
-                "$set": {"lease_until": lease_until, "last_attempt_at": now, "updated_at": now},
-            },
-            projection={"attempts": True},
-            return_document=ReturnDocument.AFTER,
-        )
+        async with self._store.exclusive():
+            doc = await self._deliveries.find_one_and_update(
+                {
+                    "_id": notification_id,
+                    "status": DeliveryStatus.PENDING.value,
+                    "lease_owner": owner,
+                },
+                {
+                    "$inc": {"attempts": 1},
+                    "$set": {"lease_until": lease_until, "last_attempt_at": now, "updated_at": now},
+                },
+                projection={"attempts": True},
+                return_document=ReturnDocument.AFTER,
+            )
         return None if doc is None else int(doc["attempts"])
 
     async def record_attempt(
@@ -155,19 +165,26 @@ class MongoDeliveryLog:
             "outcome": outcome,
             "error": None if error is None else error.detail,
         }
-        await self._store.db[DELIVERY_ATTEMPTS].replace_one(
-            {"_id": entry["_id"]}, entry, upsert=True
-        )
-        if error is not None:
-            await self._deliveries.update_one(
-                {"_id": notification_id}, {"$set": {"last_error": error.detail, "updated_at": at}}
+        async with self._store.exclusive():
+            await self._store.db[DELIVERY_ATTEMPTS].replace_one(
+                {"_id": entry["_id"]}, entry, upsert=True
             )
+            if error is not None:
+                await self._deliveries.update_one(
+                    {"_id": notification_id},
+                    {"$set": {"last_error": error.detail, "updated_at": at}},
+                )
 
     async def release(self, notification_id: str, *, owner: str, now: datetime) -> None:
-        await self._deliveries.update_one(
-            {"_id": notification_id, "status": DeliveryStatus.PENDING.value, "lease_owner": owner},
-            {"$set": {"lease_owner": NO_OWNER, "lease_until": now, "updated_at": now}},
-        )
+        async with self._store.exclusive():
+            await self._deliveries.update_one(
+                {
+                    "_id": notification_id,
+                    "status": DeliveryStatus.PENDING.value,
+                    "lease_owner": owner,
+                },
+                {"$set": {"lease_owner": NO_OWNER, "lease_until": now, "updated_at": now}},
+            )
 
     async def finish(
         self,

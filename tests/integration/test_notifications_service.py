@@ -478,7 +478,8 @@ async def test_a_delivery_left_by_a_dead_worker_is_sent_again_with_the_same_mess
         "lease_until": now + timedelta(seconds=1),
         "attempts": 1,
     }
-    await service.ctx.store.db[DELIVERIES].insert_one(left_behind)
+    async with service.ctx.store.exclusive():  # as the service's own writes do
+        await service.ctx.store.db[DELIVERIES].insert_one(left_behind)
 
     delivery = await delivery_of(service, order.work_order_id, "sent")
     [mail] = await mails_arrived(relay.folder, requester)

@@ -111,6 +111,11 @@ def delivery_from_document(doc: Document) -> Delivery:
     )
 
 
+def _leased_by(notification_id: str, owner: str) -> Document:
+    """The filter for a delivery still pending and leased by ``owner``."""
+    return {"_id": notification_id, "status": DeliveryStatus.PENDING.value, "lease_owner": owner}
+
+
 class MongoDeliveryLog:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -139,11 +144,7 @@ class MongoDeliveryLog:
     ) -> int | None:
         async with self._store.exclusive():
             doc = await self._deliveries.find_one_and_update(
-                {
-                    "_id": notification_id,
-                    "status": DeliveryStatus.PENDING.value,
-                    "lease_owner": owner,
-                },
+                _leased_by(notification_id, owner),
                 {
                     "$inc": {"attempts": 1},
                     "$set": {"lease_until": lease_until, "last_attempt_at": now, "updated_at": now},
@@ -178,11 +179,7 @@ class MongoDeliveryLog:
     async def release(self, notification_id: str, *, owner: str, now: datetime) -> None:
         async with self._store.exclusive():
             await self._deliveries.update_one(
-                {
-                    "_id": notification_id,
-                    "status": DeliveryStatus.PENDING.value,
-                    "lease_owner": owner,
-                },
+                _leased_by(notification_id, owner),
                 {"$set": {"lease_owner": NO_OWNER, "lease_until": now, "updated_at": now}},
             )
 
@@ -208,7 +205,7 @@ class MongoDeliveryLog:
             changes["failed_at"] = at
             changes["last_error"] = error
         result = await uow.db[DELIVERIES].update_one(
-            {"_id": notification_id, "status": DeliveryStatus.PENDING.value, "lease_owner": owner},
+            _leased_by(notification_id, owner),
             {"$set": changes},
             session=uow.session,
         )

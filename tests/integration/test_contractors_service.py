@@ -404,7 +404,7 @@ async def test_other_event_types_are_ignored_and_a_tenant_mismatch_is_dead_lette
         timeout=30,
     )
     (dead,) = [r for r in records if r.key == order.work_order_id.encode()]
-    assert dead.headers["fixloop_dlq_reason"] == "schema-violation"
+    assert dead.headers["fixloop_dlq_reason"] == "unauthorized"
     assert "differs from the event's tenant" in dead.headers["fixloop_dlq_message"]
     assert (
         await service.ctx.store.db[OFFERS].count_documents({"work_order_id": order.work_order_id})

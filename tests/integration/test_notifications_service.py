@@ -508,7 +508,7 @@ async def test_an_event_whose_tenants_disagree_is_dead_lettered_not_sent(
         timeout=30,
     )
     [record] = dead_lettered(records)
-    assert record.headers["fixloop_dlq_reason"] == "schema-violation"
+    assert record.headers["fixloop_dlq_reason"] == "unauthorized"
     assert "tenant" in record.headers["fixloop_dlq_message"]
     assert (
         await service.ctx.store.db[DELIVERIES].count_documents(

@@ -556,7 +556,7 @@ async def test_service_answers_received_work_orders_on_the_parts_topic(
             timeout=10,
         )
         (dead_letter,) = [r for r in dead if r.headers.get("ce_id") == mismatched_in.id]
-        assert dead_letter.headers["fixloop_dlq_reason"] == "schema-violation"
+        assert dead_letter.headers["fixloop_dlq_reason"] == "unauthorized"
         assert "tenant" in dead_letter.headers["fixloop_dlq_message"]
     finally:
         await service.stop()

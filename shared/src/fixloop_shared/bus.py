@@ -1,26 +1,29 @@
 """Kafka plumbing shared by every service, on FastStream + aiokafka.
 
-- ``make_broker``: producer acks=all, idempotence from settings, OpenTelemetry + Prometheus +
+- ``make_bus``: producer acks=all, idempotence from settings, OpenTelemetry + Prometheus +
   dead-letter middlewares.
 - ``subscribe``: one consumer group per service; the offset is committed only after the handler
-  returned (its effects are durable by then); a failure seeks back so the record is redelivered.
-- ``DeadLetterMiddleware``: wraps the whole consume path (decode included). Poison messages are
-  published to the service's dead-letter topic with headers saying why, then committed, and the
-  consumer carries on. Transient failures (store or broker unreachable) are retried with backoff
-  and never dead-lettered. Unexpected errors are retried a bounded number of times, then
+  returned (its effects are durable by then).
+- ``DeadLetterMiddleware``: wraps the whole consume path (decode included). A record that can
+  never succeed (see :mod:`fixloop_shared.errors`) is published to the service's dead-letter topic
+  with headers saying why, then committed, and the consumer carries on; a copy too large for the
+  producer goes without its body but with its size, digest and original position. Transient
+  failures are retried in place with backoff and never dead-lettered, while readiness reports the
+  partition as held up. Unexpected errors are retried a bounded number of times, then
   dead-lettered so one bad record cannot block its partition forever.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -29,17 +32,18 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry, Counter
-from pymongo.errors import ConnectionFailure, PyMongoError
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
 from fixloop_shared.contracts.events import EventPayload
-from fixloop_shared.envelope import Event, PoisonMessage, UnknownEventType, decode_event
+from fixloop_shared.envelope import Event, decode_event
+from fixloop_shared.errors import (
+    UnauthorizedSource,
+    UnknownEventType,
+    dead_letter_reason,
+    is_record_level,
+    is_transient,
+)
+from fixloop_shared.log_throttle import ThrottledLog
 from fixloop_shared.logs import bind_correlation
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.topics import dead_letter_topic
@@ -49,22 +53,24 @@ log = logging.getLogger(__name__)
 DLQ_HEADER_PREFIX = "fixloop_dlq_"
 """Every header the dead-letter middleware adds starts with this prefix."""
 
+DLQ_HEADROOM_BYTES = 64 * 1024
+"""Room kept for the dead-letter headers and the record's framing below the producer's limit."""
+
+MAX_COPIED_HEADER_BYTES = 16 * 1024
+"""Original headers beyond this many bytes are left out of the dead-letter copy."""
+
 EventHandler = Callable[[Event[EventPayload]], Awaitable[None]]
 
 
-def is_transient(exc: BaseException) -> bool:
-    """True for failures that go away by themselves: store or broker unreachable, write conflict."""
-    if isinstance(exc, ConnectionFailure | KafkaError | TimeoutError | ConnectionError):
-        return True
-    if isinstance(exc, PyMongoError):
-        if exc.has_error_label("TransientTransactionError") or exc.has_error_label(
-            "RetryableWriteError"
-        ):
-            return True
-        # The embedded SQLite-backed store reports overlapping transactions this way; a retry
-        # is correct (the idempotent consumer absorbs a commit that did go through).
-        return "savepoint" in str(exc)
-    return False
+@dataclass(frozen=True)
+class StuckPartition:
+    """A partition whose current record has not gone through (and so nothing behind it either)."""
+
+    topic: str
+    partition: int
+    offset: int
+    since: float
+    error: str
 
 
 @dataclass
@@ -73,11 +79,14 @@ class DeadLetterPolicy:
 
     service: str
     registry: CollectorRegistry
-    transient_attempts: int = 8
+    max_message_bytes: int = 1_048_576
     unexpected_attempts: int = 3
-    max_wait_seconds: float = 5.0
+    max_wait_seconds: float = 30.0
+    held_up_after_seconds: float = 5.0
     broker: KafkaBroker | None = None
     dead_lettered: Counter = field(init=False)
+    stuck: dict[tuple[str, int], StuckPartition] = field(default_factory=dict)
+    complaints: ThrottledLog = field(default_factory=lambda: ThrottledLog(log))
 
     def __post_init__(self) -> None:
         self.dead_lettered = Counter(
@@ -91,15 +100,51 @@ class DeadLetterPolicy:
     def topic(self) -> str:
         return dead_letter_topic(self.service)
 
-    async def dead_letter(
-        self, msg: StreamMessage[Any], exc: BaseException, *, reason: str, attempts: int
-    ) -> None:
-        assert self.broker is not None  # noqa: S101 - attached by make_broker
-        record = msg.raw_message
-        headers: dict[str, str] = {}
-        for key, raw in getattr(record, "headers", ()) or ():
-            if not key.startswith(DLQ_HEADER_PREFIX):
-                headers[key] = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    def backoff(self) -> AsyncRetrying:
+        """Retry until it works, waiting longer each time (up to ``max_wait_seconds``)."""
+        return AsyncRetrying(
+            wait=wait_exponential_jitter(multiplier=0.1, max=self.max_wait_seconds),
+            retry=retry_if_exception(lambda e: isinstance(e, Exception)),
+            reraise=True,
+        )
+
+    def held_up(self, record: Any, exc: BaseException) -> None:
+        """Record that ``record``'s partition is held up by ``exc`` (reported by readiness)."""
+        where = (str(getattr(record, "topic", "")), int(getattr(record, "partition", -1) or 0))
+        current = self.stuck.get(where)
+        self.stuck[where] = StuckPartition(
+            topic=where[0],
+            partition=where[1],
+            offset=int(getattr(record, "offset", -1) or 0),
+            since=current.since if current else time.monotonic(),
+            error=f"{type(exc).__name__}: {str(exc)[:200]}",
+        )
+
+    def moved_on(self, record: Any) -> None:
+        where = (str(getattr(record, "topic", "")), int(getattr(record, "partition", -1) or 0))
+        if self.stuck.pop(where, None) is not None:
+            self.complaints.resolved(f"{where[0]}/{where[1]}")
+            log.info("partition moving again", extra={"topic": where[0], "partition": where[1]})
+
+    async def check_partitions(self) -> None:
+        """Readiness: fail while any partition has been held up for more than a few seconds."""
+        now = time.monotonic()
+        held = [s for s in self.stuck.values() if now - s.since >= self.held_up_after_seconds]
+        if held:
+            first = held[0]
+            msg = (
+                f"{first.topic}[{first.partition}] held at offset {first.offset} for "
+                f"{now - first.since:.0f}s: {first.error}"
+            )
+            raise PartitionHeldUpError(msg)
+
+    def dead_letter_record(
+        self, record: Any, exc: BaseException, *, reason: str, attempts: int
+    ) -> tuple[bytes, bytes | None, dict[str, str]]:
+        """The dead-letter copy of ``record``: its body (omitted if too large), key and headers."""
+        value = getattr(record, "value", None) or b""
+        key = getattr(record, "key", None)
+        headers = _copied_headers(getattr(record, "headers", ()) or ())
         headers.update(
             {
                 f"{DLQ_HEADER_PREFIX}reason": reason,
@@ -109,20 +154,53 @@ class DeadLetterPolicy:
                 f"{DLQ_HEADER_PREFIX}original_partition": str(getattr(record, "partition", "")),
                 f"{DLQ_HEADER_PREFIX}original_offset": str(getattr(record, "offset", "")),
                 f"{DLQ_HEADER_PREFIX}original_timestamp": str(getattr(record, "timestamp", "")),
+                f"{DLQ_HEADER_PREFIX}original_size": str(len(value)),
+                f"{DLQ_HEADER_PREFIX}original_sha256": hashlib.sha256(value).hexdigest(),
                 f"{DLQ_HEADER_PREFIX}service": self.service,
                 f"{DLQ_HEADER_PREFIX}consumer_group": self.service,
                 f"{DLQ_HEADER_PREFIX}time": datetime.now(UTC).isoformat(),
                 f"{DLQ_HEADER_PREFIX}attempts": str(attempts),
             }
         )
-        key = getattr(record, "key", None)
-        value = getattr(record, "value", None)
-        await self.broker.publish(
-            value if value is not None else b"",
-            self.topic,
-            key=key,
-            headers=headers,
-        )
+        if isinstance(key, bytes) and len(key) > MAX_COPIED_HEADER_BYTES:
+            key = key[:MAX_COPIED_HEADER_BYTES]
+        framing = sum(len(k) + len(v.encode()) for k, v in headers.items()) + len(key or b"")
+        if len(value) + framing > self.max_message_bytes - DLQ_HEADROOM_BYTES:
+            headers[f"{DLQ_HEADER_PREFIX}body"] = "omitted: larger than the dead-letter limit"
+            value = b""
+        return value, key, headers
+
+    async def dead_letter(
+        self, msg: StreamMessage[Any], exc: BaseException, *, reason: str, attempts: int
+    ) -> None:
+        """Publish the dead-letter copy of ``msg``; keeps trying until the broker has it.
+
+        A copy the broker refuses as a record (too large for its own limit, say) is sent again
+        without its body and original headers: the reason, size, digest and original position
+        are enough to find the record on its source topic.
+        """
+        assert self.broker is not None  # noqa: S101 - attached by make_broker
+        record = msg.raw_message
+        value, key, headers = self.dead_letter_record(record, exc, reason=reason, attempts=attempts)
+        where = f"{getattr(record, 'topic', '')}/{getattr(record, 'partition', '')}"
+        async for attempt in self.backoff():
+            with attempt:
+                try:
+                    await self.broker.publish(value, self.topic, key=key, headers=headers)
+                except Exception as failure:
+                    self.held_up(record, failure)
+                    self.complaints.error(
+                        where,
+                        "dead-letter publish failed; retrying",
+                        extra={"error": repr(failure)[:300], "original_partition": where},
+                    )
+                    if not is_transient(failure) and value:
+                        value = b""
+                        headers = _essential_headers(headers)
+                        headers[f"{DLQ_HEADER_PREFIX}body"] = (
+                            f"omitted: the broker refused the copy ({type(failure).__name__})"
+                        )
+                    raise
         self.dead_lettered.labels(self.service, reason).inc()
         log.warning(
             "message dead-lettered",
@@ -131,20 +209,42 @@ class DeadLetterPolicy:
                 "error": headers[f"{DLQ_HEADER_PREFIX}message"],
                 "original_topic": headers[f"{DLQ_HEADER_PREFIX}original_topic"],
                 "original_offset": headers[f"{DLQ_HEADER_PREFIX}original_offset"],
+                "original_size": headers[f"{DLQ_HEADER_PREFIX}original_size"],
             },
         )
 
 
-def _log_retry(state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    log.warning(
-        "handler failed, retrying",
-        extra={"attempt": state.attempt_number, "error": repr(exc)[:500]},
-    )
+class PartitionHeldUpError(RuntimeError):
+    """Readiness: a partition's current record has not gone through for a while."""
+
+
+def _copied_headers(raw_headers: Any) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    budget = MAX_COPIED_HEADER_BYTES
+    for key, raw in raw_headers:
+        if key.startswith(DLQ_HEADER_PREFIX):
+            continue
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        budget -= len(key) + len(text.encode())
+        if budget < 0:
+            headers[f"{DLQ_HEADER_PREFIX}headers"] = "truncated: original headers too large"
+            break
+        headers[key] = text
+    return headers
+
+
+def _essential_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.startswith(DLQ_HEADER_PREFIX)}
 
 
 class DeadLetterMiddleware(BaseMiddleware):
-    """Retry transient failures, dead-letter poison messages, never drop anything silently."""
+    """Retry transient failures, dead-letter poison messages, never drop anything silently.
+
+    Nothing escapes to FastStream but cancellation: a record either goes through, goes to the
+    dead-letter topic, or is retried in place with backoff while the failure is transient (its
+    partition reported as held up by readiness). So a commit always follows a finished record
+    and a failing record never loops hot.
+    """
 
     policy: DeadLetterPolicy
 
@@ -152,46 +252,41 @@ class DeadLetterMiddleware(BaseMiddleware):
         self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
     ) -> Any:
         policy = self.policy
+        record = msg.raw_message
+        where = f"{getattr(record, 'topic', '')}/{getattr(record, 'partition', '')}"
+        unexpected = 0
         attempts = 0
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(lambda e: not isinstance(e, PoisonMessage | _GiveUp)),
-            wait=wait_exponential_jitter(multiplier=0.1, max=policy.max_wait_seconds),
-            stop=stop_after_attempt(policy.transient_attempts),
-            before_sleep=_log_retry,
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
-                    try:
-                        return await call_next(msg)
-                    except Exception as exc:
-                        if (
-                            not isinstance(exc, PoisonMessage)
-                            and not is_transient(exc)
-                            and attempts >= policy.unexpected_attempts
-                        ):
-                            raise _GiveUp(exc) from exc
-                        raise
-        except PoisonMessage as exc:
-            await policy.dead_letter(msg, exc, reason=exc.reason, attempts=attempts)
-            return None
-        except _GiveUp as give_up:
-            cause = give_up.cause
-            log.error("handler keeps failing; dead-lettering", exc_info=cause)
-            await policy.dead_letter(msg, cause, reason="handler-error", attempts=attempts)
-            return None
-        # Unreachable: the loop returns or raises. Transient failures that outlast the in-place
-        # retries propagate: the record is not committed, the consumer seeks back to it, and it is
-        # retried again.
-        return None  # pragma: no cover
-
-
-class _GiveUp(Exception):  # noqa: N818 - internal control flow
-    def __init__(self, cause: Exception) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
+        async for attempt in policy.backoff():
+            with attempt:
+                attempts += 1
+                try:
+                    result = await call_next(msg)
+                except Exception as exc:
+                    if is_record_level(exc):
+                        await policy.dead_letter(
+                            msg, exc, reason=dead_letter_reason(exc), attempts=attempts
+                        )
+                        policy.moved_on(record)
+                        return None
+                    if not is_transient(exc):
+                        unexpected += 1
+                        if unexpected >= policy.unexpected_attempts:
+                            log.error("handler keeps failing; dead-lettering", exc_info=exc)
+                            await policy.dead_letter(
+                                msg, exc, reason=dead_letter_reason(exc), attempts=attempts
+                            )
+                            policy.moved_on(record)
+                            return None
+                    policy.held_up(record, exc)
+                    policy.complaints.warning(
+                        where,
+                        "handler failed, retrying",
+                        extra={"attempt": attempts, "error": repr(exc)[:500]},
+                    )
+                    raise
+                policy.moved_on(record)
+                return result
+        return None  # pragma: no cover - the retry loop returns or raises
 
 
 def _middleware_factory(policy: DeadLetterPolicy) -> Callable[..., DeadLetterMiddleware]:
@@ -224,7 +319,9 @@ def make_bus(
     metrics: CollectorRegistry | None = None,
 ) -> Bus:
     registry = metrics or CollectorRegistry()
-    policy = DeadLetterPolicy(service=service, registry=registry)
+    policy = DeadLetterPolicy(
+        service=service, registry=registry, max_message_bytes=settings.max_message_bytes
+    )
     middlewares: list[Any] = []
     if tracer_provider is not None:
         middlewares.append(KafkaTelemetryMiddleware(tracer_provider=tracer_provider))
@@ -283,6 +380,7 @@ def subscribe(
                 raise
             log.info("skipped an event type this service does not know", extra={"error": str(exc)})
             return
+        check_tenant(event)
         with bind_correlation(event.envelope.correlationid, event.envelope.tenant):
             await handler(event)
 
@@ -301,6 +399,14 @@ def subscribe(
         title=title,
         description=description,
     )(consume)
+
+
+def check_tenant(event: Event[EventPayload]) -> None:
+    """An event speaks for one tenant: a payload naming another than its envelope is refused."""
+    tenant = getattr(event.payload, "tenant", None)
+    if tenant is not None and tenant != event.envelope.tenant:
+        msg = f"data.tenant {tenant!r} differs from the event's tenant {event.envelope.tenant!r}"
+        raise UnauthorizedSource(msg)
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Sequence[str]) -> None:

@@ -85,8 +85,15 @@ async def produce(
     *,
     key: bytes | None = None,
     headers: Mapping[str, str] | None = None,
+    compression: str | None = None,
+    max_request_size: int = 1_048_576,
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        compression_type=compression,
+        max_request_size=max_request_size,
+    )
     await producer.start()
     try:
         await producer.send_and_wait(

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter
 from fixloop_contractors.app.dispatch import WorkOrderDispatcher
 from fixloop_shared.bus import Bus, subscribe
 from fixloop_shared.contracts.events import EVENT_TYPES, EventPayload, WorkOrderReceived
-from fixloop_shared.envelope import Event, SchemaViolation
+from fixloop_shared.envelope import Event
 from fixloop_shared.topics import Topic
 
 log = logging.getLogger(__name__)
@@ -35,12 +35,6 @@ def register_work_order_consumer(
         order = event.payload
         if not isinstance(order, WorkOrderReceived):
             return
-        if order.tenant != event.envelope.tenant:
-            msg = (
-                f"data.tenant {order.tenant!r} differs from the event's tenant "
-                f"{event.envelope.tenant!r}"
-            )
-            raise SchemaViolation(msg)
         result = await dispatcher.work_order_received(event.envelope, order)
         decisions.labels(result.outcome.value).inc()
         log.info(

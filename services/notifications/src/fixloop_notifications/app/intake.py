@@ -16,7 +16,7 @@ from fixloop_notifications.domain.confirmations import plan_receipt_confirmation
 from fixloop_notifications.domain.mail import Mailbox
 from fixloop_notifications.domain.templates import TemplateCatalog
 from fixloop_shared.contracts.events import WorkOrderReceived
-from fixloop_shared.envelope import EventEnvelope, SchemaViolation
+from fixloop_shared.envelope import EventEnvelope
 from fixloop_shared.store import Store
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,6 @@ class WorkOrderNotifications:
 
     async def work_order_received(self, envelope: EventEnvelope, order: WorkOrderReceived) -> bool:
         """Record the requester's receipt confirmation; False if the event was seen before."""
-        if order.tenant != envelope.tenant:
-            msg = f"payload tenant {order.tenant!r} differs from the event's {envelope.tenant!r}"
-            raise SchemaViolation(msg)
         delivery = plan_receipt_confirmation(
             order,
             event_id=envelope.id,

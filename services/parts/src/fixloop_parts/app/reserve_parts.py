@@ -40,7 +40,8 @@ from fixloop_shared.contracts.events import (
     PartsReserved,
     WorkOrderReceived,
 )
-from fixloop_shared.envelope import Event, SchemaViolation
+from fixloop_shared.envelope import Event
+from fixloop_shared.errors import TransientError
 from fixloop_shared.store import Store
 from fixloop_shared.topics import Topic
 
@@ -56,8 +57,8 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class StockContention(TimeoutError):  # noqa: N818 - the situation, retried as transient
-    """The stock kept changing under every attempt; the event is retried later (transient)."""
+class StockContention(TransientError):  # noqa: N818 - the situation, not a program failure
+    """The stock kept changing under every re-planning; the kernel retries the event later."""
 
 
 @dataclass(frozen=True)
@@ -143,12 +144,6 @@ class PartsReservations:
         order = event.payload
         if not order.required_parts:
             return None
-        if order.tenant != event.envelope.tenant:
-            msg = (
-                f"data.tenant {order.tenant!r} differs from the event's tenant "
-                f"{event.envelope.tenant!r}"
-            )
-            raise SchemaViolation(msg)
         demand = total_demand((line.part_number, line.quantity) for line in order.required_parts)
         attempts = self._policy.attempts
         for attempt in range(1, attempts + 1):

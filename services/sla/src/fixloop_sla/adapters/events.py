@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fixloop_shared.bus import EventHandler
 from fixloop_shared.contracts.events import AssignmentAccepted, EventPayload, WorkOrderReceived
-from fixloop_shared.envelope import Event, EventEnvelope, UnauthorizedSource
+from fixloop_shared.envelope import Event, EventEnvelope
+from fixloop_shared.errors import UnauthorizedSource
 from fixloop_shared.topics import Service
 from fixloop_sla.app.clocks import SlaClocks
 

@@ -24,7 +24,8 @@ from fixloop_shared.contracts.events import (
     SlaWarning,
     WorkOrderReceived,
 )
-from fixloop_shared.envelope import EventEnvelope, UnauthorizedSource
+from fixloop_shared.envelope import EventEnvelope
+from fixloop_shared.errors import UnauthorizedSource
 from fixloop_shared.store import Store, UnitOfWork
 from fixloop_shared.topics import Topic
 from fixloop_sla.domain import (
@@ -114,9 +115,6 @@ class SlaClocks:
         self, envelope: EventEnvelope, received: WorkOrderReceived
     ) -> None:
         """A work order was received: its dispatch-confirmation clock starts at ``received_at``."""
-        if received.tenant != envelope.tenant:
-            msg = f"payload tenant {received.tenant!r} differs from the event's {envelope.tenant!r}"
-            raise ForeignTenant(msg)
         policy = self._policy.for_milestone(DISPATCH)
         if policy is None:
             return

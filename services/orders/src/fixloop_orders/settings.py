@@ -16,7 +16,7 @@ class OrdersSettings(ServiceSettings):
 
     Maps are JSON in the environment, e.g.
     ``FIXLOOP_ORDERS_API_KEYS='{"partner-key": "tenant-a"}'`` and
-    ``FIXLOOP_ORDERS_SOURCE_TENANTS='{"marketplace.example": ["tenant-a", "tenant-b"]}'``.
+    ``FIXLOOP_ORDERS_SOURCE_TENANTS='{"https://fieldhub.example.com/orders": ["tenant-a"]}'``.
     """
 
     model_config = SettingsConfigDict(
@@ -61,8 +61,10 @@ class OrdersSettings(ServiceSettings):
     source_tenants: dict[SourcePlatform, list[TenantId]] = Field(
         default_factory=dict,
         description=(
-            "Source platform (the CloudEvents source of inbound orders) -> the tenants it may "
-            "submit work orders for. Empty: no platform may submit any."
+            "Source platform (the CloudEvents source of inbound orders: a URI-reference such as "
+            "'https://fieldhub.example.com/orders', 'urn:fixloop:fieldhub' or 'fieldhub', matched "
+            "as the exact string) -> the tenants it may submit work orders for. Empty: no "
+            "platform may submit any."
         ),
     )
 

@@ -20,12 +20,8 @@ from fixloop_shared.contracts.events import (
     EventPayload,
     WorkOrderSubmitted,
 )
-from fixloop_shared.envelope import (
-    Event,
-    PoisonMessage,
-    UnauthorizedSource,
-    UnknownEventType,
-)
+from fixloop_shared.envelope import Event
+from fixloop_shared.errors import PoisonMessage, UnauthorizedSource, UnknownEventType
 from fixloop_shared.topics import Topic
 
 TIMELINE_TOPICS: tuple[Topic, ...] = (

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from urllib.parse import quote
 
 from fixloop_orders.app.ports import (
     ExternalOrderConflictError,
@@ -61,8 +62,14 @@ class IntakeResult:
 
 
 def intake_consumer(service: str, source_platform: str) -> str:
-    """The claim scope of a submission: event ids are unique only per source platform."""
-    return f"{service}:intake:{source_platform}"
+    """The claim scope of a submission: event ids are unique only per source platform.
+
+    A source is a URI-reference and may contain ``:`` (``urn:a``), the separator of the claim key
+    ``<scope>:<event id>``; it is percent-encoded here so that no source and id can be read as
+    another source and id (``urn:a`` + ``b:c`` against ``urn:a:b`` + ``c``). Sources without
+    ``:`` or ``%`` (every source before URI-references) keep their scope unchanged.
+    """
+    return f"{service}:intake:{quote(source_platform, safe='/')}"
 
 
 def received_event(order: WorkOrder) -> WorkOrderReceived:

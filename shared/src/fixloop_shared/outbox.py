@@ -2,8 +2,18 @@
 
 A crash between publishing and marking re-publishes on restart (at-least-once; consumers are
 idempotent). Nothing is published that was not committed, because only committed records are read.
-Sent records are kept for ``retention_seconds`` (for inspection), then pruned, so the outbox
-stays small and reading the pending records stays cheap.
+
+Sent records are retained for ``retention_seconds`` after the broker acknowledged them (default 7
+days), then pruned. They are the recovery for a broker that lost acknowledged records (the
+embedded broker after a restart, real Kafka after an unclean leader election):
+:func:`republish` (``fixloop outbox republish``) sends them again with their original key,
+headers and event id, and idempotent consumers absorb the copies they had already seen.
+
+Every scan goes through the ``(published, seq)`` index, so reading the pending records costs the
+same whether 10 or 10 million sent records are retained. The filters are written with an
+explicit ``$eq``: equivalent on MongoDB, but the embedded store (nx-27017) turns a bare
+``{"published": False}`` into "equals, or is an array containing" — an expression SQLite cannot
+answer from the index, which made every pending scan read the whole collection.
 """
 
 from __future__ import annotations
@@ -11,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from opentelemetry import context as otel_context
 from opentelemetry.propagate import extract
@@ -22,8 +34,19 @@ from fixloop_shared.store import OUTBOX, Document, Store
 
 log = logging.getLogger(__name__)
 
-PENDING: dict[str, object] = {"published": False}
-"""Filter of unpublished records (a boolean flag: it indexes and counts the same everywhere)."""
+PENDING: dict[str, object] = {"published": {"$eq": False}}
+"""Filter of unpublished records (a boolean flag, always compared with an explicit ``$eq``)."""
+
+SENT: dict[str, object] = {"published": {"$eq": True}}
+"""Filter of records the broker acknowledged (retained for republishing)."""
+
+DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
+
+SEQ_SLACK_NS = 1_000_000_000
+"""``seq`` is the creating process's nanosecond clock read just before ``created_at`` (see
+:func:`fixloop_shared.store.next_sequence`), never behind it by more than a few microseconds.
+A time window on ``created_at``/``published_at_ms`` is therefore first narrowed to a ``seq``
+range widened by this slack (so the index does the work), then applied exactly."""
 
 Publish = Callable[[str, bytes, str, Mapping[str, str]], Awaitable[None]]
 """publish(topic, value, key, headers) — resolves once the broker acknowledged the record."""
@@ -37,8 +60,9 @@ class OutboxRelay:
         *,
         poll_seconds: float = 0.2,
         batch_size: int = 200,
-        retention_seconds: float = 60.0,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
         prune_every_seconds: float = 10.0,
+        prune_batch_size: int = 1000,
     ) -> None:
         self._store = store
         self._publish = publish
@@ -46,6 +70,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._retention_ms = int(retention_seconds * 1000)
         self._prune_every = prune_every_seconds
+        self._prune_batch = prune_batch_size
         self._last_prune = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -57,7 +82,7 @@ class OutboxRelay:
         self._wake.set()
 
     async def pending_count(self) -> int:
-        return await self._store.db[OUTBOX].count_documents(PENDING)
+        return await count(self._store, PENDING)
 
     async def oldest_pending_age_seconds(self) -> float:
         doc = await self._store.db[OUTBOX].find_one(
@@ -95,25 +120,41 @@ class OutboxRelay:
             self.published_total += len(docs)
 
     async def prune(self) -> int:
-        """Delete sent records older than the retention; returns how many were deleted."""
-        cutoff = _now_ms() - self._retention_ms
-        async with self._store.exclusive():
-            result = await self._store.db[OUTBOX].delete_many(
-                {"published": True, "published_at_ms": {"$lt": cutoff}}
+        """Delete sent records acknowledged longer than the retention ago; returns how many.
+
+        Never touches a pending record. Deletes in bounded batches, so a long backlog (a service
+        that was down for days) never holds the store's write slot for long.
+        """
+        cutoff_ms = _now_ms() - self._retention_ms
+        # A record acknowledged before the cutoff was created before it too, so its seq is below
+        # the cutoff (plus slack): that bound lets the (published, seq) index find the candidates.
+        # A creating clock ahead of this one (or stepped back) only keeps a record longer.
+        query: dict[str, object] = {
+            **SENT,
+            "seq": {"$lt": cutoff_ms * 1_000_000 + SEQ_SLACK_NS},
+            "published_at_ms": {"$lt": cutoff_ms},
+        }
+        deleted = 0
+        while True:
+            docs = (
+                await self._store.db[OUTBOX]
+                .find(query, projection={"_id": 1})
+                .sort([("seq", 1)])
+                .limit(self._prune_batch)
+                .to_list()
             )
-        return result.deleted_count
+            if not docs:
+                return deleted
+            async with self._store.exclusive():
+                result = await self._store.db[OUTBOX].delete_many(
+                    {"_id": {"$in": [doc["_id"] for doc in docs]}, **SENT}
+                )
+            deleted += result.deleted_count
+            if len(docs) < self._prune_batch:
+                return deleted
 
     async def _publish_one(self, doc: Document) -> None:
-        headers: dict[str, str] = dict(doc["headers"])
-        parent = (
-            extract({"traceparent": headers["traceparent"]}) if "traceparent" in headers else None
-        )
-        token = otel_context.attach(parent) if parent is not None else None
-        try:
-            await self._publish(doc["topic"], doc["value"].encode(), doc["key"], headers)
-        finally:
-            if token is not None:
-                otel_context.detach(token)
+        await publish_record(self._publish, doc)
 
     async def run(self) -> None:
         while not self._stopping:
@@ -146,6 +187,180 @@ class OutboxRelay:
             await asyncio.wait_for(self.drain(), timeout=flush_timeout)
         except Exception:  # noqa: BLE001 - whatever is left is published after the restart
             log.warning("outbox not fully flushed at shutdown; the next start publishes the rest")
+
+
+async def count(store: Store, query: Mapping[str, object]) -> int:
+    """How many outbox records match ``query``.
+
+    A ``$count`` stage rather than ``count_documents``: its ``$group`` on a constant key makes
+    the embedded store load every record of the collection into Python (seconds for 50,000);
+    ``$count`` runs inside SQLite, through the index. Same result on MongoDB.
+    """
+    cursor = await store.db[OUTBOX].aggregate([{"$match": dict(query)}, {"$count": "n"}])
+    found = await cursor.to_list()
+    return int(found[0]["n"]) if found else 0
+
+
+async def publish_record(publish: Publish, doc: Document) -> None:
+    """Publish one outbox record as it was written: topic, key, headers (event id, trace) and
+    value, inside the trace of the unit of work that wrote it."""
+    headers: dict[str, str] = dict(doc["headers"])
+    parent = extract({"traceparent": headers["traceparent"]}) if "traceparent" in headers else None
+    token = otel_context.attach(parent) if parent is not None else None
+    try:
+        await publish(doc["topic"], doc["value"].encode(), doc["key"], headers)
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+
+
+# --- republishing retained records -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepublishWindow:
+    """Records created at or after ``since`` and before ``until`` (``None``: up to now)."""
+
+    since: datetime
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name, moment in (("since", self.since), ("until", self.until)):
+            if moment is not None and moment.utcoffset() is None:
+                msg = f"{name} must be timezone-aware"
+                raise ValueError(msg)
+        if self.until is not None and self.until <= self.since:
+            msg = "until must be later than since"
+            raise ValueError(msg)
+
+    def query(self, after_seq: int | None) -> dict[str, object]:
+        """The index-friendly superset of the window: sent records from just before ``since`` on,
+        after ``after_seq``. :meth:`holds` then decides exactly (on ``created_at``)."""
+        lowest = _ns(self.since) - SEQ_SLACK_NS - 1
+        return {**SENT, "seq": {"$gt": lowest if after_seq is None else max(after_seq, lowest)}}
+
+    def holds(self, doc: Document) -> bool:
+        created: datetime = doc["created_at"]
+        return created >= self.since and (self.until is None or created < self.until)
+
+    def created_filter(self) -> dict[str, object]:
+        created: dict[str, object] = {"$gte": self.since}
+        if self.until is not None:
+            created["$lt"] = self.until
+        return {"created_at": created}
+
+
+@dataclass(frozen=True)
+class RepublishResult:
+    republished: int
+    topics: tuple[str, ...]
+    pending: int
+    """Records of the window not sent yet: the relay publishes them, republish leaves them."""
+
+
+async def retained_in_window(
+    store: Store, window: RepublishWindow, *, batch_size: int = 500
+) -> AsyncIterator[list[Document]]:
+    """The sent records created in ``window``, oldest first (by ``seq``), in batches."""
+    after: int | None = None
+    while True:
+        # Paged by seq through the (published, seq) index; created_at is compared here rather
+        # than in the filter: on the embedded store a datetime comparison defeats the index.
+        # Without a seq upper bound: after a clock step back, seq runs ahead of created_at.
+        docs = (
+            await store.db[OUTBOX]
+            .find(window.query(after))
+            .sort([("seq", 1)])
+            .limit(batch_size)
+            .to_list()
+        )
+        if matching := [doc for doc in docs if window.holds(doc)]:
+            yield matching
+        if len(docs) < batch_size:
+            return
+        after = int(docs[-1]["seq"])
+
+
+async def republish(
+    store: Store,
+    publish: Publish,
+    window: RepublishWindow,
+    *,
+    dry_run: bool = False,
+    before_publish: Callable[[list[str]], Awaitable[None]] | None = None,
+    batch_size: int = 500,
+) -> RepublishResult:
+    """Publish every retained (sent) record created in ``window`` again, in original order, each
+    with its original topic, key, headers and value (so the event id is unchanged).
+
+    ``before_publish(topics)`` runs before the first record is sent, with the topics the records
+    go to (to re-create topics the broker lost). With ``dry_run`` nothing is published and
+    ``republished`` says how many records would be. Records of the window the relay has not sent
+    yet are left to the relay and only counted (``pending``).
+    """
+    topics: dict[str, None] = {}
+    found = 0
+    async for docs in retained_in_window(store, window, batch_size=batch_size):
+        found += len(docs)
+        topics.update(dict.fromkeys(str(doc["topic"]) for doc in docs))
+    published = 0
+    if not dry_run and found:
+        if before_publish is not None:
+            await before_publish(list(topics))
+        async for docs in retained_in_window(store, window, batch_size=batch_size):
+            for doc in docs:
+                await publish_record(publish, doc)
+                published += 1
+    pending = await count(store, {**PENDING, **window.created_filter()})
+    return RepublishResult(
+        republished=found if dry_run else published, topics=tuple(topics), pending=pending
+    )
+
+
+_DURATION_PART = re.compile(r"(\d{1,9})([smhd])")
+_DURATION = re.compile(r"(?:\d{1,9}[smhd])+")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})?"
+)
+
+
+def parse_moment(text: str, *, now: datetime | None = None) -> datetime:
+    """An RFC 3339 timestamp with a zone (``2026-11-26T08:00:00Z``, ``...+01:00``), or a
+    duration before ``now`` (``90s``, ``15m``, ``2h``, ``7d``, ``1h30m``), as a UTC datetime.
+
+    Raises ValueError with a one-line reason for anything else, a time without a zone included.
+    """
+    value = text.strip()
+    if _DURATION.fullmatch(value):
+        seconds = sum(int(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(value))
+        if seconds == 0:
+            msg = f"{text!r} is a zero duration"
+            raise ValueError(msg)
+        try:
+            return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+        except OverflowError:
+            msg = f"{text!r} reaches back too far"
+            raise ValueError(msg) from None
+    if not _RFC3339.fullmatch(value):
+        msg = (
+            f"{text!r} is neither an RFC 3339 time with a zone (e.g. 2026-11-26T08:00:00Z) "
+            "nor a duration (e.g. 15m, 2h, 7d)"
+        )
+        raise ValueError(msg)
+    try:
+        moment = datetime.fromisoformat(value.upper().replace(" ", "T"))
+    except ValueError:
+        msg = f"{text!r} is not a valid time"
+        raise ValueError(msg) from None
+    if moment.utcoffset() is None:
+        msg = f"{text!r} has no time zone; add Z or an offset such as +01:00"
+        raise ValueError(msg)
+    return moment.astimezone(UTC)
+
+
+def _ns(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
 def _now_ms() -> int:

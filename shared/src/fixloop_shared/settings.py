@@ -48,7 +48,15 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("FIXLOOP_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
     outbox_poll_seconds: float = Field(default=0.2, gt=0, le=60)
-    outbox_retention_seconds: float = Field(default=60.0, ge=0, le=7 * 24 * 3600)
+    outbox_retention_seconds: float = Field(
+        default=7 * 24 * 3600,
+        ge=0,
+        le=90 * 24 * 3600,
+        description=(
+            "How long sent outbox records are kept after the broker acknowledged them, for "
+            "`fixloop outbox republish` after a broker lost records (default 7 days)."
+        ),
+    )
     # One store writer at a time per process: required by the embedded store, optional on a
     # real MongoDB replica set (turn off there for more throughput per pod).
     store_serialize_writes: bool = True

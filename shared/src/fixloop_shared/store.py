@@ -264,6 +264,9 @@ class Store:
         """Create the standard indexes and the service's own (idempotent; run at start-up)."""
         wanted: dict[str, list[IndexModel]] = {
             PROCESSED_EVENTS: [IndexModel([("consumer", ASCENDING), ("event_id", ASCENDING)])],
+            # Every outbox scan (pending records, pruning, republishing) seeks on ``published``
+            # and reads in ``seq`` order through this one index, so the pending scan costs the
+            # same however many sent records are retained (see fixloop_shared.outbox).
             OUTBOX: [IndexModel([("published", ASCENDING), ("seq", ASCENDING)])],
         }
         for collection, models in (indexes or {}).items():

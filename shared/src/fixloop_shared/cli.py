@@ -14,7 +14,7 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from aiokafka import AIOKafkaProducer
@@ -24,7 +24,8 @@ from rich.table import Table
 
 from fixloop_shared.bus import DLQ_HEADER_PREFIX
 from fixloop_shared.contracts import INBOUND_EVENT_TYPES
-from fixloop_shared.envelope import STRUCTURED_CONTENT_TYPE, PoisonMessage, decode_event
+from fixloop_shared.envelope import STRUCTURED_CONTENT_TYPE, decode_event
+from fixloop_shared.errors import PoisonMessage
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.testing import ConsumedRecord, read_topic
 from fixloop_shared.topics import Service, Topic, dead_letter_topic
@@ -273,6 +274,193 @@ async def _replay(settings: KafkaSettings, records: list[tuple[str, ConsumedReco
             out.print(f"replayed {record_id} to {topic}", highlight=False)
     finally:
         await producer.stop()
+
+
+@app.command("status")
+def status(
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="the folder `make run` uses (default: .fixloop)")
+    ] = Path(".fixloop"),
+    as_json: Annotated[bool, typer.Option("--json", help="the raw status.json")] = False,
+) -> None:
+    """The embedded stack of `make run`: each component's pid, state, restarts and last exit."""
+    from fixloop_shared.devstack import read_status, supervisor_alive
+
+    found = read_status(data_dir)
+    if found is None:
+        raise fail(f"no embedded stack has run under {data_dir} (no {data_dir}/status.json)")
+    alive = supervisor_alive(found)
+    if as_json:
+        sys.stdout.write(json.dumps({**found, "supervisor_alive": alive}) + "\n")
+        raise typer.Exit(0 if alive else 1)
+    sup = found.get("supervisor", {})
+    title = (
+        f"Embedded stack under {data_dir}: supervisor pid {sup.get('pid')}, {sup.get('state')}"
+        if alive
+        else f"Embedded stack under {data_dir}: NOT RUNNING (last known state, "
+        f"supervisor {sup.get('state')}, updated {sup.get('updated_at')})"
+    )
+    table = Table(title=title, title_justify="left")
+    for column in ("component", "pid", "state", "restarts", "last exit", "listens on"):
+        table.add_column(column, overflow="fold")
+    for row in found.get("components", []):
+        last = row.get("last_exit") or ""
+        if last and row.get("last_exit_at"):
+            last = f"{last} at {row['last_exit_at']}"
+        table.add_row(
+            str(row.get("name")),
+            str(row.get("pid") or "-"),
+            str(row.get("state")),
+            str(row.get("restarts", 0)),
+            last,
+            str(row.get("listens_on", "")),
+        )
+    out.print(table)
+    if not alive:
+        raise typer.Exit(1)
+
+
+# --- fixloop outbox: republish retained records after a broker lost them -----------------------
+
+outbox_app = typer.Typer(
+    help="A service's outbox: republish records a broker lost.", no_args_is_help=True
+)
+app.add_typer(outbox_app, name="outbox")
+
+if TYPE_CHECKING:
+    from fixloop_shared.outbox import RepublishResult, RepublishWindow
+    from fixloop_shared.settings import ServiceSettings
+
+
+def _service_store_settings(service: str) -> ServiceSettings:
+    """The service's own store and broker settings, read as the service reads them:
+    ``FIXLOOP_<SERVICE>_MONGODB_URI`` / ``_DATABASE`` (embedded-stack defaults) and
+    ``FIXLOOP_KAFKA_*`` — without importing the service."""
+    from pydantic_settings import SettingsConfigDict
+
+    from fixloop_shared.devports import DEV_PORTS
+    from fixloop_shared.settings import ServiceSettings, load_settings
+
+    class StoreOfService(ServiceSettings):
+        model_config = SettingsConfigDict(
+            env_prefix=f"FIXLOOP_{service.upper()}_", extra="ignore", populate_by_name=True
+        )
+        mongodb_uri: str = DEV_PORTS.mongodb_uri(service)
+        database: str = f"fixloop_{service}"
+
+    return load_settings(StoreOfService)
+
+
+def _moment_option(name: str, text: str) -> datetime:
+    from fixloop_shared.outbox import parse_moment
+
+    try:
+        return parse_moment(text)
+    except ValueError as exc:
+        raise fail(f"{name}: {exc}", 2) from None
+
+
+@outbox_app.command("republish")
+def outbox_republish(
+    *,
+    service: Annotated[str, typer.Option("--service", "-s", help="whose outbox")],
+    since: Annotated[
+        str,
+        typer.Option(help="records created since: RFC 3339 time with zone, or a duration (2h)"),
+    ],
+    until: Annotated[
+        str | None, typer.Option(help="and created before this (same forms; default: now)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only count the records")] = False,
+    bootstrap: BootstrapOption = None,
+    mongodb_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--mongodb-uri", help="the service's store (default: FIXLOOP_<S>_MONGODB_URI)"
+        ),
+    ] = None,
+    database: Annotated[
+        str | None, typer.Option(help="its database (default: FIXLOOP_<S>_DATABASE)")
+    ] = None,
+) -> None:
+    """Publish a service's sent events again, in original order, with their original key,
+    headers and event id (consumers are idempotent and drop the copies they already had)."""
+    from fixloop_shared.outbox import RepublishWindow
+
+    name = _services(service)[0]
+    start = _moment_option("--since", since)
+    end = _moment_option("--until", until) if until is not None else None
+    if end is not None and end <= start:
+        raise fail(
+            f"--until ({end.isoformat()}) must be later than --since ({start.isoformat()})", 2
+        )
+    settings = _service_store_settings(name)
+    updates: dict[str, Any] = {}
+    if mongodb_uri:
+        updates["mongodb_uri"] = mongodb_uri
+    if database:
+        updates["database"] = database
+    if bootstrap:
+        updates["kafka"] = settings.kafka.model_copy(update={"bootstrap": bootstrap})
+    settings = settings.model_copy(update=updates)
+    window = RepublishWindow(since=start, until=end)
+    result = _run_republish(name, settings, window, dry_run=dry_run)
+    upto = f" and before {end.isoformat()}" if end is not None else ""
+    verb = "would republish" if dry_run else "republished"
+    topics = f" to {', '.join(result.topics)}" if result.topics else ""
+    out.print(
+        f"{verb} {result.republished} {name} records created since {start.isoformat()}{upto}"
+        f"{topics}",
+        highlight=False,
+    )
+    if result.pending:
+        out.print(
+            f"{result.pending} records of that window are not sent yet; the relay sends them",
+            highlight=False,
+        )
+
+
+def _run_republish(
+    service: str, settings: ServiceSettings, window: RepublishWindow, *, dry_run: bool
+) -> RepublishResult:
+    import re
+
+    from pymongo.errors import ConnectionFailure, PyMongoError
+
+    from fixloop_shared.bus import ensure_topics, make_bus
+    from fixloop_shared.outbox import republish
+    from fixloop_shared.store import Store, make_client
+
+    uri = re.sub(r"//[^@/]*@", "//***@", settings.mongodb_uri)
+
+    async def run() -> RepublishResult:
+        client = make_client(settings.mongodb_uri, app_name="fixloop-outbox-cli")
+        bus = make_bus(settings.kafka, service=service)
+        try:
+            store = Store(client, settings.database, service=service)
+            await store.ping()
+
+            async def connect(topics: list[str]) -> None:
+                await ensure_topics(settings.kafka, topics)  # a restarted broker lost them
+                await bus.broker.connect()
+
+            return await republish(
+                store, bus.publish_raw, window, dry_run=dry_run, before_publish=connect
+            )
+        finally:
+            await bus.broker.stop()
+            await client.close()
+
+    try:
+        return asyncio.run(run())
+    except ConnectionFailure as exc:
+        raise fail(f"cannot reach the {service} store at {uri} ({type(exc).__name__})") from None
+    except PyMongoError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise fail(f"the {service} store failed: {first}") from None
+    except (KafkaConnectionError, KafkaError, OSError) as exc:
+        detail = f"{type(exc).__name__}: {str(exc)[:200]}" if str(exc) else type(exc).__name__
+        raise fail(f"cannot publish to Kafka at {settings.kafka.bootstrap} ({detail})") from None
 
 
 def _load_service_commands() -> None:

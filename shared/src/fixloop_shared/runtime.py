@@ -8,6 +8,7 @@ shutdown hooks run and the outbox relay flushes before the clients close.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -16,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
-from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi import AsgiResponse, get
 from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry, Gauge, make_asgi_app
 
 from fixloop_shared.bus import Bus, ensure_topics, make_bus
 from fixloop_shared.logs import setup_logging
 from fixloop_shared.outbox import OutboxRelay
+from fixloop_shared.service_app import ConsumerWatch, ServiceApp
 from fixloop_shared.settings import ServiceSettings
 from fixloop_shared.store import Store, make_client
 from fixloop_shared.telemetry import setup_tracing
@@ -31,6 +33,9 @@ from fixloop_shared.topics import dead_letter_topic
 log = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
+
+READINESS_TIMEOUT_SECONDS = 2.0
+"""Every readiness check answers within this, so a frozen store makes /readyz unready at once."""
 
 
 @dataclass
@@ -65,9 +70,11 @@ def build_context(service: str, settings: ServiceSettings) -> ServiceContext:
         poll_seconds=settings.outbox_poll_seconds,
         retention_seconds=settings.outbox_retention_seconds,
     )
-    return ServiceContext(
+    ctx = ServiceContext(
         service=service, settings=settings, bus=bus, store=store, relay=relay, metrics=metrics
     )
+    ctx.readiness_checks.append(bus.dead_letters.check_partitions)
+    return ctx
 
 
 def _json(status: int, body: dict[str, Any]) -> AsgiResponse:
@@ -76,14 +83,14 @@ def _json(status: int, body: dict[str, Any]) -> AsgiResponse:
     )
 
 
-def build_app(
+def build_app(  # noqa: PLR0915 - the wiring of one app reads best in one place
     ctx: ServiceContext,
     *,
     topics: Sequence[str],
     indexes: Callable[[Store], Awaitable[None]] | None = None,
     title: str,
     description: str,
-) -> AsgiFastStream:
+) -> ServiceApp:
     """The ASGI app of one service: its broker, /healthz, /readyz, /metrics and AsyncAPI docs."""
     outbox_lag = Gauge(
         "fixloop_outbox_pending", "Outbox records not yet published", registry=ctx.metrics
@@ -93,49 +100,31 @@ def build_app(
         "Age of the oldest unpublished outbox record",
         registry=ctx.metrics,
     )
+    all_topics = [*dict.fromkeys(topics), dead_letter_topic(ctx.service)]
+    watch = ConsumerWatch(ctx.bus, all_topics)
 
-    @get(include_in_schema=False)
-    async def healthz(scope: Any) -> AsgiResponse:  # noqa: ARG001 - ASGI signature
-        return _json(200, {"status": "alive", "service": ctx.service})
-
-    @get(include_in_schema=False)
-    async def readyz(scope: Any) -> AsgiResponse:  # noqa: ARG001 - ASGI signature
-        checks: dict[str, str] = {}
-        try:
-            await asyncio.wait_for(ctx.store.ping(), timeout=2)
-            checks["store"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
-            checks["store"] = f"unreachable: {type(exc).__name__}"
-        try:
-            broker_ok = await ctx.bus.broker.ping(timeout=2)
-            checks["broker"] = "ok" if broker_ok else "unreachable"
-        except Exception as exc:  # noqa: BLE001
-            checks["broker"] = f"unreachable: {type(exc).__name__}"
-        for check in ctx.readiness_checks:
-            name = getattr(check, "__name__", "check")
-            try:
-                await check()
-                checks[name] = "ok"
-            except Exception as exc:  # noqa: BLE001
-                checks[name] = f"failing: {type(exc).__name__}"
-        ready = all(v == "ok" for v in checks.values())
-        try:
-            outbox_lag.set(await ctx.relay.pending_count())
-            outbox_age.set(await ctx.relay.oldest_pending_age_seconds())
-        except Exception:  # noqa: BLE001
-            log.debug("outbox gauges not updated")
-        return _json(200 if ready else 503, {"ready": ready, "checks": checks})
-
-    async def startup() -> None:
-        all_topics = [*topics, dead_letter_topic(ctx.service)]
-        await ensure_topics(ctx.settings.kafka, all_topics)
+    async def store() -> None:
+        await asyncio.wait_for(ctx.store.ping(), timeout=READINESS_TIMEOUT_SECONDS)
         await ctx.store.ensure_indexes()
         if indexes is not None:
             await indexes(ctx.store)
+
+    async def broker_topics() -> None:
+        await ensure_topics(ctx.settings.kafka, all_topics)
+
+    async def hooks() -> None:
         for hook in ctx.on_startup:
             await hook()
 
-    async def after_startup() -> None:
+    async def consumers() -> None:
+        try:
+            await ctx.bus.broker.start()
+        except Exception:
+            with contextlib.suppress(Exception):
+                await ctx.bus.broker.stop()
+            raise
+
+    async def after_up() -> None:
         ctx.relay.start()
         log.info("service started", extra={"service": ctx.service})
 
@@ -149,26 +138,78 @@ def build_app(
         await ctx.store.client.close()
         log.info("service stopped", extra={"service": ctx.service})
 
-    return AsgiFastStream(
-        ctx.bus.broker,
+    @get(include_in_schema=False)
+    async def healthz(scope: Any) -> AsgiResponse:  # noqa: ARG001 - ASGI signature
+        return _json(200, {"status": "alive", "service": ctx.service})
+
+    async def store_ping() -> None:
+        await ctx.store.ping()
+
+    async def broker_ping() -> None:
+        if not await ctx.bus.broker.ping(timeout=READINESS_TIMEOUT_SECONDS):
+            msg = "broker unreachable"
+            raise ConnectionError(msg)
+
+    async def outbox_gauges() -> None:
+        outbox_lag.set(await ctx.relay.pending_count())
+        outbox_age.set(await ctx.relay.oldest_pending_age_seconds())
+
+    @get(include_in_schema=False)
+    async def readyz(scope: Any) -> AsgiResponse:  # noqa: ARG001 - ASGI signature
+        named: dict[str, Callable[[], Awaitable[None]]] = {
+            "start-up": app.readiness,
+            "store": store_ping,
+            "broker": broker_ping,
+            "consumers": watch.consumers,
+        }
+        for check in ctx.readiness_checks:
+            named[getattr(check, "__name__", "check")] = check
+        results = await asyncio.gather(*(_bounded(check) for check in named.values()))
+        checks = dict(zip(named, results, strict=True))
+        ready = all(v == "ok" for v in checks.values())
+        if checks["store"] == "ok":
+            await _bounded(outbox_gauges)
+        return _json(200 if ready else 503, {"ready": ready, "checks": checks})
+
+    app = ServiceApp(
+        ctx.bus,
+        steps=[
+            ("store", store),
+            ("topics", broker_topics),
+            ("hooks", hooks),
+            ("consumers", consumers),
+        ],
+        after_up=[after_up],
+        before_down=[shutdown],
+        watch=watch,
         asgi_routes=[
             ("/healthz", healthz),
             ("/readyz", readyz),
             ("/metrics", make_asgi_app(registry=ctx.metrics)),
         ],
-        on_startup=[startup],
-        after_startup=[after_startup],
-        after_shutdown=[shutdown],
         specification=AsyncAPI(title=title, version="1.0.0", description=description),
         asyncapi_path="/docs/asyncapi",
     )
+    return app
 
 
-def serve(app: AsgiFastStream, settings: ServiceSettings) -> None:
+async def _bounded(check: Callable[[], Awaitable[None]]) -> str:
+    """``ok``, or why not; never longer than the readiness timeout."""
+    try:
+        await asyncio.wait_for(check(), timeout=READINESS_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return f"no answer within {READINESS_TIMEOUT_SECONDS:.0f}s"
+    except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
+        return f"failing: {type(exc).__name__}: {str(exc)[:300]}"
+    return "ok"
+
+
+def serve(app: ServiceApp, settings: ServiceSettings) -> None:
     """Run until SIGTERM/SIGINT, then shut down gracefully and exit with status 0."""
     # uvicorn re-raises the signal it caught once it has shut down; with this handler in place
     # that ends the process with status 0 instead of death by SIGTERM (143).
     signal.signal(signal.SIGTERM, _exit_after_graceful_shutdown)
+    app.background_start = True
     config = uvicorn.Config(
         app,
         host=settings.health_host,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faststream.asgi import AsgiFastStream
-
 from fixloop_contractors.adapters.consumer import register_work_order_consumer
 from fixloop_contractors.adapters.mongo import MongoDispatchLedger, ensure_indexes
 from fixloop_contractors.app.dispatch import Clock, WorkOrderDispatcher, utc_now
 from fixloop_contractors.settings import SERVICE, ContractorsSettings
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
+from fixloop_shared.service_app import ServiceApp
 from fixloop_shared.settings import load_settings
 from fixloop_shared.topics import Topic
 
@@ -36,7 +35,7 @@ def build_service(settings: ContractorsSettings, *, clock: Clock = utc_now) -> C
     return ContractorsService(settings=settings, ctx=ctx, dispatcher=dispatcher)
 
 
-def create_app(settings: ContractorsSettings | None = None) -> AsgiFastStream:
+def create_app(settings: ContractorsSettings | None = None) -> ServiceApp:
     service = build_service(settings or ContractorsSettings())
     return build_app(
         service.ctx,

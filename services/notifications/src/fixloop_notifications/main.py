@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from faststream.asgi import AsgiFastStream
-
 from fixloop_notifications.adapters.consumer import make_event_handler
 from fixloop_notifications.adapters.mongo import MongoDeliveryLog, create_indexes
 from fixloop_notifications.adapters.smtp import SmtpSender
@@ -19,6 +17,7 @@ from fixloop_notifications.settings import NotificationsSettings
 from fixloop_shared.bus import subscribe
 from fixloop_shared.contracts.events import EVENT_TYPES
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
+from fixloop_shared.service_app import ServiceApp
 from fixloop_shared.settings import load_settings
 from fixloop_shared.topics import Service, Topic
 
@@ -93,7 +92,7 @@ def build_service(settings: NotificationsSettings) -> NotificationsService:
     return NotificationsService(settings, ctx, deliveries, notifications, worker)
 
 
-def create_app(settings: NotificationsSettings | None = None) -> AsgiFastStream:
+def create_app(settings: NotificationsSettings | None = None) -> ServiceApp:
     service = build_service(settings or NotificationsSettings())
     return build_app(
         service.ctx,

@@ -9,8 +9,6 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from faststream.asgi import AsgiFastStream
-
 from fixloop_orders.adapters.consumers import CONSUMED_TOPICS, subscribe_orders
 from fixloop_orders.adapters.mongo import MongoWorkOrderQueries, MongoWorkOrders, ensure_indexes
 from fixloop_orders.adapters.partner_api import PartnerApi
@@ -19,6 +17,7 @@ from fixloop_orders.app.timeline import TimelineRecorder
 from fixloop_orders.domain.intake import SourceBindings
 from fixloop_orders.settings import OrdersSettings
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
+from fixloop_shared.service_app import ServiceApp
 from fixloop_shared.settings import load_settings
 from fixloop_shared.topics import Service, Topic
 
@@ -38,7 +37,7 @@ class OrdersService:
     recorder: TimelineRecorder
     queries: MongoWorkOrderQueries
     partner_api: PartnerApi
-    app: AsgiFastStream
+    app: ServiceApp
 
 
 def build_orders(settings: OrdersSettings | None = None) -> OrdersService:
@@ -112,7 +111,7 @@ def build_orders(settings: OrdersSettings | None = None) -> OrdersService:
     )
 
 
-def create_app(settings: OrdersSettings | None = None) -> AsgiFastStream:
+def create_app(settings: OrdersSettings | None = None) -> ServiceApp:
     """The ASGI app of the orders service (consumers, /healthz, /readyz, /metrics, gRPC)."""
     return build_orders(settings).app
 

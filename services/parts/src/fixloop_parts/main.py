@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from faststream.asgi import AsgiFastStream
-
 from fixloop_parts.adapters.consumer import work_order_events_handler
 from fixloop_parts.adapters.mongo import MongoReservationLog, MongoStock, ensure_indexes
 from fixloop_parts.app import PartsReservations, ReservationPolicy
@@ -11,11 +9,12 @@ from fixloop_parts.settings import PartsSettings
 from fixloop_shared.bus import subscribe
 from fixloop_shared.contracts.events import EVENT_TYPES
 from fixloop_shared.runtime import build_app, build_context, serve
+from fixloop_shared.service_app import ServiceApp
 from fixloop_shared.settings import load_settings
 from fixloop_shared.topics import Service, Topic
 
 
-def create_app(settings: PartsSettings | None = None) -> AsgiFastStream:
+def create_app(settings: PartsSettings | None = None) -> ServiceApp:
     settings = settings or PartsSettings()
     ctx = build_context(Service.PARTS, settings)
     reservations = PartsReservations(

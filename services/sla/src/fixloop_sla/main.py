@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faststream.asgi import AsgiFastStream
-
 from fixloop_shared.bus import subscribe
 from fixloop_shared.contracts.events import EVENT_TYPES
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
+from fixloop_shared.service_app import ServiceApp
 from fixloop_shared.settings import load_settings
 from fixloop_shared.store import Store
 from fixloop_shared.topics import Service, Topic
@@ -31,7 +30,7 @@ class SlaService:
     ctx: ServiceContext
     clocks: SlaClocks
     scheduler: ClockScheduler
-    app: AsgiFastStream
+    app: ServiceApp
 
 
 async def ensure_indexes(store: Store) -> None:
@@ -77,7 +76,7 @@ def build_service(settings: SlaSettings | None = None) -> SlaService:
     return SlaService(settings=settings, ctx=ctx, clocks=clocks, scheduler=scheduler, app=app)
 
 
-def create_app(settings: SlaSettings | None = None) -> AsgiFastStream:
+def create_app(settings: SlaSettings | None = None) -> ServiceApp:
     return build_service(settings).app
 
 

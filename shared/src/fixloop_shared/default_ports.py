@@ -1,4 +1,8 @@
-"""Fixed local ports of the embedded stack that ``make run`` starts (the settings' defaults)."""
+"""The settings' default ports: where the embedded stack of ``make run`` listens.
+
+Every setting has a safe default for the embedded stack, so the services' settings read these
+numbers; the dev tooling (``fixloop_devkit.devstack``) listens on them.
+"""
 
 from __future__ import annotations
 

@@ -1,81 +1,42 @@
-"""Helpers for tests and benchmarks that drive the system through its public edges."""
+"""Helpers for tests and benchmarks that drive the system through its public edges.
+
+``ConsumedRecord`` and ``read_topic`` are production code (``fixloop dlq`` uses them) and live in
+``fixloop_shared.topic_reader``; they are re-exported here for the tests.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
-from fixloop_shared.devstack import (
+from fixloop_devkit.devstack import (
     ManagedProcess,
     embedded_store_command,
     free_port,
     port_open,
     tansu_binary,
 )
-from fixloop_shared.devstack import wait_until as _wait_until_sync
+from fixloop_devkit.devstack import wait_until as _wait_until_sync
+from fixloop_shared.topic_reader import ConsumedRecord, read_topic
+
+__all__ = [
+    "ConsumedRecord",
+    "ManagedProcess",
+    "eventually",
+    "produce",
+    "read_topic",
+    "start_embedded_broker",
+    "start_embedded_store",
+    "unique",
+]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ConsumedRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: dict[str, str]
-
-    def json(self) -> Any:
-        return json.loads(self.value or b"null")
-
-
-async def read_topic(
-    bootstrap: str,
-    topic: str,
-    *,
-    until: Callable[[list[ConsumedRecord]], bool] | None = None,
-    timeout: float = 10.0,
-) -> list[ConsumedRecord]:
-    """Read a topic from the start (no consumer group) until ``until`` holds or time runs out."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    records: list[ConsumedRecord] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for msgs in batch.values():
-                records.extend(
-                    ConsumedRecord(
-                        topic=m.topic,
-                        partition=m.partition,
-                        offset=m.offset,
-                        key=m.key,
-                        value=m.value,
-                        headers={k: v.decode(errors="replace") for k, v in (m.headers or ())},
-                    )
-                    for m in msgs
-                )
-            if until is not None and until(records):
-                break
-    finally:
-        await consumer.stop()
-    return records
 
 
 async def produce(

@@ -1,8 +1,10 @@
 """The ``fixloop`` command line.
 
-Generic commands live here (``inbound``, ``dlq``); each service adds its own group through the
-``fixloop.cli`` entry point group (``fixloop contractors import``, ``fixloop orders show``, ...),
-so this library never imports a service.
+Generic commands live here (``inbound``, ``dlq``, ``outbox``, ``status``); each service adds its
+own group through the ``fixloop.cli`` entry point group (``fixloop contractors import``,
+``fixloop orders show``, ...), so this package never imports a service. It imports neither the
+dev tooling nor test helpers: ``status`` reads the embedded stack's status file through
+:mod:`fixloop_cli.stack_status`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from fixloop_shared.contracts import INBOUND_EVENT_TYPES
 from fixloop_shared.envelope import STRUCTURED_CONTENT_TYPE, decode_event
 from fixloop_shared.errors import PoisonMessage
 from fixloop_shared.settings import KafkaSettings
-from fixloop_shared.testing import ConsumedRecord, read_topic
+from fixloop_shared.topic_reader import ConsumedRecord, read_topic
 from fixloop_shared.topics import Service, Topic, dead_letter_topic
 
 T = TypeVar("T")
@@ -284,7 +286,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="the raw status.json")] = False,
 ) -> None:
     """The embedded stack of `make run`: each component's pid, state, restarts and last exit."""
-    from fixloop_shared.devstack import read_status, supervisor_alive
+    from fixloop_cli.stack_status import read_status, supervisor_alive
 
     found = read_status(data_dir)
     if found is None:
@@ -338,7 +340,7 @@ def _service_store_settings(service: str) -> ServiceSettings:
     ``FIXLOOP_KAFKA_*`` — without importing the service."""
     from pydantic_settings import SettingsConfigDict
 
-    from fixloop_shared.devports import DEV_PORTS
+    from fixloop_shared.default_ports import DEV_PORTS
     from fixloop_shared.settings import ServiceSettings, load_settings
 
     class StoreOfService(ServiceSettings):

@@ -1,0 +1,1 @@
+"""The ``fixloop`` command line (``fixloop_cli.main``); ``python -m fixloop_cli`` runs it too."""

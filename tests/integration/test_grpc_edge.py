@@ -24,16 +24,9 @@ from fixloop.v1 import work_order_pb2, work_orders_service_pb2, work_orders_serv
 from fixloop_orders.adapters.grpc_api import SERVICE_NAME, start_grpc_server
 from fixloop_orders.app.queries import TimelineEntryView, WorkOrderView
 from fixloop_orders.cli import app as orders_cli
-from fixloop_shared.contracts.events import (
-    Address,
-    Category,
-    Equipment,
-    PartLine,
-    Priority,
-    Requester,
-    Site,
-)
-from fixloop_shared.grpc_edge import stop_server
+from fixloop_orders.domain.details import Address, Equipment, PartLine, Requester, Site
+from fixloop_shared.grpc_edge.server import stop_server
+from fixloop_shared.vocabulary import Category, Priority
 
 pytestmark = pytest.mark.integration
 
@@ -261,6 +254,11 @@ async def test_other_tenants_order_looks_exactly_like_a_missing_one(edge: Runnin
     assert foreign.details() == unknown.details() == "work order not found"
     assert _rich(foreign) == _rich(unknown)
     assert GLOBEX_ORDER not in _rich(foreign).SerializeToString().decode("latin-1")
+    [detail] = _rich(foreign).details
+    info = error_details_pb2.ResourceInfo()
+    assert detail.Unpack(info)
+    assert info.resource_type == "fixloop.v1.WorkOrder"
+    assert not info.resource_name
 
     # and the owner does see it
     owned = await _get(edge, GLOBEX_ORDER, metadata=(("x-api-key", GLOBEX_KEY),))

@@ -1,38 +1,98 @@
-"""Wire contracts: CloudEvents attributes, one pydantic model per event type, and their registry."""
+"""Wire contracts: one pydantic model per event type, grouped by the service that owns it.
 
-from fixloop_shared.contracts.events import (
-    EVENT_TYPES,
-    INBOUND_EVENT_TYPES,
+This package is the public API: import from ``fixloop_shared.contracts``. Where each lives:
+
+* :mod:`~fixloop_shared.contracts.base` — ``Contract``, ``ClosedContract``, ``EventPayload``;
+* :mod:`~fixloop_shared.contracts.workorders` — orders (work order submitted / received, and
+  the work order facts other events reuse);
+* :mod:`~fixloop_shared.contracts.contractors`, :mod:`~fixloop_shared.contracts.parts`,
+  :mod:`~fixloop_shared.contracts.sla`, :mod:`~fixloop_shared.contracts.notifications` — the
+  events each of those services publishes;
+* :mod:`~fixloop_shared.contracts.registry` — CloudEvents ``type`` → payload model;
+* :mod:`~fixloop_shared.contracts.types` — constrained field types.
+
+The JSON Schemas in ``docs/contracts`` are generated from these models.
+"""
+
+from fixloop_shared.contracts.base import (
+    ClosedContract,
+    Contract,
+    EventPayload,
+)
+from fixloop_shared.contracts.contractors import (
     AssignmentAccepted,
     AssignmentOffered,
     AssignmentUnfilled,
-    EventPayload,
+    UnfilledReason,
+)
+from fixloop_shared.contracts.notifications import (
+    Channel,
     NotificationFailed,
+    NotificationOutcome,
     NotificationSent,
+)
+from fixloop_shared.contracts.parts import (
+    PartReservation,
     PartsBackordered,
     PartsReserved,
+)
+from fixloop_shared.contracts.registry import (
+    EVENT_TYPES,
+    EVENTS_ON_TOPIC,
+    INBOUND_EVENT_TYPES,
+    payload_model,
+)
+from fixloop_shared.contracts.sla import (
+    Milestone,
     SlaBreached,
+    SlaClockFacts,
     SlaMet,
     SlaWarning,
+)
+from fixloop_shared.contracts.workorders import (
+    Address,
+    Category,
+    Equipment,
+    PartLine,
+    Priority,
+    Requester,
+    Site,
+    WorkOrderDetails,
     WorkOrderReceived,
     WorkOrderSubmitted,
-    payload_model,
 )
 
 __all__ = [
+    "EVENTS_ON_TOPIC",
     "EVENT_TYPES",
     "INBOUND_EVENT_TYPES",
+    "Address",
     "AssignmentAccepted",
     "AssignmentOffered",
     "AssignmentUnfilled",
+    "Category",
+    "Channel",
+    "ClosedContract",
+    "Contract",
+    "Equipment",
     "EventPayload",
+    "Milestone",
     "NotificationFailed",
+    "NotificationOutcome",
     "NotificationSent",
+    "PartLine",
+    "PartReservation",
     "PartsBackordered",
     "PartsReserved",
+    "Priority",
+    "Requester",
+    "Site",
     "SlaBreached",
+    "SlaClockFacts",
     "SlaMet",
     "SlaWarning",
+    "UnfilledReason",
+    "WorkOrderDetails",
     "WorkOrderReceived",
     "WorkOrderSubmitted",
     "payload_model",

@@ -1,8 +1,9 @@
 """The partner-facing ``fixloop.v1.WorkOrdersService``: reads of the caller's own work orders.
 
 The caller's tenant comes only from its authenticated identity (see
-:mod:`fixloop_shared.grpc_edge`); a work order of another tenant answers exactly like one that
-does not exist.
+:mod:`fixloop_shared.grpc_edge.auth`); a work order of another tenant answers exactly like one that
+does not exist. Refusals are raised as domain errors (:mod:`fixloop_shared.errors`); the edge
+maps them to status codes in one place (:mod:`fixloop_shared.grpc_edge.errors`).
 """
 
 from __future__ import annotations
@@ -20,17 +21,15 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 
 from fixloop.v1 import work_order_pb2, work_orders_service_pb2, work_orders_service_pb2_grpc
 from fixloop_orders.app.queries import TimelineEntryView, WorkOrderQueries, WorkOrderView
-from fixloop_shared.contracts.events import Category, Priority
-from fixloop_shared.grpc_edge import (
-    GrpcServer,
-    GrpcService,
+from fixloop_shared.errors import FieldViolation, InvalidInput, NotFound
+from fixloop_shared.grpc_edge.auth import authenticated_tenant
+from fixloop_shared.grpc_edge.errors import (
+    INVALID_ARGUMENT_MESSAGE,
     abort_deadline_exceeded,
-    abort_invalid_argument,
-    abort_not_found,
     abort_unavailable,
-    authenticated_tenant,
-    build_server,
 )
+from fixloop_shared.grpc_edge.server import GrpcServer, GrpcService, build_server
+from fixloop_shared.vocabulary import Category, Priority
 
 SERVICE_NAME: str = work_orders_service_pb2.DESCRIPTOR.services_by_name[
     "WorkOrdersService"
@@ -42,6 +41,16 @@ WORK_ORDER_ID_VIOLATION = (
 )
 DEFAULT_QUERY_TIMEOUT_SECONDS = 5.0
 """Time a read may take when the caller sets no deadline, and the most it may take anyway."""
+
+
+class WorkOrderNotVisibleError(NotFound):
+    """The caller's tenant has no work order of that id; it is told no more than that."""
+
+    caller_message = WORK_ORDER_NOT_FOUND_MESSAGE
+    resource_type = WORK_ORDER_RESOURCE_TYPE
+
+    def __init__(self, tenant: str, work_order_id: str) -> None:
+        super().__init__(f"tenant {tenant!r} has no work order {work_order_id!r}")
 
 
 def _enum_name(enum: EnumTypeWrapper, name: str) -> str:
@@ -171,7 +180,10 @@ class WorkOrdersServicer(work_orders_service_pb2_grpc.WorkOrdersServiceServicer)
         tenant = await authenticated_tenant(context)
         work_order_id = request.work_order_id
         if not is_canonical_uuid(work_order_id):
-            await abort_invalid_argument(context, {"work_order_id": WORK_ORDER_ID_VIOLATION})
+            raise InvalidInput(
+                INVALID_ARGUMENT_MESSAGE,
+                [FieldViolation("work_order_id", WORK_ORDER_ID_VIOLATION)],
+            )
 
         remaining: float | None = context.time_remaining()
         budget = self._query_timeout if remaining is None else min(remaining, self._query_timeout)
@@ -191,11 +203,7 @@ class WorkOrdersServicer(work_orders_service_pb2_grpc.WorkOrdersServiceServicer)
 
         # Defence in depth: a view of another tenant is never shown, whatever the read side did.
         if view is None or view.tenant != tenant or view.work_order_id != work_order_id:
-            await abort_not_found(
-                context,
-                resource_type=WORK_ORDER_RESOURCE_TYPE,
-                message=WORK_ORDER_NOT_FOUND_MESSAGE,
-            )
+            raise WorkOrderNotVisibleError(tenant, work_order_id)
         return work_orders_service_pb2.GetWorkOrderResponse(work_order=work_order_message(view))
 
 
@@ -211,7 +219,7 @@ async def start_grpc_server(
 ) -> tuple[grpc.aio.Server, int, health_aio.HealthServicer]:
     """Build, bind and start the orders gRPC server; returns ``(server, bound port, health)``.
 
-    Stop it with :func:`fixloop_shared.grpc_edge.stop_server`.
+    Stop it with :func:`fixloop_shared.grpc_edge.server.stop_server`.
     """
     servicer = WorkOrdersServicer(queries, query_timeout_seconds=query_timeout_seconds)
 
@@ -235,6 +243,7 @@ async def start_grpc_server(
 __all__ = [
     "DEFAULT_QUERY_TIMEOUT_SECONDS",
     "SERVICE_NAME",
+    "WorkOrderNotVisibleError",
     "WorkOrdersServicer",
     "is_canonical_uuid",
     "start_grpc_server",

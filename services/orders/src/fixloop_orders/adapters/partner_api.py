@@ -20,7 +20,7 @@ from grpc_health.v1.health import aio as health_aio
 
 from fixloop_orders.adapters.grpc_api import SERVICE_NAME, start_grpc_server
 from fixloop_orders.app.queries import WorkOrderQueries
-from fixloop_shared.grpc_edge import stop_server
+from fixloop_shared.grpc_edge.server import stop_server
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,128 @@
+"""Building and stopping a partner-facing ``grpc.aio`` server.
+
+:func:`build_server` creates a server with message-size and concurrency limits, the edge's
+interceptors (unexpected errors → INTERNAL, API-key authentication and rate limit, domain errors
+→ their status), standard health checking and (optionally) server reflection;
+:func:`stop_server` drains it gracefully.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection as grpc_reflection
+
+from fixloop_shared.grpc_edge.auth import (
+    HEALTH_SERVICE_NAME,
+    REFLECTION_SERVICE_NAME,
+    ApiKeyAuthInterceptor,
+)
+from fixloop_shared.grpc_edge.errors import DomainErrorInterceptor, UnexpectedErrorInterceptor
+from fixloop_shared.grpc_edge.rate_limit import TenantRateLimit
+
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_CONCURRENT_RPCS = 512
+
+
+@dataclass(frozen=True)
+class GrpcService:
+    """A service to serve: its full name (e.g. ``fixloop.v1.WorkOrdersService``) and how to add
+    its servicer to a server (usually a generated ``add_<Service>Servicer_to_server``)."""
+
+    name: str
+    register: Callable[[grpc.aio.Server], None]
+
+
+class GrpcServer(NamedTuple):
+    """A built server, the port it is bound to, and its health servicer."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health_aio.HealthServicer
+
+
+async def build_server(
+    services: Sequence[GrpcService],
+    *,
+    host: str,
+    port: int,
+    api_keys: Mapping[str, str],
+    reflection: bool,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS,
+    credentials: grpc.ServerCredentials | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    rate_limit: str | None = None,
+) -> GrpcServer:
+    """Create, wire and bind (not start) a ``grpc.aio`` server.
+
+    Every call passes :class:`UnexpectedErrorInterceptor`, :class:`ApiKeyAuthInterceptor`,
+    :class:`DomainErrorInterceptor`, then ``interceptors``. Health reports SERVING for ``""``
+    and each service. ``port=0`` binds a free port; the bound one is returned. Without
+    ``credentials`` the port is plaintext (TLS is then expected to end at the ingress or mesh).
+    ``rate_limit`` (e.g. ``"50/second;1000/minute"``) bounds each tenant's calls; None means
+    unlimited.
+    """
+    server = grpc.aio.server(
+        interceptors=[
+            UnexpectedErrorInterceptor(),
+            ApiKeyAuthInterceptor(
+                api_keys, rate_limit=TenantRateLimit(rate_limit) if rate_limit else None
+            ),
+            DomainErrorInterceptor(),
+            *interceptors,
+        ],
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ],
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
+    )
+    for service in services:
+        service.register(server)
+
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    names = [service.name for service in services]
+    if reflection:
+        grpc_reflection.enable_server_reflection(
+            [*names, HEALTH_SERVICE_NAME, REFLECTION_SERVICE_NAME], server
+        )
+
+    address = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+    if credentials is None:
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(address, credentials)
+    if not bound:
+        msg = f"could not bind the gRPC server to {address}"
+        raise OSError(msg)
+
+    serving = health_pb2.HealthCheckResponse.SERVING
+    for name in ("", *names):
+        await health.set(name, serving)
+    return GrpcServer(server=server, port=int(bound), health=health)
+
+
+async def stop_server(
+    server: grpc.aio.Server, health: health_aio.HealthServicer, *, grace: float = 10.0
+) -> None:
+    """Report NOT_SERVING for every service, then stop, letting calls in flight finish within
+    ``grace`` seconds."""
+    await health.enter_graceful_shutdown()
+    await server.stop(grace)
+
+
+__all__ = [
+    "DEFAULT_MAX_CONCURRENT_RPCS",
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "GrpcServer",
+    "GrpcService",
+    "build_server",
+    "stop_server",
+]

@@ -1,18 +1,18 @@
 """The delivery worker: sends pending notifications, retries, and records how each one ended.
 
-It leases the oldest pending delivery, makes up to the policy's attempts (transient failures
-are retried with backoff, permanent ones end at once), and then, in one transaction, marks
-the delivery sent or failed and emits ``NotificationSent`` / ``NotificationFailed`` through
-the outbox. A crash after sending but before marking leaves the delivery pending; once its
-lease runs out it is sent again, with the same Message-ID (at-least-once).
+Pending deliveries are a kind of due work (``notification-deliveries``) on the service's
+due-work scheduler, which leases the oldest ones, a few at a time per pod. For each, the worker
+makes up to the policy's attempts (transient failures are retried with backoff, permanent ones
+end at once), and then, in one transaction, marks the delivery sent or failed and emits
+``NotificationSent`` / ``NotificationFailed`` through the outbox. A crash after sending but before
+marking leaves the delivery pending; once its lease runs out it is sent again, with the same
+Message-ID (at-least-once).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -27,7 +27,8 @@ from fixloop_notifications.domain.delivery import (
     DeliveryStatus,
     RetryPolicy,
 )
-from fixloop_shared.contracts.events import NotificationFailed, NotificationSent
+from fixloop_shared.contracts import NotificationFailed, NotificationSent
+from fixloop_shared.due_work import DueWorkScheduler
 from fixloop_shared.store import Store
 from fixloop_shared.topics import Topic
 
@@ -38,8 +39,18 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+DELIVERY_WORK = "notification-deliveries"
+"""The due-work kind of pending deliveries."""
+
+
 class _LeaseLost(Exception):  # noqa: N818 - internal control flow
     """The delivery was finished or taken over by another worker."""
+
+
+class DeliveryInterruptedError(Exception):
+    """The store (or something unexpected) failed mid-delivery: it stays pending, leased, and
+    is picked up again when its lease runs out (not at once: no hot loop while the store is
+    down). Nothing is recorded as done that was not."""
 
 
 @dataclass
@@ -60,8 +71,7 @@ class DeliveryWorker:
         sender: MailSender,
         policy: RetryPolicy,
         lease: timedelta,
-        concurrency: int = 4,
-        poll_seconds: float = 1.0,
+        scheduler: DueWorkScheduler,
         shutdown_grace_seconds: float = 10.0,
         metrics: CollectorRegistry | None = None,
         clock: Callable[[], datetime] = _utc_now,
@@ -71,15 +81,9 @@ class DeliveryWorker:
         self._sender = sender
         self._policy = policy
         self._lease = lease
-        self._concurrency = concurrency
-        self._poll_seconds = poll_seconds
+        self._scheduler = scheduler
         self._grace = shutdown_grace_seconds
         self._clock = clock
-        self.owner = f"worker-{uuid.uuid4().hex}"
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._loop_task: asyncio.Task[None] | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
         registry = metrics or CollectorRegistry()
         self._outcomes = Counter(
             "fixloop_notifications_delivered",
@@ -95,65 +99,31 @@ class DeliveryWorker:
         )
 
     # -- lifecycle ------------------------------------------------------------------------
+    @property
+    def owner(self) -> str:
+        """Whose leases this worker's deliveries are held under (the process's scheduler)."""
+        return self._scheduler.owner
+
     def wake(self) -> None:
         """Look for pending deliveries now (a new one was recorded)."""
-        self._wake.set()
+        self._scheduler.wake(DELIVERY_WORK)
 
     async def start(self) -> None:
-        self._stopping = False
-        self._loop_task = asyncio.create_task(self._run(), name=f"notifications-{self.owner}")
+        await self._scheduler.start(DELIVERY_WORK)
 
     async def stop(self) -> None:
         """Stop taking deliveries, let in-flight ones finish (bounded), give the rest back."""
-        self._stopping = True
-        self._wake.set()
-        if self._loop_task is not None:
-            _, running = await asyncio.wait({self._loop_task}, timeout=self._grace)
-            for task in running:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            self._loop_task = None
-        if self._in_flight:
-            _, unfinished = await asyncio.wait(set(self._in_flight), timeout=self._grace)
-            for task in unfinished:
-                task.cancel()
-            if unfinished:
-                await asyncio.wait(unfinished)
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await self._fill_slots()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("looking for pending deliveries failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
-
-    async def _fill_slots(self) -> None:
-        while not self._stopping and len(self._in_flight) < self._concurrency:
-            now = self._clock()
-            delivery = await self._deliveries.claim_next(
-                owner=self.owner, now=now, lease_until=now + self._lease
-            )
-            if delivery is None:
-                return
-            task = asyncio.create_task(
-                self.deliver(delivery), name=f"deliver-{delivery.notification_id}"
-            )
-            self._in_flight.add(task)
-            task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        self._wake.set()
+        await self._scheduler.stop(DELIVERY_WORK, grace_seconds=self._grace)
 
     # -- one delivery -----------------------------------------------------------------------
-    async def deliver(self, delivery: Delivery) -> None:
-        """Attempt a leased delivery until it succeeds or the policy gives up, then record it."""
+    async def deliver(self, delivery: Delivery, owner: str | None = None) -> None:
+        """Attempt a leased delivery until it succeeds or the policy gives up, then record it.
+
+        Raises :class:`DeliveryInterruptedError` when the outcome could not be recorded: the
+        delivery keeps its lease and is attempted again once that runs out."""
+        if owner is not None and owner != self.owner:
+            msg = f"delivery leased by {owner}, not by this worker ({self.owner})"
+            raise ValueError(msg)
         nid = delivery.notification_id
         progress = _Progress(attempts=delivery.attempts)
         try:
@@ -167,12 +137,9 @@ class DeliveryWorker:
         except asyncio.CancelledError:
             await self._release(nid)
             raise
-        except Exception:
-            # The store or something unexpected failed: the delivery stays pending and is
-            # picked up again when its lease runs out (not at once: no hot loop while the
-            # store is down). Nothing is recorded as done that was not.
-            log.exception("delivery interrupted; it stays pending", extra={"notification_id": nid})
-            return
+        except Exception as exc:
+            msg = f"delivery {nid} interrupted; it stays pending"
+            raise DeliveryInterruptedError(msg) from exc
         await self._record_outcome(delivery, status=status, attempts=progress.attempts, error=error)
 
     async def _attempt_until_done(self, delivery: Delivery, progress: _Progress) -> None:
@@ -247,11 +214,11 @@ class DeliveryWorker:
         except asyncio.CancelledError:
             await self._release(nid)
             raise
-        except Exception:
+        except Exception as exc:
             # Not recorded: the delivery stays pending and is attempted again once its lease
             # runs out (at-least-once).
-            log.exception("recording a delivery's outcome failed", extra={"notification_id": nid})
-            return
+            msg = f"recording the outcome of delivery {nid} failed; it stays pending"
+            raise DeliveryInterruptedError(msg) from exc
         if not finished:
             log.info("delivery was already finished", extra={"notification_id": nid})
             return

@@ -1,0 +1,388 @@
+"""The service kernel: one shape for how every service consumes events.
+
+A service describes each of its consumers as an :class:`EventConsumer`: the topics, and a map from
+event type to a plain handler ``async def handle(event, uow)``. The kernel does the rest, once:
+
+- decodes each record (size first, then envelope and payload) and applies the envelope checks —
+  the payload's tenant is the envelope's, plus the consumer's own checks (a source bound to its
+  tenant); a record that fails is dead-lettered with its reason, the rest go on;
+- reads records in batches and applies a batch in **one unit of work** with one claim per event
+  (idempotent consumer), then commits the offsets; events already claimed are skipped before the
+  transaction;
+- if the batch fails, applies its records **one at a time**, each in its own unit of work, so a
+  record that can never succeed is isolated (dead-lettered) and the others go through;
+- retries transient failures in place with backoff (the partition is reported held up by
+  readiness), and dead-letters a record whose handler keeps failing for another reason.
+
+Handlers never open transactions, claim events or catch infrastructure errors: a new lifecycle
+step is one more entry in a map.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from faststream import AckPolicy
+from faststream.kafka.annotations import KafkaMessage
+from opentelemetry.trace import Tracer
+from prometheus_client import Counter
+from tenacity import wait_exponential_jitter
+
+from fixloop_shared.bus import Bus, DeadLetterPolicy, check_tenant
+from fixloop_shared.contracts import EVENT_TYPES, EventPayload
+from fixloop_shared.envelope import Event, EventEnvelope, decode_event
+from fixloop_shared.errors import (
+    PoisonMessage,
+    UnknownEventType,
+    dead_letter_reason,
+    is_record_level,
+    is_transient,
+)
+from fixloop_shared.logs import bind_correlation
+from fixloop_shared.telemetry import consuming
+
+log = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=EventPayload)
+T = TypeVar("T")
+
+
+class UnitOfWork(Protocol):
+    """One atomic change: the state change, the events it emits (outbox), the claims of the
+    events that caused it. The MongoDB implementation is ``fixloop_shared.store.UnitOfWork``;
+    ``fixloop_shared.memory.MemoryUnitOfWork`` is the in-memory one."""
+
+    @property
+    def session(self) -> Any:
+        """What the store's repositories need to read and write inside this unit of work."""
+
+    async def claim(self, envelope: EventEnvelope, *, consumer: str | None = None) -> bool:
+        """Record that ``consumer`` processed the event; False if it already had."""
+
+    def emit(
+        self,
+        payload: EventPayload,
+        *,
+        topic: str,
+        key: str,
+        tenant: str,
+        correlationid: str | None = None,
+        subject: str | None = None,
+    ) -> EventEnvelope:
+        """Queue an event; it is written to the outbox with the unit of work's other changes."""
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the unit of work has committed (wake a worker, say)."""
+
+
+class UnitsOfWork(Protocol):
+    """Where a service's units of work come from (its store)."""
+
+    service: str
+
+    def transaction(self) -> Any:
+        """``async with units.transaction() as uow``: commits on success, rolls back on error."""
+
+    async def already_claimed(self, claims: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (consumer, event id) claims are recorded already."""
+
+
+Handler = Callable[[Event[Any], UnitOfWork], Awaitable[object]]
+"""A handler applies one event inside the unit of work; what it returns is ignored."""
+EventCheck = Callable[[Event[Any]], None]
+
+
+@dataclass(frozen=True)
+class EventConsumer:
+    """One consumer of a service: its topics and what it does with each event type.
+
+    ``handlers`` maps payload classes to handlers; events of other types on these topics are
+    skipped. ``claim_scope`` names whose claim an event is (default: the service); inbound
+    submissions are scoped per source platform, since external event ids are unique only there.
+    ``checks`` run on every decoded event before its handler and raise a poison error to refuse
+    it (for example a source platform not bound to the event's tenant).
+    """
+
+    name: str
+    topics: Sequence[str]
+    handlers: Mapping[type[EventPayload], Handler]
+    description: str = ""
+    registry: Mapping[str, type[EventPayload]] = field(default_factory=lambda: EVENT_TYPES)
+    accept_structured: bool = False
+    skip_unknown_types: bool | None = None
+    claim_scope: Callable[[EventEnvelope], str] | None = None
+    checks: Sequence[EventCheck] = ()
+
+    def scope_of(self, envelope: EventEnvelope, service: str) -> str:
+        return self.claim_scope(envelope) if self.claim_scope is not None else service
+
+
+@dataclass(frozen=True)
+class _Work:
+    record: Any
+    event: Event[Any]
+    handler: Handler
+    scope: str
+
+
+@dataclass
+class EventProcessor:
+    """Applies records of one consumer: batch first, one at a time when the batch fails."""
+
+    consumer: EventConsumer
+    units: UnitsOfWork
+    dead_letters: DeadLetterPolicy
+    max_message_bytes: int
+    handled: Counter | None = None
+    tracer: Tracer | None = None
+    unexpected_attempts: int = 3
+    max_wait_seconds: float = 30.0
+
+    @property
+    def service(self) -> str:
+        return self.units.service
+
+    async def process(self, records: Sequence[Any]) -> None:
+        work = [w for w in [await self._prepare(r) for r in records] if w is not None]
+        if not work:
+            return
+        claimed = await self._already_claimed(work)
+        fresh = [w for w in work if (w.scope, w.event.envelope.id) not in claimed]
+        self._count(len(work) - len(fresh), "duplicate")
+        if len(fresh) > 1 and await self._apply_batch(fresh):
+            return
+        for item in fresh:
+            await self._apply_one(item)
+
+    async def _prepare(self, record: Any) -> _Work | None:
+        try:
+            event = decode_event(
+                record.value,
+                record.headers or (),
+                self.consumer.registry,
+                accept_structured=self.consumer.accept_structured,
+                max_bytes=self.max_message_bytes,
+            )
+            check_tenant(event)
+            for check in self.consumer.checks:
+                check(event)
+        except UnknownEventType as exc:
+            skip = self.consumer.skip_unknown_types
+            if skip if skip is not None else not self.consumer.accept_structured:
+                log.info("skipped an event type this service does not know: %s", exc)
+                self._count(1, "skipped")
+                return None
+            await self._dead_letter(record, exc, attempts=1)
+            return None
+        except PoisonMessage as exc:
+            await self._dead_letter(record, exc, attempts=1)
+            return None
+        handler = self.consumer.handlers.get(type(event.payload))
+        if handler is None:
+            self._count(1, "skipped")
+            return None
+        scope = self.consumer.scope_of(event.envelope, self.service)
+        return _Work(record, event, handler, scope)
+
+    async def _already_claimed(self, work: Sequence[_Work]) -> set[tuple[str, str]]:
+        """The batch's events claimed already (committed). Only a shortcut: the claims made in
+        the unit of work decide, so a look-up that fails for good just skips it."""
+        claims = [(w.scope, w.event.envelope.id) for w in work]
+        wait = wait_exponential_jitter(multiplier=0.1, max=self.max_wait_seconds)
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return await self.units.already_claimed(claims)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.warning("claim look-up failed; relying on the claims", exc_info=exc)
+                    return set()
+                self._held_up(work[0].record, exc, "claim look-up failed, retrying", attempts)
+                await asyncio.sleep(wait(_RetryState(attempts)))  # type: ignore[arg-type]
+
+    async def _apply_batch(self, work: Sequence[_Work]) -> bool:
+        try:
+            async with self.units.transaction() as uow:
+                for item in work:
+                    if not await uow.claim(item.event.envelope, consumer=item.scope):
+                        msg = f"event {item.event.envelope.id} was claimed meanwhile"
+                        raise _ClaimedMeanwhile(msg)
+                    with self._handling(item):
+                        await item.handler(item.event, uow)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure: isolate it record by record
+            log.info(
+                "batch not applied; applying its records one at a time",
+                extra={"records": len(work), "error": repr(exc)[:300]},
+            )
+            return False
+        for item in work:
+            self.dead_letters.moved_on(item.record)
+        self._count(len(work), "applied")
+        return True
+
+    async def _apply_one(self, item: _Work) -> None:
+        envelope = item.event.envelope
+        unexpected = 0
+        attempts = 0
+        wait = wait_exponential_jitter(multiplier=0.1, max=self.max_wait_seconds)
+        while True:
+            attempts += 1
+            try:
+                async with self.units.transaction() as uow:
+                    if await uow.claim(envelope, consumer=item.scope):
+                        with self._handling(item):
+                            await item.handler(item.event, uow)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if is_record_level(exc):
+                    await self._dead_letter(item.record, exc, attempts=attempts)
+                    return
+                if not is_transient(exc):
+                    unexpected += 1
+                    if unexpected >= self.unexpected_attempts:
+                        log.error("handler keeps failing; dead-lettering", exc_info=exc)
+                        await self._dead_letter(item.record, exc, attempts=attempts)
+                        return
+                self._held_up(item.record, exc, "handler failed, retrying", attempts=attempts)
+                await asyncio.sleep(wait(_RetryState(attempts)))  # type: ignore[arg-type]
+                continue
+            self.dead_letters.moved_on(item.record)
+            self._count(1, "applied")
+            return
+
+    @contextmanager
+    def _handling(self, item: _Work) -> Iterator[None]:
+        """Logs carry the event's correlation id and tenant; it is handled in its own trace."""
+        envelope = item.event.envelope
+        with (
+            bind_correlation(envelope.correlationid, envelope.tenant),
+            consuming(
+                self.tracer,
+                envelope.traceparent,
+                topic=str(getattr(item.record, "topic", "")),
+                event_type=envelope.type,
+            ),
+        ):
+            yield
+
+    def _held_up(self, record: Any, exc: BaseException, message: str, attempts: int = 0) -> None:
+        self.dead_letters.held_up(record, exc)
+        where = f"{getattr(record, 'topic', '')}/{getattr(record, 'partition', '')}"
+        self.dead_letters.complaints.warning(
+            where, message, extra={"attempt": attempts, "error": repr(exc)[:500]}
+        )
+
+    async def _dead_letter(self, record: Any, exc: BaseException, *, attempts: int) -> None:
+        await self.dead_letters.dead_letter(
+            record, exc, reason=dead_letter_reason(exc), attempts=attempts
+        )
+        self.dead_letters.moved_on(record)
+        self._count(1, "dead-lettered")
+
+    def _count(self, n: int, outcome: str) -> None:
+        if self.handled is not None and n:
+            self.handled.labels(self.service, self.consumer.name, outcome).inc(n)
+
+
+@dataclass(frozen=True)
+class _RetryState:
+    """The one field tenacity's wait strategies read."""
+
+    attempt_number: int
+
+
+class _ClaimedMeanwhile(Exception):  # noqa: N818 - internal control flow
+    """Another process claimed one of the batch's events after the look-up; retry one by one."""
+
+
+async def apply_event(
+    units: UnitsOfWork,
+    event: Event[P],
+    handler: Callable[[Event[P], UnitOfWork], Awaitable[T]],
+    *,
+    scope: str | None = None,
+    attempts: int = 1,
+) -> T | None:
+    """Apply one event now, in its own unit of work: claim it, run ``handler``, commit.
+
+    What the kernel does for one record, without a broker (for commands and tests). A transient
+    failure is tried again, up to ``attempts`` times in all. Returns the handler's result, or
+    None if the event was claimed already.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            async with units.transaction() as uow:
+                if not await uow.claim(event.envelope, consumer=scope):
+                    return None
+                return await handler(event, uow)
+        except Exception as exc:
+            if attempt >= attempts or not is_transient(exc):
+                raise
+            log.info("applying again after a transient failure", extra={"error": repr(exc)[:300]})
+    return None  # pragma: no cover - the loop returns or raises
+
+
+def subscribe_consumer(
+    bus: Bus,
+    units: UnitsOfWork,
+    consumer: EventConsumer,
+    *,
+    max_records: int = 100,
+    batch_timeout_ms: int = 50,
+) -> EventProcessor:
+    """Consume ``consumer.topics`` in the service's group, in batches, through the kernel."""
+    processor = EventProcessor(
+        consumer=consumer,
+        units=units,
+        dead_letters=bus.dead_letters,
+        max_message_bytes=bus.settings.max_message_bytes,
+        handled=bus.events_handled,
+        tracer=bus.tracer,
+    )
+
+    async def consume(message: KafkaMessage) -> None:
+        records = message.raw_message
+        await processor.process(records if isinstance(records, tuple) else (records,))
+
+    consume.__name__ = f"{units.service}_{consumer.name}".replace("-", "_")
+    bus.broker.subscriber(
+        *consumer.topics,
+        group_id=units.service,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=batch_timeout_ms,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=bus.settings.max_message_bytes,
+        decoder=_raw_records,
+        title=f"{units.service}:{consumer.name}",
+        description=consumer.description or None,
+    )(consume)
+    return processor
+
+
+async def _raw_records(message: Any) -> Any:
+    # Decoding is the kernel's (decode_event), record by record.
+    return message.body
+
+
+__all__ = [
+    "EventConsumer",
+    "EventProcessor",
+    "Handler",
+    "UnitOfWork",
+    "UnitsOfWork",
+    "apply_event",
+    "subscribe_consumer",
+]

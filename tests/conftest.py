@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from fixloop_devkit.testing import start_embedded_broker, start_embedded_store, unique
 from fixloop_shared.store import MongoClient, make_client
-from fixloop_shared.testing import start_embedded_broker, start_embedded_store, unique
 
 
 @pytest.fixture(scope="session")

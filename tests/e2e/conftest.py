@@ -17,7 +17,7 @@ import pytest
 from fixloop.v1 import work_orders_service_pb2 as service_pb2
 from fixloop.v1 import work_orders_service_pb2_grpc as service_grpc
 from fixloop.v1.work_order_pb2 import WorkOrder
-from fixloop_shared.devstack import LocalPlatform, StackPorts
+from fixloop_devkit.devstack import LocalPlatform, StackPorts
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -60,7 +60,7 @@ def cli(stack: LocalPlatform, *args: str) -> subprocess.CompletedProcess[str]:
         )
     env["FIXLOOP_ORDERS_GRPC_TARGET"] = stack.grpc_target
     result = subprocess.run(
-        [sys.executable, "-m", "fixloop_shared", *args],
+        [sys.executable, "-m", "fixloop_cli", *args],
         env=env,
         capture_output=True,
         text=True,

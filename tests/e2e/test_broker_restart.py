@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from fixloop_shared.devstack import SERVICES, LocalPlatform
+from fixloop_devkit.devstack import SERVICES, LocalPlatform
+from fixloop_devkit.testing import eventually
 from fixloop_shared.store import make_client
-from fixloop_shared.testing import eventually
 
 from .conftest import cli, order_file
 
@@ -49,7 +49,7 @@ def republish(stack: LocalPlatform, service: str, since: datetime) -> str:
         [
             sys.executable,
             "-m",
-            "fixloop_shared",
+            "fixloop_cli",
             "outbox",
             "republish",
             "--service",

@@ -14,9 +14,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from fixloop_shared.devstack import LocalPlatform
+from fixloop_devkit.devstack import LocalPlatform
+from fixloop_devkit.testing import ConsumedRecord, eventually, produce, read_topic
 from fixloop_shared.store import make_client
-from fixloop_shared.testing import ConsumedRecord, eventually, produce, read_topic
 from fixloop_shared.topics import Topic, dead_letter_topic
 
 from .conftest import SLA_TARGET_SECONDS, cli, get_work_order, order_file

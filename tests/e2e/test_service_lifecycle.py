@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from fixloop_shared.devstack import LocalPlatform, StackPorts
-from fixloop_shared.testing import ConsumedRecord, read_topic
+from fixloop_devkit.devstack import LocalPlatform, StackPorts
+from fixloop_devkit.testing import ConsumedRecord, read_topic
 from fixloop_shared.topics import Topic
 from tests.e2e.conftest import cli, order_file
 

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 import pytest
 from pymongo import AsyncMongoClient
 
-from fixloop_shared.bus import Bus, make_bus, subscribe
-from fixloop_shared.contracts import EVENT_TYPES, AssignmentAccepted
+from fixloop_devkit.testing import eventually, produce, read_topic, unique
+from fixloop_shared.bus import Bus, ensure_topics, make_bus
+from fixloop_shared.contracts import AssignmentAccepted
 from fixloop_shared.envelope import Event, EventEnvelope, binary_headers, encode_payload
+from fixloop_shared.kernel import EventConsumer, UnitOfWork, subscribe_consumer
 from fixloop_shared.outbox import OutboxRelay
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.store import OUTBOX, Store
-from fixloop_shared.testing import eventually, produce, read_topic, unique
 from fixloop_shared.topics import dead_letter_topic
 
 pytestmark = pytest.mark.integration
@@ -63,23 +64,27 @@ async def harness(
     applied: list[str] = []
     failures = {"left": 0}
 
-    async def handle(event: Event[object]) -> None:  # type: ignore[type-var]
+    async def handle(event: Event[AssignmentAccepted], uow: UnitOfWork) -> None:
         payload = event.payload
-        assert isinstance(payload, AssignmentAccepted)
         if payload.work_order_id.startswith("flaky") and failures["left"] > 0:
             failures["left"] -= 1
             raise ConnectionError("store briefly unreachable")
-        async with store.transaction() as uow:
-            if not await uow.claim(event.envelope):
-                return
-            await uow.db["effects"].insert_one(
-                {"_id": payload.work_order_id, "event": event.envelope.id}, session=uow.session
-            )
-            uow.emit(payload, topic=out_topic, key=payload.work_order_id, tenant="acme")
-        applied.append(payload.work_order_id)
+        await store.db["effects"].insert_one(
+            {"_id": payload.work_order_id, "event": event.envelope.id}, session=uow.session
+        )
+        uow.emit(payload, topic=out_topic, key=payload.work_order_id, tenant="acme")
+        uow.after_commit(lambda: applied.append(payload.work_order_id))
 
-    subscribe(bus, [topic], handle, registry=EVENT_TYPES, skip_unknown_types=False)  # type: ignore[arg-type]
-    from fixloop_shared.bus import ensure_topics
+    subscribe_consumer(
+        bus,
+        store,
+        EventConsumer(
+            name="test",
+            topics=[topic],
+            handlers={AssignmentAccepted: handle},
+            skip_unknown_types=False,
+        ),
+    )
 
     await ensure_topics(bus.settings, [topic, out_topic, dead_letter_topic(service)])
     await bus.broker.start()
@@ -150,17 +155,24 @@ async def test_redelivered_event_has_no_second_effect_and_outbox_publishes_once_
     assert out[0].headers["ce_source"] == harness.service
 
 
-async def test_internal_topics_skip_event_types_they_do_not_know(kafka_bootstrap: str) -> None:
+async def test_internal_topics_skip_event_types_they_do_not_know(
+    kafka_bootstrap: str, mongo_client: AsyncMongoClient[dict[str, object]], database_name: str
+) -> None:
     service = unique("svc")
     topic = unique("fixloop.test.internal")
     bus = make_bus(KafkaSettings(bootstrap=kafka_bootstrap), service=service)
     seen: list[str] = []
 
-    async def handle(event: Event[object]) -> None:  # type: ignore[type-var]
+    async def handle(event: Event[AssignmentAccepted], uow: UnitOfWork) -> None:
         seen.append(event.envelope.type)
 
-    subscribe(bus, [topic], handle, registry=EVENT_TYPES)  # type: ignore[arg-type]
-    from fixloop_shared.bus import ensure_topics
+    store = Store(mongo_client, database_name, service=service)
+    await store.ensure_indexes()
+    subscribe_consumer(
+        bus,
+        store,
+        EventConsumer(name="test", topics=[topic], handlers={AssignmentAccepted: handle}),
+    )
 
     await ensure_topics(bus.settings, [topic, dead_letter_topic(service)])
     await bus.broker.start()

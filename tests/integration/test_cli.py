@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fixloop_shared.testing import produce, read_topic, unique
+from fixloop_devkit.testing import produce, read_topic, unique
 from fixloop_shared.topics import Topic, dead_letter_topic
 
 pytestmark = pytest.mark.integration
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def fixloop(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fixloop_shared", *args, "--bootstrap", bootstrap],
+        [sys.executable, "-m", "fixloop_cli", *args, "--bootstrap", bootstrap],
         capture_output=True,
         text=True,
         timeout=120,

@@ -23,13 +23,13 @@ from fixloop_contractors.adapters.mongo import (
 )
 from fixloop_contractors.app.registry import import_contractors
 from fixloop_contractors.cli import app as cli
-from fixloop_contractors.main import TOPICS, ContractorsService, build_service
+from fixloop_contractors.main import TOPICS, ContractorsService, bootstrap
 from fixloop_contractors.settings import ContractorsSettings
+from fixloop_devkit.testing import ConsumedRecord, eventually, produce, read_topic, unique
 from fixloop_shared.bus import ensure_topics
-from fixloop_shared.contracts.events import AssignmentAccepted, WorkOrderReceived
+from fixloop_shared.contracts import AssignmentAccepted, WorkOrderReceived
 from fixloop_shared.envelope import EventEnvelope, binary_headers, encode_payload
 from fixloop_shared.settings import KafkaSettings
-from fixloop_shared.testing import ConsumedRecord, eventually, produce, read_topic, unique
 from fixloop_shared.topics import Topic, dead_letter_topic
 
 pytestmark = pytest.mark.integration
@@ -175,7 +175,7 @@ async def service(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Contr
         kafka=KafkaSettings(bootstrap=kafka_bootstrap),
         outbox_poll_seconds=0.05,
     )
-    built = build_service(settings, clock=lambda: DECISION_TIME)
+    built = bootstrap(settings, clock=lambda: DECISION_TIME)
     ctx = built.ctx
     await ensure_topics(settings.kafka, [*TOPICS, dead_letter_topic(ctx.service)])
     await ctx.store.ensure_indexes()

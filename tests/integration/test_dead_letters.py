@@ -18,11 +18,13 @@ from typing import Any
 
 import pytest
 
-from fixloop_shared.bus import Bus, ensure_topics, make_bus, subscribe
-from fixloop_shared.contracts import EVENT_TYPES, AssignmentAccepted
+from fixloop_devkit.testing import eventually, produce, read_topic, unique
+from fixloop_shared.bus import Bus, ensure_topics, make_bus
+from fixloop_shared.contracts import AssignmentAccepted
 from fixloop_shared.envelope import Event, EventEnvelope, binary_headers, encode_payload
+from fixloop_shared.kernel import EventConsumer, UnitOfWork, subscribe_consumer
 from fixloop_shared.settings import KafkaSettings
-from fixloop_shared.testing import eventually, produce, read_topic, unique
+from fixloop_shared.store import MongoClient, Store
 from fixloop_shared.topics import dead_letter_topic
 
 pytestmark = pytest.mark.integration
@@ -53,16 +55,24 @@ class Consumer:
 
 
 @pytest.fixture
-async def consumer(kafka_bootstrap: str) -> AsyncIterator[Consumer]:
+async def consumer(
+    kafka_bootstrap: str, mongo_client: MongoClient, database_name: str
+) -> AsyncIterator[Consumer]:
     service = unique("dlq")
     topic = unique("fixloop.test.dlq-in")
     bus = make_bus(KafkaSettings(bootstrap=kafka_bootstrap), service=service)
+    store = Store(mongo_client, database_name, service=service)
+    await store.ensure_indexes()
     harness = Consumer(bus=bus, topic=topic)
 
-    async def handle(event: Event[AssignmentAccepted]) -> None:
+    async def handle(event: Event[AssignmentAccepted], uow: UnitOfWork) -> None:
         harness.handled.append(event.payload.work_order_id)
 
-    subscribe(bus, [topic], handle, registry=EVENT_TYPES)  # type: ignore[arg-type]
+    subscribe_consumer(
+        bus,
+        store,
+        EventConsumer(name="test", topics=[topic], handlers={AssignmentAccepted: handle}),
+    )
     await ensure_topics(bus.settings, [topic, dead_letter_topic(service)])
     await bus.broker.start()
     try:

@@ -1,7 +1,7 @@
 """The dev supervisor (``make run``) restarts what dies and stops everything when asked.
 
 Real processes throughout: the whole embedded stack is started as ``python -m
-fixloop_shared.devstack run --free-ports`` with a temporary data folder, a service and a store are
+fixloop_devkit.devstack run --free-ports`` with a temporary data folder, a service and a store are
 killed with ``kill -9``, and both must come back (the store despite a pid file naming a live,
 unrelated process) while the rest keeps running; SIGTERM then stops every child.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from fixloop_shared.devstack import (
+from fixloop_devkit.devstack import (
     Backoff,
     LocalPlatform,
     ManagedProcess,
@@ -175,7 +175,7 @@ def devstack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
         [
             sys.executable,
             "-m",
-            "fixloop_shared.devstack",
+            "fixloop_devkit.devstack",
             "run",
             "--data-dir",
             str(data_dir),
@@ -308,7 +308,7 @@ def test_killed_service_and_store_are_restarted_and_sigterm_stops_everything(
 
     # `fixloop status` shows it.
     shown = subprocess.run(
-        [sys.executable, "-m", "fixloop_shared", "status", "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "fixloop_cli", "status", "--data-dir", str(data_dir)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from fixloop_devkit.testing import ConsumedRecord, eventually, produce, read_topic, unique
 from fixloop_orders.adapters.mongo import WORK_ORDERS
 from fixloop_orders.app.intake import intake_consumer
-from fixloop_orders.main import OrdersService, build_orders
+from fixloop_orders.main import OrdersService, bootstrap
 from fixloop_orders.settings import OrdersSettings
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.store import Document
-from fixloop_shared.testing import ConsumedRecord, eventually, produce, read_topic, unique
 from fixloop_shared.topics import Service, Topic, dead_letter_topic
 
 pytestmark = pytest.mark.integration
@@ -55,7 +55,7 @@ async def orders(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Orders
         },
         outbox_poll_seconds=0.1,
     )
-    service = build_orders(settings)
+    service = bootstrap(settings)
     await service.app.start()
     try:
         yield service

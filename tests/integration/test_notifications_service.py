@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from fixloop_devkit.devstack import free_port
+from fixloop_devkit.mailsink import FolderHandler
+from fixloop_devkit.testing import ConsumedRecord, eventually, produce, read_topic, unique
 from fixloop_notifications.adapters.mongo import (
     DELIVERIES,
     DELIVERY_ATTEMPTS,
@@ -27,14 +30,15 @@ from fixloop_notifications.adapters.mongo import (
     create_indexes,
     delivery_to_document,
 )
+from fixloop_notifications.adapters.templates import TemplateCatalog
+from fixloop_notifications.app.intake import received_work_order
 from fixloop_notifications.domain.confirmations import RECEIPT_TEMPLATE, plan_receipt_confirmation
 from fixloop_notifications.domain.delivery import Delivery, notification_id_for
 from fixloop_notifications.domain.mail import Mailbox
-from fixloop_notifications.domain.templates import TemplateCatalog
-from fixloop_notifications.main import NotificationsService, build_service
+from fixloop_notifications.main import NotificationsService, bootstrap
 from fixloop_notifications.settings import NotificationsSettings
 from fixloop_shared.bus import ensure_topics
-from fixloop_shared.contracts.events import (
+from fixloop_shared.contracts import (
     Address,
     Category,
     Channel,
@@ -44,12 +48,11 @@ from fixloop_shared.contracts.events import (
     Site,
     WorkOrderReceived,
 )
-from fixloop_shared.devstack import free_port
-from fixloop_shared.envelope import EventEnvelope, binary_headers, encode_payload
-from fixloop_shared.mailsink import FolderHandler
+from fixloop_shared.due_work import epoch_ms
+from fixloop_shared.envelope import Event, EventEnvelope, binary_headers, encode_payload
+from fixloop_shared.kernel import apply_event
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.store import Document, MongoClient, Store
-from fixloop_shared.testing import ConsumedRecord, eventually, produce, read_topic, unique
 from fixloop_shared.topics import Service, Topic, dead_letter_topic
 
 pytestmark = pytest.mark.integration
@@ -148,7 +151,7 @@ def settings_for(
 @asynccontextmanager
 async def running(settings: NotificationsSettings) -> AsyncIterator[NotificationsService]:
     """The service's pieces, started the way its app starts them."""
-    service = build_service(settings)
+    service = bootstrap(settings)
     ctx = service.ctx
     await ensure_topics(
         settings.kafka,
@@ -221,7 +224,7 @@ def planned_delivery(
     """The delivery the service plans for ``order`` (as its intake would record it)."""
     envelope = envelope or envelope_of(order)
     return plan_receipt_confirmation(
-        order,
+        received_work_order(order),
         event_id=envelope.id,
         event_type=envelope.type,
         tenant=envelope.tenant,
@@ -383,7 +386,14 @@ async def test_a_redelivered_event_sends_one_mail(
         .find({"work_order_id": order.work_order_id})
         .to_list()
     )
-    assert not await service.notifications.work_order_received(envelope, order)
+    # Applied once more as the kernel would: the event is claimed already, nothing happens.
+    again = await apply_event(
+        service.ctx.store, Event(envelope, order), service.notifications.work_order_received
+    )
+    assert again is None
+    assert await service.ctx.store.db[DELIVERIES].count_documents(
+        {"work_order_id": order.work_order_id}
+    ) == len(deliveries)
 
     assert len(mails) == 2
     assert {m["Message-ID"] for m in mails} == {message_id(envelope), message_id(marker)}
@@ -475,7 +485,7 @@ async def test_a_delivery_left_by_a_dead_worker_is_sent_again_with_the_same_mess
     # the delivery pending, one attempt counted, and its lease running out shortly.
     left_behind = delivery_to_document(planned) | {
         "lease_owner": "worker-that-died",
-        "lease_until": now + timedelta(seconds=1),
+        "lease_until_ms": epoch_ms(now + timedelta(seconds=1)),
         "attempts": 1,
     }
     async with service.ctx.store.exclusive():  # as the service's own writes do

@@ -1,6 +1,6 @@
 """The orders service in-process against the real broker and store.
 
-The service is built by its own wiring (``build_orders``) with test settings and started like
+The service is built by its own wiring (``bootstrap``) with test settings and started like
 the real process (start-up hooks, consumers, outbox relay, gRPC server on a free port). Tests
 drive it only through its edges: the inbound topic, the other services' events topics, the
 ``workorders.events`` and dead-letter topics, and the partner gRPC API. Topics are shared by
@@ -21,13 +21,14 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fixloop.v1 import work_order_pb2, work_orders_service_pb2, work_orders_service_pb2_grpc
+from fixloop_devkit.testing import ConsumedRecord, eventually, produce, read_topic, unique
 from fixloop_orders.adapters.grpc_api import SERVICE_NAME
 from fixloop_orders.adapters.mongo import TIMELINE, WORK_ORDERS
 from fixloop_orders.adapters.partner_api import PartnerApi
 from fixloop_orders.app.queries import WorkOrderView
-from fixloop_orders.main import OrdersService, build_orders
+from fixloop_orders.main import OrdersService, bootstrap
 from fixloop_orders.settings import OrdersSettings
-from fixloop_shared.contracts.events import (
+from fixloop_shared.contracts import (
     Address,
     AssignmentOffered,
     Category,
@@ -44,7 +45,6 @@ from fixloop_shared.contracts.events import (
 from fixloop_shared.envelope import EventEnvelope, binary_headers, encode_payload, to_structured
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.store import OUTBOX, Document
-from fixloop_shared.testing import ConsumedRecord, eventually, produce, read_topic, unique
 from fixloop_shared.topics import Service, Topic, dead_letter_topic
 
 pytestmark = pytest.mark.integration
@@ -97,7 +97,7 @@ async def running(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Runni
         source_tenants={SOURCE: [TENANT_A, TENANT_B], "erp.example": [TENANT_B]},
         outbox_poll_seconds=0.1,
     )
-    service = build_orders(settings)
+    service = bootstrap(settings)
     await service.app.start()
     port = service.partner_api.bound_port
     assert port is not None

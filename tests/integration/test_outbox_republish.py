@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from fixloop_devkit.testing import ConsumedRecord, read_topic, start_embedded_broker, unique
 from fixloop_shared.bus import Bus, ensure_topics, make_bus
 from fixloop_shared.contracts import AssignmentAccepted
 from fixloop_shared.outbox import SENT, OutboxRelay, count, parse_moment
 from fixloop_shared.settings import KafkaSettings, ServiceSettings
 from fixloop_shared.store import OUTBOX, Document, MongoClient, Store
-from fixloop_shared.testing import ConsumedRecord, read_topic, start_embedded_broker, unique
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ def fixloop_outbox(
     *args: str, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fixloop_shared", "outbox", *args],
+        [sys.executable, "-m", "fixloop_cli", "outbox", *args],
         capture_output=True,
         text=True,
         timeout=120,

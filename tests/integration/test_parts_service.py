@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from fixloop_devkit.devstack import free_port
+from fixloop_devkit.testing import ConsumedRecord, produce, read_topic, unique
 from fixloop_parts.adapters.mongo import (
     RESERVATIONS,
     STOCK,
@@ -30,7 +32,7 @@ from fixloop_parts.cli import app as parts_cli
 from fixloop_parts.domain import SourceStock
 from fixloop_parts.main import create_app
 from fixloop_parts.settings import PartsSettings
-from fixloop_shared.contracts.events import (
+from fixloop_shared.contracts import (
     Address,
     AssignmentAccepted,
     Category,
@@ -43,11 +45,10 @@ from fixloop_shared.contracts.events import (
     Site,
     WorkOrderReceived,
 )
-from fixloop_shared.devstack import free_port
 from fixloop_shared.envelope import Event, EventEnvelope, binary_headers, encode_payload
+from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.settings import KafkaSettings
-from fixloop_shared.store import OUTBOX, MongoClient, Store, UnitOfWork
-from fixloop_shared.testing import ConsumedRecord, produce, read_topic, unique
+from fixloop_shared.store import OUTBOX, MongoClient, Store
 from fixloop_shared.topics import Service, Topic, dead_letter_topic
 
 pytestmark = pytest.mark.integration

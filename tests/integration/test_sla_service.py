@@ -23,7 +23,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from fixloop_shared.contracts.events import (
+from fixloop_devkit.testing import ConsumedRecord, eventually, produce, unique
+from fixloop_shared.contracts import (
     Address,
     AssignmentAccepted,
     Category,
@@ -38,16 +39,16 @@ from fixloop_shared.contracts.events import (
     SlaWarning,
     WorkOrderReceived,
 )
-from fixloop_shared.envelope import EventEnvelope, binary_headers, encode_payload
+from fixloop_shared.envelope import Event, EventEnvelope, binary_headers, encode_payload
+from fixloop_shared.kernel import apply_event
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.store import OUTBOX, MongoClient, Store, make_client
-from fixloop_shared.testing import ConsumedRecord, eventually, produce, unique
 from fixloop_shared.topics import Service, Topic, dead_letter_topic
 from fixloop_sla.adapters.mongo import CLOCK_STOPS, CLOCKS, MongoClockRepository, clock_indexes
 from fixloop_sla.app.clocks import ConcurrentClockChangeError, SlaClocks
 from fixloop_sla.app.clocks import sla_events as sla_event_payloads
 from fixloop_sla.domain import clock_id_for
-from fixloop_sla.main import SlaService, build_service
+from fixloop_sla.main import SlaService, bootstrap
 from fixloop_sla.metrics import SlaMetrics
 from fixloop_sla.settings import SlaSettings
 
@@ -101,7 +102,7 @@ class Stack:
     async def running(self, settings: SlaSettings) -> AsyncIterator[SlaService]:
         """The service started as its process starts it, consuming and caught up."""
         assert not _running, "one sla instance at a time: they share the consumer group"
-        service = build_service(settings)
+        service = bootstrap(settings)
         await service.app.start()
         _running.append(service)
         try:
@@ -116,7 +117,7 @@ class Stack:
         """An instance whose clock scheduler and outbox relay run, publishing through its
         broker connection, without a consumer joining the group."""
         assert not _running, "one sla instance at a time: they share the consumer group"
-        service = build_service(settings)
+        service = bootstrap(settings)
         await service.ctx.bus.broker.connect()
         await service.scheduler.start()
         service.ctx.relay.start()
@@ -541,7 +542,7 @@ async def test_schedulers_sharing_a_store_fire_each_moment_once(
         envelope = EventEnvelope.new(
             payload, source=Service.ORDERS.value, subject=work_order_id, tenant=TENANT
         )
-        await first.start_dispatch_clock(envelope, payload)
+        await apply_event(store, Event(envelope, payload), first.start_dispatch_clock)
 
     async def outbox_kinds() -> dict[str, list[str]]:
         by_order: dict[str, list[str]] = {}

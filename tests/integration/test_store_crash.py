@@ -12,8 +12,8 @@ import textwrap
 
 from pymongo.errors import PyMongoError
 
+from fixloop_devkit.testing import eventually
 from fixloop_shared.store import MongoClient, make_client
-from fixloop_shared.testing import eventually
 
 CLAIMING_CLIENT = textwrap.dedent(
     """

@@ -12,13 +12,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pymongo import AsyncMongoClient
 
-from fixloop_shared.bus import ensure_topics, make_bus, subscribe
-from fixloop_shared.contracts import EVENT_TYPES, AssignmentAccepted
+from fixloop_devkit.testing import eventually, produce, read_topic, unique
+from fixloop_shared.bus import ensure_topics, make_bus
+from fixloop_shared.contracts import AssignmentAccepted
 from fixloop_shared.envelope import Event, EventEnvelope, binary_headers, encode_payload
+from fixloop_shared.kernel import EventConsumer, UnitOfWork, subscribe_consumer
 from fixloop_shared.outbox import OutboxRelay
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.store import Store
-from fixloop_shared.testing import eventually, produce, read_topic, unique
 from fixloop_shared.topics import dead_letter_topic
 
 pytestmark = pytest.mark.integration
@@ -42,16 +43,16 @@ async def test_trace_context_flows_from_consumed_to_emitted_event(
     )
     handled: list[str] = []
 
-    async def handle(event: Event[object]) -> None:  # type: ignore[type-var]
+    async def handle(event: Event[AssignmentAccepted], uow: UnitOfWork) -> None:
         payload = event.payload
-        assert isinstance(payload, AssignmentAccepted)
-        async with store.transaction() as uow:
-            if not await uow.claim(event.envelope):
-                return
-            uow.emit(payload, topic=target, key=payload.work_order_id, tenant="acme")
-        handled.append(payload.work_order_id)
+        uow.emit(payload, topic=target, key=payload.work_order_id, tenant="acme")
+        uow.after_commit(lambda: handled.append(payload.work_order_id))
 
-    subscribe(bus, [source], handle, registry=EVENT_TYPES)  # type: ignore[arg-type]
+    subscribe_consumer(
+        bus,
+        store,
+        EventConsumer(name="traced", topics=[source], handlers={AssignmentAccepted: handle}),
+    )
     await ensure_topics(bus.settings, [source, target, dead_letter_topic(service)])
     await bus.broker.start()
     try:

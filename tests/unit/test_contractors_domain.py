@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from fixloop_contractors.adapters.contractor_file import (
     parse_contractors,
     read_contractor_file,
 )
-from fixloop_contractors.app.dispatch import DispatchOutcome, WorkOrderDispatcher
+from fixloop_contractors.app.dispatch import DispatchOutcome, DispatchResult, WorkOrderDispatcher
 from fixloop_contractors.app.registry import credential_alerts
 from fixloop_contractors.domain.dispatch import (
     MAX_REASONS_PER_CONTRACTOR,
@@ -48,13 +47,15 @@ from fixloop_contractors.domain.offers import (
     OfferNotOpenError,
     OfferStatus,
 )
-from fixloop_shared.contracts.events import (
+from fixloop_shared.contracts import (
     AssignmentOffered,
     AssignmentUnfilled,
     EventPayload,
     WorkOrderReceived,
 )
-from fixloop_shared.envelope import EventEnvelope
+from fixloop_shared.envelope import Event, EventEnvelope
+from fixloop_shared.kernel import UnitOfWork, apply_event
+from fixloop_shared.memory import MemoryStore, MemoryUnitOfWork
 from fixloop_shared.topics import Topic
 
 REPO = Path(__file__).resolve().parents[2]
@@ -650,50 +651,42 @@ def test_credential_alerts_sort_expiring_and_expired() -> None:
 
 @dataclass
 class MemoryLedger:
-    contractors: dict[str, Candidate] = field(default_factory=dict)
-    processed: set[str] = field(default_factory=set)
-    decisions: dict[str, dict[str, object]] = field(default_factory=dict)
-    published: list[tuple[str, str, EventPayload]] = field(default_factory=list)
+    """The dispatch records on the in-memory unit of work: they commit or roll back with it."""
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[MemoryTransaction]:
-        tx = MemoryTransaction(self)
-        yield tx
-        if tx.duplicate:
-            return
-        self.processed |= tx.claimed
-        self.decisions.update(tx.decisions)
-        for cid, delta in tx.load.items():
-            current = self.contractors[cid]
-            self.contractors[cid] = replace(current, open_offers=current.open_offers + delta)
-        self.published.extend(tx.events)
+    store: MemoryStore
+    profiles: dict[str, Candidate] = field(default_factory=dict)
+
+    def within(self, uow: UnitOfWork) -> MemoryTransaction:
+        assert isinstance(uow, MemoryUnitOfWork)
+        return MemoryTransaction(self, uow)
+
+    def open_offers(self, contractor_id: str) -> int:
+        return int(self.store.state.collection("load").get(contractor_id, {}).get("open", 0))
+
+    @property
+    def published(self) -> list[tuple[str, str, EventPayload]]:
+        return [(e.topic, e.key, e.payload) for e in self.store.outbox]
 
 
 @dataclass
 class MemoryTransaction:
     ledger: MemoryLedger
-    duplicate: bool = False
-    claimed: set[str] = field(default_factory=set)
-    decisions: dict[str, dict[str, object]] = field(default_factory=dict)
-    load: dict[str, int] = field(default_factory=dict)
-    events: list[tuple[str, str, EventPayload]] = field(default_factory=list)
-
-    async def claim(self, envelope: EventEnvelope) -> bool:
-        if envelope.id in self.ledger.processed:
-            self.duplicate = True
-            return False
-        self.claimed.add(envelope.id)
-        return True
+    uow: MemoryUnitOfWork
 
     async def decision_exists(self, work_order_id: str) -> bool:
-        return work_order_id in self.ledger.decisions
+        return work_order_id in self.uow.session.collection("decisions")
 
     async def candidates(self, request: DispatchRequest) -> list[Candidate]:
-        return list(self.ledger.contractors.values())
+        load = self.uow.session.collection("load")
+        return [
+            replace(c, open_offers=c.open_offers + int(load.get(cid, {}).get("open", 0)))
+            for cid, c in self.ledger.profiles.items()
+        ]
 
     async def save_offer(self, offer: Offer, request: DispatchRequest) -> None:
-        self.decisions[offer.work_order_id] = {"offer": offer}
-        self.load[offer.contractor_id] = self.load.get(offer.contractor_id, 0) + 1
+        self.uow.session.collection("decisions")[offer.work_order_id] = {"offer": offer}
+        load = self.uow.session.collection("load").setdefault(offer.contractor_id, {"open": 0})
+        load["open"] += 1
 
     async def save_unfilled(
         self,
@@ -703,12 +696,14 @@ class MemoryTransaction:
         decision: NoEligibleContractor,
         decided_at: datetime,
     ) -> None:
-        self.decisions[request.work_order_id] = {"unfilled": decision.reason}
+        self.uow.session.collection("decisions")[request.work_order_id] = {
+            "unfilled": decision.reason
+        }
 
     def emit(
         self, payload: EventPayload, *, topic: str, key: str, tenant: str, correlationid: str
     ) -> None:
-        self.events.append((topic, key, payload))
+        self.uow.emit(payload, topic=topic, key=key, tenant=tenant, correlationid=correlationid)
 
 
 def received(work_order_id: str, *, equipment_class: str = "hvac") -> WorkOrderReceived:
@@ -750,7 +745,20 @@ def envelope_of(order: WorkOrderReceived) -> EventEnvelope:
 
 @pytest.fixture
 def memory_ledger(example_world: list[Contractor]) -> MemoryLedger:
-    return MemoryLedger(contractors={c.contractor_id: Candidate(c) for c in example_world})
+    return MemoryLedger(
+        MemoryStore("contractors"),
+        profiles={c.contractor_id: Candidate(c) for c in example_world},
+    )
+
+
+async def dispatch(
+    dispatcher: WorkOrderDispatcher,
+    ledger: MemoryLedger,
+    envelope: EventEnvelope,
+    order: WorkOrderReceived,
+) -> DispatchResult | None:
+    """Apply the event as the kernel does: claim it and dispatch in one unit of work."""
+    return await apply_event(ledger.store, Event(envelope, order), dispatcher.work_order_received)
 
 
 def dispatcher_for(ledger: MemoryLedger) -> WorkOrderDispatcher:
@@ -767,7 +775,8 @@ async def test_offer_is_made_once_and_loads_the_contractor(memory_ledger: Memory
     order = received("wo-1")
     envelope = envelope_of(order)
 
-    result = await dispatcher.work_order_received(envelope, order)
+    result = await dispatch(dispatcher, memory_ledger, envelope, order)
+    assert result is not None
     assert result.outcome is DispatchOutcome.OFFERED
     assert result.contractor_id == "ctr-berliner-klima"
     ((topic, key, payload),) = memory_ledger.published
@@ -776,21 +785,23 @@ async def test_offer_is_made_once_and_loads_the_contractor(memory_ledger: Memory
     assert payload.contractor_name == "Berliner Klima Service GmbH"
     assert payload.offered_at == NOON + timedelta(microseconds=123_000)  # stored precision
     assert payload.expires_at - payload.offered_at == timedelta(minutes=30)
-    assert memory_ledger.contractors["ctr-berliner-klima"].open_offers == 1
+    assert memory_ledger.open_offers("ctr-berliner-klima") == 1
 
-    # The same event again, and another event for the same order: no second offer.
-    again = await dispatcher.work_order_received(envelope, order)
-    assert again.outcome is DispatchOutcome.ALREADY_PROCESSED
-    other = await dispatcher.work_order_received(envelope_of(order), order)
+    # The same event again (claimed already), and another event for the same order: no second
+    # offer.
+    assert await dispatch(dispatcher, memory_ledger, envelope, order) is None
+    other = await dispatch(dispatcher, memory_ledger, envelope_of(order), order)
+    assert other is not None
     assert other.outcome is DispatchOutcome.ALREADY_DECIDED
     assert len(memory_ledger.published) == 1
-    assert memory_ledger.contractors["ctr-berliner-klima"].open_offers == 1
+    assert memory_ledger.open_offers("ctr-berliner-klima") == 1
 
 
 async def test_unfilled_order_reports_reason_and_considered(memory_ledger: MemoryLedger) -> None:
     dispatcher = dispatcher_for(memory_ledger)
     order = received("wo-2", equipment_class="boiler")
-    result = await dispatcher.work_order_received(envelope_of(order), order)
+    result = await dispatch(dispatcher, memory_ledger, envelope_of(order), order)
+    assert result is not None
     assert result.outcome is DispatchOutcome.UNFILLED
     ((_, _, payload),) = memory_ledger.published
     assert isinstance(payload, AssignmentUnfilled)
@@ -798,5 +809,5 @@ async def test_unfilled_order_reports_reason_and_considered(memory_ledger: Memor
         "no contractor serves equipment class 'boiler' at DE-10115 for tenant acme"
     )
     # The in-memory ledger hands over every contractor, so every one is listed with reasons.
-    assert {r.contractor_id for r in payload.considered} == set(memory_ledger.contractors)
+    assert {r.contractor_id for r in payload.considered} == set(memory_ledger.profiles)
     assert all(r.reasons for r in payload.considered)

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from jinja2 import DictLoader
 from markupsafe import escape
 
+from fixloop_notifications.adapters.templates import TemplateCatalog
+from fixloop_notifications.app.intake import received_work_order
 from fixloop_notifications.domain.clock_display import STYLES, format_moment, style_for
 from fixloop_notifications.domain.confirmations import (
     RECEIPT_TEMPLATE,
@@ -33,8 +35,8 @@ from fixloop_notifications.domain.delivery import (
 )
 from fixloop_notifications.domain.locales import NoTranslation, candidates, resolve_locale
 from fixloop_notifications.domain.mail import Mailbox, build_email, message_id_for
-from fixloop_notifications.domain.templates import TemplateCatalog, UnknownTemplate
-from fixloop_shared.contracts.events import (
+from fixloop_notifications.domain.templates import UnknownTemplate
+from fixloop_shared.contracts import (
     Address,
     Category,
     Channel,
@@ -87,7 +89,7 @@ def order(
 
 def plan(received: WorkOrderReceived, event_id: str = "evt-1") -> Delivery:
     return plan_receipt_confirmation(
-        received,
+        received_work_order(received),
         event_id=event_id,
         event_type=received.event_type,
         tenant=received.tenant,

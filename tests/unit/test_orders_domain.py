@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fixloop_orders.app.intake import received_event
+from fixloop_orders.app.intake import received_event, work_order_details
+from fixloop_orders.app.timeline_facts import RECORDED_EVENT_TYPES, timeline_fact
 from fixloop_orders.domain.intake import SourceBindings
-from fixloop_orders.domain.timeline import RECORDED_EVENT_TYPES, timeline_fact, utc_clock
+from fixloop_orders.domain.timeline import utc_clock
 from fixloop_orders.domain.work_order import (
     CANCELLABLE_STATES,
     LIFECYCLE,
@@ -24,7 +25,7 @@ from fixloop_orders.domain.work_order import (
     decide,
     stage,
 )
-from fixloop_shared.contracts.events import (
+from fixloop_shared.contracts import (
     EVENT_TYPES,
     Address,
     AssignmentAccepted,
@@ -81,9 +82,10 @@ def new_order(state: WorkOrderState = WorkOrderState.RECEIVED) -> WorkOrder:
         work_order_id=WORK_ORDER_ID,
         tenant="acme",
         source_platform="marketplace.example",
-        details=submission(),
+        details=work_order_details(submission()),
         received_at=T0,
         submission_id="evt-submitted-1",
+        submission_type=WorkOrderSubmitted.event_type,
     )
     order.state = state
     return order
@@ -130,10 +132,14 @@ def test_received_event_carries_the_whole_order() -> None:
 
 def test_same_external_order_has_the_same_key_whatever_else_differs() -> None:
     first = ExternalOrderKey.of_submission(
-        submission("EXT-7"), tenant="acme", source_platform="marketplace.example"
+        work_order_details(submission("EXT-7")),
+        tenant="acme",
+        source_platform="marketplace.example",
     )
     resent = ExternalOrderKey.of_submission(
-        submission("EXT-7", description="Now also leaking.", priority=Priority.EMERGENCY),
+        work_order_details(
+            submission("EXT-7", description="Now also leaking.", priority=Priority.EMERGENCY)
+        ),
         tenant="acme",
         source_platform="marketplace.example",
     )

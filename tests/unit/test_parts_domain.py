@@ -25,7 +25,7 @@ from fixloop_parts.domain import (
     split_quantity,
     total_demand,
 )
-from fixloop_shared.contracts.events import PartsBackordered, PartsReserved
+from fixloop_shared.contracts import PartsBackordered, PartsReserved
 
 COUNTRIES = ("DE", "AT", "GB")
 PARTS = ("FLT-HEPA-24", "BLT-V-A42", "CMP-SCROLL-5T")

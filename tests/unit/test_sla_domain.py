@@ -18,7 +18,7 @@ from hypothesis.stateful import (
 )
 from pydantic import ValidationError
 
-from fixloop_shared.contracts.events import Milestone, SlaBreached, SlaMet, SlaWarning
+from fixloop_shared.contracts import Milestone, SlaBreached, SlaMet, SlaWarning
 from fixloop_sla.app.clocks import sla_events
 from fixloop_sla.domain import (
     ClockPolicy,

@@ -24,27 +24,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from faststream.message import StreamMessage
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, Counter
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
-from fixloop_shared.contracts.events import EventPayload
-from fixloop_shared.envelope import Event, decode_event
+from fixloop_shared.contracts import EventPayload
+from fixloop_shared.envelope import Event
 from fixloop_shared.errors import (
     UnauthorizedSource,
-    UnknownEventType,
-    dead_letter_reason,
-    is_record_level,
     is_transient,
 )
 from fixloop_shared.log_throttle import ThrottledLog
-from fixloop_shared.logs import bind_correlation
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.topics import dead_letter_topic
 
@@ -171,16 +165,15 @@ class DeadLetterPolicy:
         return value, key, headers
 
     async def dead_letter(
-        self, msg: StreamMessage[Any], exc: BaseException, *, reason: str, attempts: int
+        self, record: Any, exc: BaseException, *, reason: str, attempts: int
     ) -> None:
-        """Publish the dead-letter copy of ``msg``; keeps trying until the broker has it.
+        """Publish the dead-letter copy of ``record``; keeps trying until the broker has it.
 
         A copy the broker refuses as a record (too large for its own limit, say) is sent again
         without its body and original headers: the reason, size, digest and original position
         are enough to find the record on its source topic.
         """
         assert self.broker is not None  # noqa: S101 - attached by make_broker
-        record = msg.raw_message
         value, key, headers = self.dead_letter_record(record, exc, reason=reason, attempts=attempts)
         where = f"{getattr(record, 'topic', '')}/{getattr(record, 'partition', '')}"
         async for attempt in self.backoff():
@@ -237,72 +230,13 @@ def _essential_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.startswith(DLQ_HEADER_PREFIX)}
 
 
-class DeadLetterMiddleware(BaseMiddleware):
-    """Retry transient failures, dead-letter poison messages, never drop anything silently.
-
-    Nothing escapes to FastStream but cancellation: a record either goes through, goes to the
-    dead-letter topic, or is retried in place with backoff while the failure is transient (its
-    partition reported as held up by readiness). So a commit always follows a finished record
-    and a failing record never loops hot.
-    """
-
-    policy: DeadLetterPolicy
-
-    async def consume_scope(
-        self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
-    ) -> Any:
-        policy = self.policy
-        record = msg.raw_message
-        where = f"{getattr(record, 'topic', '')}/{getattr(record, 'partition', '')}"
-        unexpected = 0
-        attempts = 0
-        async for attempt in policy.backoff():
-            with attempt:
-                attempts += 1
-                try:
-                    result = await call_next(msg)
-                except Exception as exc:
-                    if is_record_level(exc):
-                        await policy.dead_letter(
-                            msg, exc, reason=dead_letter_reason(exc), attempts=attempts
-                        )
-                        policy.moved_on(record)
-                        return None
-                    if not is_transient(exc):
-                        unexpected += 1
-                        if unexpected >= policy.unexpected_attempts:
-                            log.error("handler keeps failing; dead-lettering", exc_info=exc)
-                            await policy.dead_letter(
-                                msg, exc, reason=dead_letter_reason(exc), attempts=attempts
-                            )
-                            policy.moved_on(record)
-                            return None
-                    policy.held_up(record, exc)
-                    policy.complaints.warning(
-                        where,
-                        "handler failed, retrying",
-                        extra={"attempt": attempts, "error": repr(exc)[:500]},
-                    )
-                    raise
-                policy.moved_on(record)
-                return result
-        return None  # pragma: no cover - the retry loop returns or raises
-
-
-def _middleware_factory(policy: DeadLetterPolicy) -> Callable[..., DeadLetterMiddleware]:
-    def factory(msg: Any, /, *, context: Any) -> DeadLetterMiddleware:
-        middleware = DeadLetterMiddleware(msg, context=context)
-        middleware.policy = policy
-        return middleware
-
-    return factory
-
-
 @dataclass
 class Bus:
     broker: KafkaBroker
     dead_letters: DeadLetterPolicy
     settings: KafkaSettings
+    events_handled: Counter
+    tracer: Tracer | None = None
 
     async def publish_raw(
         self, topic: str, value: bytes, key: str, headers: Mapping[str, str]
@@ -326,7 +260,6 @@ def make_bus(
     if tracer_provider is not None:
         middlewares.append(KafkaTelemetryMiddleware(tracer_provider=tracer_provider))
     middlewares.append(KafkaPrometheusMiddleware(registry=registry, app_name=f"fixloop-{service}"))
-    middlewares.append(_middleware_factory(policy))
     broker = KafkaBroker(
         settings.bootstrap,
         client_id=f"fixloop-{service}",
@@ -337,68 +270,19 @@ def make_bus(
         logger=logging.getLogger(f"fixloop.{service}.kafka"),
     )
     policy.broker = broker
-    return Bus(broker=broker, dead_letters=policy, settings=settings)
-
-
-def subscribe(
-    bus: Bus,
-    topics: Sequence[str],
-    handler: EventHandler,
-    *,
-    registry: Mapping[str, type[EventPayload]],
-    accept_structured: bool = False,
-    skip_unknown_types: bool | None = None,
-    title: str | None = None,
-    description: str | None = None,
-) -> None:
-    """Consume ``topics`` in the service's consumer group and hand each valid event to ``handler``.
-
-    Events whose type the service does not handle are skipped (committed) by the handler. An
-    event type missing from ``registry`` is skipped on internal topics (a producer may add types
-    before consumers learn them) and dead-lettered on external feeds (``accept_structured``);
-    ``skip_unknown_types`` overrides that rule.
-    """
-    service = bus.dead_letters.service
-    max_bytes = bus.settings.max_message_bytes
-    skip_unknown = not accept_structured if skip_unknown_types is None else skip_unknown_types
-
-    async def consume(message: KafkaMessage) -> None:
-        record = message.raw_message
-        if isinstance(record, tuple):  # batch subscribers are not used
-            msg = "batch records are not supported"
-            raise TypeError(msg)
-        try:
-            event = decode_event(
-                record.value,
-                record.headers or (),
-                registry,
-                accept_structured=accept_structured,
-                max_bytes=max_bytes,
-            )
-        except UnknownEventType as exc:
-            if not skip_unknown:
-                raise
-            log.info("skipped an event type this service does not know", extra={"error": str(exc)})
-            return
-        check_tenant(event)
-        with bind_correlation(event.envelope.correlationid, event.envelope.tenant):
-            await handler(event)
-
-    async def raw_body(message: StreamMessage[Any]) -> bytes:
-        # Decoding is ours (decode_event), so undecodable bytes become a PoisonMessage.
-        return message.body
-
-    consume.__name__ = f"{service}_consume"
-    bus.broker.subscriber(
-        *topics,
-        group_id=service,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=max_bytes,
-        decoder=raw_body,
-        title=title,
-        description=description,
-    )(consume)
+    handled = Counter(
+        "fixloop_events_handled",
+        "Consumed events by consumer and outcome (applied, duplicate, skipped, dead-lettered)",
+        ["service", "consumer", "outcome"],
+        registry=registry,
+    )
+    return Bus(
+        broker=broker,
+        dead_letters=policy,
+        settings=settings,
+        events_handled=handled,
+        tracer=tracer_provider.get_tracer("fixloop.kernel") if tracer_provider else None,
+    )
 
 
 def check_tenant(event: Event[EventPayload]) -> None:

@@ -39,7 +39,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from fixloop_shared.contracts.events import EventPayload
+from fixloop_shared.contracts import EventPayload
 from fixloop_shared.contracts.types import (
     NOW_CONTEXT_KEY,
     EventId,

@@ -17,7 +17,8 @@ Anything else is a bug: retried a few times, then dead-lettered as ``handler-err
 record cannot block its partition.
 
 The canonical status codes are names (``"NOT_FOUND"``), so this module stays free of grpc; the
-gRPC edge turns a name into ``grpc.StatusCode`` in one place.
+gRPC edge turns a name into ``grpc.StatusCode`` in one place
+(:func:`fixloop_shared.grpc_edge.errors.status_for`).
 """
 
 from __future__ import annotations
@@ -46,14 +47,27 @@ class FieldViolation:
 
 
 class DomainError(Exception):
-    """The domain refuses a request or an event; ``status`` and ``reason`` say how to report it."""
+    """The domain refuses a request or an event; ``status`` and ``reason`` say how to report it.
+
+    ``message`` is for the logs and the dead-letter headers. A caller of the gRPC edge is told
+    ``caller_message`` instead when it is set (by the subclass or per error): set it wherever
+    ``message`` names something the caller may not see.
+    """
 
     status: ClassVar[str] = "FAILED_PRECONDITION"
     reason: ClassVar[str] = "refused"
+    caller_message: str | None = None
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, caller_message: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        if caller_message is not None:
+            self.caller_message = caller_message
+
+    @property
+    def told(self) -> str:
+        """What the caller is told: ``caller_message``, else ``message``."""
+        return self.caller_message if self.caller_message is not None else self.message
 
 
 class IllegalTransition(DomainError):  # noqa: N818 - the domain's word
@@ -64,10 +78,27 @@ class IllegalTransition(DomainError):  # noqa: N818 - the domain's word
 
 
 class NotFound(DomainError):  # noqa: N818
-    """Nothing of that id exists for this tenant (another tenant's looks exactly the same)."""
+    """Nothing of that id exists for this tenant (another tenant's looks exactly the same).
+
+    The caller is told a fixed message (never the id it asked for) and ``resource_type``, the
+    kind of thing it did not find (e.g. ``fixloop.v1.WorkOrder``), when known.
+    """
 
     status = "NOT_FOUND"
     reason = "not-found"
+    caller_message: str | None = "not found"
+    resource_type: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resource_type: str | None = None,
+        caller_message: str | None = None,
+    ) -> None:
+        super().__init__(message, caller_message=caller_message)
+        if resource_type is not None:
+            self.resource_type = resource_type
 
 
 class Conflict(DomainError):  # noqa: N818
@@ -90,8 +121,14 @@ class InvalidInput(DomainError):  # noqa: N818
     status = "INVALID_ARGUMENT"
     reason = "invalid-input"
 
-    def __init__(self, message: str, violations: Sequence[FieldViolation] = ()) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        violations: Sequence[FieldViolation] = (),
+        *,
+        caller_message: str | None = None,
+    ) -> None:
+        super().__init__(message, caller_message=caller_message)
         self.violations = tuple(violations)
 
 

@@ -19,7 +19,6 @@ answer from the index, which made every pending scan read the whole collection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
@@ -27,10 +26,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from aiokafka.errors import KafkaError
 from opentelemetry import context as otel_context
 from opentelemetry.propagate import extract
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
-from fixloop_shared.store import OUTBOX, Document, Store
+from fixloop_shared.due_work import ClaimedItem, DueWork, DueWorkScheduler
+from fixloop_shared.store import OUTBOX, OUTBOX_WORK, Document, Store
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +48,9 @@ SENT: dict[str, object] = {"published": {"$eq": True}}
 """Filter of records the broker acknowledged (retained for republishing)."""
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
+
+DEFAULT_RELAY_LEASE_SECONDS = 10.0
+"""How long the relay lease lasts without renewal: a killed relay is replaced after this."""
 
 SEQ_SLACK_NS = 1_000_000_000
 """``seq`` is the creating process's nanosecond clock read just before ``created_at`` (see
@@ -53,6 +63,18 @@ Publish = Callable[[str, bytes, str, Mapping[str, str]], Awaitable[None]]
 
 
 class OutboxRelay:
+    """Publishes the outbox: a singleton kind of due work (``outbox-relay``) on the service's
+    :class:`~fixloop_shared.due_work.DueWorkScheduler`.
+
+    Ordering across pods: one lease document per service (the relay lease, in
+    ``due_work_leases``) is claimed for each relay pass, renewed before every batch and given
+    back at the end of the pass. Only its holder relays; the other pods stand by (their pass is
+    one read while nothing is pending, then a failed claim). Records are published one after the
+    other in ``seq`` order and marked sent after the whole batch was acknowledged, so the first
+    copy of every record reaches the broker in ``seq`` order, even when a stalled holder resumes
+    after its lease ran out (what it sends then are copies, absorbed by idempotent consumers).
+    """
+
     def __init__(
         self,
         store: Store,
@@ -63,23 +85,31 @@ class OutboxRelay:
         retention_seconds: float = DEFAULT_RETENTION_SECONDS,
         prune_every_seconds: float = 10.0,
         prune_batch_size: int = 1000,
+        lease_seconds: float = DEFAULT_RELAY_LEASE_SECONDS,
+        scheduler: DueWorkScheduler | None = None,
     ) -> None:
         self._store = store
         self._publish = publish
-        self._poll_seconds = poll_seconds
         self._batch_size = batch_size
         self._retention_ms = int(retention_seconds * 1000)
         self._prune_every = prune_every_seconds
         self._prune_batch = prune_batch_size
         self._last_prune = 0.0
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self.published_total = 0
-        store.on_commit(self.wake)
+        self.scheduler = scheduler or DueWorkScheduler.for_store(store)
+        self.work = DueWork.singleton_lease(
+            OUTBOX_WORK,
+            self._relay_pass,
+            lease=timedelta(seconds=lease_seconds),
+            poll_seconds=poll_seconds,
+            has_work=self._has_work,
+            # A publish the broker refused is tried again soon, not when the lease runs out.
+            retry_after=timedelta(seconds=1),
+        )
+        self.scheduler.add(self.work)
 
     def wake(self) -> None:
-        self._wake.set()
+        self.scheduler.wake(OUTBOX_WORK)
 
     async def pending_count(self) -> int:
         return await count(self._store, PENDING)
@@ -93,10 +123,17 @@ class OutboxRelay:
         created: datetime = doc["created_at"]
         return max(0.0, (datetime.now(UTC) - created).total_seconds())
 
-    async def drain(self) -> int:
-        """Publish every pending record, oldest first; returns how many were published."""
+    async def drain(self, lease: ClaimedItem | None = None) -> int:
+        """Publish every pending record, oldest first; returns how many were published.
+
+        With ``lease`` (the relay lease), the lease is renewed before each batch and the drain
+        ends as soon as another pod holds it. Without, the caller is the only relay (tests, the
+        command line)."""
         published = 0
         while True:
+            if lease is not None and not await _keep(lease):
+                log.warning("the relay lease was taken over; this pod stands by")
+                return published
             docs = (
                 await self._store.db[OUTBOX]
                 .find(PENDING)
@@ -156,37 +193,40 @@ class OutboxRelay:
     async def _publish_one(self, doc: Document) -> None:
         await publish_record(self._publish, doc)
 
-    async def run(self) -> None:
-        while not self._stopping:
-            try:
-                await self.drain()
-                if time.monotonic() - self._last_prune >= self._prune_every:
-                    self._last_prune = time.monotonic()
-                    await self.prune()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                await asyncio.sleep(min(5.0, self._poll_seconds * 10))
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+    def _prune_due(self) -> bool:
+        return time.monotonic() - self._last_prune >= self._prune_every
+
+    async def _has_work(self) -> bool:
+        """Claim the relay lease only when there is something to publish or prune."""
+        if self._prune_due():
+            return True
+        return await self._store.db[OUTBOX].find_one(PENDING, projection={"_id": 1}) is not None
+
+    async def _relay_pass(self, lease: ClaimedItem) -> None:
+        await self.drain(lease)
+        if self._prune_due():
+            self._last_prune = time.monotonic()
+            await self.prune()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name=f"outbox-relay-{self._store.service}")
+        """Start relaying (the relay's kind on the scheduler; a no-op if it runs already)."""
+        self.scheduler.start_now(OUTBOX_WORK)
 
     async def stop(self, *, flush_timeout: float = 10.0) -> None:
-        """Stop the loop, then publish what is still pending (bounded by ``flush_timeout``)."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop the loop, then publish what is still pending (bounded by ``flush_timeout``) if
+        the relay lease can be had; a pod that holds it publishes the rest otherwise."""
+        await self.scheduler.stop(OUTBOX_WORK, grace_seconds=flush_timeout)
         try:
-            await asyncio.wait_for(self.drain(), timeout=flush_timeout)
+            await asyncio.wait_for(self.scheduler.run_once(OUTBOX_WORK), timeout=flush_timeout)
         except Exception:  # noqa: BLE001 - whatever is left is published after the restart
             log.warning("outbox not fully flushed at shutdown; the next start publishes the rest")
+
+
+async def _keep(lease: ClaimedItem) -> bool:
+    """Renew the relay lease once half of it is used up; False if another pod holds it."""
+    if lease.lease_left_seconds() > lease.work.lease.total_seconds() / 2:
+        return True
+    return await lease.renew()
 
 
 async def count(store: Store, query: Mapping[str, object]) -> int:
@@ -215,6 +255,26 @@ async def publish_record(publish: Publish, doc: Document) -> None:
 
 
 # --- republishing retained records -------------------------------------------------------------
+
+REPUBLISH_ATTEMPTS = 60
+"""A record the broker refuses is tried this many times (about a minute) before the command
+gives up."""
+
+
+async def _republish_record(publish: Publish, doc: Document) -> None:
+    # A broker that just restarted may refuse writes for a while: the embedded broker stores
+    # batches that producers retried into a topic before it was created again outside the
+    # topic's offsets, and answers UnknownError to later writes until its offsets pass them.
+    # Such a refusal is tried again, with backoff, before the command reports it.
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type((KafkaError, OSError)),
+        wait=wait_exponential_jitter(multiplier=0.05, max=1),
+        stop=stop_after_attempt(REPUBLISH_ATTEMPTS),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            await publish_record(publish, doc)
 
 
 @dataclass(frozen=True)
@@ -309,7 +369,7 @@ async def republish(
             await before_publish(list(topics))
         async for docs in retained_in_window(store, window, batch_size=batch_size):
             for doc in docs:
-                await publish_record(publish, doc)
+                await _republish_record(publish, doc)
                 published += 1
     pending = await count(store, {**PENDING, **window.created_filter()})
     return RepublishResult(

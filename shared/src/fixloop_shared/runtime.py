@@ -22,6 +22,8 @@ from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry, Gauge, make_asgi_app
 
 from fixloop_shared.bus import Bus, ensure_topics, make_bus
+from fixloop_shared.due_work import DueWorkScheduler
+from fixloop_shared.kernel import EventConsumer, subscribe_consumer
 from fixloop_shared.logs import setup_logging
 from fixloop_shared.outbox import OutboxRelay
 from fixloop_shared.service_app import ConsumerWatch, ServiceApp
@@ -52,6 +54,21 @@ class ServiceContext:
     on_shutdown: list[Hook] = field(default_factory=list)
     readiness_checks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
+    @property
+    def scheduler(self) -> DueWorkScheduler:
+        """The process's due-work scheduler: the outbox relay and the service's own timers."""
+        return self.relay.scheduler
+
+    def consume(self, *consumers: EventConsumer) -> None:
+        """Register the service's consumers with the kernel (before the broker starts)."""
+        for consumer in consumers:
+            subscribe_consumer(
+                self.bus,
+                self.store,
+                consumer,
+                max_records=self.settings.consume_batch_records,
+            )
+
 
 def build_context(service: str, settings: ServiceSettings) -> ServiceContext:
     setup_logging(service, settings.log_level)
@@ -74,6 +91,7 @@ def build_context(service: str, settings: ServiceSettings) -> ServiceContext:
         service=service, settings=settings, bus=bus, store=store, relay=relay, metrics=metrics
     )
     ctx.readiness_checks.append(bus.dead_letters.check_partitions)
+    ctx.readiness_checks.append(ctx.scheduler.due_work)
     return ctx
 
 
@@ -125,7 +143,7 @@ def build_app(  # noqa: PLR0915 - the wiring of one app reads best in one place
             raise
 
     async def after_up() -> None:
-        ctx.relay.start()
+        await ctx.scheduler.start()  # every kind of due work: the outbox relay and the timers
         log.info("service started", extra={"service": ctx.service})
 
     async def shutdown() -> None:
@@ -134,7 +152,8 @@ def build_app(  # noqa: PLR0915 - the wiring of one app reads best in one place
                 await hook()
             except Exception:
                 log.exception("shutdown hook failed")
-        await ctx.relay.stop()
+        await ctx.scheduler.stop()
+        await ctx.relay.stop()  # flushes the outbox under the relay lease
         await ctx.store.client.close()
         log.info("service stopped", extra={"service": ctx.service})
 

@@ -12,7 +12,7 @@ from typing import TypeVar
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fixloop_shared.devports import DEV_PORTS
+from fixloop_shared.default_ports import DEV_PORTS
 
 
 class KafkaSettings(BaseSettings):
@@ -48,6 +48,12 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("FIXLOOP_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
     outbox_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    consume_batch_records: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Most records one consumer applies in one unit of work.",
+    )
     outbox_retention_seconds: float = Field(
         default=7 * 24 * 3600,
         ge=0,

@@ -22,7 +22,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from fixloop_shared.contracts.events import EventPayload
+from fixloop_shared.contracts import EventPayload
 from fixloop_shared.envelope import EventEnvelope, binary_headers, encode_payload
 from fixloop_shared.telemetry import current_traceparent
 
@@ -31,6 +31,8 @@ MongoClient = AsyncMongoClient[Document]
 
 PROCESSED_EVENTS = "processed_events"
 OUTBOX = "outbox"
+OUTBOX_WORK = "outbox-relay"
+"""The due-work kind of the outbox relay (woken by every commit that wrote outbox records)."""
 
 
 def make_client(uri: str, *, app_name: str, timeout_ms: int = 5000) -> MongoClient:
@@ -95,6 +97,11 @@ class UnitOfWork:
     session: AsyncClientSession
     _events: list[OutgoingEvent] = field(default_factory=list)
     _duplicate: bool = False
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this unit of work has committed (never if it rolls back)."""
+        self._after_commit.append(callback)
 
     @property
     def db(self) -> AsyncDatabase[Document]:
@@ -164,6 +171,15 @@ class UnitOfWork:
             )
 
 
+def database_of(uow: Any) -> AsyncDatabase[Document]:
+    """The database a MongoDB unit of work writes to (for MongoDB repositories given a
+    :class:`fixloop_shared.kernel.UnitOfWork`)."""
+    if not isinstance(uow, UnitOfWork):
+        msg = f"a MongoDB repository was given {type(uow).__name__}, not a MongoDB unit of work"
+        raise TypeError(msg)
+    return uow.db
+
+
 class Transaction:
     """``async with store.transaction() as uow:`` commits on success, rolls back on error."""
 
@@ -208,6 +224,9 @@ class Transaction:
             self._store.release_writes()
         if self._uow.emitted:
             self._store.notify_committed()
+            self._store.notify_due([(OUTBOX_WORK, datetime.now(UTC))])
+        for callback in self._uow._after_commit:
+            callback()
 
 
 class Store:
@@ -225,6 +244,7 @@ class Store:
         self.db: AsyncDatabase[Document] = client[database]
         self.service = service
         self._commit_listeners: list[Callable[[], None]] = []
+        self._due_listeners: list[Callable[[str, datetime], None]] = []
         # One writer at a time per process. Needed on the embedded store (nx-27017), whose
         # sessions share one SQLite connection: overlapping transactions fail ("no such
         # savepoint") and an abort can undo another writer's changes. Correct, only slower, on
@@ -260,6 +280,18 @@ class Store:
         for listener in self._commit_listeners:
             listener()
 
+    def on_due(self, listener: Callable[[str, datetime], None]) -> None:
+        """Call ``listener(kind, at)`` for each due item a committed write reported (the
+        due-work scheduler's wake-on-commit hook). Commits with outbox records report
+        ``OUTBOX_WORK``; repositories report their own items from ``uow.after_commit``."""
+        self._due_listeners.append(listener)
+
+    def notify_due(self, items: Sequence[tuple[str, datetime]]) -> None:
+        """Report committed due items: ``(kind, falls due at)``."""
+        for kind, at in items:
+            for listener in self._due_listeners:
+                listener(kind, at)
+
     async def ensure_indexes(self, indexes: dict[str, Sequence[IndexModel]] | None = None) -> None:
         """Create the standard indexes and the service's own (idempotent; run at start-up)."""
         wanted: dict[str, list[IndexModel]] = {
@@ -273,6 +305,16 @@ class Store:
             wanted.setdefault(collection, []).extend(models)
         for collection, models in wanted.items():
             await self.db[collection].create_indexes(models)
+
+    async def already_claimed(self, claims: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (consumer, event id) claims are recorded already (committed state)."""
+        if not claims:
+            return set()
+        ids = [f"{consumer}:{event_id}" for consumer, event_id in claims]
+        found = self.db[PROCESSED_EVENTS].find(
+            {"_id": {"$in": ids}}, {"consumer": 1, "event_id": 1}
+        )
+        return {(str(doc["consumer"]), str(doc["event_id"])) async for doc in found}
 
     async def ping(self) -> None:
         await self.client.admin.command("ping")

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from fixloop_shared.devports import DEV_PORTS
+from fixloop_shared.default_ports import DEV_PORTS
 from fixloop_shared.settings import ServiceSettings
 
 SERVICE = "contractors"

@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from fixloop_notifications.adapters.consumer import make_event_handler
+from fixloop_notifications.adapters.consumer import CONSUMED_TOPICS, notifications_consumers
 from fixloop_notifications.adapters.mongo import MongoDeliveryLog, create_indexes
 from fixloop_notifications.adapters.smtp import SmtpSender
+from fixloop_notifications.adapters.templates import TemplateCatalog
 from fixloop_notifications.app.dispatch import DeliveryWorker
 from fixloop_notifications.app.intake import WorkOrderNotifications
 from fixloop_notifications.domain.delivery import RetryPolicy
 from fixloop_notifications.domain.mail import Mailbox
-from fixloop_notifications.domain.templates import TemplateCatalog
 from fixloop_notifications.settings import NotificationsSettings
-from fixloop_shared.bus import subscribe
-from fixloop_shared.contracts.events import EVENT_TYPES
+from fixloop_shared.asyncapi import declare_published_topics
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
 from fixloop_shared.service_app import ServiceApp
 from fixloop_shared.settings import load_settings
 from fixloop_shared.topics import Service, Topic
 
-CONSUMED_TOPICS: tuple[Topic, ...] = (Topic.WORKORDERS_EVENTS,)
 PRODUCED_TOPICS: tuple[Topic, ...] = (Topic.NOTIFICATIONS_EVENTS,)
 
 LEASE_MARGIN_SECONDS = 30.0
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -36,6 +41,7 @@ class NotificationsService:
     deliveries: MongoDeliveryLog
     notifications: WorkOrderNotifications
     worker: DeliveryWorker
+    app: ServiceApp
 
 
 def delivery_lease(settings: NotificationsSettings) -> timedelta:
@@ -46,7 +52,15 @@ def delivery_lease(settings: NotificationsSettings) -> timedelta:
     )
 
 
-def build_service(settings: NotificationsSettings) -> NotificationsService:
+def bootstrap(
+    settings: NotificationsSettings | None = None, *, clock: Clock = utc_now
+) -> NotificationsService:
+    """The composition root: settings → clients → use cases → consumers and worker → app.
+
+    Nothing connects here; the app connects when it starts. ``clock`` is the time every use case
+    reads.
+    """
+    settings = settings or NotificationsSettings()
     ctx = build_context(Service.NOTIFICATIONS, settings)
     deliveries = MongoDeliveryLog(ctx.store)
     sender = SmtpSender(
@@ -58,6 +72,7 @@ def build_service(settings: NotificationsSettings) -> NotificationsService:
         timeout_seconds=settings.smtp_timeout_seconds,
     )
     worker = DeliveryWorker(
+        clock=clock,
         store=ctx.store,
         deliveries=deliveries,
         sender=sender,
@@ -67,35 +82,31 @@ def build_service(settings: NotificationsSettings) -> NotificationsService:
             max_seconds=settings.retry_max_seconds,
         ),
         lease=delivery_lease(settings),
-        concurrency=settings.delivery_concurrency,
-        poll_seconds=settings.delivery_poll_seconds,
+        scheduler=ctx.scheduler,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
         metrics=ctx.metrics,
     )
+    ctx.scheduler.add(
+        deliveries.due_work(
+            worker.deliver,
+            lease=delivery_lease(settings),
+            concurrency=settings.delivery_concurrency,
+            poll_seconds=settings.delivery_poll_seconds,
+        )
+    )
     notifications = WorkOrderNotifications(
-        store=ctx.store,
         deliveries=deliveries,
         catalog=TemplateCatalog(),
         sender=Mailbox.parse(settings.mail_from),
         on_recorded=worker.wake,
+        clock=clock,
     )
-    subscribe(
-        ctx.bus,
-        [t.value for t in CONSUMED_TOPICS],
-        make_event_handler(notifications),
-        registry=EVENT_TYPES,
-        title="notifications",
-        description="Domain events that people are told about",
-    )
+    ctx.consume(*notifications_consumers(notifications))
+    declare_published_topics(ctx.bus, PRODUCED_TOPICS)
     ctx.on_startup.append(worker.start)
     ctx.on_shutdown.append(worker.stop)
-    return NotificationsService(settings, ctx, deliveries, notifications, worker)
-
-
-def create_app(settings: NotificationsSettings | None = None) -> ServiceApp:
-    service = build_service(settings or NotificationsSettings())
-    return build_app(
-        service.ctx,
+    app = build_app(
+        ctx,
         topics=[t.value for t in (*CONSUMED_TOPICS, *PRODUCED_TOPICS)],
         indexes=create_indexes,
         title="Fixloop notifications",
@@ -105,6 +116,12 @@ def create_app(settings: NotificationsSettings | None = None) -> ServiceApp:
             "delivery as notification.sent or notification.failed."
         ),
     )
+    return NotificationsService(settings, ctx, deliveries, notifications, worker, app)
+
+
+def create_app(settings: NotificationsSettings | None = None) -> ServiceApp:
+    """The ASGI app of the notifications service."""
+    return bootstrap(settings).app
 
 
 def main() -> None:

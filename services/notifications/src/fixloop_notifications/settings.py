@@ -12,7 +12,7 @@ from email.utils import parseaddr
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from fixloop_shared.devports import DEV_PORTS
+from fixloop_shared.default_ports import DEV_PORTS
 from fixloop_shared.settings import ServiceSettings
 
 

@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from fixloop_shared.devports import DEV_PORTS
+from fixloop_shared.default_ports import DEV_PORTS
 
 if TYPE_CHECKING:
     from fixloop.v1 import work_order_pb2

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
-from fixloop_orders.adapters.consumers import CONSUMED_TOPICS, subscribe_orders
+from fixloop_orders.adapters.consumers import CONSUMED_TOPICS, orders_consumers
 from fixloop_orders.adapters.mongo import MongoWorkOrderQueries, MongoWorkOrders, ensure_indexes
 from fixloop_orders.adapters.partner_api import PartnerApi
 from fixloop_orders.app.intake import WorkOrderIntake
+from fixloop_orders.app.ports import utc_now
 from fixloop_orders.app.timeline import TimelineRecorder
 from fixloop_orders.domain.intake import SourceBindings
 from fixloop_orders.settings import OrdersSettings
+from fixloop_shared.asyncapi import declare_published_topics
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
 from fixloop_shared.service_app import ServiceApp
 from fixloop_shared.settings import load_settings
@@ -25,6 +29,9 @@ log = logging.getLogger(__name__)
 
 PRODUCED_TOPICS: tuple[Topic, ...] = (Topic.WORKORDERS_EVENTS,)
 PROBE_TIMEOUT_SECONDS = 2.0
+
+Clock = Callable[[], datetime]
+"""What the use cases read the time from (injectable for tests)."""
 
 
 @dataclass
@@ -40,16 +47,21 @@ class OrdersService:
     app: ServiceApp
 
 
-def build_orders(settings: OrdersSettings | None = None) -> OrdersService:
-    """Build (without connecting) everything the orders service runs."""
+def bootstrap(settings: OrdersSettings | None = None, *, clock: Clock = utc_now) -> OrdersService:
+    """The composition root: settings → clients → use cases → consumers and gRPC API → app.
+
+    Nothing connects here; the app connects when it starts. ``clock`` is the time every use case
+    reads.
+    """
     settings = settings or OrdersSettings()
     ctx = build_context(Service.ORDERS, settings)
     orders = MongoWorkOrders(ctx.store.db)
     bindings = SourceBindings.of(settings.source_tenants)
-    intake = WorkOrderIntake(ctx.store, orders, bindings)
-    recorder = TimelineRecorder(ctx.store, orders)
+    intake = WorkOrderIntake(Service.ORDERS, orders, bindings, clock=clock)
+    recorder = TimelineRecorder(orders, clock=clock)
     queries = MongoWorkOrderQueries(ctx.store.db)
-    subscribe_orders(ctx.bus, intake, recorder)
+    ctx.consume(*orders_consumers(intake, recorder))
+    declare_published_topics(ctx.bus, PRODUCED_TOPICS)
 
     async def store_and_broker_problem() -> str | None:
         try:
@@ -113,7 +125,7 @@ def build_orders(settings: OrdersSettings | None = None) -> OrdersService:
 
 def create_app(settings: OrdersSettings | None = None) -> ServiceApp:
     """The ASGI app of the orders service (consumers, /healthz, /readyz, /metrics, gRPC)."""
-    return build_orders(settings).app
+    return bootstrap(settings).app
 
 
 def main() -> None:
@@ -121,4 +133,4 @@ def main() -> None:
     serve(create_app(settings), settings)
 
 
-__all__ = ["OrdersService", "build_orders", "create_app", "main"]
+__all__ = ["OrdersService", "bootstrap", "create_app", "main"]

@@ -6,8 +6,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from fixloop_shared.contracts.types import SourcePlatform, TenantId
-from fixloop_shared.devports import DEV_PORTS
-from fixloop_shared.grpc_edge import TenantRateLimit
+from fixloop_shared.default_ports import DEV_PORTS
+from fixloop_shared.grpc_edge.rate_limit import TenantRateLimit
 from fixloop_shared.settings import ServiceSettings
 
 

@@ -6,7 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from fixloop_parts.domain import DEFAULT_MAX_SOURCES
-from fixloop_shared.devports import DEV_PORTS
+from fixloop_shared.default_ports import DEV_PORTS
 from fixloop_shared.settings import ServiceSettings
 
 

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
-from fixloop_shared.bus import subscribe
-from fixloop_shared.contracts.events import EVENT_TYPES
+from fixloop_shared.asyncapi import declare_published_topics
+from fixloop_shared.due_work import DueWorkScheduler
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
 from fixloop_shared.service_app import ServiceApp
 from fixloop_shared.settings import load_settings
 from fixloop_shared.store import Store
 from fixloop_shared.topics import Service, Topic
-from fixloop_sla.adapters.events import make_handler
+from fixloop_sla.adapters.events import sla_consumers
 from fixloop_sla.adapters.mongo import MongoClockRepository, clock_indexes
-from fixloop_sla.adapters.scheduler import ClockScheduler
-from fixloop_sla.app.clocks import SlaClocks
+from fixloop_sla.adapters.scheduler import clock_work
+from fixloop_sla.app.clocks import SlaClocks, utc_now
 from fixloop_sla.metrics import SlaMetrics
 from fixloop_sla.settings import SlaSettings
 
 CONSUMED_TOPICS = (Topic.WORKORDERS_EVENTS, Topic.CONTRACTORS_EVENTS)
 PRODUCED_TOPICS = (Topic.SLA_EVENTS,)
+
+Clock = Callable[[], datetime]
+"""What the use cases read the time from (injectable for tests)."""
 
 
 @dataclass
@@ -29,7 +34,8 @@ class SlaService:
     settings: SlaSettings
     ctx: ServiceContext
     clocks: SlaClocks
-    scheduler: ClockScheduler
+    scheduler: DueWorkScheduler
+    """The process's due-work scheduler: the clocks and the outbox relay."""
     app: ServiceApp
 
 
@@ -37,7 +43,12 @@ async def ensure_indexes(store: Store) -> None:
     await store.ensure_indexes(clock_indexes())
 
 
-def build_service(settings: SlaSettings | None = None) -> SlaService:
+def bootstrap(settings: SlaSettings | None = None, *, clock: Clock = utc_now) -> SlaService:
+    """The composition root: settings → clients → use cases → consumers and timers → app.
+
+    Nothing connects here; the app connects when it starts. ``clock`` is the time every use case
+    reads.
+    """
     settings = settings or SlaSettings()
     ctx = build_context(Service.SLA.value, settings)
     clocks = SlaClocks(
@@ -46,25 +57,21 @@ def build_service(settings: SlaSettings | None = None) -> SlaService:
         policy=settings.sla_policy(),
         metrics=SlaMetrics(ctx.metrics),
         late_after=settings.late_after,
+        now=clock,
     )
-    scheduler = ClockScheduler(
-        clocks,
-        poll_seconds=settings.scheduler_poll_seconds,
-        batch_size=settings.scheduler_batch_size,
-        metrics_refresh_seconds=settings.metrics_refresh_seconds,
+    scheduler = ctx.scheduler
+    scheduler.add(
+        clock_work(
+            clocks,
+            poll_seconds=settings.scheduler_poll_seconds,
+            batch_size=settings.scheduler_batch_size,
+            lease_seconds=settings.scheduler_lease_seconds,
+            metrics_refresh_seconds=settings.metrics_refresh_seconds,
+        )
     )
     ctx.on_startup.append(scheduler.start)
-    ctx.on_shutdown.append(scheduler.stop)
-    ctx.readiness_checks.append(scheduler.clock_scheduler)
-    subscribe(
-        ctx.bus,
-        [topic.value for topic in CONSUMED_TOPICS],
-        make_handler(clocks),
-        registry=EVENT_TYPES,
-        title="sla: work order and assignment events",
-        description="Starts dispatch-confirmation clocks on received work orders, "
-        "stops them on accepted assignments.",
-    )
+    ctx.consume(*sla_consumers(clocks))
+    declare_published_topics(ctx.bus, PRODUCED_TOPICS)
     app = build_app(
         ctx,
         topics=[topic.value for topic in (*CONSUMED_TOPICS, *PRODUCED_TOPICS)],
@@ -77,7 +84,8 @@ def build_service(settings: SlaSettings | None = None) -> SlaService:
 
 
 def create_app(settings: SlaSettings | None = None) -> ServiceApp:
-    return build_service(settings).app
+    """The ASGI app of the sla service."""
+    return bootstrap(settings).app
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from fixloop_shared.contracts.events import Milestone
+from fixloop_shared.contracts import Milestone
 from fixloop_sla.domain import SignalKind, Transition
 
 _DELAY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 3600.0, float("inf"))

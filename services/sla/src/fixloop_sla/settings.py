@@ -8,8 +8,8 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from fixloop_shared.contracts.events import Milestone
-from fixloop_shared.devports import DEV_PORTS
+from fixloop_shared.contracts import Milestone
+from fixloop_shared.default_ports import DEV_PORTS
 from fixloop_shared.settings import ServiceSettings
 from fixloop_sla.domain import ClockPolicy, SlaPolicy
 
@@ -42,6 +42,13 @@ class SlaSettings(ServiceSettings):
     )
     scheduler_batch_size: int = Field(
         default=200, ge=1, le=10_000, description="Due clocks fired per store query"
+    )
+    scheduler_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long a pod holds the due clocks it claimed; a dead pod's clocks are "
+        "fired by another pod after this",
     )
     late_after_seconds: float = Field(
         default=5.0,

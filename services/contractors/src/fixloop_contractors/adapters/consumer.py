@@ -7,22 +7,20 @@ import logging
 from prometheus_client import CollectorRegistry, Counter
 
 from fixloop_contractors.app.dispatch import WorkOrderDispatcher
-from fixloop_shared.bus import Bus, subscribe
-from fixloop_shared.contracts.events import EVENT_TYPES, EventPayload, WorkOrderReceived
+from fixloop_shared.contracts import WorkOrderReceived
 from fixloop_shared.envelope import Event
+from fixloop_shared.kernel import EventConsumer, UnitOfWork
 from fixloop_shared.topics import Topic
 
 log = logging.getLogger(__name__)
 
 
-def register_work_order_consumer(
-    bus: Bus, dispatcher: WorkOrderDispatcher, *, metrics: CollectorRegistry
-) -> None:
-    """Consume ``fixloop.workorder.received.v1`` from the work-order events topic.
+def contractors_consumers(
+    dispatcher: WorkOrderDispatcher, *, metrics: CollectorRegistry
+) -> list[EventConsumer]:
+    """The contractors service's consumer: received work orders become offers.
 
-    Every other event type on that topic is skipped (and committed); types no contract knows are
-    dead-lettered by the shared consumer, as are events whose payload names another tenant than
-    their envelope.
+    Every other event type on the work-order topic is skipped (and committed).
     """
     decisions = Counter(
         "fixloop_contractors_dispatch_decisions",
@@ -31,11 +29,9 @@ def register_work_order_consumer(
         registry=metrics,
     )
 
-    async def on_work_order_event(event: Event[EventPayload]) -> None:
+    async def on_received(event: Event[WorkOrderReceived], uow: UnitOfWork) -> None:
         order = event.payload
-        if not isinstance(order, WorkOrderReceived):
-            return
-        result = await dispatcher.work_order_received(event.envelope, order)
+        result = await dispatcher.work_order_received(event, uow)
         decisions.labels(result.outcome.value).inc()
         log.info(
             "work order dispatch: %s",
@@ -49,18 +45,18 @@ def register_work_order_consumer(
             },
         )
 
-    subscribe(
-        bus,
-        [Topic.WORKORDERS_EVENTS],
-        on_work_order_event,
-        registry=EVENT_TYPES,
-        title="contractors: received work orders",
-        description=(
-            "Offers each received work order to one eligible contractor "
-            "(fixloop.assignment.offered.v1) or reports why nobody can take it "
-            "(fixloop.assignment.unfilled.v1)."
-        ),
-    )
+    return [
+        EventConsumer(
+            name="dispatch",
+            topics=[Topic.WORKORDERS_EVENTS],
+            handlers={WorkOrderReceived: on_received},
+            description=(
+                "Offers each received work order to one eligible contractor "
+                "(fixloop.assignment.offered.v1) or reports why nobody can take it "
+                "(fixloop.assignment.unfilled.v1)."
+            ),
+        )
+    ]
 
 
-__all__ = ["register_work_order_consumer"]
+__all__ = ["contractors_consumers"]

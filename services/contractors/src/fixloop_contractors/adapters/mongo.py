@@ -17,12 +17,12 @@ outside reaches a filter as a raw document.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
 
 from fixloop_contractors.app.ports import UpsertCounts
 from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest, NoEligibleContractor
@@ -33,9 +33,9 @@ from fixloop_contractors.domain.model import (
     ServiceRegion,
 )
 from fixloop_contractors.domain.offers import Offer
-from fixloop_shared.contracts.events import EventPayload
-from fixloop_shared.envelope import EventEnvelope
-from fixloop_shared.store import Document, Store, UnitOfWork
+from fixloop_shared.contracts import EventPayload
+from fixloop_shared.kernel import UnitOfWork
+from fixloop_shared.store import Document, Store
 
 log = logging.getLogger(__name__)
 
@@ -171,14 +171,12 @@ class MongoContractorRegistry:
 
 
 class MongoDispatchTransaction:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, db: AsyncDatabase[Document]) -> None:
         self._uow = uow
-
-    async def claim(self, envelope: EventEnvelope) -> bool:
-        return await self._uow.claim(envelope)
+        self._db = db
 
     async def decision_exists(self, work_order_id: str) -> bool:
-        doc = await self._uow.db[OFFERS].find_one(
+        doc = await self._db[OFFERS].find_one(
             {"work_order_id": work_order_id}, projection={"_id": 1}, session=self._uow.session
         )
         return doc is not None
@@ -193,7 +191,7 @@ class MongoDispatchTransaction:
             "regions.country": request.country,
         }
         docs = (
-            await self._uow.db[CONTRACTORS]
+            await self._db[CONTRACTORS]
             .find(query, session=self._uow.session)
             .sort("_id", ASCENDING)
             .limit(MAX_CANDIDATES)
@@ -208,7 +206,7 @@ class MongoDispatchTransaction:
 
     async def save_offer(self, offer: Offer, request: DispatchRequest) -> None:
         session = self._uow.session
-        await self._uow.db[OFFERS].insert_one(
+        await self._db[OFFERS].insert_one(
             {
                 "_id": offer.offer_id,
                 "work_order_id": offer.work_order_id,
@@ -222,7 +220,7 @@ class MongoDispatchTransaction:
             },
             session=session,
         )
-        result = await self._uow.db[CONTRACTORS].update_one(
+        result = await self._db[CONTRACTORS].update_one(
             {"_id": offer.contractor_id}, {"$inc": {"open_offers": 1}}, session=session
         )
         if result.matched_count != 1:
@@ -248,7 +246,7 @@ class MongoDispatchTransaction:
             "considered_total": decision.considered_total,
             "site": _site(request),
         }
-        await self._uow.db[OFFERS].insert_one(doc, session=self._uow.session)
+        await self._db[OFFERS].insert_one(doc, session=self._uow.session)
 
     def emit(
         self, payload: EventPayload, *, topic: str, key: str, tenant: str, correlationid: str
@@ -260,12 +258,10 @@ class MongoDispatchTransaction:
 
 class MongoDispatchLedger:
     def __init__(self, store: Store) -> None:
-        self._store = store
+        self._db = store.db
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[MongoDispatchTransaction]:
-        async with self._store.transaction() as uow:
-            yield MongoDispatchTransaction(uow)
+    def within(self, uow: UnitOfWork) -> MongoDispatchTransaction:
+        return MongoDispatchTransaction(uow, self._db)
 
 
 __all__ = [

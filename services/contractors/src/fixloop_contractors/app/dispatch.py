@@ -21,13 +21,14 @@ from fixloop_contractors.domain.dispatch import (
     choose_contractor,
 )
 from fixloop_contractors.domain.offers import Offer
-from fixloop_shared.contracts.events import (
+from fixloop_shared.contracts import (
     AssignmentOffered,
     AssignmentUnfilled,
     UnfilledReason,
     WorkOrderReceived,
 )
-from fixloop_shared.envelope import EventEnvelope
+from fixloop_shared.envelope import Event
+from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.topics import Topic
 
 Clock = Callable[[], datetime]
@@ -49,7 +50,6 @@ def new_id() -> str:
 class DispatchOutcome(StrEnum):
     OFFERED = "offered"
     UNFILLED = "unfilled"
-    ALREADY_PROCESSED = "already_processed"
     ALREADY_DECIDED = "already_decided"
 
 
@@ -88,69 +88,69 @@ class WorkOrderDispatcher:
         self._considered_limit = considered_limit
 
     async def work_order_received(
-        self, envelope: EventEnvelope, order: WorkOrderReceived
+        self, event: Event[WorkOrderReceived], uow: UnitOfWork
     ) -> DispatchResult:
+        """Offer the work order to one eligible contractor, or record why nobody can take it."""
+        envelope, order = event.envelope, event.payload
         request = dispatch_request(order)
-        async with self._ledger.transaction() as tx:
-            if not await tx.claim(envelope):
-                return DispatchResult(DispatchOutcome.ALREADY_PROCESSED)
-            if await tx.decision_exists(request.work_order_id):
-                return DispatchResult(DispatchOutcome.ALREADY_DECIDED)
-            now = _to_millis(self._clock())
-            decision = choose_contractor(
-                request,
-                await tx.candidates(request),
-                now,
-                considered_limit=self._considered_limit,
+        tx = self._ledger.within(uow)
+        if await tx.decision_exists(request.work_order_id):
+            return DispatchResult(DispatchOutcome.ALREADY_DECIDED)
+        now = _to_millis(self._clock())
+        decision = choose_contractor(
+            request,
+            await tx.candidates(request),
+            now,
+            considered_limit=self._considered_limit,
+        )
+        if isinstance(decision, ContractorChosen):
+            contractor = decision.contractor
+            offer = Offer.open(
+                offer_id=self._ids(),
+                request=request,
+                contractor_id=contractor.contractor_id,
+                at=now,
+                ttl=self._offer_ttl,
             )
-            if isinstance(decision, ContractorChosen):
-                contractor = decision.contractor
-                offer = Offer.open(
-                    offer_id=self._ids(),
-                    request=request,
-                    contractor_id=contractor.contractor_id,
-                    at=now,
-                    ttl=self._offer_ttl,
-                )
-                await tx.save_offer(offer, request)
-                tx.emit(
-                    AssignmentOffered(
-                        work_order_id=offer.work_order_id,
-                        offer_id=offer.offer_id,
-                        contractor_id=contractor.contractor_id,
-                        contractor_name=contractor.name,
-                        offered_at=offer.offered_at,
-                        expires_at=offer.expires_at,
-                    ),
-                    topic=Topic.CONTRACTORS_EVENTS,
-                    key=request.work_order_id,
-                    tenant=request.tenant,
-                    correlationid=envelope.correlationid,
-                )
-                return DispatchResult(
-                    DispatchOutcome.OFFERED,
-                    contractor_id=contractor.contractor_id,
-                    offer_id=offer.offer_id,
-                )
-            await tx.save_unfilled(
-                decision_id=self._ids(), request=request, decision=decision, decided_at=now
-            )
+            await tx.save_offer(offer, request)
             tx.emit(
-                AssignmentUnfilled(
-                    work_order_id=request.work_order_id,
-                    reason=decision.reason,
-                    considered=[
-                        UnfilledReason(contractor_id=a.contractor_id, reasons=list(a.reasons))
-                        for a in decision.considered
-                    ],
-                    decided_at=now,
+                AssignmentOffered(
+                    work_order_id=offer.work_order_id,
+                    offer_id=offer.offer_id,
+                    contractor_id=contractor.contractor_id,
+                    contractor_name=contractor.name,
+                    offered_at=offer.offered_at,
+                    expires_at=offer.expires_at,
                 ),
                 topic=Topic.CONTRACTORS_EVENTS,
                 key=request.work_order_id,
                 tenant=request.tenant,
                 correlationid=envelope.correlationid,
             )
-            return DispatchResult(DispatchOutcome.UNFILLED, reason=decision.reason)
+            return DispatchResult(
+                DispatchOutcome.OFFERED,
+                contractor_id=contractor.contractor_id,
+                offer_id=offer.offer_id,
+            )
+        await tx.save_unfilled(
+            decision_id=self._ids(), request=request, decision=decision, decided_at=now
+        )
+        tx.emit(
+            AssignmentUnfilled(
+                work_order_id=request.work_order_id,
+                reason=decision.reason,
+                considered=[
+                    UnfilledReason(contractor_id=a.contractor_id, reasons=list(a.reasons))
+                    for a in decision.considered
+                ],
+                decided_at=now,
+            ),
+            topic=Topic.CONTRACTORS_EVENTS,
+            key=request.work_order_id,
+            tenant=request.tenant,
+            correlationid=envelope.correlationid,
+        )
+        return DispatchResult(DispatchOutcome.UNFILLED, reason=decision.reason)
 
 
 __all__ = [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -11,8 +10,8 @@ from typing import Protocol
 from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest, NoEligibleContractor
 from fixloop_contractors.domain.model import Contractor
 from fixloop_contractors.domain.offers import Offer
-from fixloop_shared.contracts.events import EventPayload
-from fixloop_shared.envelope import EventEnvelope
+from fixloop_shared.contracts import EventPayload
+from fixloop_shared.kernel import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +39,7 @@ class ContractorRegistry(Protocol):
 
 
 class DispatchTransaction(Protocol):
-    """One atomic unit: the consumed event's claim, the decision, the load change, the events."""
-
-    async def claim(self, envelope: EventEnvelope) -> bool:
-        """Record the event as processed; False if it already was (a redelivery)."""
-        ...
+    """One atomic unit: the decision, the load change, the events (the kernel claims the event)."""
 
     async def decision_exists(self, work_order_id: str) -> bool:
         """True if this work order was already offered or found unfillable."""
@@ -80,6 +75,6 @@ class DispatchTransaction(Protocol):
 
 
 class DispatchLedger(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[DispatchTransaction]:
-        """Commits when the block ends normally, rolls back on an exception or a duplicate claim."""
+    def within(self, uow: UnitOfWork) -> DispatchTransaction:
+        """The dispatch records, read and written inside the kernel's unit of work."""
         ...

@@ -1,4 +1,4 @@
-"""The Kafka handler: hands each domain event to the use case for its type.
+"""The Kafka side of notifications: which consumed events are turned into notices.
 
 Event types the service does not notify about are skipped (the offset is committed).
 """
@@ -6,15 +6,22 @@ Event types the service does not notify about are skipped (the offset is committ
 from __future__ import annotations
 
 from fixloop_notifications.app.intake import WorkOrderNotifications
-from fixloop_shared.bus import EventHandler
-from fixloop_shared.contracts.events import EventPayload, WorkOrderReceived
-from fixloop_shared.envelope import Event
+from fixloop_shared.contracts import WorkOrderReceived
+from fixloop_shared.kernel import EventConsumer
+from fixloop_shared.topics import Topic
+
+CONSUMED_TOPICS: tuple[Topic, ...] = (Topic.WORKORDERS_EVENTS,)
 
 
-def make_event_handler(notifications: WorkOrderNotifications) -> EventHandler:
-    async def handle(event: Event[EventPayload]) -> None:
-        payload = event.payload
-        if isinstance(payload, WorkOrderReceived):
-            await notifications.work_order_received(event.envelope, payload)
+def notifications_consumers(notifications: WorkOrderNotifications) -> list[EventConsumer]:
+    return [
+        EventConsumer(
+            name="notices",
+            topics=list(CONSUMED_TOPICS),
+            handlers={WorkOrderReceived: notifications.work_order_received},
+            description="Domain events that people are told about",
+        )
+    ]
 
-    return handle
+
+__all__ = ["CONSUMED_TOPICS", "notifications_consumers"]

@@ -2,9 +2,10 @@
 
 ``deliveries`` holds each notification, its rendered message and where its delivery stands;
 ``delivery_attempts`` is the append-only log of every attempt (separate documents rather than
-an ever-growing array). Workers lease pending deliveries with ``lease_owner``/``lease_until``,
-so any number of pods share them and a dead worker's deliveries come back when its lease
-runs out.
+an ever-growing array). Pending deliveries are a kind of due work
+(:meth:`MongoDeliveryLog.due_work`): pods lease them with ``lease_owner``/``lease_until_ms``
+(epoch milliseconds), so any number of pods share them and a dead worker's deliveries come back
+when its lease runs out.
 
 Lease and attempt writes happen outside any transaction, so each takes the store's write slot
 (``Store.exclusive``): on a store that does not isolate sessions, a consumer transaction rolled
@@ -13,16 +14,28 @@ back at the same moment would otherwise undo them.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
+from fixloop_notifications.app.dispatch import DELIVERY_WORK
 from fixloop_notifications.domain.delivery import Delivery, DeliveryError, DeliveryStatus
 from fixloop_notifications.domain.mail import Mailbox, OutgoingMail
-from fixloop_shared.contracts.events import Channel
-from fixloop_shared.store import Document, Store, UnitOfWork
+from fixloop_shared.contracts import Channel
+from fixloop_shared.due_work import (
+    LEASE_OWNER,
+    LEASE_UNTIL,
+    ClaimedItem,
+    DueWork,
+    epoch_ms,
+    lease_free,
+    unleased,
+)
+from fixloop_shared.kernel import UnitOfWork
+from fixloop_shared.store import Document, Store, database_of
 
 DELIVERIES = "deliveries"
 DELIVERY_ATTEMPTS = "delivery_attempts"
@@ -36,7 +49,7 @@ async def create_indexes(store: Store) -> None:
     await store.ensure_indexes(
         {
             DELIVERIES: [
-                IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)]),
+                IndexModel([("status", ASCENDING), (LEASE_UNTIL, ASCENDING)]),
                 IndexModel([("status", ASCENDING), ("created_at", ASCENDING)]),
                 IndexModel([("work_order_id", ASCENDING)]),
                 IndexModel([("event_id", ASCENDING)]),
@@ -76,8 +89,7 @@ def delivery_to_document(delivery: Delivery) -> Document:
         "last_error": delivery.last_error,
         "created_at": delivery.created_at,
         "updated_at": delivery.created_at,
-        "lease_owner": NO_OWNER,
-        "lease_until": delivery.created_at,
+        **unleased(),
     }
 
 
@@ -113,7 +125,7 @@ def delivery_from_document(doc: Document) -> Delivery:
 
 def _leased_by(notification_id: str, owner: str) -> Document:
     """The filter for a delivery still pending and leased by ``owner``."""
-    return {"_id": notification_id, "status": DeliveryStatus.PENDING.value, "lease_owner": owner}
+    return {"_id": notification_id, "status": DeliveryStatus.PENDING.value, LEASE_OWNER: owner}
 
 
 class MongoDeliveryLog:
@@ -125,15 +137,53 @@ class MongoDeliveryLog:
         return self._store.db[DELIVERIES]
 
     async def add(self, uow: UnitOfWork, delivery: Delivery) -> None:
-        await uow.db[DELIVERIES].insert_one(delivery_to_document(delivery), session=uow.session)
+        await database_of(uow)[DELIVERIES].insert_one(
+            delivery_to_document(delivery), session=uow.session
+        )
+        due = [(DELIVERY_WORK, delivery.created_at)]
+        uow.after_commit(lambda: self._store.notify_due(due))
+
+    def due_work(
+        self,
+        deliver: Callable[[Delivery, str], Awaitable[None]],
+        *,
+        lease: timedelta,
+        concurrency: int,
+        poll_seconds: float,
+    ) -> DueWork:
+        """Pending deliveries as due work: oldest first, ``concurrency`` at a time per pod,
+        each delivered by ``deliver(delivery, lease owner)``."""
+
+        async def fire(item: ClaimedItem) -> None:
+            await deliver(delivery_from_document(item.doc), item.owner)
+
+        return DueWork(
+            name=DELIVERY_WORK,
+            collection=DELIVERIES,
+            due=lambda _now: {"status": DeliveryStatus.PENDING.value},
+            fire=fire,
+            lease=lease,
+            batch_size=concurrency,
+            poll_seconds=poll_seconds,
+            order=(("created_at", ASCENDING), ("_id", ASCENDING)),
+            concurrency=concurrency,
+        )
 
     async def claim_next(
         self, *, owner: str, now: datetime, lease_until: datetime
     ) -> Delivery | None:
+        """Lease the oldest pending delivery nobody holds (one at a time; the scheduler claims
+        batches through :meth:`due_work`)."""
         async with self._store.exclusive():
             doc = await self._deliveries.find_one_and_update(
-                {"status": DeliveryStatus.PENDING.value, "lease_until": {"$lte": now}},
-                {"$set": {"lease_owner": owner, "lease_until": lease_until, "updated_at": now}},
+                {"status": DeliveryStatus.PENDING.value, **lease_free(epoch_ms(now))},
+                {
+                    "$set": {
+                        LEASE_OWNER: owner,
+                        LEASE_UNTIL: epoch_ms(lease_until),
+                        "updated_at": now,
+                    }
+                },
                 sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
                 return_document=ReturnDocument.AFTER,
             )
@@ -147,7 +197,11 @@ class MongoDeliveryLog:
                 _leased_by(notification_id, owner),
                 {
                     "$inc": {"attempts": 1},
-                    "$set": {"lease_until": lease_until, "last_attempt_at": now, "updated_at": now},
+                    "$set": {
+                        LEASE_UNTIL: epoch_ms(lease_until),
+                        "last_attempt_at": now,
+                        "updated_at": now,
+                    },
                 },
                 projection={"attempts": True},
                 return_document=ReturnDocument.AFTER,
@@ -180,7 +234,7 @@ class MongoDeliveryLog:
         async with self._store.exclusive():
             await self._deliveries.update_one(
                 _leased_by(notification_id, owner),
-                {"$set": {"lease_owner": NO_OWNER, "lease_until": now, "updated_at": now}},
+                {"$set": {**unleased(), "updated_at": now}},
             )
 
     async def finish(
@@ -195,7 +249,7 @@ class MongoDeliveryLog:
     ) -> bool:
         changes: dict[str, Any] = {
             "status": status.value,
-            "lease_owner": NO_OWNER,
+            **unleased(),
             "updated_at": at,
             "finished_at": at,
         }
@@ -204,7 +258,7 @@ class MongoDeliveryLog:
         else:
             changes["failed_at"] = at
             changes["last_error"] = error
-        result = await uow.db[DELIVERIES].update_one(
+        result = await database_of(uow)[DELIVERIES].update_one(
             _leased_by(notification_id, owner),
             {"$set": changes},
             session=uow.session,

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from fixloop_notifications.domain.delivery import Delivery, DeliveryError, DeliveryStatus
 from fixloop_notifications.domain.mail import OutgoingMail
-from fixloop_shared.store import UnitOfWork
+from fixloop_shared.kernel import UnitOfWork
 
 
 class MailSender(Protocol):

@@ -12,37 +12,28 @@ from typing import Any
 from fixloop_notifications.domain.clock_display import format_moment
 from fixloop_notifications.domain.delivery import Delivery, notification_id_for
 from fixloop_notifications.domain.mail import Mailbox, OutgoingMail, message_id_for
-from fixloop_notifications.domain.templates import TemplateCatalog, single_line
+from fixloop_notifications.domain.templates import MessageTemplates, single_line
 from fixloop_notifications.domain.vocabulary import category_label, priority_label
-from fixloop_shared.contracts.events import Address, Channel, WorkOrderReceived
+from fixloop_notifications.domain.work_order import ReceivedWorkOrder
+from fixloop_shared.vocabulary import Channel
 
 RECEIPT_TEMPLATE = "workorder_received"
 
 
-def _address_lines(address: Address) -> list[str]:
-    lines = [address.line1]
-    if address.line2:
-        lines.append(address.line2)
-    lines.append(f"{address.postal_code} {address.city}")
-    lines.append(address.country)
-    return lines
-
-
-def receipt_values(order: WorkOrderReceived, locale: str) -> dict[str, Any]:
+def receipt_values(order: ReceivedWorkOrder, locale: str) -> dict[str, Any]:
     """What the receipt templates show, in ``locale`` and the site's time zone."""
-    zone = order.site.timezone
-    equipment = order.equipment
-    make = " ".join(part for part in (equipment.manufacturer, equipment.model) if part)
+    zone = order.site_timezone
+    make = " ".join(part for part in (order.equipment_manufacturer, order.equipment_model) if part)
     return {
-        "requester_name": single_line(order.requester.name),
+        "requester_name": single_line(order.requester_name),
         "reference": order.work_order_id,
         "external_id": order.external_id,
         "source_platform": order.source_platform,
-        "site_name": single_line(order.site.name),
-        "site_address": _address_lines(order.site.address),
+        "site_name": single_line(order.site_name),
+        "site_address": order.site_address.lines,
         "site_timezone": zone,
-        "equipment_id": equipment.equipment_id,
-        "equipment_class": equipment.equipment_class,
+        "equipment_id": order.equipment_id,
+        "equipment_class": order.equipment_class,
         "equipment_make": make or None,
         "priority": priority_label(order.priority, locale),
         "category": category_label(order.category, locale),
@@ -55,18 +46,18 @@ def receipt_values(order: WorkOrderReceived, locale: str) -> dict[str, Any]:
 
 
 def plan_receipt_confirmation(
-    order: WorkOrderReceived,
+    order: ReceivedWorkOrder,
     *,
     event_id: str,
     event_type: str,
     tenant: str,
     correlation_id: str,
-    catalog: TemplateCatalog,
+    catalog: MessageTemplates,
     sender: Mailbox,
     now: datetime,
 ) -> Delivery:
     """The e-mail telling the requester that their repair request was received."""
-    requested = order.requester.locale
+    requested = order.requester_locale
     # Words and dates follow the requested locale as far as they are known (de-AT writes
     # "Jänner"); the template is the best available translation.
     message = catalog.render(RECEIPT_TEMPLATE, requested, receipt_values(order, requested))
@@ -75,7 +66,7 @@ def plan_receipt_confirmation(
     mail = OutgoingMail(
         message_id=message_id_for(notification_id, sender.domain),
         sender=sender,
-        recipient=Mailbox(address=str(order.requester.email), name=order.requester.name),
+        recipient=Mailbox(address=order.requester_email, name=order.requester_name),
         subject=message.subject,
         text=message.text,
         html=message.html,

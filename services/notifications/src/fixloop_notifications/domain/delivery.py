@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from fixloop_notifications.domain.mail import OutgoingMail
-from fixloop_shared.contracts.events import Channel
+from fixloop_shared.vocabulary import Channel
 
 _NOTIFICATION_NAMESPACE = uuid.UUID("4f3c2a0e-5d7b-5c1e-9a2f-6b8d0e1f2a3c")
 

@@ -1,26 +1,15 @@
-"""Message templates: one folder per template, one file per locale and part.
+"""Message templates as the domain sees them: a named template, rendered for a locale.
 
-``templates/<template>/<locale>.subject.j2`` (one line), ``<locale>.txt.j2`` (plain text) and
-``<locale>.html.j2`` (HTML, autoescaped: every value from an event is text, never markup).
-A locale is offered for a template once all three parts exist. Rendering is pure: the same
-template, locale and values always give the same message.
+What a template catalog must do is :class:`MessageTemplates`; the catalog the service runs with
+(Jinja templates shipped in the package) is
+:class:`fixloop_notifications.adapters.templates.TemplateCatalog`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from jinja2 import BaseLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
-
-from fixloop_notifications.domain.locales import resolve_locale
-
-PARTS = ("subject", "txt", "html")
-_TEMPLATE_FILE = re.compile(
-    r"^(?P<template>[a-z][a-z0-9_]*)/(?P<locale>[a-z]{2}(?:-[A-Z]{2})?)\.(?P<part>subject|txt|html)\.j2$"
-)
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -37,63 +26,22 @@ class UnknownTemplate(LookupError):  # noqa: N818 - the domain word
     """No translation of this template exists at all."""
 
 
+class MessageTemplates(Protocol):
+    """A catalog of message templates, each translated into some locales."""
+
+    def render(
+        self, template: str, requested_locale: str, values: Mapping[str, Any]
+    ) -> RenderedMessage:
+        """Render ``template`` in the best translation for ``requested_locale`` (exact locale,
+        then its language, then English), with ``values``. The subject is one line; values are
+        text, escaped in the HTML part. Raises :class:`UnknownTemplate` if ``template`` has no
+        translation at all. Pure: the same arguments always give the same message."""
+        ...
+
+
 def single_line(value: str) -> str:
     """Collapse every run of whitespace (line breaks included) into one space."""
     return " ".join(value.split())
 
 
-class TemplateCatalog:
-    """The templates shipped in the package (or given by ``loader``) and their translations."""
-
-    def __init__(self, loader: BaseLoader | None = None) -> None:
-        self._env = Environment(
-            loader=loader or PackageLoader("fixloop_notifications", "templates"),
-            autoescape=select_autoescape(
-                enabled_extensions=("html.j2",), default_for_string=False, default=False
-            ),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-            auto_reload=False,
-        )
-        found: dict[str, dict[str, set[str]]] = {}
-        for name in self._env.list_templates():
-            match = _TEMPLATE_FILE.match(name)
-            if match is None:
-                continue
-            locales = found.setdefault(match["template"], {})
-            locales.setdefault(match["locale"], set()).add(match["part"])
-        self._locales: dict[str, frozenset[str]] = {
-            template: frozenset(loc for loc, parts in locales.items() if set(PARTS) <= parts)
-            for template, locales in found.items()
-        }
-
-    @property
-    def templates(self) -> frozenset[str]:
-        return frozenset(t for t, locales in self._locales.items() if locales)
-
-    def locales(self, template: str) -> frozenset[str]:
-        """The locales ``template`` is translated into (all three parts present)."""
-        return self._locales.get(template, frozenset())
-
-    def render(
-        self, template: str, requested_locale: str, values: Mapping[str, Any]
-    ) -> RenderedMessage:
-        """Render ``template`` in the best translation for ``requested_locale``."""
-        available = self.locales(template)
-        if not available:
-            msg = f"no template {template!r}"
-            raise UnknownTemplate(msg)
-        locale = resolve_locale(requested_locale, available)
-
-        def part(name: str) -> str:
-            return self._env.get_template(f"{template}/{locale}.{name}.j2").render(values)
-
-        return RenderedMessage(
-            template=template,
-            locale=locale,
-            subject=single_line(part("subject")),
-            text=part("txt"),
-            html=part("html"),
-        )
+__all__ = ["MessageTemplates", "RenderedMessage", "UnknownTemplate", "single_line"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fixloop_notifications.domain.locales import language_of
-from fixloop_shared.contracts.events import Category, Priority
+from fixloop_shared.vocabulary import Category, Priority
 
 PRIORITY_LABELS: Mapping[str, Mapping[Priority, str]] = {
     "en": {

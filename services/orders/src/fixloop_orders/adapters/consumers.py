@@ -11,17 +11,12 @@ Use-case errors that can never succeed on a retry become dead letters with their
 
 from __future__ import annotations
 
-from fixloop_orders.app.intake import SourceNotBoundError, WorkOrderIntake
-from fixloop_orders.app.timeline import TimelineRecorder, WorkOrderNotFoundError
-from fixloop_shared.bus import Bus, subscribe
-from fixloop_shared.contracts.events import (
-    EVENT_TYPES,
-    INBOUND_EVENT_TYPES,
-    EventPayload,
-    WorkOrderSubmitted,
-)
+from fixloop_orders.app.intake import WorkOrderIntake
+from fixloop_orders.app.timeline import TimelineRecorder
+from fixloop_orders.app.timeline_facts import RECORDED_PAYLOADS
+from fixloop_shared.contracts import INBOUND_EVENT_TYPES, EventPayload, WorkOrderSubmitted
 from fixloop_shared.envelope import Event
-from fixloop_shared.errors import PoisonMessage, UnauthorizedSource, UnknownEventType
+from fixloop_shared.kernel import EventConsumer, Handler, UnitOfWork
 from fixloop_shared.topics import Topic
 
 TIMELINE_TOPICS: tuple[Topic, ...] = (
@@ -35,54 +30,42 @@ TIMELINE_TOPICS: tuple[Topic, ...] = (
 CONSUMED_TOPICS: tuple[Topic, ...] = (Topic.WORKORDERS_INBOUND, *TIMELINE_TOPICS)
 
 
-class UnknownWorkOrder(PoisonMessage):
-    """An event about a work order that the event's tenant does not have."""
+def orders_consumers(intake: WorkOrderIntake, recorder: TimelineRecorder) -> list[EventConsumer]:
+    """The orders service's consumers: intake from external platforms, and timelines."""
 
-    reason = "unknown-work-order"
+    async def on_submitted(event: Event[WorkOrderSubmitted], uow: UnitOfWork) -> None:
+        await intake.submitted(event, uow)
 
+    async def on_work_order_event(event: Event[EventPayload], uow: UnitOfWork) -> None:
+        await recorder.record(event, uow)
 
-def subscribe_orders(bus: Bus, intake: WorkOrderIntake, recorder: TimelineRecorder) -> None:
-    """Register the orders service's consumers on ``bus`` (before the broker starts)."""
-
-    async def on_submitted(event: Event[EventPayload]) -> None:
-        payload = event.payload
-        if not isinstance(payload, WorkOrderSubmitted):
-            msg = f"{event.envelope.type} is not accepted on {Topic.WORKORDERS_INBOUND}"
-            raise UnknownEventType(msg)
-        try:
-            await intake.submit(Event(event.envelope, payload))
-        except SourceNotBoundError as exc:
-            raise UnauthorizedSource(str(exc)) from exc
-
-    async def on_work_order_event(event: Event[EventPayload]) -> None:
-        try:
-            await recorder.record(event)
-        except WorkOrderNotFoundError as exc:
-            raise UnknownWorkOrder(str(exc)) from exc
-
-    subscribe(
-        bus,
-        [Topic.WORKORDERS_INBOUND],
-        on_submitted,
-        registry=INBOUND_EVENT_TYPES,
-        accept_structured=True,
-        title="orders:intake",
-        description=(
-            "Work orders submitted by external platforms (CloudEvents binary or structured "
-            "mode). The source platform must be bound to the event's tenant."
-        ),
+    timeline_handlers: dict[type[EventPayload], Handler] = dict.fromkeys(
+        RECORDED_PAYLOADS, on_work_order_event
     )
-    subscribe(
-        bus,
-        list(TIMELINE_TOPICS),
-        on_work_order_event,
-        registry=EVENT_TYPES,
-        title="orders:timeline",
-        description=(
-            "Offers, parts reservations, SLA clocks and notifications about a work order, "
-            "recorded in its timeline."
+    return [
+        EventConsumer(
+            name="intake",
+            topics=[Topic.WORKORDERS_INBOUND],
+            handlers={WorkOrderSubmitted: on_submitted},
+            registry=INBOUND_EVENT_TYPES,
+            accept_structured=True,
+            claim_scope=intake.claim_scope,
+            checks=[intake.check_source],
+            description=(
+                "Work orders submitted by external platforms (CloudEvents binary or structured "
+                "mode). The source platform must be bound to the event's tenant."
+            ),
         ),
-    )
+        EventConsumer(
+            name="timeline",
+            topics=list(TIMELINE_TOPICS),
+            handlers=timeline_handlers,
+            description=(
+                "Offers, parts reservations, SLA clocks and notifications about a work order, "
+                "recorded in its timeline."
+            ),
+        ),
+    ]
 
 
-__all__ = ["CONSUMED_TOPICS", "TIMELINE_TOPICS", "UnknownWorkOrder", "subscribe_orders"]
+__all__ = ["CONSUMED_TOPICS", "TIMELINE_TOPICS", "orders_consumers"]

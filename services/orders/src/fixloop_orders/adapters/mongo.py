@@ -15,6 +15,7 @@ nothing from outside can turn into a query operator.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -24,22 +25,23 @@ from pymongo.errors import DuplicateKeyError
 
 from fixloop_orders.app.ports import ConcurrentUpdateError, ExternalOrderConflictError
 from fixloop_orders.app.queries import TimelineEntryView, WorkOrderView
+from fixloop_orders.domain.details import (
+    Address,
+    Equipment,
+    PartLine,
+    Requester,
+    Site,
+    WorkOrderDetails,
+)
 from fixloop_orders.domain.work_order import (
     ExternalOrderKey,
     TimelineEntry,
     WorkOrder,
     WorkOrderState,
 )
-from fixloop_shared.contracts.events import (
-    Category,
-    Equipment,
-    PartLine,
-    Priority,
-    Requester,
-    Site,
-    WorkOrderDetails,
-)
-from fixloop_shared.store import PROCESSED_EVENTS, Document, Store, UnitOfWork
+from fixloop_shared.kernel import UnitOfWork
+from fixloop_shared.store import Document, Store
+from fixloop_shared.vocabulary import Category, Priority
 
 WORK_ORDERS = "work_orders"
 TIMELINE = "timeline"
@@ -101,13 +103,13 @@ def order_document(order: WorkOrder) -> Document:
         "source_platform": order.source_platform,
         "external_id": details.external_id,
         "state": order.state.value,
-        "site": details.site.model_dump(mode="json"),
-        "equipment": details.equipment.model_dump(mode="json"),
+        "site": asdict(details.site),
+        "equipment": asdict(details.equipment),
         "category": details.category.value,
         "priority": details.priority.value,
         "description": details.description,
-        "requester": details.requester.model_dump(mode="json"),
-        "required_parts": [part.model_dump(mode="json") for part in details.required_parts],
+        "requester": asdict(details.requester),
+        "required_parts": [asdict(part) for part in details.required_parts],
         "reported_at": details.reported_at,
         "received_at": order.received_at,
         "updated_at": order.updated_at,
@@ -116,16 +118,46 @@ def order_document(order: WorkOrder) -> Document:
     }
 
 
+def _site(doc: Document) -> Site:
+    address = doc["address"]
+    return Site(
+        site_id=doc["site_id"],
+        name=doc["name"],
+        address=Address(
+            line1=address["line1"],
+            line2=address.get("line2"),
+            city=address["city"],
+            postal_code=address["postal_code"],
+            country=address["country"],
+        ),
+        timezone=doc["timezone"],
+    )
+
+
 def _details(doc: Document) -> WorkOrderDetails:
+    equipment, requester = doc["equipment"], doc["requester"]
     return WorkOrderDetails(
         external_id=doc["external_id"],
-        site=Site.model_validate(doc["site"]),
-        equipment=Equipment.model_validate(doc["equipment"]),
+        site=_site(doc["site"]),
+        equipment=Equipment(
+            equipment_id=equipment["equipment_id"],
+            equipment_class=equipment["equipment_class"],
+            manufacturer=equipment.get("manufacturer"),
+            model=equipment.get("model"),
+        ),
         category=Category(doc["category"]),
         priority=Priority(doc["priority"]),
         description=doc["description"],
-        requester=Requester.model_validate(doc["requester"]),
-        required_parts=[PartLine.model_validate(part) for part in doc["required_parts"]],
+        requester=Requester(
+            name=requester["name"],
+            email=requester["email"],
+            phone=requester.get("phone"),
+            locale=requester["locale"],
+        ),
+        required_parts=tuple(
+            PartLine(part_number=part["part_number"], quantity=int(part["quantity"]))
+            for part in doc["required_parts"]
+        ),
         reported_at=doc.get("reported_at"),
     )
 
@@ -179,13 +211,6 @@ class MongoWorkOrders:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._db = db
 
-    async def was_processed(self, consumer: str, event_id: str) -> bool:
-        doc = await self._db[PROCESSED_EVENTS].find_one(
-            {"consumer": _text(consumer, "consumer"), "event_id": _text(event_id, "event_id")},
-            projection={"_id": 1},
-        )
-        return doc is not None
-
     async def find_id_by_key(self, uow: UnitOfWork | None, key: ExternalOrderKey) -> str | None:
         doc = await self._db[WORK_ORDERS].find_one(
             {
@@ -209,7 +234,7 @@ class MongoWorkOrders:
 
     async def add(self, uow: UnitOfWork, order: WorkOrder) -> None:
         try:
-            await uow.db[WORK_ORDERS].insert_one(order_document(order), session=uow.session)
+            await self._db[WORK_ORDERS].insert_one(order_document(order), session=uow.session)
         except DuplicateKeyError as exc:
             raise ExternalOrderConflictError(str(order.key)) from exc
         await self._append_entries(uow, order)
@@ -220,7 +245,7 @@ class MongoWorkOrders:
         # one turns datetimes written by ``$set`` into strings.
         replacement = order_document(order)
         replacement["version"] = order.version + 1
-        result = await uow.db[WORK_ORDERS].replace_one(
+        result = await self._db[WORK_ORDERS].replace_one(
             {
                 "_id": _text(order.work_order_id, "work_order_id"),
                 "tenant": _text(order.tenant, "tenant"),
@@ -237,7 +262,7 @@ class MongoWorkOrders:
 
     async def _append_entries(self, uow: UnitOfWork, order: WorkOrder) -> None:
         if order.new_entries:
-            await uow.db[TIMELINE].insert_many(
+            await self._db[TIMELINE].insert_many(
                 [entry_document(order, entry, order.updated_at) for entry in order.new_entries],
                 ordered=True,
                 session=uow.session,
@@ -281,7 +306,7 @@ class MongoWorkOrderQueries:
             priority=details.priority,
             description=details.description,
             requester=details.requester,
-            required_parts=tuple(details.required_parts),
+            required_parts=details.required_parts,
             received_at=doc["received_at"],
             updated_at=doc["updated_at"],
             timeline=tuple(_entry_view(entry) for entry in entries),

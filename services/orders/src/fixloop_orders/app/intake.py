@@ -23,22 +23,21 @@ from datetime import datetime
 from enum import StrEnum
 from urllib.parse import quote
 
-from fixloop_orders.app.ports import (
-    ExternalOrderConflictError,
-    WorkOrderRepository,
-    utc_now,
-)
+from fixloop_orders.app.ports import WorkOrderRepository, utc_now
+from fixloop_orders.domain import details as domain
 from fixloop_orders.domain.intake import SourceBindings
 from fixloop_orders.domain.work_order import ExternalOrderKey, WorkOrder
-from fixloop_shared.contracts.events import WorkOrderReceived, WorkOrderSubmitted
-from fixloop_shared.envelope import Event
-from fixloop_shared.store import Store
+from fixloop_shared import contracts
+from fixloop_shared.contracts import WorkOrderReceived, WorkOrderSubmitted
+from fixloop_shared.envelope import Event, EventEnvelope
+from fixloop_shared.errors import UnauthorizedSource
+from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.topics import Topic
 
 log = logging.getLogger(__name__)
 
 
-class SourceNotBoundError(Exception):
+class SourceNotBoundError(UnauthorizedSource):
     """The event's source platform is not bound to the tenant it names."""
 
     def __init__(self, source: str, tenant: str) -> None:
@@ -51,7 +50,6 @@ class SourceNotBoundError(Exception):
 
 class IntakeOutcome(StrEnum):
     CREATED = "created"
-    REDELIVERED = "redelivered"
     ALREADY_RECEIVED = "already_received"
 
 
@@ -72,10 +70,86 @@ def intake_consumer(service: str, source_platform: str) -> str:
     return f"{service}:intake:{quote(source_platform, safe='/')}"
 
 
+def work_order_details(submission: contracts.WorkOrderDetails) -> domain.WorkOrderDetails:
+    """The details of a submitted (or received) work order, as the domain knows them."""
+    site, address = submission.site, submission.site.address
+    equipment, requester = submission.equipment, submission.requester
+    return domain.WorkOrderDetails(
+        external_id=submission.external_id,
+        site=domain.Site(
+            site_id=site.site_id,
+            name=site.name,
+            address=domain.Address(
+                line1=address.line1,
+                line2=address.line2,
+                city=address.city,
+                postal_code=address.postal_code,
+                country=address.country,
+            ),
+            timezone=site.timezone,
+        ),
+        equipment=domain.Equipment(
+            equipment_id=equipment.equipment_id,
+            equipment_class=equipment.equipment_class,
+            manufacturer=equipment.manufacturer,
+            model=equipment.model,
+        ),
+        category=submission.category,
+        priority=submission.priority,
+        description=submission.description,
+        requester=domain.Requester(
+            name=requester.name,
+            email=str(requester.email),
+            phone=requester.phone,
+            locale=requester.locale,
+        ),
+        required_parts=tuple(
+            domain.PartLine(part_number=line.part_number, quantity=line.quantity)
+            for line in submission.required_parts
+        ),
+        reported_at=submission.reported_at,
+    )
+
+
 def received_event(order: WorkOrder) -> WorkOrderReceived:
+    """The ``workorder.received`` event telling every service what was received."""
     details = order.details
+    site, address = details.site, details.site.address
+    equipment, requester = details.equipment, details.requester
     return WorkOrderReceived(
-        **{name: getattr(details, name) for name in type(details).model_fields},
+        external_id=details.external_id,
+        site=contracts.Site(
+            site_id=site.site_id,
+            name=site.name,
+            address=contracts.Address(
+                line1=address.line1,
+                line2=address.line2,
+                city=address.city,
+                postal_code=address.postal_code,
+                country=address.country,
+            ),
+            timezone=site.timezone,
+        ),
+        equipment=contracts.Equipment(
+            equipment_id=equipment.equipment_id,
+            equipment_class=equipment.equipment_class,
+            manufacturer=equipment.manufacturer,
+            model=equipment.model,
+        ),
+        category=details.category,
+        priority=details.priority,
+        description=details.description,
+        requester=contracts.Requester(
+            name=requester.name,
+            email=requester.email,
+            phone=requester.phone,
+            locale=requester.locale,
+        ),
+        required_parts=[
+            contracts.PartLine(part_number=line.part_number, quantity=line.quantity)
+            for line in details.required_parts
+        ],
+        reported_at=details.reported_at,
         work_order_id=order.work_order_id,
         tenant=order.tenant,
         source_platform=order.source_platform,
@@ -88,66 +162,56 @@ class WorkOrderIntake:
 
     def __init__(
         self,
-        store: Store,
+        service: str,
         orders: WorkOrderRepository,
         bindings: SourceBindings,
         *,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
-        self._store = store
+        self._service = service
         self._orders = orders
         self._bindings = bindings
         self._clock = clock
         self._new_id = new_id
 
-    async def submit(self, event: Event[WorkOrderSubmitted]) -> IntakeResult:
+    def claim_scope(self, envelope: EventEnvelope) -> str:
+        return intake_consumer(self._service, envelope.source)
+
+    def check_source(self, event: Event[WorkOrderSubmitted]) -> None:
+        """The source platform must be bound to the tenant it submits for."""
         envelope = event.envelope
         if not self._bindings.allows(envelope.source, envelope.tenant):
             raise SourceNotBoundError(envelope.source, envelope.tenant)
-        try:
-            return await self._submit_once(event)
-        except ExternalOrderConflictError:
-            # Another instance stored the same external order first; this attempt was rolled
-            # back. Once more: it now finds that order and acknowledges the submission.
-            return await self._submit_once(event)
 
-    async def _submit_once(self, event: Event[WorkOrderSubmitted]) -> IntakeResult:
+    async def submitted(self, event: Event[WorkOrderSubmitted], uow: UnitOfWork) -> IntakeResult:
+        """Store the submission as a new work order, unless its external order is known."""
         envelope = event.envelope
-        consumer = intake_consumer(self._store.service, envelope.source)
+        self.check_source(event)
+        details = work_order_details(event.payload)
         key = ExternalOrderKey.of_submission(
-            event.payload, tenant=envelope.tenant, source_platform=envelope.source
+            details, tenant=envelope.tenant, source_platform=envelope.source
         )
-        # Settled from committed state without a transaction: a redelivery or a copy of an
-        # order already received has nothing to write.
-        if await self._orders.was_processed(consumer, envelope.id):
-            return IntakeResult(IntakeOutcome.REDELIVERED)
-        existing = await self._orders.find_id_by_key(None, key)
+        existing = await self._orders.find_id_by_key(uow, key)
         if existing is not None:
             return self._already_received(existing, key, envelope.id)
-
-        async with self._store.transaction() as uow:
-            if not await uow.claim(envelope, consumer=consumer):
-                return IntakeResult(IntakeOutcome.REDELIVERED)
-            existing = await self._orders.find_id_by_key(uow, key)
-            if existing is not None:
-                return self._already_received(existing, key, envelope.id)
-            order = WorkOrder.receive(
-                work_order_id=self._new_id(),
-                tenant=envelope.tenant,
-                source_platform=envelope.source,
-                details=event.payload,
-                received_at=self._clock(),
-                submission_id=envelope.id,
-            )
-            await self._orders.add(uow, order)
-            uow.emit(
-                received_event(order),
-                topic=Topic.WORKORDERS_EVENTS,
-                key=order.work_order_id,
-                tenant=order.tenant,
-                correlationid=envelope.correlationid,
-            )
+        order = WorkOrder.receive(
+            work_order_id=self._new_id(),
+            tenant=envelope.tenant,
+            source_platform=envelope.source,
+            details=details,
+            received_at=self._clock(),
+            submission_id=envelope.id,
+            submission_type=WorkOrderSubmitted.event_type,
+        )
+        await self._orders.add(uow, order)
+        uow.emit(
+            received_event(order),
+            topic=Topic.WORKORDERS_EVENTS,
+            key=order.work_order_id,
+            tenant=order.tenant,
+            correlationid=envelope.correlationid,
+        )
         log.info(
             "work order received",
             extra={
@@ -179,4 +243,5 @@ __all__ = [
     "WorkOrderIntake",
     "intake_consumer",
     "received_event",
+    "work_order_details",
 ]

@@ -6,15 +6,19 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from fixloop_orders.domain.work_order import ExternalOrderKey, WorkOrder
-from fixloop_shared.store import UnitOfWork
+from fixloop_shared.errors import TransientError
+from fixloop_shared.kernel import UnitOfWork
 
 
-class ExternalOrderConflictError(Exception):
-    """Another work order with the same external key was stored first (a concurrent intake)."""
+class ExternalOrderConflictError(TransientError):
+    """Another work order with the same external key was stored first (a concurrent intake).
+
+    Transient: applied again, the submission finds that order and is acknowledged.
+    """
 
 
-class ConcurrentUpdateError(Exception):
-    """The work order changed between load and save; the handler is retried."""
+class ConcurrentUpdateError(TransientError):
+    """The work order changed between load and save; the handler is applied again."""
 
 
 class WorkOrderRepository(Protocol):
@@ -23,10 +27,6 @@ class WorkOrderRepository(Protocol):
     Reads take the caller's unit of work, or None to read committed state outside a
     transaction; writes always happen inside one.
     """
-
-    async def was_processed(self, consumer: str, event_id: str) -> bool:
-        """True if ``consumer`` already claimed the event (committed)."""
-        ...
 
     async def find_id_by_key(self, uow: UnitOfWork | None, key: ExternalOrderKey) -> str | None:
         """The id of the work order with this external key, if one was stored."""

@@ -12,14 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from fixloop_shared.contracts.events import (
-    Category,
-    Equipment,
-    PartLine,
-    Priority,
-    Requester,
-    Site,
-)
+from fixloop_orders.domain.details import Equipment, PartLine, Requester, Site
+from fixloop_shared.vocabulary import Category, Priority
 
 
 @dataclass(frozen=True, slots=True)

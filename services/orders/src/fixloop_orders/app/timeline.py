@@ -12,17 +12,20 @@ from collections.abc import Callable
 from datetime import datetime
 
 from fixloop_orders.app.ports import WorkOrderRepository, utc_now
-from fixloop_orders.domain.timeline import timeline_fact
+from fixloop_orders.app.timeline_facts import timeline_fact
 from fixloop_orders.domain.work_order import TimelineEntry
-from fixloop_shared.contracts.events import EventPayload
+from fixloop_shared.contracts import EventPayload
 from fixloop_shared.envelope import Event
-from fixloop_shared.store import Store
+from fixloop_shared.errors import NotFound
+from fixloop_shared.kernel import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-class WorkOrderNotFoundError(Exception):
+class WorkOrderNotFoundError(NotFound):
     """The event concerns a work order that its tenant does not have."""
+
+    reason = "unknown-work-order"
 
     def __init__(self, tenant: str, work_order_id: str, event_type: str) -> None:
         super().__init__(
@@ -38,16 +41,14 @@ class TimelineRecorder:
 
     def __init__(
         self,
-        store: Store,
         orders: WorkOrderRepository,
         *,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self._store = store
         self._orders = orders
         self._clock = clock
 
-    async def record(self, event: Event[EventPayload]) -> bool:
+    async def record(self, event: Event[EventPayload], uow: UnitOfWork) -> bool:
         """Append the event to its work order's timeline; False if there was nothing to do.
 
         Raises :class:`WorkOrderNotFoundError` if the event's tenant has no such work order.
@@ -58,30 +59,21 @@ class TimelineRecorder:
         if fact is None:
             return False
         envelope = event.envelope
-        consumer = self._store.service
-        # Settled from committed state without a transaction where possible.
-        if await self._orders.was_processed(consumer, envelope.id):
-            return False
-        if await self._orders.get(None, envelope.tenant, fact.work_order_id) is None:
+        order = await self._orders.get(uow, envelope.tenant, fact.work_order_id)
+        if order is None:
             raise WorkOrderNotFoundError(envelope.tenant, fact.work_order_id, envelope.type)
-        async with self._store.transaction() as uow:
-            if not await uow.claim(envelope, consumer=consumer):
-                return False
-            order = await self._orders.get(uow, envelope.tenant, fact.work_order_id)
-            if order is None:
-                raise WorkOrderNotFoundError(envelope.tenant, fact.work_order_id, envelope.type)
-            order.note(
-                TimelineEntry(
-                    entry_id=envelope.id,
-                    at=fact.at,
-                    kind=fact.kind,
-                    summary=fact.summary,
-                    event_type=envelope.type,
-                    details=fact.details,
-                ),
-                recorded_at=self._clock(),
-            )
-            await self._orders.save(uow, order)
+        order.note(
+            TimelineEntry(
+                entry_id=envelope.id,
+                at=fact.at,
+                kind=fact.kind,
+                summary=fact.summary,
+                event_type=envelope.type,
+                details=fact.details,
+            ),
+            recorded_at=self._clock(),
+        )
+        await self._orders.save(uow, order)
         log.info(
             "timeline entry recorded",
             extra={"work_order_id": fact.work_order_id, "kind": fact.kind},

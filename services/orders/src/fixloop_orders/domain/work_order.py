@@ -25,7 +25,7 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
-from fixloop_shared.contracts.events import WorkOrderDetails, WorkOrderSubmitted
+from fixloop_orders.domain.details import WorkOrderDetails
 
 
 class WorkOrderState(StrEnum):
@@ -187,13 +187,6 @@ class TimelineEntry:
 RECEIVED_KIND = "received"
 
 
-def details_of(submission: WorkOrderDetails) -> WorkOrderDetails:
-    """The work description of a submission, without the envelope-level event fields."""
-    return WorkOrderDetails(
-        **{name: getattr(submission, name) for name in WorkOrderDetails.model_fields}
-    )
-
-
 def received_summary(source_platform: str, details: WorkOrderDetails) -> str:
     return (
         f"Received from {source_platform} as {details.external_id}: "
@@ -239,13 +232,15 @@ class WorkOrder:
         details: WorkOrderDetails,
         received_at: datetime,
         submission_id: str,
+        submission_type: str,
     ) -> WorkOrder:
-        """A new work order in state ``received``; its first timeline entry records the intake."""
+        """A new work order in state ``received``; its first timeline entry records the intake
+        (the submission event ``submission_id`` of type ``submission_type``)."""
         order = cls(
             work_order_id=work_order_id,
             tenant=tenant,
             source_platform=source_platform,
-            details=details_of(details),
+            details=details,
             state=WorkOrderState.RECEIVED,
             received_at=received_at,
             updated_at=received_at,
@@ -256,7 +251,7 @@ class WorkOrder:
                 at=received_at,
                 kind=RECEIVED_KIND,
                 summary=received_summary(source_platform, order.details),
-                event_type=WorkOrderSubmitted.event_type,
+                event_type=submission_type,
                 details=_received_details(source_platform, order.details),
             )
         )
@@ -337,7 +332,6 @@ __all__ = [
     "WorkOrder",
     "WorkOrderState",
     "decide",
-    "details_of",
     "received_summary",
     "stage",
 ]

@@ -5,15 +5,16 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter
 
 from fixloop_parts.app import PartsReservations
-from fixloop_shared.bus import EventHandler
-from fixloop_shared.contracts.events import EventPayload, WorkOrderReceived
+from fixloop_shared.contracts import WorkOrderReceived
 from fixloop_shared.envelope import Event
+from fixloop_shared.kernel import EventConsumer, UnitOfWork
+from fixloop_shared.topics import Topic
 
 
-def work_order_events_handler(
+def parts_consumers(
     reservations: PartsReservations, *, metrics: CollectorRegistry | None = None
-) -> EventHandler:
-    """Handle ``workorder.received`` events; every other event type is skipped."""
+) -> list[EventConsumer]:
+    """Reserve parts for each received work order; every other event type is skipped."""
     decisions = Counter(
         "fixloop_parts_reservation_decisions",
         "Work orders whose required parts were reserved or backordered",
@@ -27,15 +28,23 @@ def work_order_events_handler(
         registry=metrics,
     )
 
-    async def handle(event: Event[EventPayload]) -> None:
-        payload = event.payload
-        if not isinstance(payload, WorkOrderReceived):
-            return
-        outcome = await reservations.work_order_received(Event(event.envelope, payload))
+    async def on_received(event: Event[WorkOrderReceived], uow: UnitOfWork) -> None:
+        outcome = await reservations.reserve(event, uow)
         if outcome is None:
             return
         decisions.labels("reserved" if outcome.complete else "backordered").inc()
         units.labels("reserved").inc(outcome.plan.units_reserved)
         units.labels("missing").inc(outcome.plan.units_missing)
 
-    return handle
+    return [
+        EventConsumer(
+            name="reservations",
+            topics=[Topic.WORKORDERS_EVENTS],
+            handlers={WorkOrderReceived: on_received},
+            description=(
+                "Reserves the required parts of each received work order "
+                "(fixloop.parts.reserved.v1) or backorders what is missing "
+                "(fixloop.parts.backordered.v1)."
+            ),
+        )
+    ]

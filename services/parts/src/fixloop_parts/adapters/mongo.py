@@ -33,7 +33,8 @@ from fixloop_parts.app.ports import (
     StockKey,
 )
 from fixloop_parts.domain import Allocation, SourceStock, StockLevel, Warehouse
-from fixloop_shared.store import Document, Store, UnitOfWork
+from fixloop_shared.kernel import UnitOfWork
+from fixloop_shared.store import Document, Store, database_of
 
 WAREHOUSES = "warehouses"
 STOCK = "stock"
@@ -107,7 +108,7 @@ class MongoStock:
         if not part_numbers:
             return []
         docs = (
-            await uow.db[STOCK]
+            await database_of(uow)[STOCK]
             .find(
                 {"part_number": {"$in": list(part_numbers)}, "available": {"$gt": 0}},
                 session=uow.session,
@@ -117,7 +118,7 @@ class MongoStock:
         warehouse_ids = sorted({str(doc["warehouse_id"]) for doc in docs})
         countries = {
             str(doc["_id"]): str(doc["country"])
-            for doc in await uow.db[WAREHOUSES]
+            for doc in await database_of(uow)[WAREHOUSES]
             .find({"_id": {"$in": warehouse_ids}}, session=uow.session)
             .to_list()
         }
@@ -134,7 +135,7 @@ class MongoStock:
 
     async def take(self, uow: UnitOfWork, allocation: Allocation) -> bool:
         quantity = allocation.quantity
-        result = await uow.db[STOCK].update_one(
+        result = await database_of(uow)[STOCK].update_one(
             {
                 "_id": stock_id(allocation.warehouse_id, allocation.part_number),
                 "available": {"$gte": quantity},
@@ -145,14 +146,16 @@ class MongoStock:
         return result.matched_count == 1
 
     async def warehouses(self, uow: UnitOfWork) -> dict[str, Warehouse]:
-        docs = await uow.db[WAREHOUSES].find({}, session=uow.session).to_list()
+        docs = await database_of(uow)[WAREHOUSES].find({}, session=uow.session).to_list()
         return {str(doc["_id"]): _warehouse(doc) for doc in docs}
 
     async def levels(self, uow: UnitOfWork, keys: Sequence[StockKey]) -> dict[StockKey, StockLevel]:
         ids = [stock_id(warehouse_id, part_number) for warehouse_id, part_number in keys]
         found: dict[StockKey, StockLevel] = {}
         for batch in _batches(ids):
-            async for doc in uow.db[STOCK].find({"_id": {"$in": list(batch)}}, session=uow.session):
+            async for doc in database_of(uow)[STOCK].find(
+                {"_id": {"$in": list(batch)}}, session=uow.session
+            ):
                 level = _level(doc)
                 found[(level.warehouse_id, level.part_number)] = level
         return found
@@ -162,7 +165,7 @@ class MongoStock:
     ) -> None:
         # Whole-document replacement: the count is the authority on a warehouse's record.
         for batch in _batches(warehouses):
-            await uow.db[WAREHOUSES].bulk_write(
+            await database_of(uow)[WAREHOUSES].bulk_write(
                 [
                     ReplaceOne(
                         {"_id": w.warehouse_id},
@@ -221,7 +224,7 @@ class MongoStock:
                         )
                     )
             try:
-                result = await uow.db[STOCK].bulk_write(
+                result = await database_of(uow)[STOCK].bulk_write(
                     operations, ordered=True, session=uow.session
                 )
             except (BulkWriteError, DuplicateKeyError) as exc:
@@ -235,7 +238,7 @@ class MongoStock:
         if not ids:
             return {}
         docs = (
-            await uow.db[STOCK]
+            await database_of(uow)[STOCK]
             .find({"_id": {"$in": list(ids)}}, {"_id": 1, "description": 1}, session=uow.session)
             .to_list()
         )
@@ -246,7 +249,7 @@ class MongoReservationLog:
     """Reservations and the decision recorded per work order."""
 
     async def decided(self, uow: UnitOfWork, work_order_id: str) -> bool:
-        doc = await uow.db[WORK_ORDER_PARTS].find_one(
+        doc = await database_of(uow)[WORK_ORDER_PARTS].find_one(
             {"_id": work_order_id}, {"_id": 1}, session=uow.session
         )
         return doc is not None
@@ -254,7 +257,7 @@ class MongoReservationLog:
     async def record(self, uow: UnitOfWork, decision: ReservationDecision) -> None:
         plan = decision.plan
         if plan.allocations:
-            await uow.db[RESERVATIONS].insert_many(
+            await database_of(uow)[RESERVATIONS].insert_many(
                 [
                     {
                         "_id": reservation_id(
@@ -272,7 +275,7 @@ class MongoReservationLog:
                 ordered=True,
                 session=uow.session,
             )
-        await uow.db[WORK_ORDER_PARTS].insert_one(
+        await database_of(uow)[WORK_ORDER_PARTS].insert_one(
             {
                 "_id": decision.work_order_id,
                 "tenant": decision.tenant,

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from fixloop_parts.domain import Allocation, ReservationPlan, SourceStock, StockLevel, Warehouse
-from fixloop_shared.store import UnitOfWork
+from fixloop_shared.kernel import UnitOfWork
 
 StockKey = tuple[str, str]
 """(warehouse_id, part_number)"""

@@ -10,30 +10,24 @@ number of times. Stock therefore never goes negative, and a redelivered event ha
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pymongo.errors import PyMongoError
-
 from fixloop_parts.app.ports import (
     ReservationDecision,
     ReservationLog,
-    StockChanged,
     StockRepository,
 )
 from fixloop_parts.domain import (
     DEFAULT_MAX_SOURCES,
-    PartDemand,
     ReservationPlan,
     plan_reservation,
     split_quantity,
     total_demand,
 )
-from fixloop_shared.contracts.events import (
+from fixloop_shared.contracts import (
     PartLine,
     PartReservation,
     PartsBackordered,
@@ -42,6 +36,7 @@ from fixloop_shared.contracts.events import (
 )
 from fixloop_shared.envelope import Event
 from fixloop_shared.errors import TransientError
+from fixloop_shared.kernel import UnitOfWork, apply_event
 from fixloop_shared.store import Store
 from fixloop_shared.topics import Topic
 
@@ -65,7 +60,6 @@ class StockContention(TransientError):  # noqa: N818 - the situation, not a prog
 class ReservationPolicy:
     max_sources: int = DEFAULT_MAX_SOURCES
     attempts: int = 10
-    backoff_seconds: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -115,10 +109,6 @@ def decision_event(
     )
 
 
-def _is_write_conflict(exc: PyMongoError) -> bool:
-    return exc.has_error_label("TransientTransactionError")
-
-
 class PartsReservations:
     """Reserves parts for work orders; one instance per process."""
 
@@ -140,79 +130,69 @@ class PartsReservations:
     async def work_order_received(
         self, event: Event[WorkOrderReceived]
     ) -> ReservationOutcome | None:
-        """Reserve the order's required parts; None if it needs none or was already handled."""
+        """Apply one received work order now, in its own unit of work; the service's consumer
+        goes through the kernel (:meth:`reserve`). Stock that changed under the plan is planned
+        again, up to the policy's number of attempts."""
+        tries = 0
+
+        async def counted(
+            event: Event[WorkOrderReceived], uow: UnitOfWork
+        ) -> ReservationOutcome | None:
+            nonlocal tries
+            tries += 1
+            return await self.reserve(event, uow, attempt=tries)
+
+        return await apply_event(self._store, event, counted, attempts=self._policy.attempts)
+
+    async def reserve(
+        self, event: Event[WorkOrderReceived], uow: UnitOfWork, *, attempt: int = 1
+    ) -> ReservationOutcome | None:
+        """Reserve the order's required parts; None if it needs none or was already decided.
+
+        Stock is taken by conditional updates on a plan made from the stock as read. If another
+        reservation took it meanwhile, :class:`StockContention` (transient) rolls the unit of
+        work back and the kernel applies the event again, on fresh stock.
+        """
         order = event.payload
         if not order.required_parts:
             return None
         demand = total_demand((line.part_number, line.quantity) for line in order.required_parts)
-        attempts = self._policy.attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                # Between concurrent reservations the conditional updates and the re-planning
-                # below keep the stock exact (the store runs one transaction at a time per process).
-                return await self._reserve(event, demand, attempt)
-            except StockChanged as exc:
-                reason = str(exc)
-            except PyMongoError as exc:
-                if not _is_write_conflict(exc):
-                    raise
-                reason = f"write conflict: {exc}"
-            log.info(
-                "stock changed while reserving; planning again",
-                extra={"work_order_id": order.work_order_id, "attempt": attempt, "reason": reason},
-            )
-            if attempt < attempts:
-                await asyncio.sleep(self._backoff(attempt))
-        msg = f"stock of work order {order.work_order_id} kept changing over {attempts} attempts"
-        raise StockContention(msg)
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = self._policy.backoff_seconds * (2 ** min(attempt, 6))
-        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
-
-    async def _reserve(
-        self, event: Event[WorkOrderReceived], demand: tuple[PartDemand, ...], attempt: int
-    ) -> ReservationOutcome | None:
-        order = event.payload
-        async with self._store.transaction() as uow:
-            if not await uow.claim(event.envelope):
-                return None
-            if await self._reservations.decided(uow, order.work_order_id):
-                return None
-            sources = await self._stock.sources(uow, [part.part_number for part in demand])
-            plan = plan_reservation(
-                demand,
-                sources,
-                site_country=order.site.address.country,
-                max_sources=self._policy.max_sources,
-            )
-            for allocation in plan.allocations:
-                if not await self._stock.take(uow, allocation):
-                    msg = (
-                        f"{allocation.quantity} x {allocation.part_number} no longer available "
-                        f"in {allocation.warehouse_id}"
-                    )
-                    raise StockChanged(msg)
-            now = self._clock()
-            await self._reservations.record(
-                uow,
-                ReservationDecision(
-                    work_order_id=order.work_order_id,
-                    tenant=order.tenant,
-                    site_country=order.site.address.country,
-                    plan=plan,
-                    decided_at=now,
-                    event_id=event.envelope.id,
-                ),
-            )
-            outgoing = decision_event(order.work_order_id, plan, now)
-            uow.emit(
-                outgoing,
-                topic=Topic.PARTS_EVENTS,
-                key=order.work_order_id,
+        if await self._reservations.decided(uow, order.work_order_id):
+            return None
+        sources = await self._stock.sources(uow, [part.part_number for part in demand])
+        plan = plan_reservation(
+            demand,
+            sources,
+            site_country=order.site.address.country,
+            max_sources=self._policy.max_sources,
+        )
+        for allocation in plan.allocations:
+            if not await self._stock.take(uow, allocation):
+                msg = (
+                    f"{allocation.quantity} x {allocation.part_number} no longer available "
+                    f"in {allocation.warehouse_id}; planning again"
+                )
+                raise StockContention(msg)
+        now = self._clock()
+        await self._reservations.record(
+            uow,
+            ReservationDecision(
+                work_order_id=order.work_order_id,
                 tenant=order.tenant,
-                correlationid=event.envelope.correlationid,
-            )
+                site_country=order.site.address.country,
+                plan=plan,
+                decided_at=now,
+                event_id=event.envelope.id,
+            ),
+        )
+        outgoing = decision_event(order.work_order_id, plan, now)
+        uow.emit(
+            outgoing,
+            topic=Topic.PARTS_EVENTS,
+            key=order.work_order_id,
+            tenant=order.tenant,
+            correlationid=event.envelope.correlationid,
+        )
         log.info(
             "parts reserved" if plan.complete else "parts backordered",
             extra={

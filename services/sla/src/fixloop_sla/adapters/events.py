@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
-from fixloop_shared.bus import EventHandler
-from fixloop_shared.contracts.events import AssignmentAccepted, EventPayload, WorkOrderReceived
-from fixloop_shared.envelope import Event, EventEnvelope
+from typing import Any
+
+from fixloop_shared.contracts import AssignmentAccepted, WorkOrderReceived
+from fixloop_shared.envelope import Event
 from fixloop_shared.errors import UnauthorizedSource
-from fixloop_shared.topics import Service
+from fixloop_shared.kernel import EventConsumer, UnitOfWork
+from fixloop_shared.topics import Service, Topic
 from fixloop_sla.app.clocks import SlaClocks
 
+OWNERS: dict[type[object], Service] = {
+    WorkOrderReceived: Service.ORDERS,
+    AssignmentAccepted: Service.CONTRACTORS,
+}
+"""Only the service that owns an event type may emit it (its CloudEvents ``source``)."""
 
-def _require_source(envelope: EventEnvelope, owner: Service) -> None:
-    """Only the service that owns an event type may emit it (its CloudEvents ``source``)."""
-    if envelope.source != owner.value:
-        msg = f"{envelope.type} must come from {owner.value!r}, not {envelope.source!r}"
+
+def require_owner(event: Event[Any]) -> None:
+    owner = OWNERS.get(type(event.payload))
+    if owner is not None and event.envelope.source != owner.value:
+        msg = f"{event.envelope.type} must come from {owner.value!r}, not {event.envelope.source!r}"
         raise UnauthorizedSource(msg)
 
 
-def make_handler(clocks: SlaClocks) -> EventHandler:
-    """Dispatch by payload type; every other event on the subscribed topics is skipped."""
+def sla_consumers(clocks: SlaClocks) -> list[EventConsumer]:
+    async def on_received(event: Event[WorkOrderReceived], uow: UnitOfWork) -> None:
+        await clocks.start_dispatch_clock(event, uow)
 
-    async def handle(event: Event[EventPayload]) -> None:
-        payload = event.payload
-        if isinstance(payload, WorkOrderReceived):
-            _require_source(event.envelope, Service.ORDERS)
-            await clocks.start_dispatch_clock(event.envelope, payload)
-        elif isinstance(payload, AssignmentAccepted):
-            _require_source(event.envelope, Service.CONTRACTORS)
-            await clocks.stop_dispatch_clock(event.envelope, payload)
+    async def on_accepted(event: Event[AssignmentAccepted], uow: UnitOfWork) -> None:
+        await clocks.stop_dispatch_clock(event, uow)
 
-    return handle
+    return [
+        EventConsumer(
+            name="clocks",
+            topics=[Topic.WORKORDERS_EVENTS, Topic.CONTRACTORS_EVENTS],
+            handlers={WorkOrderReceived: on_received, AssignmentAccepted: on_accepted},
+            checks=[require_owner],
+            description="Starts a dispatch clock per received work order; acceptance stops it.",
+        )
+    ]
+
+
+__all__ = ["require_owner", "sla_consumers"]

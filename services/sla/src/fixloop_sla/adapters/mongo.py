@@ -22,14 +22,23 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from fixloop_shared.contracts.events import Milestone
-from fixloop_shared.store import Document, Store, UnitOfWork
+from fixloop_shared.contracts import Milestone
+from fixloop_shared.due_work import unleased
+from fixloop_shared.kernel import UnitOfWork
+from fixloop_shared.store import Document, Store, database_of
 from fixloop_sla.app.clocks import ConcurrentClockChangeError
 from fixloop_sla.domain import ClockState, ClockStop, MilestoneClock, Transition
 from fixloop_sla.metrics import ClockCounts
 
 CLOCKS = "clocks"
 CLOCK_STOPS = "clock_stops"
+CLOCK_WORK = "sla-clocks"
+"""The due-work kind of the clocks (see ``fixloop_sla.adapters.scheduler``)."""
+
+
+def due_clocks(now: datetime) -> dict[str, object]:
+    """Running clocks with something due at ``now``."""
+    return {"state": ClockState.RUNNING.value, "next_fire_at": {"$lte": now}}
 
 
 def clock_indexes() -> dict[str, Sequence[IndexModel]]:
@@ -146,6 +155,8 @@ def clock_document(clock: MilestoneClock) -> Document:
         "next_fire_at": clock.next_fire_at,
         "version": clock.version,
         "updated_at": datetime.now(UTC),
+        # Every save gives back the due-work lease (the scheduler's claim of the clock).
+        **unleased(),
     }
 
 
@@ -159,22 +170,29 @@ class MongoClockRepository:
     def __init__(self, store: Store) -> None:
         self._store = store
 
+    def _wake_for(self, uow: UnitOfWork, clock: MilestoneClock) -> None:
+        """Once committed, wake this process's scheduler for the clock's next moment."""
+        at = clock.next_fire_at
+        if clock.state is ClockState.RUNNING and at is not None:
+            uow.after_commit(lambda: self._store.notify_due([(CLOCK_WORK, at)]))
+
     async def get(self, uow: UnitOfWork, clock_id: str) -> MilestoneClock | None:
-        doc = await uow.db[CLOCKS].find_one({"_id": clock_id}, session=uow.session)
+        doc = await database_of(uow)[CLOCKS].find_one({"_id": clock_id}, session=uow.session)
         return None if doc is None else clock_from_document(doc)
 
     async def add(self, uow: UnitOfWork, clock: MilestoneClock) -> None:
         try:
-            await uow.db[CLOCKS].insert_one(clock_document(clock), session=uow.session)
+            await database_of(uow)[CLOCKS].insert_one(clock_document(clock), session=uow.session)
         except DuplicateKeyError as exc:
             msg = f"clock {clock.clock_id} was started concurrently"
             raise ConcurrentClockChangeError(msg) from exc
+        self._wake_for(uow, clock)
 
     async def update(self, uow: UnitOfWork, transition: Transition) -> None:
         before, after = transition.before, transition.after
         # A whole-document replacement, conditional on the version: stores keep datetimes as
         # dates this way everywhere (some MongoDB-wire stores turn a ``$set`` date into a string).
-        result = await uow.db[CLOCKS].replace_one(
+        result = await database_of(uow)[CLOCKS].replace_one(
             {"_id": before.clock_id, "version": before.version},
             clock_document(after),
             session=uow.session,
@@ -182,14 +200,15 @@ class MongoClockRepository:
         if result.matched_count != 1:
             msg = f"clock {before.clock_id} changed since version {before.version}"
             raise ConcurrentClockChangeError(msg)
+        self._wake_for(uow, after)
 
     async def get_stop(self, uow: UnitOfWork, clock_id: str) -> ClockStop | None:
-        doc = await uow.db[CLOCK_STOPS].find_one({"_id": clock_id}, session=uow.session)
+        doc = await database_of(uow)[CLOCK_STOPS].find_one({"_id": clock_id}, session=uow.session)
         return None if doc is None else _StopDocument.model_validate(doc).to_stop()
 
     async def add_stop(self, uow: UnitOfWork, stop: ClockStop) -> None:
         try:
-            await uow.db[CLOCK_STOPS].insert_one(
+            await database_of(uow)[CLOCK_STOPS].insert_one(
                 {
                     "_id": stop.clock_id,
                     "work_order_id": stop.work_order_id,
@@ -208,10 +227,7 @@ class MongoClockRepository:
     async def due(self, now: datetime, limit: int) -> list[str]:
         cursor = (
             self._store.db[CLOCKS]
-            .find(
-                {"state": ClockState.RUNNING.value, "next_fire_at": {"$lte": now}},
-                projection={"_id": True},
-            )
+            .find(due_clocks(now), projection={"_id": True})
             .sort([("next_fire_at", ASCENDING)])
             .limit(limit)
         )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from fixloop_shared.contracts.events import (
+from fixloop_shared.contracts import (
     AssignmentAccepted,
     EventPayload,
     Milestone,
@@ -24,13 +24,13 @@ from fixloop_shared.contracts.events import (
     SlaWarning,
     WorkOrderReceived,
 )
-from fixloop_shared.envelope import EventEnvelope
-from fixloop_shared.errors import UnauthorizedSource
-from fixloop_shared.store import Store, UnitOfWork
+from fixloop_shared.envelope import Event
+from fixloop_shared.errors import TransientError, UnauthorizedSource
+from fixloop_shared.kernel import UnitOfWork
+from fixloop_shared.store import Store
 from fixloop_shared.topics import Topic
 from fixloop_sla.domain import (
     DEFAULT_LATE_AFTER,
-    ClockPolicy,
     ClockSignal,
     ClockStop,
     MilestoneClock,
@@ -47,7 +47,7 @@ DISPATCH = Milestone.DISPATCH_CONFIRMATION
 _MAX_REMEMBERED_FAILURES = 10_000
 
 
-class ConcurrentClockChangeError(Exception):
+class ConcurrentClockChangeError(TransientError):
     """The clock (or its stop record) changed between load and save; reload and decide again."""
 
 
@@ -112,46 +112,38 @@ class SlaClocks:
     # -- consumed events ------------------------------------------------------------------
 
     async def start_dispatch_clock(
-        self, envelope: EventEnvelope, received: WorkOrderReceived
-    ) -> None:
-        """A work order was received: its dispatch-confirmation clock starts at ``received_at``."""
+        self, event: Event[WorkOrderReceived], uow: UnitOfWork
+    ) -> Transition | None:
+        """A work order was received: its dispatch-confirmation clock starts at ``received_at``.
+
+        A clock changed meanwhile by another process raises ConcurrentClockChangeError
+        (transient): the kernel applies the event again.
+        """
+        envelope, received = event.envelope, event.payload
         policy = self._policy.for_milestone(DISPATCH)
         if policy is None:
-            return
-        for attempt in range(1, self._attempts + 1):
-            try:
-                async with self._serial:
-                    transition = await self._start_once(envelope, received, policy)
-            except ConcurrentClockChangeError:
-                if attempt == self._attempts:
-                    raise
-                continue
-            if transition is not None:
-                self._metrics.clock_started(DISPATCH)
-                self._metrics.transition_committed(transition)
-            return
+            return None
+        clock_id = clock_id_for(received.work_order_id, policy.milestone)
+        if await self._repo.get(uow, clock_id) is not None:
+            log.info("clock already started", extra={"clock_id": clock_id})
+            return None
+        clock = MilestoneClock.start(
+            work_order_id=received.work_order_id,
+            tenant=received.tenant,
+            correlation_id=envelope.correlationid,
+            policy=policy,
+            started_at=received.received_at,
+        )
+        transition = await self._first_decision(uow, clock)
+        await self._repo.add(uow, transition.after)
+        self._emit(uow, transition)
 
-    async def _start_once(
-        self, envelope: EventEnvelope, received: WorkOrderReceived, policy: ClockPolicy
-    ) -> Transition | None:
-        async with self._store.transaction() as uow:
-            if not await uow.claim(envelope):
-                return None
-            clock_id = clock_id_for(received.work_order_id, policy.milestone)
-            if await self._repo.get(uow, clock_id) is not None:
-                log.info("clock already started", extra={"clock_id": clock_id})
-                return None
-            clock = MilestoneClock.start(
-                work_order_id=received.work_order_id,
-                tenant=received.tenant,
-                correlation_id=envelope.correlationid,
-                policy=policy,
-                started_at=received.received_at,
-            )
-            transition = await self._first_decision(uow, clock)
-            await self._repo.add(uow, transition.after)
-            self._emit(uow, transition)
-            return transition
+        def committed() -> None:
+            self._metrics.clock_started(DISPATCH)
+            self._metrics.transition_committed(transition)
+
+        uow.after_commit(committed)
+        return transition
 
     async def _first_decision(self, uow: UnitOfWork, clock: MilestoneClock) -> Transition:
         """A stop recorded before the start wins; otherwise fire what is already due."""
@@ -167,9 +159,10 @@ class SlaClocks:
         return clock.fire(now, late_after=self._late_after)
 
     async def stop_dispatch_clock(
-        self, envelope: EventEnvelope, accepted: AssignmentAccepted
-    ) -> None:
+        self, event: Event[AssignmentAccepted], uow: UnitOfWork
+    ) -> Transition | None:
         """A contractor accepted: the dispatch-confirmation clock stops at ``accepted_at``."""
+        envelope, accepted = event.envelope, event.payload
         stop = ClockStop(
             work_order_id=accepted.work_order_id,
             milestone=DISPATCH,
@@ -177,37 +170,22 @@ class SlaClocks:
             stopped_at=accepted.accepted_at,
             event_id=envelope.id,
         )
-        for attempt in range(1, self._attempts + 1):
-            try:
-                async with self._serial:
-                    transition = await self._stop_once(envelope, stop)
-            except ConcurrentClockChangeError:
-                if attempt == self._attempts:
-                    raise
-                continue
-            if transition is not None:
-                self._metrics.transition_committed(transition)
-            return
-
-    async def _stop_once(self, envelope: EventEnvelope, stop: ClockStop) -> Transition | None:
-        async with self._store.transaction() as uow:
-            if not await uow.claim(envelope):
-                return None
-            clock = await self._repo.get(uow, stop.clock_id)
-            if clock is None:
-                # The stop overtook the start: remember it, so the start stops the clock at once.
-                if await self._repo.get_stop(uow, stop.clock_id) is None:
-                    await self._repo.add_stop(uow, stop)
-                return None
-            if clock.tenant != stop.tenant:
-                msg = f"work order {stop.work_order_id} belongs to another tenant"
-                raise ForeignTenant(msg)
-            transition = clock.stop(stop.stopped_at, now=self._now(), late_after=self._late_after)
-            if not transition.changed:
-                return None
-            await self._repo.update(uow, transition)
-            self._emit(uow, transition)
-            return transition
+        clock = await self._repo.get(uow, stop.clock_id)
+        if clock is None:
+            # The stop overtook the start: remember it, so the start stops the clock at once.
+            if await self._repo.get_stop(uow, stop.clock_id) is None:
+                await self._repo.add_stop(uow, stop)
+            return None
+        if clock.tenant != stop.tenant:
+            msg = f"work order {stop.work_order_id} belongs to another tenant"
+            raise ForeignTenant(msg)
+        transition = clock.stop(stop.stopped_at, now=self._now(), late_after=self._late_after)
+        if not transition.changed:
+            return None
+        await self._repo.update(uow, transition)
+        self._emit(uow, transition)
+        uow.after_commit(lambda: self._metrics.transition_committed(transition))
+        return transition
 
     # -- the scheduler's side ---------------------------------------------------------------
 

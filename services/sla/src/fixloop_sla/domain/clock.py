@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from fixloop_shared.contracts.events import Milestone
+from fixloop_shared.vocabulary import Milestone
 from fixloop_sla.domain.instants import to_instant
 from fixloop_sla.domain.policy import ClockPolicy
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from fixloop_shared.contracts.events import Milestone
+from fixloop_shared.vocabulary import Milestone
 from fixloop_sla.domain.instants import RESOLUTION, to_instant
 
 

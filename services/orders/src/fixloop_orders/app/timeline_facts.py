@@ -1,0 +1,251 @@
+"""What other services' events say about a work order, as timeline facts.
+
+Each supported event becomes one :class:`~fixloop_orders.domain.timeline.TimelineFact`: the
+mapping from the wire events to the domain's facts, at the app edge. Times in summaries are UTC,
+with the date only when it differs from the event's own day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from fixloop_orders.domain.timeline import TimelineFact, utc_clock
+from fixloop_shared.contracts import (
+    AssignmentAccepted,
+    AssignmentOffered,
+    AssignmentUnfilled,
+    EventPayload,
+    Milestone,
+    NotificationFailed,
+    NotificationSent,
+    PartLine,
+    PartReservation,
+    PartsBackordered,
+    PartsReserved,
+    SlaBreached,
+    SlaMet,
+    SlaWarning,
+)
+
+MAX_LISTED = 5
+"""Parts lines named in a summary; the rest are counted ("and 3 more")."""
+
+MAX_DETAIL_ITEMS = 50
+"""Parts lines spelled out in a details value."""
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _listed(items: Iterable[str], limit: int) -> str:
+    names = list(items)
+    shown = ", ".join(names[:limit])
+    if len(names) > limit:
+        shown += f" and {len(names) - limit} more"
+    return shown
+
+
+def _reservation(line: PartReservation) -> str:
+    return f"{line.quantity} x {line.part_number} from {line.warehouse_id}"
+
+
+def _part(line: PartLine) -> str:
+    return f"{line.quantity} x {line.part_number}"
+
+
+def _milestone(milestone: Milestone) -> str:
+    return milestone.value.replace("_", " ")
+
+
+def _offered(event: AssignmentOffered) -> TimelineFact:
+    expires = utc_clock(event.expires_at, reference=event.offered_at)
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="assignment_offered",
+        at=event.offered_at,
+        summary=f"Offered to {event.contractor_name} (offer expires {expires})",
+        details={
+            "offer_id": event.offer_id,
+            "contractor_id": event.contractor_id,
+            "contractor_name": event.contractor_name,
+            "offered_at": _iso(event.offered_at),
+            "expires_at": _iso(event.expires_at),
+        },
+    )
+
+
+def _unfilled(event: AssignmentUnfilled) -> TimelineFact:
+    considered = len(event.considered)
+    noun = "contractor" if considered == 1 else "contractors"
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="assignment_unfilled",
+        at=event.decided_at,
+        summary=f"No eligible contractor: {event.reason} ({considered} {noun} considered)",
+        details={"reason": event.reason, "considered": str(considered)},
+    )
+
+
+def _accepted(event: AssignmentAccepted) -> TimelineFact:
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="assignment_accepted",
+        at=event.accepted_at,
+        summary=f"Offer accepted by contractor {event.contractor_id}",
+        details={"offer_id": event.offer_id, "contractor_id": event.contractor_id},
+    )
+
+
+def _reserved(event: PartsReserved) -> TimelineFact:
+    lines = [_reservation(line) for line in event.reservations]
+    summary = f"Reserved {_listed(lines, MAX_LISTED)}" if lines else "No parts needed reserving"
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="parts_reserved",
+        at=event.reserved_at,
+        summary=summary,
+        details={"reserved": _listed(lines, MAX_DETAIL_ITEMS), "lines": str(len(lines))},
+    )
+
+
+def _backordered(event: PartsBackordered) -> TimelineFact:
+    missing = [_part(line) for line in event.missing]
+    reserved = [_reservation(line) for line in event.reservations]
+    summary = f"Backordered {_listed(missing, MAX_LISTED)}"
+    if reserved:
+        summary += f"; reserved {_listed(reserved, MAX_LISTED)}"
+    details = {"missing": _listed(missing, MAX_DETAIL_ITEMS)}
+    if reserved:
+        details["reserved"] = _listed(reserved, MAX_DETAIL_ITEMS)
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="parts_backordered",
+        at=event.decided_at,
+        summary=summary,
+        details=details,
+    )
+
+
+def _clock_details(event: SlaWarning | SlaBreached | SlaMet) -> dict[str, str]:
+    return {
+        "clock_id": event.clock_id,
+        "milestone": event.milestone.value,
+        "started_at": _iso(event.started_at),
+        "warn_at": _iso(event.warn_at),
+        "due_at": _iso(event.due_at),
+    }
+
+
+def _late_note(late: bool) -> str:
+    return " (reported late: the SLA service was not running at that moment)" if late else ""
+
+
+def _sla_fired(event: SlaWarning | SlaBreached, kind: str, headline: str) -> TimelineFact:
+    """A warning or breach; ``headline`` reads with the milestone and the due time filled in."""
+    due = utc_clock(event.due_at, reference=event.fired_at)
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind=kind,
+        at=event.fired_at,
+        summary=headline.format(milestone=_milestone(event.milestone), due=due)
+        + _late_note(event.late),
+        details={**_clock_details(event), "late": str(event.late).lower()},
+    )
+
+
+def _sla_warning(event: SlaWarning) -> TimelineFact:
+    return _sla_fired(event, "sla_warning", "SLA warning: {milestone} due {due}")
+
+
+def _sla_breached(event: SlaBreached) -> TimelineFact:
+    return _sla_fired(event, "sla_breached", "SLA breached: {milestone} was due {due}")
+
+
+def _sla_met(event: SlaMet) -> TimelineFact:
+    due = utc_clock(event.due_at, reference=event.stopped_at)
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="sla_met",
+        at=event.stopped_at,
+        summary=f"SLA met: {_milestone(event.milestone)} reached before {due}",
+        details=_clock_details(event),
+    )
+
+
+def _sent(event: NotificationSent) -> TimelineFact | None:
+    if event.work_order_id is None:
+        return None
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="notification_sent",
+        at=event.sent_at,
+        summary=f"Notified {event.recipient} by {event.channel.value} ({event.template})",
+        details={
+            "notification_id": event.notification_id,
+            "channel": event.channel.value,
+            "recipient": str(event.recipient),
+            "template": event.template,
+            "locale": event.locale,
+            "attempts": str(event.attempts),
+        },
+    )
+
+
+def _failed(event: NotificationFailed) -> TimelineFact | None:
+    if event.work_order_id is None:
+        return None
+    tries = "attempt" if event.attempts == 1 else "attempts"
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="notification_failed",
+        at=event.failed_at,
+        summary=(
+            f"Could not notify {event.recipient} by {event.channel.value} "
+            f"after {event.attempts} {tries}: {event.error}"
+        ),
+        details={
+            "notification_id": event.notification_id,
+            "channel": event.channel.value,
+            "recipient": str(event.recipient),
+            "template": event.template,
+            "locale": event.locale,
+            "attempts": str(event.attempts),
+            "error": event.error,
+        },
+    )
+
+
+_DESCRIBERS: Mapping[type[EventPayload], Callable[[Any], TimelineFact | None]] = {
+    AssignmentOffered: _offered,
+    AssignmentUnfilled: _unfilled,
+    AssignmentAccepted: _accepted,
+    PartsReserved: _reserved,
+    PartsBackordered: _backordered,
+    SlaWarning: _sla_warning,
+    SlaBreached: _sla_breached,
+    SlaMet: _sla_met,
+    NotificationSent: _sent,
+    NotificationFailed: _failed,
+}
+
+RECORDED_PAYLOADS: tuple[type[EventPayload], ...] = tuple(_DESCRIBERS)
+"""The payload types that end up in a work order's timeline."""
+
+RECORDED_EVENT_TYPES: frozenset[str] = frozenset(model.event_type for model in _DESCRIBERS)
+"""The event types that end up in a work order's timeline."""
+
+
+def timeline_fact(payload: EventPayload) -> TimelineFact | None:
+    """The timeline fact an event records, or None if it says nothing about one work order."""
+    describe = _DESCRIBERS.get(type(payload))
+    return None if describe is None else describe(payload)
+
+
+__all__ = [
+    "RECORDED_EVENT_TYPES",
+    "RECORDED_PAYLOADS",
+    "timeline_fact",
+]

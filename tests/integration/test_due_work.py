@@ -19,7 +19,7 @@ import pytest
 from fixloop_devkit.testing import ConsumedRecord, eventually, read_topic, unique
 from fixloop_shared.bus import ensure_topics
 from fixloop_shared.contracts import AssignmentAccepted
-from fixloop_shared.due_work import LEASE_OWNER, LEASE_UNTIL, LEASES, DueWorkScheduler
+from fixloop_shared.due_work import LEASE_OWNER, LEASE_UNTIL, LEASES, DueWorkScheduler, unleased
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.store import OUTBOX, OUTBOX_WORK, Document, Store, make_client
 from tests.integration.due_work_pod import (
@@ -61,7 +61,7 @@ async def add_timers(store: Store, count: int, *, due: datetime) -> list[str]:
     ids = [f"timer-{n:03d}" for n in range(count)]
     await store.db[TIMERS].insert_many(
         [
-            {"_id": i, "state": "waiting", "due_at": due + timedelta(milliseconds=n)}
+            {"_id": i, "state": "waiting", "due_at": due + timedelta(milliseconds=n), **unleased()}
             for n, i in enumerate(ids)
         ]
     )
@@ -139,7 +139,8 @@ async def test_a_commit_wakes_the_scheduler_before_its_poll(pods: tuple[Store, S
         due = datetime.now(UTC) + timedelta(seconds=0.5)
         async with store.transaction() as uow:
             await uow.db[TIMERS].insert_one(
-                {"_id": "soon", "state": "waiting", "due_at": due}, session=uow.session
+                {"_id": "soon", "state": "waiting", "due_at": due, **unleased()},
+                session=uow.session,
             )
             uow.after_commit(lambda: store.notify_due([(work.name, due)]))
         await eventually(lambda: fired(store), lambda n: n == 1, timeout=5)

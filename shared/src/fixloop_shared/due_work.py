@@ -79,8 +79,12 @@ def epoch_ms(moment: datetime) -> int:
 
 
 def lease_free(now_ms: int) -> dict[str, object]:
-    """Filter of items nobody holds at ``now_ms``: lease run out, or never leased."""
-    return {"$or": [{LEASE_UNTIL: {"$lt": now_ms}}, {LEASE_UNTIL: {"$exists": False}}]}
+    """Filter of items nobody holds at ``now_ms``: their lease ran out (``0``: never leased).
+
+    Every item is written with :func:`unleased` lease fields, so this is one indexed range
+    (an ``$or`` with ``$exists`` would make the embedded store scan every item in Python).
+    """
+    return {LEASE_UNTIL: {"$lt": now_ms}}
 
 
 def unleased() -> dict[str, object]:
@@ -90,7 +94,11 @@ def unleased() -> dict[str, object]:
 
 @dataclass(frozen=True)
 class DueWork:
-    """One kind of due work."""
+    """One kind of due work.
+
+    Its items are documents of ``collection`` written with the :func:`unleased` lease fields
+    (``lease_until_ms: 0``); ``due(now)`` selects those due at ``now``.
+    """
 
     name: str
     collection: str
@@ -205,7 +213,7 @@ class MongoDueWorkStore:
         self, work: DueWork, *, owner: str, now: datetime, lease_until_ms: int, limit: int
     ) -> tuple[list[Document], int]:
         collection = self._store.db[work.collection]
-        wanted: dict[str, object] = {"$and": [dict(work.due(now)), lease_free(epoch_ms(now))]}
+        wanted: dict[str, object] = {**work.due(now), **lease_free(epoch_ms(now))}
         cursor = collection.find(wanted, projection={"_id": True})
         if work.order:
             cursor = cursor.sort(list(work.order))
@@ -215,7 +223,7 @@ class MongoDueWorkStore:
         token = uuid.uuid4().hex
         async with self._store.exclusive():
             result = await collection.update_many(
-                {"$and": [{"_id": {"$in": candidates}}, wanted]},
+                {**wanted, "_id": {"$in": candidates}},
                 {"$set": {LEASE_OWNER: owner, LEASE_UNTIL: lease_until_ms, LEASE_TOKEN: token}},
             )
         if result.modified_count == 0:

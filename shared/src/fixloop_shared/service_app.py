@@ -49,7 +49,7 @@ class ConsumerWatch:
     bus: Bus
     topics: Sequence[str]
     interval_seconds: float = 5.0
-    stall_seconds: float = 30.0
+    stall_seconds: float = 60.0
     unassigned_grace_seconds: float = 30.0
     stop_grace_seconds: float = 5.0
     problem: str | None = None
@@ -138,8 +138,13 @@ class ConsumerWatch:
         return {t for t in self.topics if t not in existing}
 
     async def _stalled(self, consumers: Sequence[Any], now: float) -> str | None:
+        """A consumer is stalled when records wait on its partitions and none of them has
+        moved for ``stall_seconds``. A busy consumer moving on some partitions is not: under
+        load a partition may wait its turn, and a restart would only cost a rebalance."""
         seen: set[tuple[str, int]] = set()
         for consumer in consumers:
+            waiting: list[str] = []
+            last_move = 0.0
             for tp in consumer.assignment():
                 where = (tp.topic, tp.partition)
                 seen.add(where)
@@ -151,14 +156,18 @@ class ConsumerWatch:
                 if position is None:
                     continue
                 last = self._progress.get(where)
-                if last is None or last.position != position or highwater is None:
-                    self._progress[where] = PartitionProgress(position, now)
-                    continue
-                if highwater > position and now - last.since >= self.stall_seconds:
-                    return (
-                        f"{tp.topic}[{tp.partition}] has not moved from offset {position} for "
-                        f"{now - last.since:.0f}s while {highwater - position} records wait"
+                if last is None or last.position != position:
+                    last = self._progress[where] = PartitionProgress(position, now)
+                last_move = max(last_move, last.since)
+                if highwater is not None and highwater > position:
+                    waiting.append(
+                        f"{tp.topic}[{tp.partition}] at {position}, {highwater - position} waiting"
                     )
+            if waiting and last_move and now - last_move >= self.stall_seconds:
+                return (
+                    f"no partition has moved for {now - last_move:.0f}s while records wait: "
+                    + "; ".join(waiting[:5])
+                )
         for gone in set(self._progress) - seen:
             del self._progress[gone]
         return None

@@ -1,7 +1,8 @@
 """MongoDB storage of milestone clocks and of stops that arrived before their clock.
 
 ``clocks``: one document per (work_order_id, milestone) (unique index), ``_id`` = clock id. The
-document carries ``next_fire_at`` (the next moment the scheduler must look at it) and a
+document carries ``next_fire_at`` (the next moment the scheduler must look at it, also as
+epoch milliseconds ``next_fire_ms`` for the due query) and a
 ``version`` that every change increments: a save is conditional on the version the clock was
 loaded at, which is what makes firing at-most-once across restarts and pods.
 
@@ -14,7 +15,7 @@ stores count ``{"field": None}`` differently from MongoDB.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from fixloop_shared.contracts import Milestone
-from fixloop_shared.due_work import unleased
+from fixloop_shared.due_work import epoch_ms, unleased
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.store import Document, Store, database_of
 from fixloop_sla.app.clocks import ConcurrentClockChangeError
@@ -37,8 +38,12 @@ CLOCK_WORK = "sla-clocks"
 
 
 def due_clocks(now: datetime) -> dict[str, object]:
-    """Running clocks with something due at ``now``."""
-    return {"state": ClockState.RUNNING.value, "next_fire_at": {"$lte": now}}
+    """Running clocks with something due at ``now``.
+
+    On ``next_fire_ms`` (epoch milliseconds) rather than the datetime: the embedded store
+    compares datetimes in Python over every clock, numbers in SQLite through the index.
+    """
+    return {"state": ClockState.RUNNING.value, "next_fire_ms": {"$lte": epoch_ms(now)}}
 
 
 def clock_indexes() -> dict[str, Sequence[IndexModel]]:
@@ -49,7 +54,7 @@ def clock_indexes() -> dict[str, Sequence[IndexModel]]:
                 unique=True,
                 name="one_clock_per_milestone",
             ),
-            IndexModel([("state", ASCENDING), ("next_fire_at", ASCENDING)], name="due_clocks"),
+            IndexModel([("state", ASCENDING), ("next_fire_ms", ASCENDING)], name="due_clocks_ms"),
             IndexModel(
                 [("milestone", ASCENDING), ("state", ASCENDING), ("stopped", ASCENDING)],
                 name="clock_counts",
@@ -153,6 +158,7 @@ def clock_document(clock: MilestoneClock) -> Document:
         "breached_at": clock.breached_at,
         "stopped_at": clock.stopped_at,
         "next_fire_at": clock.next_fire_at,
+        "next_fire_ms": None if clock.next_fire_at is None else epoch_ms(clock.next_fire_at),
         "version": clock.version,
         "updated_at": datetime.now(UTC),
         # Every save gives back the due-work lease (the scheduler's claim of the clock).
@@ -228,22 +234,21 @@ class MongoClockRepository:
         cursor = (
             self._store.db[CLOCKS]
             .find(due_clocks(now), projection={"_id": True})
-            .sort([("next_fire_at", ASCENDING)])
+            .sort([("next_fire_ms", ASCENDING)])
             .limit(limit)
         )
         return [str(doc["_id"]) async for doc in cursor]
 
     async def counts(self) -> list[ClockCounts]:
-        clocks = self._store.db[CLOCKS]
         result: list[ClockCounts] = []
         for milestone in Milestone:
             running = {"milestone": milestone.value, "state": ClockState.RUNNING.value}
             result.append(
                 ClockCounts(
                     milestone=milestone,
-                    running=await clocks.count_documents(running),
-                    warned=await clocks.count_documents({**running, "warned": True}),
-                    breached=await clocks.count_documents(
+                    running=await self._count(running),
+                    warned=await self._count({**running, "warned": True}),
+                    breached=await self._count(
                         {
                             "milestone": milestone.value,
                             "state": ClockState.BREACHED.value,
@@ -253,3 +258,10 @@ class MongoClockRepository:
                 )
             )
         return result
+
+    async def _count(self, query: Mapping[str, object]) -> int:
+        # A $count stage runs inside the embedded store's SQLite; count_documents loads every
+        # clock into Python there. Same result on MongoDB.
+        cursor = await self._store.db[CLOCKS].aggregate([{"$match": dict(query)}, {"$count": "n"}])
+        found = await cursor.to_list()
+        return int(found[0]["n"]) if found else 0

@@ -48,7 +48,7 @@ def clock_work(
         lease=timedelta(seconds=lease_seconds),
         batch_size=batch_size,
         poll_seconds=poll_seconds,
-        order=(("next_fire_at", 1),),
+        order=(("next_fire_ms", 1),),
         # A clock that could not be fired (store error) is tried again soon, by any pod.
         retry_after=timedelta(seconds=min(5.0, poll_seconds * 10)),
         projection={"_id": True},

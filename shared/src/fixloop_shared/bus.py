@@ -1,16 +1,15 @@
 """Kafka plumbing shared by every service, on FastStream + aiokafka.
 
-- ``make_bus``: producer acks=all, idempotence from settings, OpenTelemetry + Prometheus +
-  dead-letter middlewares.
-- ``subscribe``: one consumer group per service; the offset is committed only after the handler
-  returned (its effects are durable by then).
-- ``DeadLetterMiddleware``: wraps the whole consume path (decode included). A record that can
-  never succeed (see :mod:`fixloop_shared.errors`) is published to the service's dead-letter topic
-  with headers saying why, then committed, and the consumer carries on; a copy too large for the
-  producer goes without its body but with its size, digest and original position. Transient
-  failures are retried in place with backoff and never dead-lettered, while readiness reports the
-  partition as held up. Unexpected errors are retried a bounded number of times, then
-  dead-lettered so one bad record cannot block its partition forever.
+- ``make_bus``: the service's broker (producer acks=all, idempotence from settings, OpenTelemetry
+  and Prometheus middlewares) and its dead-letter policy.
+- ``DeadLetterPolicy``: publishes a record that can never succeed (see
+  :mod:`fixloop_shared.errors`) to the service's dead-letter topic with headers saying why; a copy
+  too large for the producer goes without its body but with its size, digest and original
+  position, and a publish that fails is retried until the broker has it. It also tracks the
+  partitions held up by a record (readiness reports them).
+- ``check_tenant``: the envelope check every consumed event passes.
+
+Consuming is the kernel's (:mod:`fixloop_shared.kernel`): batches, units of work, retries.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -53,7 +52,6 @@ DLQ_HEADROOM_BYTES = 64 * 1024
 MAX_COPIED_HEADER_BYTES = 16 * 1024
 """Original headers beyond this many bytes are left out of the dead-letter copy."""
 
-EventHandler = Callable[[Event[EventPayload]], Awaitable[None]]
 
 
 @dataclass(frozen=True)

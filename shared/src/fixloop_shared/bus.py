@@ -53,7 +53,6 @@ MAX_COPIED_HEADER_BYTES = 16 * 1024
 """Original headers beyond this many bytes are left out of the dead-letter copy."""
 
 
-
 @dataclass(frozen=True)
 class StuckPartition:
     """A partition whose current record has not gone through (and so nothing behind it either)."""

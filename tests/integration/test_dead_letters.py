@@ -47,6 +47,26 @@ def accepted(work_order_id: str, padding: int = 0) -> tuple[bytes, dict[str, str
     return value, binary_headers(envelope)
 
 
+async def big_then_small(
+    bootstrap: str, topic: str, padding: int, after: str
+) -> tuple[bytes, dict[str, str]]:
+    """A big record (gzip on the wire, so the broker takes it), then a small one on the same
+    key; returns the big one."""
+    value, headers = accepted("wo-big", padding=padding)
+    await produce(
+        bootstrap,
+        topic,
+        value,
+        key=KEY,
+        headers=headers,
+        compression="gzip",
+        max_request_size=4 * 1024 * 1024,
+    )
+    small, small_headers = accepted(after)
+    await produce(bootstrap, topic, small, key=KEY, headers=small_headers)
+    return value, headers
+
+
 @dataclass
 class Consumer:
     bus: Bus
@@ -87,19 +107,8 @@ async def test_a_record_too_large_to_copy_is_dead_lettered_without_body_and_the_
     caplog.set_level(logging.INFO)
     # 1.5 MB of description; compressed on the wire, so the broker takes it, but the service's
     # dead-letter producer could never send it on as it is.
-    value, headers = accepted("wo-huge", padding=1_500_000)
+    value, headers = await big_then_small(kafka_bootstrap, consumer.topic, 1_500_000, "wo-after")
     assert len(value) > 1_500_000
-    await produce(
-        kafka_bootstrap,
-        consumer.topic,
-        value,
-        key=KEY,
-        headers=headers,
-        compression="gzip",
-        max_request_size=4 * 1024 * 1024,
-    )
-    after, after_headers = accepted("wo-after")
-    await produce(kafka_bootstrap, consumer.topic, after, key=KEY, headers=after_headers)
 
     await eventually(lambda: asyncio.sleep(0, consumer.handled), lambda h: "wo-after" in h)
     assert consumer.handled == ["wo-after"]
@@ -132,18 +141,7 @@ async def test_a_copy_the_broker_refuses_is_sent_again_without_body(
     # The dead-letter policy believes it may send 8 MiB, the producer refuses above 1 MiB: the
     # first copy fails as a record, and the dead letter must still arrive.
     consumer.bus.dead_letters.max_message_bytes = 8 * 1024 * 1024
-    value, headers = accepted("wo-refused", padding=1_100_000)
-    await produce(
-        kafka_bootstrap,
-        consumer.topic,
-        value,
-        key=KEY,
-        headers=headers,
-        compression="gzip",
-        max_request_size=4 * 1024 * 1024,
-    )
-    after, after_headers = accepted("wo-next")
-    await produce(kafka_bootstrap, consumer.topic, after, key=KEY, headers=after_headers)
+    value, _ = await big_then_small(kafka_bootstrap, consumer.topic, 1_100_000, "wo-next")
 
     await eventually(
         lambda: asyncio.sleep(0, consumer.handled), lambda h: "wo-next" in h, timeout=60

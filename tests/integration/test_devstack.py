@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from fixloop_cli.stack_status import read_status
 from fixloop_devkit.devstack import (
     Backoff,
     LocalPlatform,
@@ -31,7 +32,6 @@ from fixloop_devkit.devstack import (
     free_port,
     http_ok,
     port_open,
-    read_status,
 )
 
 pytestmark = pytest.mark.integration

@@ -64,17 +64,17 @@ class MemoryUnitOfWork:
         if self.duplicate:
             msg = "cannot emit from a unit of work whose event was already processed"
             raise UnitOfWorkClosedError(msg)
-        envelope = EventEnvelope.new(
+        event = OutgoingEvent.of(
             payload,
             source=self.service,
-            subject=subject or key,
+            topic=topic,
+            key=key,
             tenant=tenant,
             correlationid=correlationid,
+            subject=subject,
         )
-        self._emitted.append(
-            OutgoingEvent(topic=topic, key=key, envelope=envelope, payload=payload)
-        )
-        return envelope
+        self._emitted.append(event)
+        return event.envelope
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)

@@ -70,6 +70,28 @@ class OutgoingEvent:
     envelope: EventEnvelope
     payload: EventPayload
 
+    @classmethod
+    def of(
+        cls,
+        payload: EventPayload,
+        *,
+        source: str,
+        topic: str,
+        key: str,
+        tenant: str,
+        correlationid: str | None = None,
+        subject: str | None = None,
+    ) -> OutgoingEvent:
+        """A new event emitted now, in the active trace (what every unit of work queues)."""
+        envelope = EventEnvelope.new(
+            payload,
+            source=source,
+            subject=subject or key,
+            tenant=tenant,
+            correlationid=correlationid,
+        ).with_traceparent(current_traceparent())
+        return cls(topic=topic, key=key, envelope=envelope, payload=payload)
+
     def to_document(self) -> Document:
         return {
             "_id": self.envelope.id,
@@ -149,15 +171,17 @@ class UnitOfWork:
         if self._duplicate:
             msg = "cannot emit from a unit of work whose event was already processed"
             raise UnitOfWorkClosedError(msg)
-        envelope = EventEnvelope.new(
+        event = OutgoingEvent.of(
             payload,
             source=self.store.service,
-            subject=subject or key,
+            topic=topic,
+            key=key,
             tenant=tenant,
             correlationid=correlationid,
-        ).with_traceparent(current_traceparent())
-        self._events.append(OutgoingEvent(topic=topic, key=key, envelope=envelope, payload=payload))
-        return envelope
+            subject=subject,
+        )
+        self._events.append(event)
+        return event.envelope
 
     @property
     def emitted(self) -> Sequence[OutgoingEvent]:

@@ -838,31 +838,6 @@ def _indent(text: str) -> str:
     return "\n".join(f"    {line}" for line in text.splitlines())
 
 
-def read_status(data_dir: Path) -> dict[str, Any] | None:
-    """What the supervisor under ``data_dir`` last wrote, or None if it never ran there."""
-    try:
-        status: dict[str, Any] = json.loads((data_dir / STATUS_FILE).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return status
-
-
-def supervisor_alive(status: Mapping[str, Any]) -> bool:
-    """Whether the supervisor that wrote ``status`` is still running."""
-    supervisor = status.get("supervisor", {})
-    pid = supervisor.get("pid")
-    if not isinstance(pid, int) or supervisor.get("state") == "stopped":
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    command = _process_command_line(pid)
-    return command is None or "devstack" in command  # else the pid was reused
-
-
 def run(
     data_dir: Path,
     *,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -240,6 +240,16 @@ class Bus:
     ) -> None:
         """Publish one record and wait for the broker's acknowledgement (acks=all)."""
         await self.broker.publish(value, topic, key=key.encode(), headers=dict(headers))
+
+    async def send_raw(
+        self, topic: str, value: bytes, key: str, headers: Mapping[str, str]
+    ) -> Awaitable[object]:
+        """Queue one record in the producer (in call order) and return its acknowledgement
+        (acks=all) to await; a batch sent this way goes out together."""
+        ack: Awaitable[object] = await self.broker.publish(
+            value, topic, key=key.encode(), headers=dict(headers), no_confirm=True
+        )
+        return ack
 
 
 def make_bus(

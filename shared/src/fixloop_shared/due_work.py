@@ -51,7 +51,7 @@ from typing import Protocol
 
 from pymongo.errors import DuplicateKeyError
 
-from fixloop_shared.store import Document, Store
+from fixloop_shared.store import Document, Store, equals
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,9 @@ class DueWork:
     """The filter of this kind's items that are due at the given moment."""
     fire: Callable[[ClaimedItem], Awaitable[object]]
     """Fire one claimed item. Must be idempotent (an item may be fired again after a crash).
-    Returning completes the item (its lease is given back); raising keeps the lease."""
+    Returning completes the item (its lease is given back); raising keeps the lease. The item's
+    ``doc`` is what was read when it was claimed: a kind whose items change without their lease
+    (an SLA clock stopped by an event) reads the item again by its id."""
     lease: timedelta
     batch_size: int = 100
     poll_seconds: float = 0.5
@@ -119,6 +121,9 @@ class DueWork:
     has_work: Callable[[], Awaitable[bool]] | None = None
     """A cheap read that says whether claiming is worth it at all (skips idle writes)."""
     singleton: bool = False
+    releases_itself: bool = False
+    """Firing ends with a write that gives the lease back (a delivery marked sent), so the
+    scheduler need not; an item whose fire raises keeps its lease as usual."""
     after_pass: Callable[[], Awaitable[None]] | None = None
     """This pod's housekeeping after each pass of the kind (e.g. refreshing gauges)."""
 
@@ -214,23 +219,28 @@ class MongoDueWorkStore:
     ) -> tuple[list[Document], int]:
         collection = self._store.db[work.collection]
         wanted: dict[str, object] = {**work.due(now), **lease_free(epoch_ms(now))}
-        cursor = collection.find(wanted, projection={"_id": True})
+        projection = None if work.projection is None else dict(work.projection)
+        cursor = collection.find(wanted, projection=projection)
         if work.order:
             cursor = cursor.sort(list(work.order))
-        candidates = [doc["_id"] for doc in await cursor.limit(limit).to_list()]
-        if not candidates:
+        docs = await cursor.limit(limit).to_list()
+        if not docs:
             return [], 0
-        token = uuid.uuid4().hex
+        candidates = [doc["_id"] for doc in docs]
+        lease = {LEASE_OWNER: owner, LEASE_UNTIL: lease_until_ms, LEASE_TOKEN: uuid.uuid4().hex}
         async with self._store.exclusive():
             result = await collection.update_many(
-                {**wanted, "_id": {"$in": candidates}},
-                {"$set": {LEASE_OWNER: owner, LEASE_UNTIL: lease_until_ms, LEASE_TOKEN: token}},
+                {**wanted, "_id": {"$in": candidates}}, {"$set": lease}
             )
+        if result.modified_count == len(candidates):
+            # All of them: each was due and free when read, and only a lease holder changes an
+            # item, so what was read is what was claimed.
+            return [{**doc, **lease} for doc in docs], len(candidates)
         if result.modified_count == 0:
             return [], len(candidates)
-        projection = None if work.projection is None else dict(work.projection)
         found = collection.find(
-            {"_id": {"$in": candidates}, LEASE_TOKEN: token}, projection=projection
+            equals({LEASE_TOKEN: lease[LEASE_TOKEN]}) | {"_id": {"$in": candidates}},
+            projection=projection,
         )
         if work.order:
             found = found.sort(list(work.order))
@@ -461,7 +471,8 @@ class DueWorkScheduler:
             ]
             if work.concurrency == 1:
                 completed = [item.id for item in items if await self._fire(runner, item)]
-                await self._items.release(work, completed, owner=self.owner)
+                if not work.releases_itself:
+                    await self._items.release(work, completed, owner=self.owner)
             else:
                 for item in items:
                     task = asyncio.create_task(
@@ -481,7 +492,7 @@ class DueWorkScheduler:
         runner.wake_pending = True
 
     async def _fire_and_complete(self, runner: _Runner, item: ClaimedItem) -> None:
-        if await self._fire(runner, item):
+        if await self._fire(runner, item) and not item.work.releases_itself:
             try:
                 await self._items.release(item.work, [item.id], owner=self.owner)
             except Exception:  # noqa: BLE001 - the lease runs out by itself

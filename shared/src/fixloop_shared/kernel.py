@@ -64,6 +64,10 @@ class UnitOfWork(Protocol):
     async def claim(self, envelope: EventEnvelope, *, consumer: str | None = None) -> bool:
         """Record that ``consumer`` processed the event; False if it already had."""
 
+    async def claim_all(self, claims: Sequence[tuple[EventEnvelope, str]]) -> None:
+        """Record several (event, consumer) claims in one write; raises
+        :class:`fixloop_shared.errors.Conflict` if any of them is recorded already."""
+
     def emit(
         self,
         payload: EventPayload,
@@ -211,10 +215,10 @@ class EventProcessor:
     async def _apply_batch(self, work: Sequence[_Work]) -> bool:
         try:
             async with self.units.transaction() as uow:
+                # One write claims the whole batch; if another consumer claimed one of its
+                # events meanwhile, the batch fails and its records go one at a time.
+                await uow.claim_all([(item.event.envelope, item.scope) for item in work])
                 for item in work:
-                    if not await uow.claim(item.event.envelope, consumer=item.scope):
-                        msg = f"event {item.event.envelope.id} was claimed meanwhile"
-                        raise _ClaimedMeanwhile(msg)
                     with self._handling(item):
                         await item.handler(item.event, uow)
         except asyncio.CancelledError:
@@ -300,10 +304,6 @@ class _RetryState:
     """The one field tenacity's wait strategies read."""
 
     attempt_number: int
-
-
-class _ClaimedMeanwhile(Exception):  # noqa: N818 - internal control flow
-    """Another process claimed one of the batch's events after the look-up; retry one by one."""
 
 
 async def apply_event(

@@ -15,7 +15,7 @@ from typing import Any
 
 from fixloop_shared.contracts import EventPayload
 from fixloop_shared.envelope import EventEnvelope
-from fixloop_shared.store import OutgoingEvent, UnitOfWorkClosedError
+from fixloop_shared.store import ClaimedAlready, OutgoingEvent, UnitOfWorkClosedError
 
 Documents = dict[str, dict[str, Any]]
 
@@ -50,6 +50,14 @@ class MemoryUnitOfWork:
             return False
         self.session.claims.add(key)
         return True
+
+    async def claim_all(self, claims: Sequence[tuple[EventEnvelope, str]]) -> None:
+        """Like MongoDB's: all of them or, if one is recorded already, an error."""
+        keys = [(consumer, envelope.id) for envelope, consumer in claims]
+        if any(key in self.session.claims for key in keys) or len(set(keys)) < len(keys):
+            msg = "an event of the batch was processed already"
+            raise ClaimedAlready(msg)
+        self.session.claims.update(keys)
 
     def emit(
         self,
@@ -110,4 +118,13 @@ class MemoryStore:
         return list(self.state.outbox)
 
 
-__all__ = ["MemoryState", "MemoryStore", "MemoryUnitOfWork"]
+def memory_store(units: object) -> MemoryStore:
+    """The :class:`MemoryStore` behind ``units`` (what a composition root was given as its unit of
+    work): the in-memory repositories keep their documents in its state."""
+    if not isinstance(units, MemoryStore):
+        msg = f"the in-memory repositories need a MemoryStore, not {type(units).__name__}"
+        raise TypeError(msg)
+    return units
+
+
+__all__ = ["MemoryState", "MemoryStore", "MemoryUnitOfWork", "memory_store"]

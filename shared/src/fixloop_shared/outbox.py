@@ -58,21 +58,25 @@ SEQ_SLACK_NS = 1_000_000_000
 A time window on ``created_at``/``published_at_ms`` is therefore first narrowed to a ``seq``
 range widened by this slack (so the index does the work), then applied exactly."""
 
-Publish = Callable[[str, bytes, str, Mapping[str, str]], Awaitable[None]]
-"""publish(topic, value, key, headers) — resolves once the broker acknowledged the record."""
+Publish = Callable[[str, bytes, str, Mapping[str, str]], Awaitable[Awaitable[object] | None]]
+"""publish(topic, value, key, headers) — hands the record to the producer. It resolves either
+once the broker acknowledged the record (returning None), or as soon as the record is queued,
+returning what to await for its acknowledgement (``Bus.send_raw``), so that a batch is sent in
+one go, in order, and acknowledged together."""
 
 
 class OutboxRelay:
     """Publishes the outbox: a singleton kind of due work (``outbox-relay``) on the service's
-    :class:`~fixloop_shared.due_work.DueWorkScheduler`.
+        :class:`~fixloop_shared.due_work.DueWorkScheduler`.
 
-    Ordering across pods: one lease document per service (the relay lease, in
-    ``due_work_leases``) is claimed for each relay pass, renewed before every batch and given
-    back at the end of the pass. Only its holder relays; the other pods stand by (their pass is
-    one read while nothing is pending, then a failed claim). Records are published one after the
-    other in ``seq`` order and marked sent after the whole batch was acknowledged, so the first
-    copy of every record reaches the broker in ``seq`` order, even when a stalled holder resumes
-    after its lease ran out (what it sends then are copies, absorbed by idempotent consumers).
+        Ordering across pods: one lease document per service (the relay lease, in
+        ``due_work_leases``) is claimed for each relay pass, renewed before every batch and given
+        back at the end of the pass. Only its holder relays; the other pods stand by (their pass is
+        one read while nothing is pending, then a failed claim). Records are published one after the
+        other in ``seq`` order (queued in order, acknowledged together; the producer keeps a
+    partition's order) and marked sent after the whole batch was acknowledged, so the first
+        copy of every record reaches the broker in ``seq`` order, even when a stalled holder resumes
+        after its lease ran out (what it sends then are copies, absorbed by idempotent consumers).
     """
 
     def __init__(
@@ -143,8 +147,8 @@ class OutboxRelay:
             )
             if not docs:
                 return published
-            for doc in docs:
-                await self._publish_one(doc)
+            acknowledgements = [await self._publish_one(doc) for doc in docs]
+            await asyncio.gather(*(ack for ack in acknowledgements if ack is not None))
             # Marked after the whole batch was acknowledged: a crash in between re-publishes the
             # batch (consumers are idempotent) and never skips a record.
             async with self._store.exclusive():
@@ -190,8 +194,8 @@ class OutboxRelay:
             if len(docs) < self._prune_batch:
                 return deleted
 
-    async def _publish_one(self, doc: Document) -> None:
-        await publish_record(self._publish, doc)
+    async def _publish_one(self, doc: Document) -> Awaitable[object] | None:
+        return await publish_record(self._publish, doc)
 
     def _prune_due(self) -> bool:
         return time.monotonic() - self._last_prune >= self._prune_every
@@ -241,14 +245,14 @@ async def count(store: Store, query: Mapping[str, object]) -> int:
     return int(found[0]["n"]) if found else 0
 
 
-async def publish_record(publish: Publish, doc: Document) -> None:
+async def publish_record(publish: Publish, doc: Document) -> Awaitable[object] | None:
     """Publish one outbox record as it was written: topic, key, headers (event id, trace) and
-    value, inside the trace of the unit of work that wrote it."""
+    value, inside the trace of the unit of work that wrote it; returns what ``publish`` does."""
     headers: dict[str, str] = dict(doc["headers"])
     parent = extract({"traceparent": headers["traceparent"]}) if "traceparent" in headers else None
     token = otel_context.attach(parent) if parent is not None else None
     try:
-        await publish(doc["topic"], doc["value"].encode(), doc["key"], headers)
+        return await publish(doc["topic"], doc["value"].encode(), doc["key"], headers)
     finally:
         if token is not None:
             otel_context.detach(token)
@@ -274,7 +278,9 @@ async def _republish_record(publish: Publish, doc: Document) -> None:
     )
     async for attempt in retrying:
         with attempt:
-            await publish_record(publish, doc)
+            ack = await publish_record(publish, doc)
+            if ack is not None:
+                await ack
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Gauge, make_asgi_app
 
 from fixloop_shared.bus import Bus, ensure_topics, make_bus
 from fixloop_shared.due_work import DueWorkScheduler
-from fixloop_shared.kernel import EventConsumer, subscribe_consumer
+from fixloop_shared.kernel import EventConsumer, UnitsOfWork, subscribe_consumer
 from fixloop_shared.logs import setup_logging
 from fixloop_shared.outbox import OutboxRelay
 from fixloop_shared.service_app import ConsumerWatch, ServiceApp
@@ -53,6 +53,12 @@ class ServiceContext:
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
     readiness_checks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    units: UnitsOfWork = field(init=False)
+    """Where the consumers' units of work come from: the MongoDB ``store`` unless replaced
+    (by an in-memory one, say) before :meth:`consume`."""
+
+    def __post_init__(self) -> None:
+        self.units = self.store
 
     @property
     def scheduler(self) -> DueWorkScheduler:
@@ -64,7 +70,7 @@ class ServiceContext:
         for consumer in consumers:
             subscribe_consumer(
                 self.bus,
-                self.store,
+                self.units,
                 consumer,
                 max_records=self.settings.consume_batch_records,
             )
@@ -83,7 +89,7 @@ def build_context(service: str, settings: ServiceSettings) -> ServiceContext:
     )
     relay = OutboxRelay(
         store,
-        bus.publish_raw,
+        bus.send_raw,
         poll_seconds=settings.outbox_poll_seconds,
         retention_seconds=settings.outbox_retention_seconds,
     )

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -20,10 +20,11 @@ from typing import Any
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from fixloop_shared.contracts import EventPayload
 from fixloop_shared.envelope import EventEnvelope, binary_headers, encode_payload
+from fixloop_shared.errors import Conflict
 from fixloop_shared.telemetry import current_traceparent
 
 Document = dict[str, Any]
@@ -33,6 +34,18 @@ PROCESSED_EVENTS = "processed_events"
 OUTBOX = "outbox"
 OUTBOX_WORK = "outbox-relay"
 """The due-work kind of the outbox relay (woken by every commit that wrote outbox records)."""
+
+
+def equals(fields: Mapping[str, object]) -> dict[str, object]:
+    """A filter of fields each equal to a value, written ``{field: {"$eq": value}}``.
+
+    On MongoDB that matches exactly what a bare ``{field: value}`` matches, and the value stays
+    data whatever it holds. The embedded store reads a bare value as "equals, or is an array
+    containing", which SQLite cannot look up in an index, so every such query reads the whole
+    collection; ``$eq`` is one indexed comparison there (compound indexes included). Every
+    equality filter on a hot path is written with it.
+    """
+    return {name: {"$eq": value} for name, value in fields.items()}
 
 
 def make_client(uri: str, *, app_name: str, timeout_ms: int = 5000) -> MongoClient:
@@ -107,6 +120,20 @@ class OutgoingEvent:
         }
 
 
+class ClaimedAlready(Conflict):
+    """An event of a batch was processed already (claimed by another consumer meanwhile)."""
+
+    reason = "duplicate"
+
+
+def _only_duplicates(exc: BulkWriteError) -> bool:
+    errors = exc.details.get("writeErrors", []) if exc.details else []
+    return bool(errors) and all(error.get("code") == DUPLICATE_KEY for error in errors)
+
+
+DUPLICATE_KEY = 11000
+
+
 class UnitOfWorkClosedError(RuntimeError):
     """Raised when a unit of work is used after it was rolled back or committed."""
 
@@ -135,23 +162,46 @@ class UnitOfWork:
         Must be the first write of the unit of work. On False the transaction is rolled back and
         the caller returns without effect.
         """
-        consumer_name = consumer or self.store.service
         try:
             await self.db[PROCESSED_EVENTS].insert_one(
-                {
-                    "_id": f"{consumer_name}:{envelope.id}",
-                    "consumer": consumer_name,
-                    "event_id": envelope.id,
-                    "event_type": envelope.type,
-                    "tenant": envelope.tenant,
-                    "processed_at": datetime.now(UTC),
-                },
+                self._claim_document(envelope, consumer or self.store.service),
                 session=self.session,
             )
         except DuplicateKeyError:
             self._duplicate = True
             return False
         return True
+
+    async def claim_all(self, claims: Sequence[tuple[EventEnvelope, str]]) -> None:
+        """Record several claims in one write (a batch of events); :class:`ClaimedAlready` if
+        one of them is recorded already — the transaction then rolls back as a whole."""
+        if not claims:
+            return
+        now = datetime.now(UTC)
+        try:
+            await self.db[PROCESSED_EVENTS].insert_many(
+                [self._claim_document(envelope, consumer, now) for envelope, consumer in claims],
+                ordered=True,
+                session=self.session,
+            )
+        except (DuplicateKeyError, BulkWriteError) as exc:
+            if isinstance(exc, BulkWriteError) and not _only_duplicates(exc):
+                raise
+            msg = "an event of the batch was processed already"
+            raise ClaimedAlready(msg) from exc
+
+    @staticmethod
+    def _claim_document(
+        envelope: EventEnvelope, consumer: str, now: datetime | None = None
+    ) -> Document:
+        return {
+            "_id": f"{consumer}:{envelope.id}",
+            "consumer": consumer,
+            "event_id": envelope.id,
+            "event_type": envelope.type,
+            "tenant": envelope.tenant,
+            "processed_at": now or datetime.now(UTC),
+        }
 
     @property
     def is_duplicate(self) -> bool:

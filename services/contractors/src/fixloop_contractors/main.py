@@ -5,10 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fixloop_contractors.adapters.consumer import contractors_consumers
-from fixloop_contractors.adapters.mongo import MongoDispatchLedger, ensure_indexes
+from fixloop_contractors.adapters.memory import (
+    MemoryContractorRegistry,
+    MemoryDispatchLedger,
+)
+from fixloop_contractors.adapters.mongo import (
+    MongoContractorRegistry,
+    MongoDispatchLedger,
+    ensure_indexes,
+)
 from fixloop_contractors.app.dispatch import Clock, WorkOrderDispatcher, utc_now
+from fixloop_contractors.app.ports import ContractorRegistry, DispatchLedger
 from fixloop_contractors.settings import SERVICE, ContractorsSettings
 from fixloop_shared.asyncapi import declare_published_topics
+from fixloop_shared.kernel import EventConsumer, UnitsOfWork
+from fixloop_shared.memory import memory_store
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
 from fixloop_shared.service_app import ServiceApp
 from fixloop_shared.settings import load_settings
@@ -24,24 +35,41 @@ class ContractorsService:
 
     settings: ContractorsSettings
     ctx: ServiceContext
+    units: UnitsOfWork
+    """Where the consumers' units of work come from (the MongoDB store, or the given one)."""
+    consumers: list[EventConsumer]
+    registry: ContractorRegistry
+    ledger: DispatchLedger
     dispatcher: WorkOrderDispatcher
     app: ServiceApp
 
 
 def bootstrap(
-    settings: ContractorsSettings | None = None, *, clock: Clock = utc_now
+    settings: ContractorsSettings | None = None,
+    *,
+    uow: UnitsOfWork | None = None,
+    clock: Clock | None = None,
 ) -> ContractorsService:
     """The composition root: settings → clients → use cases → consumers → app.
 
     Nothing connects here; the app connects when it starts. ``clock`` is the time every use case
-    reads.
+    reads (None: the UTC clock). With ``uow`` (a :class:`~fixloop_shared.memory.MemoryStore`) the
+    consumer applies events in its units of work, and the contractor registry and the dispatch
+    ledger live in it instead of MongoDB.
     """
     settings = settings or ContractorsSettings()
     ctx = build_context(SERVICE, settings)
-    dispatcher = WorkOrderDispatcher(
-        MongoDispatchLedger(ctx.store), offer_ttl=settings.offer_ttl, clock=clock
-    )
-    ctx.consume(*contractors_consumers(dispatcher, metrics=ctx.metrics))
+    registry: ContractorRegistry
+    ledger: DispatchLedger
+    if uow is None:
+        registry, ledger = MongoContractorRegistry(ctx.store), MongoDispatchLedger(ctx.store)
+    else:
+        memory = memory_store(uow)
+        registry, ledger = MemoryContractorRegistry(memory), MemoryDispatchLedger(memory)
+        ctx.units = memory
+    dispatcher = WorkOrderDispatcher(ledger, offer_ttl=settings.offer_ttl, clock=clock or utc_now)
+    consumers = contractors_consumers(dispatcher, metrics=ctx.metrics)
+    ctx.consume(*consumers)
     declare_published_topics(ctx.bus, [Topic.CONTRACTORS_EVENTS])
     app = build_app(
         ctx,
@@ -53,7 +81,16 @@ def bootstrap(
             "local, least loaded eligible contractor."
         ),
     )
-    return ContractorsService(settings=settings, ctx=ctx, dispatcher=dispatcher, app=app)
+    return ContractorsService(
+        settings=settings,
+        ctx=ctx,
+        units=ctx.units,
+        consumers=consumers,
+        registry=registry,
+        ledger=ledger,
+        dispatcher=dispatcher,
+        app=app,
+    )
 
 
 def create_app(settings: ContractorsSettings | None = None) -> ServiceApp:

@@ -7,15 +7,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fixloop_notifications.adapters.consumer import CONSUMED_TOPICS, notifications_consumers
+from fixloop_notifications.adapters.memory import MemoryDeliveryLog, MemoryMailRelay
 from fixloop_notifications.adapters.mongo import MongoDeliveryLog, create_indexes
 from fixloop_notifications.adapters.smtp import SmtpSender
 from fixloop_notifications.adapters.templates import TemplateCatalog
 from fixloop_notifications.app.dispatch import DeliveryWorker
 from fixloop_notifications.app.intake import WorkOrderNotifications
+from fixloop_notifications.app.ports import DeliveryLog, MailSender
 from fixloop_notifications.domain.delivery import RetryPolicy
 from fixloop_notifications.domain.mail import Mailbox
 from fixloop_notifications.settings import NotificationsSettings
 from fixloop_shared.asyncapi import declare_published_topics
+from fixloop_shared.kernel import EventConsumer, UnitsOfWork
+from fixloop_shared.memory import memory_store
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
 from fixloop_shared.service_app import ServiceApp
 from fixloop_shared.settings import load_settings
@@ -38,10 +42,18 @@ class NotificationsService:
 
     settings: NotificationsSettings
     ctx: ServiceContext
-    deliveries: MongoDeliveryLog
+    units: UnitsOfWork
+    """Where the consumers' units of work come from (the MongoDB store, or the given one)."""
+    consumers: list[EventConsumer]
+    deliveries: DeliveryLog
+    sender: MailSender
     notifications: WorkOrderNotifications
     worker: DeliveryWorker
     app: ServiceApp
+
+
+def _nothing() -> None:
+    """What recording a delivery wakes when no due-work kind delivers it."""
 
 
 def delivery_lease(settings: NotificationsSettings) -> timedelta:
@@ -53,27 +65,46 @@ def delivery_lease(settings: NotificationsSettings) -> timedelta:
 
 
 def bootstrap(
-    settings: NotificationsSettings | None = None, *, clock: Clock = utc_now
+    settings: NotificationsSettings | None = None,
+    *,
+    uow: UnitsOfWork | None = None,
+    clock: Clock | None = None,
 ) -> NotificationsService:
     """The composition root: settings → clients → use cases → consumers and worker → app.
 
     Nothing connects here; the app connects when it starts. ``clock`` is the time every use case
-    reads.
+    reads (None: the UTC clock). With ``uow`` (a :class:`~fixloop_shared.memory.MemoryStore`) the
+    consumer and the worker's outcomes work in its units of work, the delivery log lives in it
+    instead of MongoDB, and mail goes to a :class:`MemoryMailRelay` instead of SMTP. Deliveries
+    are then no kind of the (MongoDB) due-work scheduler: a pending one is taken with
+    :meth:`MemoryDeliveryLog.claim_next` and attempted with :meth:`DeliveryWorker.deliver`.
     """
     settings = settings or NotificationsSettings()
+    now = clock or utc_now
     ctx = build_context(Service.NOTIFICATIONS, settings)
-    deliveries = MongoDeliveryLog(ctx.store)
-    sender = SmtpSender(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        starttls=settings.smtp_starttls,
-        timeout_seconds=settings.smtp_timeout_seconds,
-    )
+    deliveries: DeliveryLog
+    sender: MailSender
+    if uow is None:
+        deliveries = MongoDeliveryLog(ctx.store)
+        relay = SmtpSender(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            timeout_seconds=settings.smtp_timeout_seconds,
+            keep_connections=settings.delivery_concurrency,
+        )
+        ctx.on_shutdown.append(relay.close)
+        sender = relay
+    else:
+        memory = memory_store(uow)
+        deliveries, sender = MemoryDeliveryLog(memory), MemoryMailRelay()
+        ctx.units = memory
     worker = DeliveryWorker(
-        clock=clock,
-        store=ctx.store,
+        clock=now,
+        # The worker only opens units of work on it (``transaction()``).
+        store=ctx.units,
         deliveries=deliveries,
         sender=sender,
         policy=RetryPolicy(
@@ -86,25 +117,29 @@ def bootstrap(
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
         metrics=ctx.metrics,
     )
-    ctx.scheduler.add(
-        deliveries.due_work(
-            worker.deliver,
-            lease=delivery_lease(settings),
-            concurrency=settings.delivery_concurrency,
-            poll_seconds=settings.delivery_poll_seconds,
+    on_recorded: Callable[[], None] = _nothing
+    if isinstance(deliveries, MongoDeliveryLog):
+        ctx.scheduler.add(
+            deliveries.due_work(
+                worker.deliver,
+                lease=delivery_lease(settings),
+                concurrency=settings.delivery_concurrency,
+                poll_seconds=settings.delivery_poll_seconds,
+            )
         )
-    )
+        on_recorded = worker.wake
+        ctx.on_startup.append(worker.start)
+        ctx.on_shutdown.append(worker.stop)
     notifications = WorkOrderNotifications(
         deliveries=deliveries,
         catalog=TemplateCatalog(),
         sender=Mailbox.parse(settings.mail_from),
-        on_recorded=worker.wake,
-        clock=clock,
+        on_recorded=on_recorded,
+        clock=now,
     )
-    ctx.consume(*notifications_consumers(notifications))
+    consumers = notifications_consumers(notifications)
+    ctx.consume(*consumers)
     declare_published_topics(ctx.bus, PRODUCED_TOPICS)
-    ctx.on_startup.append(worker.start)
-    ctx.on_shutdown.append(worker.stop)
     app = build_app(
         ctx,
         topics=[t.value for t in (*CONSUMED_TOPICS, *PRODUCED_TOPICS)],
@@ -116,7 +151,17 @@ def bootstrap(
             "delivery as notification.sent or notification.failed."
         ),
     )
-    return NotificationsService(settings, ctx, deliveries, notifications, worker, app)
+    return NotificationsService(
+        settings=settings,
+        ctx=ctx,
+        units=ctx.units,
+        consumers=consumers,
+        deliveries=deliveries,
+        sender=sender,
+        notifications=notifications,
+        worker=worker,
+        app=app,
+    )
 
 
 def create_app(settings: NotificationsSettings | None = None) -> ServiceApp:

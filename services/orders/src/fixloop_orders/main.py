@@ -12,14 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fixloop_orders.adapters.consumers import CONSUMED_TOPICS, orders_consumers
+from fixloop_orders.adapters.memory import MemoryWorkOrderQueries, MemoryWorkOrders
 from fixloop_orders.adapters.mongo import MongoWorkOrderQueries, MongoWorkOrders, ensure_indexes
 from fixloop_orders.adapters.partner_api import PartnerApi
 from fixloop_orders.app.intake import WorkOrderIntake
-from fixloop_orders.app.ports import utc_now
+from fixloop_orders.app.ports import WorkOrderRepository, utc_now
+from fixloop_orders.app.queries import WorkOrderQueries
 from fixloop_orders.app.timeline import TimelineRecorder
 from fixloop_orders.domain.intake import SourceBindings
 from fixloop_orders.settings import OrdersSettings
 from fixloop_shared.asyncapi import declare_published_topics
+from fixloop_shared.kernel import EventConsumer, UnitsOfWork
+from fixloop_shared.memory import memory_store
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
 from fixloop_shared.service_app import ServiceApp
 from fixloop_shared.settings import load_settings
@@ -40,27 +44,46 @@ class OrdersService:
 
     settings: OrdersSettings
     ctx: ServiceContext
+    units: UnitsOfWork
+    """Where the consumers' units of work come from (the MongoDB store, or the given one)."""
+    consumers: list[EventConsumer]
+    orders: WorkOrderRepository
     intake: WorkOrderIntake
     recorder: TimelineRecorder
-    queries: MongoWorkOrderQueries
+    queries: WorkOrderQueries
     partner_api: PartnerApi
     app: ServiceApp
 
 
-def bootstrap(settings: OrdersSettings | None = None, *, clock: Clock = utc_now) -> OrdersService:
+def bootstrap(
+    settings: OrdersSettings | None = None,
+    *,
+    uow: UnitsOfWork | None = None,
+    clock: Clock | None = None,
+) -> OrdersService:
     """The composition root: settings → clients → use cases → consumers and gRPC API → app.
 
     Nothing connects here; the app connects when it starts. ``clock`` is the time every use case
-    reads.
+    reads (None: the UTC clock). With ``uow`` (a :class:`~fixloop_shared.memory.MemoryStore`) the
+    consumers apply events in its units of work, and the work orders and the partner API's
+    queries live in it instead of MongoDB.
     """
     settings = settings or OrdersSettings()
+    now = clock or utc_now
     ctx = build_context(Service.ORDERS, settings)
-    orders = MongoWorkOrders(ctx.store.db)
+    orders: WorkOrderRepository
+    queries: WorkOrderQueries
+    if uow is None:
+        orders, queries = MongoWorkOrders(ctx.store.db), MongoWorkOrderQueries(ctx.store.db)
+    else:
+        memory = memory_store(uow)
+        orders, queries = MemoryWorkOrders(memory), MemoryWorkOrderQueries(memory)
+        ctx.units = memory
     bindings = SourceBindings.of(settings.source_tenants)
-    intake = WorkOrderIntake(Service.ORDERS, orders, bindings, clock=clock)
-    recorder = TimelineRecorder(orders, clock=clock)
-    queries = MongoWorkOrderQueries(ctx.store.db)
-    ctx.consume(*orders_consumers(intake, recorder))
+    intake = WorkOrderIntake(Service.ORDERS, orders, bindings, clock=now)
+    recorder = TimelineRecorder(orders, clock=now)
+    consumers = orders_consumers(intake, recorder)
+    ctx.consume(*consumers)
     declare_published_topics(ctx.bus, PRODUCED_TOPICS)
 
     async def store_and_broker_problem() -> str | None:
@@ -115,6 +138,9 @@ def bootstrap(settings: OrdersSettings | None = None, *, clock: Clock = utc_now)
     return OrdersService(
         settings=settings,
         ctx=ctx,
+        units=ctx.units,
+        consumers=consumers,
+        orders=orders,
         intake=intake,
         recorder=recorder,
         queries=queries,

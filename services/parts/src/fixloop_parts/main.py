@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fixloop_parts.adapters.consumer import parts_consumers
+from fixloop_parts.adapters.memory import MemoryReservationLog, MemoryStock
 from fixloop_parts.adapters.mongo import MongoReservationLog, MongoStock, ensure_indexes
-from fixloop_parts.app import PartsReservations, ReservationPolicy
+from fixloop_parts.app import PartsReservations, ReservationLog, ReservationPolicy, StockRepository
 from fixloop_parts.app.reserve_parts import Clock, utc_now
 from fixloop_parts.settings import PartsSettings
 from fixloop_shared.asyncapi import declare_published_topics
+from fixloop_shared.kernel import EventConsumer, UnitsOfWork
+from fixloop_shared.memory import memory_store
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
 from fixloop_shared.service_app import ServiceApp
 from fixloop_shared.settings import load_settings
@@ -22,29 +25,51 @@ class PartsService:
 
     settings: PartsSettings
     ctx: ServiceContext
+    units: UnitsOfWork
+    """Where the consumers' units of work come from (the MongoDB store, or the given one)."""
+    consumers: list[EventConsumer]
+    stock: StockRepository
+    log: ReservationLog
     reservations: PartsReservations
     app: ServiceApp
 
 
-def bootstrap(settings: PartsSettings | None = None, *, clock: Clock = utc_now) -> PartsService:
+def bootstrap(
+    settings: PartsSettings | None = None,
+    *,
+    uow: UnitsOfWork | None = None,
+    clock: Clock | None = None,
+) -> PartsService:
     """The composition root: settings → clients → use cases → consumers → app.
 
     Nothing connects here; the app connects when it starts. ``clock`` is the time every use case
-    reads.
+    reads (None: the UTC clock). With ``uow`` (a :class:`~fixloop_shared.memory.MemoryStore`) the
+    consumer and :meth:`PartsReservations.work_order_received` apply events in its units of
+    work, and stock and reservations live in it instead of MongoDB.
     """
     settings = settings or PartsSettings()
     ctx = build_context(Service.PARTS, settings)
+    stock: StockRepository
+    log: ReservationLog
+    if uow is None:
+        stock, log = MongoStock(), MongoReservationLog()
+    else:
+        memory = memory_store(uow)
+        stock, log = MemoryStock(memory), MemoryReservationLog(memory)
+        ctx.units = memory
     reservations = PartsReservations(
-        ctx.store,
-        MongoStock(),
-        MongoReservationLog(),
+        # Reservations only open units of work on it (the kernel's apply_event).
+        ctx.units,
+        stock,
+        log,
         policy=ReservationPolicy(
             max_sources=settings.max_warehouses_per_part,
             attempts=settings.reservation_attempts,
         ),
-        clock=clock,
+        clock=clock or utc_now,
     )
-    ctx.consume(*parts_consumers(reservations, metrics=ctx.metrics))
+    consumers = parts_consumers(reservations, metrics=ctx.metrics)
+    ctx.consume(*consumers)
     declare_published_topics(ctx.bus, [Topic.PARTS_EVENTS])
     app = build_app(
         ctx,
@@ -56,7 +81,16 @@ def bootstrap(settings: PartsSettings | None = None, *, clock: Clock = utc_now) 
             "publishes parts events (reserved, backordered)."
         ),
     )
-    return PartsService(settings=settings, ctx=ctx, reservations=reservations, app=app)
+    return PartsService(
+        settings=settings,
+        ctx=ctx,
+        units=ctx.units,
+        consumers=consumers,
+        stock=stock,
+        log=log,
+        reservations=reservations,
+        app=app,
+    )
 
 
 def create_app(settings: PartsSettings | None = None) -> ServiceApp:

@@ -20,6 +20,7 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from fixloop_notifications.app.dispatch import DELIVERY_WORK
 from fixloop_notifications.domain.delivery import Delivery, DeliveryError, DeliveryStatus
@@ -35,7 +36,7 @@ from fixloop_shared.due_work import (
     unleased,
 )
 from fixloop_shared.kernel import UnitOfWork
-from fixloop_shared.store import Document, Store, database_of
+from fixloop_shared.store import Document, Store, database_of, equals
 
 DELIVERIES = "deliveries"
 DELIVERY_ATTEMPTS = "delivery_attempts"
@@ -123,9 +124,15 @@ def delivery_from_document(doc: Document) -> Delivery:
     )
 
 
+PENDING = equals({"status": DeliveryStatus.PENDING.value})
+"""The filter of deliveries not yet sent or failed."""
+
+
 def _leased_by(notification_id: str, owner: str) -> Document:
     """The filter for a delivery still pending and leased by ``owner``."""
-    return {"_id": notification_id, "status": DeliveryStatus.PENDING.value, LEASE_OWNER: owner}
+    return equals(
+        {"_id": notification_id, "status": DeliveryStatus.PENDING.value, LEASE_OWNER: owner}
+    )
 
 
 class MongoDeliveryLog:
@@ -160,13 +167,14 @@ class MongoDeliveryLog:
         return DueWork(
             name=DELIVERY_WORK,
             collection=DELIVERIES,
-            due=lambda _now: {"status": DeliveryStatus.PENDING.value},
+            due=lambda _now: PENDING,
             fire=fire,
             lease=lease,
             batch_size=concurrency,
             poll_seconds=poll_seconds,
             order=(("created_at", ASCENDING), ("_id", ASCENDING)),
             concurrency=concurrency,
+            releases_itself=True,
         )
 
     async def claim_next(
@@ -176,7 +184,7 @@ class MongoDeliveryLog:
         batches through :meth:`due_work`)."""
         async with self._store.exclusive():
             doc = await self._deliveries.find_one_and_update(
-                {"status": DeliveryStatus.PENDING.value, **lease_free(epoch_ms(now))},
+                {**PENDING, **lease_free(epoch_ms(now))},
                 {
                     "$set": {
                         LEASE_OWNER: owner,
@@ -209,7 +217,13 @@ class MongoDeliveryLog:
         return None if doc is None else int(doc["attempts"])
 
     async def record_attempt(
-        self, notification_id: str, *, attempt: int, at: datetime, error: DeliveryError | None
+        self,
+        notification_id: str,
+        *,
+        attempt: int,
+        at: datetime,
+        error: DeliveryError | None,
+        uow: UnitOfWork | None = None,
     ) -> None:
         outcome = "sent" if error is None else ("permanent" if error.permanent else "transient")
         entry: Document = {
@@ -220,15 +234,29 @@ class MongoDeliveryLog:
             "outcome": outcome,
             "error": None if error is None else error.detail,
         }
+        if uow is not None:
+            await self._write_attempt(database_of(uow), entry, error, session=uow.session)
+            return
         async with self._store.exclusive():
-            await self._store.db[DELIVERY_ATTEMPTS].replace_one(
-                {"_id": entry["_id"]}, entry, upsert=True
+            await self._write_attempt(self._store.db, entry, error, session=None)
+
+    @staticmethod
+    async def _write_attempt(
+        db: AsyncDatabase[Document],
+        entry: Document,
+        error: DeliveryError | None,
+        *,
+        session: Any,
+    ) -> None:
+        await db[DELIVERY_ATTEMPTS].replace_one(
+            {"_id": entry["_id"]}, entry, upsert=True, session=session
+        )
+        if error is not None:
+            await db[DELIVERIES].update_one(
+                {"_id": entry["notification_id"]},
+                {"$set": {"last_error": error.detail, "updated_at": entry["at"]}},
+                session=session,
             )
-            if error is not None:
-                await self._deliveries.update_one(
-                    {"_id": notification_id},
-                    {"$set": {"last_error": error.detail, "updated_at": at}},
-                )
 
     async def release(self, notification_id: str, *, owner: str, now: datetime) -> None:
         async with self._store.exclusive():

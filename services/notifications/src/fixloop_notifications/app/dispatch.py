@@ -29,7 +29,7 @@ from fixloop_notifications.domain.delivery import (
 )
 from fixloop_shared.contracts import NotificationFailed, NotificationSent
 from fixloop_shared.due_work import DueWorkScheduler
-from fixloop_shared.store import Store
+from fixloop_shared.kernel import UnitsOfWork
 from fixloop_shared.topics import Topic
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class DeliveryWorker:
     def __init__(
         self,
         *,
-        store: Store,
+        store: UnitsOfWork,
         deliveries: DeliveryLog,
         sender: MailSender,
         policy: RetryPolicy,
@@ -177,8 +177,8 @@ class DeliveryWorker:
                     self._attempts.labels("permanent" if exc.permanent else "transient").inc()
                     await self._log_attempt(nid, number, exc)
                     raise
+                # The successful attempt is logged with the outcome, in its transaction.
                 self._attempts.labels("sent").inc()
-                await self._log_attempt(nid, number, None)
 
     async def _log_attempt(
         self, notification_id: str, attempt: int, error: DeliveryError | None
@@ -271,6 +271,10 @@ class DeliveryWorker:
                 uow, delivery.notification_id, owner=self.owner, status=status, at=at, error=error
             ):
                 return False
+            if status is DeliveryStatus.SENT:
+                await self._deliveries.record_attempt(
+                    delivery.notification_id, attempt=attempts, at=at, error=None, uow=uow
+                )
             uow.emit(
                 payload,
                 topic=Topic.NOTIFICATIONS_EVENTS,

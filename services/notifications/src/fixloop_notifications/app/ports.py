@@ -34,9 +34,15 @@ class DeliveryLog(Protocol):
         delivery is no longer pending or no longer leased by ``owner``."""
 
     async def record_attempt(
-        self, notification_id: str, *, attempt: int, at: datetime, error: DeliveryError | None
+        self,
+        notification_id: str,
+        *,
+        attempt: int,
+        at: datetime,
+        error: DeliveryError | None,
+        uow: UnitOfWork | None = None,
     ) -> None:
-        """Log the outcome of one attempt."""
+        """Log the outcome of one attempt (within ``uow``'s transaction if one is given)."""
 
     async def release(self, notification_id: str, *, owner: str, now: datetime) -> None:
         """Give a lease back early, so the delivery is picked up again at once."""

@@ -1,15 +1,18 @@
-"""The work-order repository in memory, on :class:`fixloop_shared.memory.MemoryStore`.
+"""The work orders in memory, on :class:`fixloop_shared.memory.MemoryStore`.
 
-It keeps the same promises as the MongoDB repository (one work order per external key, saves
+The repository keeps the same promises as the MongoDB one (one work order per external key, saves
 guarded by version, timeline entries appended), checked by the same contract tests, so use cases
-can be tested without a store.
+can be tested without a store; the queries read the committed work orders and timelines the way
+the partner API sees them.
 """
 
 from __future__ import annotations
 
 import copy
 
+from fixloop_orders.adapters.mongo import TIMELINE_VIEW_LIMIT
 from fixloop_orders.app.ports import ConcurrentUpdateError, ExternalOrderConflictError
+from fixloop_orders.app.queries import TimelineEntryView, WorkOrderView
 from fixloop_orders.domain.work_order import ExternalOrderKey, TimelineEntry, WorkOrder
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.memory import MemoryState, MemoryStore, MemoryUnitOfWork
@@ -68,6 +71,9 @@ class MemoryWorkOrders:
         orders[order.work_order_id] = {"order": self._stored(order)}
         self._append_entries(uow, order)
 
+    async def append_timeline(self, uow: UnitOfWork, order: WorkOrder) -> None:
+        self._append_entries(uow, order)
+
     def timeline(self, work_order_id: str) -> list[TimelineEntry]:
         """The committed timeline of a work order, oldest entry first."""
         entries = self._store.state.collection(TIMELINE).get(work_order_id, {})
@@ -87,4 +93,50 @@ class MemoryWorkOrders:
         return stored
 
 
-__all__ = ["MemoryWorkOrders"]
+class MemoryWorkOrderQueries:
+    """The :class:`~fixloop_orders.app.queries.WorkOrderQueries` on the committed state."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    async def get_work_order(self, tenant: str, work_order_id: str) -> WorkOrderView | None:
+        state = self._store.state
+        doc = state.collection(WORK_ORDERS).get(work_order_id)
+        if doc is None or doc["order"].tenant != tenant:
+            return None
+        order: WorkOrder = doc["order"]
+        entries: list[TimelineEntry] = state.collection(TIMELINE).get(
+            work_order_id, {"entries": []}
+        )["entries"]
+        oldest_first = sorted(entries, key=lambda entry: (entry.at, entry.entry_id))
+        details = order.details
+        return WorkOrderView(
+            work_order_id=order.work_order_id,
+            tenant=order.tenant,
+            state=order.state.value,
+            source_platform=order.source_platform,
+            external_id=details.external_id,
+            site=details.site,
+            equipment=details.equipment,
+            category=details.category,
+            priority=details.priority,
+            description=details.description,
+            requester=details.requester,
+            required_parts=details.required_parts,
+            received_at=order.received_at,
+            updated_at=order.updated_at,
+            timeline=tuple(
+                TimelineEntryView(
+                    entry_id=entry.entry_id,
+                    at=entry.at,
+                    kind=entry.kind,
+                    summary=entry.summary,
+                    event_type=entry.event_type,
+                    details=dict(entry.details),
+                )
+                for entry in oldest_first[:TIMELINE_VIEW_LIMIT]
+            ),
+        )
+
+
+__all__ = ["MemoryWorkOrderQueries", "MemoryWorkOrders"]

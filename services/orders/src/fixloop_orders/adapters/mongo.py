@@ -40,7 +40,7 @@ from fixloop_orders.domain.work_order import (
     WorkOrderState,
 )
 from fixloop_shared.kernel import UnitOfWork
-from fixloop_shared.store import Document, Store
+from fixloop_shared.store import Document, Store, equals
 from fixloop_shared.vocabulary import Category, Priority
 
 WORK_ORDERS = "work_orders"
@@ -186,7 +186,7 @@ def entry_document(order: WorkOrder, entry: TimelineEntry, recorded_at: datetime
         "summary": entry.summary,
         "event_type": entry.event_type,
         "details": dict(entry.details),
-        "recorded_at": recorded_at,
+        "recorded_at": entry.recorded_at or recorded_at,
     }
 
 
@@ -213,11 +213,13 @@ class MongoWorkOrders:
 
     async def find_id_by_key(self, uow: UnitOfWork | None, key: ExternalOrderKey) -> str | None:
         doc = await self._db[WORK_ORDERS].find_one(
-            {
-                "tenant": _text(key.tenant, "tenant"),
-                "source_platform": _text(key.source_platform, "source_platform"),
-                "external_id": _text(key.external_id, "external_id"),
-            },
+            equals(
+                {
+                    "tenant": _text(key.tenant, "tenant"),
+                    "source_platform": _text(key.source_platform, "source_platform"),
+                    "external_id": _text(key.external_id, "external_id"),
+                }
+            ),
             projection={"_id": 1},
             session=None if uow is None else uow.session,
         )
@@ -227,7 +229,9 @@ class MongoWorkOrders:
         self, uow: UnitOfWork | None, tenant: str, work_order_id: str
     ) -> WorkOrder | None:
         doc = await self._db[WORK_ORDERS].find_one(
-            {"_id": _text(work_order_id, "work_order_id"), "tenant": _text(tenant, "tenant")},
+            equals(
+                {"_id": _text(work_order_id, "work_order_id"), "tenant": _text(tenant, "tenant")}
+            ),
             session=None if uow is None else uow.session,
         )
         return None if doc is None else order_from_document(doc)
@@ -246,11 +250,13 @@ class MongoWorkOrders:
         replacement = order_document(order)
         replacement["version"] = order.version + 1
         result = await self._db[WORK_ORDERS].replace_one(
-            {
-                "_id": _text(order.work_order_id, "work_order_id"),
-                "tenant": _text(order.tenant, "tenant"),
-                "version": order.version,
-            },
+            equals(
+                {
+                    "_id": _text(order.work_order_id, "work_order_id"),
+                    "tenant": _text(order.tenant, "tenant"),
+                    "version": order.version,
+                }
+            ),
             replacement,
             session=uow.session,
         )
@@ -258,6 +264,9 @@ class MongoWorkOrders:
             msg = f"work order {order.work_order_id} changed while it was being updated"
             raise ConcurrentUpdateError(msg)
         order.version += 1
+        await self._append_entries(uow, order)
+
+    async def append_timeline(self, uow: UnitOfWork, order: WorkOrder) -> None:
         await self._append_entries(uow, order)
 
     async def _append_entries(self, uow: UnitOfWork, order: WorkOrder) -> None:
@@ -282,13 +291,13 @@ class MongoWorkOrderQueries:
     async def get_work_order(self, tenant: str, work_order_id: str) -> WorkOrderView | None:
         scope = {"tenant": _text(tenant, "tenant")}
         doc = await self._db[WORK_ORDERS].find_one(
-            {"_id": _text(work_order_id, "work_order_id"), **scope}
+            equals({"_id": _text(work_order_id, "work_order_id"), **scope})
         )
         if doc is None:
             return None
         entries = (
             await self._db[TIMELINE]
-            .find({**scope, "work_order_id": work_order_id})
+            .find(equals({**scope, "work_order_id": work_order_id}))
             .sort([("at", ASCENDING), ("entry_id", ASCENDING)])
             .limit(TIMELINE_VIEW_LIMIT)
             .to_list()

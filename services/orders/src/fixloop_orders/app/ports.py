@@ -53,6 +53,11 @@ class WorkOrderRepository(Protocol):
         """
         ...
 
+    async def append_timeline(self, uow: UnitOfWork, order: WorkOrder) -> None:
+        """Append a loaded work order's new timeline entries, leaving the order as stored (notes:
+        what other services report changes nothing, so it never conflicts with a change)."""
+        ...
+
 
 def utc_now() -> datetime:
     """The current time in UTC to the millisecond, the precision the store keeps."""

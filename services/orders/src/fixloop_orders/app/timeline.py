@@ -2,7 +2,8 @@
 
 Offers, parts reservations, SLA clocks and notifications do not move a work order's state;
 they are appended to its timeline, once per event (the event id is claimed and is the entry's
-id). An event is applied only to a work order of the event's own tenant.
+id); the work order itself is not written. An event is applied only to a work order of the
+event's own tenant.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class TimelineRecorder:
             ),
             recorded_at=self._clock(),
         )
-        await self._orders.save(uow, order)
+        await self._orders.append_timeline(uow, order)
         log.info(
             "timeline entry recorded",
             extra={"work_order_id": fact.work_order_id, "kind": fact.kind},

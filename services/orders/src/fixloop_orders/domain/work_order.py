@@ -20,7 +20,7 @@ applied or not, leaves exactly one timeline entry: the timeline is the audit tra
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -182,6 +182,8 @@ class TimelineEntry:
     summary: str
     event_type: str | None = None
     details: Mapping[str, str] = field(default_factory=dict)
+    recorded_at: datetime | None = None
+    """When it was written down (set when it is appended to the work order)."""
 
 
 RECEIVED_KIND = "received"
@@ -295,11 +297,12 @@ class WorkOrder:
         return decision
 
     def note(self, entry: TimelineEntry, *, recorded_at: datetime) -> None:
-        """Record something that happened to the work order without changing its state."""
-        self._append(entry, recorded_at=recorded_at)
+        """Record something that happened to the work order without changing it (its state,
+        details and ``updated_at`` stay as they are)."""
+        self.new_entries.append(replace(entry, recorded_at=recorded_at))
 
     def _append(self, entry: TimelineEntry, *, recorded_at: datetime) -> None:
-        self.new_entries.append(entry)
+        self.new_entries.append(replace(entry, recorded_at=recorded_at))
         self.updated_at = max(self.updated_at, recorded_at)
 
 

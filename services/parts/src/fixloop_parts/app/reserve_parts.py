@@ -36,8 +36,7 @@ from fixloop_shared.contracts import (
 )
 from fixloop_shared.envelope import Event
 from fixloop_shared.errors import TransientError
-from fixloop_shared.kernel import UnitOfWork, apply_event
-from fixloop_shared.store import Store
+from fixloop_shared.kernel import UnitOfWork, UnitsOfWork, apply_event
 from fixloop_shared.topics import Topic
 
 log = logging.getLogger(__name__)
@@ -114,7 +113,7 @@ class PartsReservations:
 
     def __init__(
         self,
-        store: Store,
+        store: UnitsOfWork,
         stock: StockRepository,
         reservations: ReservationLog,
         *,

@@ -21,7 +21,7 @@ from fixloop_parts.app.ports import CountedLine, StockChanged, StockKey, StockRe
 from fixloop_parts.app.reserve_parts import utc_now
 from fixloop_parts.domain import CountBelowReserved, StockLevel, Warehouse
 from fixloop_shared.contracts.types import CountryCode, Identifier, Name, PartNumber
-from fixloop_shared.store import Store
+from fixloop_shared.kernel import UnitsOfWork
 
 MAX_WAREHOUSES = 1_000
 MAX_STOCK_LINES = 50_000
@@ -185,7 +185,7 @@ def _summarise(
 
 
 async def import_stock_count(
-    store: Store,
+    store: UnitsOfWork,
     stock: StockRepository,
     count: StockCountFile,
     *,
@@ -211,7 +211,7 @@ async def import_stock_count(
 
 
 async def _apply(
-    store: Store,
+    store: UnitsOfWork,
     stock: StockRepository,
     count: StockCountFile,
     *,

@@ -26,7 +26,7 @@ from pymongo.errors import DuplicateKeyError
 from fixloop_shared.contracts import Milestone
 from fixloop_shared.due_work import epoch_ms, unleased
 from fixloop_shared.kernel import UnitOfWork
-from fixloop_shared.store import Document, Store, database_of
+from fixloop_shared.store import Document, Store, database_of, equals
 from fixloop_sla.app.clocks import ConcurrentClockChangeError
 from fixloop_sla.domain import ClockState, ClockStop, MilestoneClock, Transition
 from fixloop_sla.metrics import ClockCounts
@@ -43,7 +43,7 @@ def due_clocks(now: datetime) -> dict[str, object]:
     On ``next_fire_ms`` (epoch milliseconds) rather than the datetime: the embedded store
     compares datetimes in Python over every clock, numbers in SQLite through the index.
     """
-    return {"state": ClockState.RUNNING.value, "next_fire_ms": {"$lte": epoch_ms(now)}}
+    return {**equals({"state": ClockState.RUNNING.value}), "next_fire_ms": {"$lte": epoch_ms(now)}}
 
 
 def clock_indexes() -> dict[str, Sequence[IndexModel]]:
@@ -199,7 +199,7 @@ class MongoClockRepository:
         # A whole-document replacement, conditional on the version: stores keep datetimes as
         # dates this way everywhere (some MongoDB-wire stores turn a ``$set`` date into a string).
         result = await database_of(uow)[CLOCKS].replace_one(
-            {"_id": before.clock_id, "version": before.version},
+            equals({"_id": before.clock_id, "version": before.version}),
             clock_document(after),
             session=uow.session,
         )
@@ -262,6 +262,8 @@ class MongoClockRepository:
     async def _count(self, query: Mapping[str, object]) -> int:
         # A $count stage runs inside the embedded store's SQLite; count_documents loads every
         # clock into Python there. Same result on MongoDB.
-        cursor = await self._store.db[CLOCKS].aggregate([{"$match": dict(query)}, {"$count": "n"}])
+        cursor = await self._store.db[CLOCKS].aggregate(
+            [{"$match": equals(query)}, {"$count": "n"}]
+        )
         found = await cursor.to_list()
         return int(found[0]["n"]) if found else 0

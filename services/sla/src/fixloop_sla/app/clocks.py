@@ -26,8 +26,7 @@ from fixloop_shared.contracts import (
 )
 from fixloop_shared.envelope import Event
 from fixloop_shared.errors import TransientError, UnauthorizedSource
-from fixloop_shared.kernel import UnitOfWork
-from fixloop_shared.store import Store
+from fixloop_shared.kernel import UnitOfWork, UnitsOfWork
 from fixloop_shared.topics import Topic
 from fixloop_sla.domain import (
     DEFAULT_LATE_AFTER,
@@ -88,7 +87,7 @@ class SlaClocks:
     def __init__(
         self,
         *,
-        store: Store,
+        store: UnitsOfWork,
         repository: ClockRepository,
         policy: SlaPolicy,
         metrics: SlaMetrics,

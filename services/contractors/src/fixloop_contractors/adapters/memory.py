@@ -1,0 +1,189 @@
+"""The contractor registry and the dispatch ledger in memory, on
+:class:`fixloop_shared.memory.MemoryStore`.
+
+Same collections and promises as the MongoDB adapters: ``contractors`` holds each profile with its
+load (open offers), which an import never resets; ``offers`` holds one decision per work order
+(the open offer, or ``unfilled``), keyed by work order. Dispatch reads and writes the unit of
+work's copy, so a decision, its load change and its event commit or roll back together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from fixloop_contractors.adapters.mongo import CONTRACTORS, MAX_CANDIDATES, OFFERS, UNFILLED
+from fixloop_contractors.app.ports import UpsertCounts
+from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest, NoEligibleContractor
+from fixloop_contractors.domain.model import Contractor
+from fixloop_contractors.domain.offers import Offer
+from fixloop_shared.contracts import EventPayload
+from fixloop_shared.kernel import UnitOfWork
+from fixloop_shared.memory import Documents, MemoryStore, MemoryUnitOfWork
+
+
+def _site(request: DispatchRequest) -> dict[str, str]:
+    return {
+        "tenant": request.tenant,
+        "equipment_class": request.equipment_class,
+        "country": request.country,
+        "postal_code": request.postal_code,
+    }
+
+
+def _candidate(doc: dict[str, Any]) -> Candidate:
+    return Candidate(contractor=doc["contractor"], open_offers=int(doc["open_offers"]))
+
+
+class MemoryContractorRegistry:
+    """The :class:`~fixloop_contractors.app.ports.ContractorRegistry` in memory."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    async def upsert(self, contractors: Sequence[Contractor]) -> UpsertCounts:
+        created = updated = unchanged = 0
+        async with self._store.transaction() as uow:
+            profiles = uow.session.collection(CONTRACTORS)
+            for contractor in contractors:
+                doc = profiles.get(contractor.contractor_id)
+                if doc is None:
+                    profiles[contractor.contractor_id] = {
+                        "contractor": contractor,
+                        "open_offers": 0,
+                    }
+                    created += 1
+                elif doc["contractor"] == contractor:
+                    unchanged += 1
+                else:
+                    doc["contractor"] = contractor
+                    updated += 1
+        return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
+
+    async def list_contractors(self, *, tenant: str | None = None) -> list[Candidate]:
+        profiles = self._store.state.collection(CONTRACTORS)
+        return [
+            _candidate(profiles[contractor_id])
+            for contractor_id in sorted(profiles)
+            if tenant is None or tenant in profiles[contractor_id]["contractor"].tenants
+        ]
+
+
+class MemoryDispatchTransaction:
+    """The :class:`~fixloop_contractors.app.ports.DispatchTransaction` on a memory unit of work."""
+
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def _contractors(self) -> Documents:
+        return self._uow.session.collection(CONTRACTORS)
+
+    @property
+    def _offers(self) -> Documents:
+        return self._uow.session.collection(OFFERS)
+
+    async def decision_exists(self, work_order_id: str) -> bool:
+        return work_order_id in self._offers
+
+    async def candidates(self, request: DispatchRequest) -> list[Candidate]:
+        found: list[Candidate] = []
+        for contractor_id in sorted(self._contractors):
+            doc = self._contractors[contractor_id]
+            contractor: Contractor = doc["contractor"]
+            if (
+                request.tenant in contractor.tenants
+                and request.equipment_class in contractor.skills
+                and any(region.country == request.country for region in contractor.regions)
+            ):
+                found.append(_candidate(doc))
+                if len(found) >= MAX_CANDIDATES:
+                    break
+        return found
+
+    async def save_offer(self, offer: Offer, request: DispatchRequest) -> None:
+        self._decide(
+            offer.work_order_id,
+            {
+                "_id": offer.offer_id,
+                "work_order_id": offer.work_order_id,
+                "tenant": offer.tenant,
+                "contractor_id": offer.contractor_id,
+                "status": offer.status.value,
+                "offered_at": offer.offered_at,
+                "expires_at": offer.expires_at,
+                "closed_at": offer.closed_at,
+                "site": _site(request),
+            },
+        )
+        contractor = self._contractors.get(offer.contractor_id)
+        if contractor is None:
+            msg = f"contractor {offer.contractor_id} vanished while being offered an order"
+            raise LookupError(msg)
+        contractor["open_offers"] += 1
+
+    async def save_unfilled(
+        self,
+        *,
+        decision_id: str,
+        request: DispatchRequest,
+        decision: NoEligibleContractor,
+        decided_at: datetime,
+    ) -> None:
+        self._decide(
+            request.work_order_id,
+            {
+                "_id": decision_id,
+                "work_order_id": request.work_order_id,
+                "tenant": request.tenant,
+                "contractor_id": None,
+                "status": UNFILLED,
+                "decided_at": decided_at,
+                "reason": decision.reason,
+                "considered_total": decision.considered_total,
+                "site": _site(request),
+            },
+        )
+
+    def _decide(self, work_order_id: str, doc: dict[str, Any]) -> None:
+        if work_order_id in self._offers:
+            msg = f"work order {work_order_id} was decided already"
+            raise ValueError(msg)
+        self._offers[work_order_id] = doc
+
+    def emit(
+        self, payload: EventPayload, *, topic: str, key: str, tenant: str, correlationid: str
+    ) -> None:
+        self._uow.emit(
+            payload, topic=topic, key=key, tenant=tenant, correlationid=correlationid, subject=key
+        )
+
+
+class MemoryDispatchLedger:
+    """The :class:`~fixloop_contractors.app.ports.DispatchLedger` in memory."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def within(self, uow: UnitOfWork) -> MemoryDispatchTransaction:
+        if not isinstance(uow, MemoryUnitOfWork):
+            msg = f"the in-memory ledger was given {type(uow).__name__}"
+            raise TypeError(msg)
+        return MemoryDispatchTransaction(uow)
+
+    def decision(self, work_order_id: str) -> dict[str, Any] | None:
+        """The committed decision on a work order (its offer, or why it is unfilled)."""
+        return self._store.state.collection(OFFERS).get(work_order_id)
+
+    def open_offers(self, contractor_id: str) -> int:
+        """A contractor's committed load."""
+        doc = self._store.state.collection(CONTRACTORS).get(contractor_id)
+        return 0 if doc is None else int(doc["open_offers"])
+
+
+__all__ = [
+    "MemoryContractorRegistry",
+    "MemoryDispatchLedger",
+    "MemoryDispatchTransaction",
+]

@@ -1,0 +1,168 @@
+"""The delivery log and a mail relay in memory, on :class:`fixloop_shared.memory.MemoryStore`.
+
+The delivery log keeps the MongoDB one's promises: a delivery is recorded pending with the
+unit of work that consumed its event; leases (owner and expiry) let only their holder count
+attempts, give it back or finish it; finishing is part of the unit of work that emits the
+outcome event. Lease writes, and attempts logged without a unit of work, change the committed
+state directly, as the MongoDB ones write outside any transaction. Pending deliveries are found
+in the committed state (:meth:`MemoryDeliveryLog.pending`, :meth:`MemoryDeliveryLog.claim_next`),
+so a delivery is attempted by calling
+:meth:`~fixloop_notifications.app.dispatch.DeliveryWorker.deliver` without the due-work
+scheduler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from fixloop_notifications.adapters.mongo import DELIVERIES, DELIVERY_ATTEMPTS, NO_OWNER
+from fixloop_notifications.domain.delivery import Delivery, DeliveryError, DeliveryStatus
+from fixloop_notifications.domain.mail import OutgoingMail
+from fixloop_shared.kernel import UnitOfWork
+from fixloop_shared.memory import MemoryState, MemoryStore, MemoryUnitOfWork
+
+
+def _session(uow: UnitOfWork) -> MemoryState:
+    if not isinstance(uow, MemoryUnitOfWork):
+        msg = f"the in-memory repository was given {type(uow).__name__}"
+        raise TypeError(msg)
+    return uow.session
+
+
+def _unleased() -> dict[str, Any]:
+    return {"lease_owner": NO_OWNER, "lease_until": None}
+
+
+def _leased_by(doc: dict[str, Any] | None, owner: str) -> bool:
+    return (
+        doc is not None
+        and doc["delivery"].status is DeliveryStatus.PENDING
+        and doc["lease_owner"] == owner
+    )
+
+
+class MemoryDeliveryLog:
+    """The :class:`~fixloop_notifications.app.ports.DeliveryLog` in memory."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    @property
+    def _committed(self) -> dict[str, dict[str, Any]]:
+        return self._store.state.collection(DELIVERIES)
+
+    async def add(self, uow: UnitOfWork, delivery: Delivery) -> None:
+        deliveries = _session(uow).collection(DELIVERIES)
+        if delivery.notification_id in deliveries:
+            msg = f"delivery {delivery.notification_id} is recorded already"
+            raise ValueError(msg)
+        deliveries[delivery.notification_id] = {"delivery": delivery, **_unleased()}
+
+    def pending(self, now: datetime | None = None) -> list[Delivery]:
+        """The pending deliveries, oldest first; with ``now``, only those nobody holds then."""
+        docs = [
+            doc
+            for doc in self._committed.values()
+            if doc["delivery"].status is DeliveryStatus.PENDING
+            and (now is None or doc["lease_until"] is None or doc["lease_until"] < now)
+        ]
+        deliveries: list[Delivery] = [doc["delivery"] for doc in docs]
+        return sorted(deliveries, key=lambda d: (d.created_at, d.notification_id))
+
+    async def claim_next(
+        self, *, owner: str, now: datetime, lease_until: datetime
+    ) -> Delivery | None:
+        free = self.pending(now)
+        if not free:
+            return None
+        doc = self._committed[free[0].notification_id]
+        doc["lease_owner"], doc["lease_until"] = owner, lease_until
+        delivery: Delivery = doc["delivery"]
+        return delivery
+
+    async def begin_attempt(
+        self, notification_id: str, *, owner: str, now: datetime, lease_until: datetime
+    ) -> int | None:
+        doc = self._committed.get(notification_id)
+        if doc is None or not _leased_by(doc, owner):
+            return None
+        delivery: Delivery = doc["delivery"]
+        doc["delivery"] = replace(delivery, attempts=delivery.attempts + 1)
+        doc["lease_until"], doc["last_attempt_at"] = lease_until, now
+        return delivery.attempts + 1
+
+    async def record_attempt(
+        self,
+        notification_id: str,
+        *,
+        attempt: int,
+        at: datetime,
+        error: DeliveryError | None,
+        uow: UnitOfWork | None = None,
+    ) -> None:
+        state = self._store.state if uow is None else _session(uow)
+        outcome = "sent" if error is None else ("permanent" if error.permanent else "transient")
+        state.collection(DELIVERY_ATTEMPTS)[f"{notification_id}:{attempt}"] = {
+            "notification_id": notification_id,
+            "attempt": attempt,
+            "at": at,
+            "outcome": outcome,
+            "error": None if error is None else error.detail,
+        }
+        doc = state.collection(DELIVERIES).get(notification_id)
+        if error is not None and doc is not None:
+            doc["delivery"] = replace(doc["delivery"], last_error=error.detail)
+
+    async def release(self, notification_id: str, *, owner: str, now: datetime) -> None:
+        doc = self._committed.get(notification_id)
+        if doc is not None and _leased_by(doc, owner):
+            doc.update(_unleased(), updated_at=now)
+
+    async def finish(
+        self,
+        uow: UnitOfWork,
+        notification_id: str,
+        *,
+        owner: str,
+        status: DeliveryStatus,
+        at: datetime,
+        error: str | None,
+    ) -> bool:
+        doc = _session(uow).collection(DELIVERIES).get(notification_id)
+        if doc is None or not _leased_by(doc, owner):
+            return False
+        delivery: Delivery = doc["delivery"]
+        failed = status is DeliveryStatus.FAILED
+        doc["delivery"] = replace(
+            delivery, status=status, last_error=error if failed else delivery.last_error
+        )
+        doc.update(_unleased(), finished_at=at)
+        return True
+
+    async def get(self, notification_id: str) -> Delivery | None:
+        doc = self._committed.get(notification_id)
+        return None if doc is None else doc["delivery"]
+
+    def attempts(self, notification_id: str) -> list[dict[str, Any]]:
+        """The attempt log of one delivery, first attempt first."""
+        logged = self._store.state.collection(DELIVERY_ATTEMPTS).values()
+        return sorted(
+            (entry for entry in logged if entry["notification_id"] == notification_id),
+            key=lambda entry: int(entry["attempt"]),
+        )
+
+
+@dataclass
+class MemoryMailRelay:
+    """A :class:`~fixloop_notifications.app.ports.MailSender` that accepts every mail and keeps
+    it, in the order sent."""
+
+    sent: list[OutgoingMail] = field(default_factory=list)
+
+    async def send(self, mail: OutgoingMail) -> None:
+        self.sent.append(mail)
+
+
+__all__ = ["MemoryDeliveryLog", "MemoryMailRelay"]

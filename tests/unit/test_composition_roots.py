@@ -1,0 +1,561 @@
+"""Every service through its own composition root, in memory: no broker, no store, no relay.
+
+``bootstrap(settings, uow=MemoryStore(service), clock=...)`` wires the service's consumers and use
+cases onto the in-memory unit of work and repositories. Each test applies an event the way the
+kernel applies a record — decoded from its wire form with the consumer's registry, the envelope
+checks, then the consumer's own handler in one unit of work claimed in the consumer's scope — and
+checks the state, the outgoing events and their times (the injected clock's); the same event again
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+import pytest
+
+from fixloop_contractors.domain.model import Contractor, Credential, CredentialKind, ServiceRegion
+from fixloop_contractors.main import bootstrap as contractors_bootstrap
+from fixloop_contractors.settings import ContractorsSettings
+from fixloop_notifications.adapters.memory import MemoryDeliveryLog, MemoryMailRelay
+from fixloop_notifications.domain.delivery import DeliveryStatus
+from fixloop_notifications.main import bootstrap as notifications_bootstrap
+from fixloop_notifications.main import delivery_lease
+from fixloop_notifications.settings import NotificationsSettings
+from fixloop_orders.main import bootstrap as orders_bootstrap
+from fixloop_orders.settings import OrdersSettings
+from fixloop_parts.adapters.memory import MemoryReservationLog, MemoryStock
+from fixloop_parts.app import StockCountFile, import_stock_count
+from fixloop_parts.domain import StockLevel
+from fixloop_parts.main import bootstrap as parts_bootstrap
+from fixloop_parts.settings import PartsSettings
+from fixloop_shared.bus import check_tenant
+from fixloop_shared.contracts import (
+    AssignmentAccepted,
+    AssignmentOffered,
+    EventPayload,
+    Milestone,
+    NotificationSent,
+    PartLine,
+    PartReservation,
+    PartsBackordered,
+    PartsReserved,
+    SlaMet,
+    SlaWarning,
+    WorkOrderReceived,
+    WorkOrderSubmitted,
+)
+from fixloop_shared.envelope import (
+    Event,
+    EventEnvelope,
+    binary_headers,
+    decode_event,
+    encode_payload,
+)
+from fixloop_shared.errors import UnauthorizedSource
+from fixloop_shared.kernel import EventConsumer, UnitOfWork, UnitsOfWork, apply_event
+from fixloop_shared.memory import MemoryStore
+from fixloop_shared.runtime import ServiceContext
+from fixloop_shared.store import Store
+from fixloop_shared.topics import Service, Topic
+from fixloop_sla.adapters.memory import MemoryClockRepository
+from fixloop_sla.domain import ClockState, clock_id_for
+from fixloop_sla.main import bootstrap as sla_bootstrap
+from fixloop_sla.settings import SlaSettings
+
+NOON = datetime(2026, 3, 2, 12, 0, 0, 250_000, tzinfo=UTC)
+"""The injected clock's time (to the millisecond, the precision the stores keep)."""
+WORK_ORDER_ID = "6f1d2a52-8c1e-4b8e-9a57-2f0c4b1d9e01"
+FIELDHUB = "https://fieldhub.example.com/orders"
+
+M = TypeVar("M", bound=EventPayload)
+
+
+class ComposedService(Protocol):
+    ctx: ServiceContext
+    units: UnitsOfWork
+    consumers: list[EventConsumer]
+
+
+class FixedClock:
+    """The time every use case of a service reads; tests move it on."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def consumer_for(service: ComposedService, topic: Topic, payload: EventPayload) -> EventConsumer:
+    """The one consumer of ``service`` that reads ``topic`` and handles ``payload``'s type."""
+    [consumer] = [c for c in service.consumers if topic in c.topics and type(payload) in c.handlers]
+    return consumer
+
+
+async def consume(
+    service: ComposedService, topic: Topic, event: Event[Any], *, now: datetime
+) -> bool:
+    """Apply ``event`` as the kernel applies one record of ``topic``; False if it was claimed
+    already (a redelivery), which leaves no trace."""
+    consumer = consumer_for(service, topic, event.payload)
+    received = decode_event(
+        encode_payload(event.payload),
+        binary_headers(event.envelope),
+        consumer.registry,
+        accept_structured=consumer.accept_structured,
+        now=now,
+    )
+    check_tenant(received)
+    for check in consumer.checks:
+        check(received)
+    handler = consumer.handlers[type(received.payload)]
+
+    async def handled(event: Event[EventPayload], uow: UnitOfWork) -> bool:
+        await handler(event, uow)
+        return True
+
+    scope = consumer.scope_of(received.envelope, service.units.service)
+    return await apply_event(service.units, received, handled, scope=scope) is True
+
+
+def event_of(
+    payload: EventPayload, *, source: str, tenant: str = "acme", at: datetime = NOON
+) -> Event[Any]:
+    subject = str(getattr(payload, "work_order_id", None) or getattr(payload, "external_id", ""))
+    envelope = EventEnvelope.new(payload, source=source, subject=subject, tenant=tenant, time=at)
+    return Event(envelope, payload)
+
+
+def order_details(**changes: object) -> dict[str, object]:
+    details: dict[str, object] = {
+        "external_id": "FH-20931",
+        "site": {
+            "site_id": "berlin-mitte",
+            "name": "Acme Store Berlin Mitte",
+            "address": {
+                "line1": "Rosenthaler Str. 40",
+                "city": "Berlin",
+                "postal_code": "10178",
+                "country": "DE",
+            },
+            "timezone": "Europe/Berlin",
+        },
+        "equipment": {"equipment_id": "ahu-3", "equipment_class": "hvac"},
+        "category": "breakdown",
+        "priority": "high",
+        "description": "Air handling unit 3 trips its breaker.",
+        "requester": {"name": "Mara Keller", "email": "mara@example.com", "locale": "de-DE"},
+        "required_parts": [{"part_number": "FLT-HEPA-24", "quantity": 2}],
+    }
+    details.update(changes)
+    return details
+
+
+def as_sent(model: type[M], fields: dict[str, object]) -> M:
+    """``fields`` as the contract reads them off the wire (JSON: enums and times as text)."""
+    return model.model_validate_json(json.dumps(fields, default=datetime.isoformat))
+
+
+def submitted_order(**changes: object) -> WorkOrderSubmitted:
+    return as_sent(WorkOrderSubmitted, order_details(**changes))
+
+
+def received_order(
+    work_order_id: str = WORK_ORDER_ID, *, received_at: datetime, **changes: object
+) -> WorkOrderReceived:
+    return as_sent(
+        WorkOrderReceived,
+        {
+            **order_details(**changes),
+            "work_order_id": work_order_id,
+            "tenant": "acme",
+            "source_platform": FIELDHUB,
+            "received_at": received_at,
+        },
+    )
+
+
+def outgoing(store: MemoryStore) -> list[tuple[str, str, EventPayload]]:
+    return [(event.topic, event.key, event.payload) for event in store.outbox]
+
+
+# -- the same shape everywhere ------------------------------------------------------------------
+
+BOOTSTRAPS: dict[str, Callable[..., ComposedService]] = {
+    Service.ORDERS: orders_bootstrap,
+    Service.CONTRACTORS: contractors_bootstrap,
+    Service.PARTS: parts_bootstrap,
+    Service.SLA: sla_bootstrap,
+    Service.NOTIFICATIONS: notifications_bootstrap,
+}
+
+
+@pytest.mark.parametrize("name", list(BOOTSTRAPS))
+def test_without_units_of_work_a_service_consumes_on_its_mongodb_store(name: str) -> None:
+    service = BOOTSTRAPS[name]()
+    assert isinstance(service.units, Store)
+    assert service.units is service.ctx.store
+    assert service.ctx.units is service.ctx.store
+    assert service.consumers
+
+
+@pytest.mark.parametrize("name", list(BOOTSTRAPS))
+def test_with_a_memory_store_a_service_consumes_on_it(name: str) -> None:
+    store = MemoryStore(name)
+    service = BOOTSTRAPS[name](None, uow=store, clock=FixedClock(NOON))
+    assert service.units is store
+    assert service.ctx.units is store
+    assert service.consumers
+
+
+class ElsewhereUnits:
+    """Units of work that are neither MongoDB's nor in memory."""
+
+    service = "elsewhere"
+
+    def transaction(self) -> Any:
+        raise NotImplementedError
+
+    async def already_claimed(self, claims: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        return set()
+
+
+@pytest.mark.parametrize("name", list(BOOTSTRAPS))
+def test_memory_repositories_need_a_memory_store(name: str) -> None:
+    with pytest.raises(TypeError, match="MemoryStore"):
+        BOOTSTRAPS[name](None, uow=ElsewhereUnits())
+
+
+# -- orders ---------------------------------------------------------------------------------------
+
+
+async def test_orders_intake_and_timeline_in_memory() -> None:
+    store = MemoryStore(Service.ORDERS)
+    clock = FixedClock(NOON)
+    service = orders_bootstrap(
+        OrdersSettings(source_tenants={FIELDHUB: ["acme"]}), uow=store, clock=clock
+    )
+    submitted = event_of(submitted_order(), source=FIELDHUB)
+
+    assert await consume(service, Topic.WORKORDERS_INBOUND, submitted, now=NOON)
+
+    [(topic, key, payload)] = outgoing(store)
+    assert isinstance(payload, WorkOrderReceived)
+    assert (topic, key) == (Topic.WORKORDERS_EVENTS, payload.work_order_id)
+    assert payload.received_at == NOON
+    assert (payload.tenant, payload.source_platform, payload.external_id) == (
+        "acme",
+        FIELDHUB,
+        "FH-20931",
+    )
+    [announced] = store.outbox
+    assert announced.envelope.source == Service.ORDERS
+    assert announced.envelope.correlationid == submitted.envelope.correlationid
+    view = await service.queries.get_work_order("acme", payload.work_order_id)
+    assert view is not None
+    assert (view.state, view.received_at, view.updated_at) == ("received", NOON, NOON)
+    assert [entry.entry_id for entry in view.timeline] == [submitted.envelope.id]
+    assert await service.queries.get_work_order("other-tenant", payload.work_order_id) is None
+
+    before = copy.deepcopy(store.state)
+    assert not await consume(service, Topic.WORKORDERS_INBOUND, submitted, now=NOON)
+    assert store.state == before
+
+    # What the contractors report goes into the timeline, recorded at the clock's time.
+    clock.now = NOON + timedelta(minutes=3)
+    offered = event_of(
+        AssignmentOffered(
+            work_order_id=payload.work_order_id,
+            offer_id="of-1",
+            contractor_id="ctr-berliner-klima",
+            contractor_name="Berliner Klima Service GmbH",
+            offered_at=NOON + timedelta(minutes=1),
+            expires_at=NOON + timedelta(minutes=31),
+        ),
+        source=Service.CONTRACTORS,
+        at=clock.now,
+    )
+    assert await consume(service, Topic.CONTRACTORS_EVENTS, offered, now=clock.now)
+    view = await service.queries.get_work_order("acme", payload.work_order_id)
+    assert view is not None
+    assert view.updated_at == NOON  # a timeline note leaves the work order itself as it was
+    assert [(entry.entry_id, entry.kind) for entry in view.timeline] == [
+        (submitted.envelope.id, "received"),
+        (offered.envelope.id, "assignment_offered"),
+    ]
+    assert len(store.outbox) == 1
+
+    before = copy.deepcopy(store.state)
+    assert not await consume(service, Topic.CONTRACTORS_EVENTS, offered, now=clock.now)
+    assert store.state == before
+
+
+async def test_orders_refuses_a_platform_not_bound_to_the_tenant_in_memory() -> None:
+    store = MemoryStore(Service.ORDERS)
+    service = orders_bootstrap(
+        OrdersSettings(source_tenants={FIELDHUB: ["acme"]}), uow=store, clock=FixedClock(NOON)
+    )
+    elsewhere = event_of(submitted_order(), source=FIELDHUB, tenant="globex")
+    with pytest.raises(UnauthorizedSource):
+        await consume(service, Topic.WORKORDERS_INBOUND, elsewhere, now=NOON)
+    assert store.outbox == []
+    assert store.state.collection("work_orders") == {}
+
+
+# -- contractors ----------------------------------------------------------------------------------
+
+
+def contractor(contractor_id: str, name: str, *prefixes: str) -> Contractor:
+    return Contractor(
+        contractor_id=contractor_id,
+        name=name,
+        email=f"dispatch@{contractor_id}.example.com",
+        timezone="Europe/Berlin",
+        tenants=frozenset({"acme"}),
+        skills=frozenset({"hvac"}),
+        regions=(ServiceRegion("DE", prefixes),),
+        credentials=(
+            Credential(CredentialKind.LIABILITY_INSURANCE, "LI-1", expires_on=date(2027, 1, 31)),
+        ),
+    )
+
+
+async def test_contractors_dispatch_in_memory() -> None:
+    store = MemoryStore(Service.CONTRACTORS)
+    settings = ContractorsSettings(offer_ttl_seconds=1800)
+    service = contractors_bootstrap(settings, uow=store, clock=FixedClock(NOON))
+    counts = await service.registry.upsert(
+        [
+            contractor("ctr-berliner-klima", "Berliner Klima Service GmbH", "101"),
+            contractor("ctr-deutschland-kaelte", "Deutschland Kälte AG"),
+        ]
+    )
+    assert (counts.created, counts.updated, counts.unchanged) == (2, 0, 0)
+    received = event_of(received_order(received_at=NOON), source=Service.ORDERS)
+
+    assert await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
+
+    [(topic, key, payload)] = outgoing(store)
+    assert (topic, key) == (Topic.CONTRACTORS_EVENTS, WORK_ORDER_ID)
+    assert isinstance(payload, AssignmentOffered)
+    assert payload.contractor_id == "ctr-berliner-klima"  # the most local one
+    assert payload.offered_at == NOON
+    assert payload.expires_at == NOON + timedelta(minutes=30)
+    candidates = await service.registry.list_contractors(tenant="acme")
+    load = {c.contractor.contractor_id: c.open_offers for c in candidates}
+    assert load == {"ctr-berliner-klima": 1, "ctr-deutschland-kaelte": 0}
+
+    before = copy.deepcopy(store.state)
+    assert not await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
+    assert store.state == before
+
+
+# -- parts ----------------------------------------------------------------------------------------
+
+
+async def test_parts_reservation_in_memory() -> None:
+    store = MemoryStore(Service.PARTS)
+    clock = FixedClock(NOON)
+    service = parts_bootstrap(PartsSettings(), uow=store, clock=clock)
+    assert isinstance(service.stock, MemoryStock)
+    assert isinstance(service.log, MemoryReservationLog)
+    count = StockCountFile.model_validate(
+        {
+            "warehouses": [
+                {"warehouse_id": "ber-1", "name": "Berlin Tempelhof", "country": "DE"},
+                {"warehouse_id": "ams-1", "name": "Amsterdam West", "country": "NL"},
+            ],
+            "stock": [
+                {"warehouse_id": "ber-1", "part_number": "FLT-HEPA-24", "quantity": 1},
+                {"warehouse_id": "ams-1", "part_number": "FLT-HEPA-24", "quantity": 5},
+            ],
+        }
+    )
+    summary = await import_stock_count(service.units, service.stock, count, clock=clock)
+    assert summary.new_lines == 2
+    received = event_of(
+        received_order(
+            received_at=NOON,
+            required_parts=[
+                {"part_number": "FLT-HEPA-24", "quantity": 2},
+                {"part_number": "BELT-A12", "quantity": 1},
+            ],
+        ),
+        source=Service.ORDERS,
+    )
+
+    assert await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
+
+    [(topic, key, payload)] = outgoing(store)
+    assert (topic, key) == (Topic.PARTS_EVENTS, WORK_ORDER_ID)
+    assert isinstance(payload, PartsBackordered)
+    assert payload.decided_at == NOON
+    assert payload.reservations == [
+        PartReservation(part_number="FLT-HEPA-24", warehouse_id="ber-1", quantity=1),
+        PartReservation(part_number="FLT-HEPA-24", warehouse_id="ams-1", quantity=1),
+    ]
+    assert payload.missing == [PartLine(part_number="BELT-A12", quantity=1)]
+    assert service.stock.level("ber-1", "FLT-HEPA-24") == StockLevel("ber-1", "FLT-HEPA-24", 1, 1)
+    assert service.stock.level("ams-1", "FLT-HEPA-24") == StockLevel("ams-1", "FLT-HEPA-24", 5, 1)
+    decision = service.log.decision(WORK_ORDER_ID)
+    assert decision is not None
+    assert (decision["status"], decision["decided_at"]) == ("backordered", NOON)
+
+    before = copy.deepcopy(store.state)
+    assert not await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
+    assert store.state == before
+
+    # The use case's own entry point opens its unit of work on the same store.
+    clock.now = NOON + timedelta(minutes=5)
+    second = event_of(
+        received_order(
+            "wo-2",
+            received_at=clock.now,
+            required_parts=[{"part_number": "FLT-HEPA-24", "quantity": 4}],
+        ),
+        source=Service.ORDERS,
+        at=clock.now,
+    )
+    outcome = await service.reservations.work_order_received(second)
+    assert outcome is not None
+    assert isinstance(outcome.event, PartsReserved)
+    assert outcome.event.reserved_at == NOON + timedelta(minutes=5)
+    assert service.stock.level("ams-1", "FLT-HEPA-24") == StockLevel("ams-1", "FLT-HEPA-24", 5, 5)
+    assert [event.payload for event in store.outbox][1:] == [outcome.event]
+    assert await service.reservations.work_order_received(second) is None
+
+
+# -- sla ------------------------------------------------------------------------------------------
+
+
+async def test_sla_clock_in_memory_warns_when_due_and_stops_on_acceptance() -> None:
+    store = MemoryStore(Service.SLA)
+    clock = FixedClock(NOON)
+    settings = SlaSettings(dispatch_target_seconds=7200, dispatch_warning_before_seconds=3600)
+    service = sla_bootstrap(settings, uow=store, clock=clock)
+    repository = service.repository
+    assert isinstance(repository, MemoryClockRepository)
+    received_at = NOON - timedelta(minutes=10)
+    received = event_of(received_order(received_at=received_at), source=Service.ORDERS)
+    clock_id = clock_id_for(WORK_ORDER_ID, Milestone.DISPATCH_CONFIRMATION)
+    warn_at = received_at + timedelta(hours=1)
+
+    assert await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
+
+    started = repository.clock(clock_id)
+    assert started is not None
+    assert (started.state, started.started_at, started.next_fire_at) == (
+        ClockState.RUNNING,
+        received_at,
+        warn_at,
+    )
+    assert store.outbox == []  # nothing is due yet
+    assert await service.clocks.fire_due(limit=10) == (0, 0)
+
+    before = copy.deepcopy(store.state)
+    assert not await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
+    assert store.state == before
+
+    # Due work, fired by the use case: the warning goes out at the clock's time.
+    clock.now = warn_at + timedelta(seconds=2)
+    assert await service.clocks.fire_due(limit=10) == (1, 1)
+    [(topic, key, warning)] = outgoing(store)
+    assert (topic, key) == (Topic.SLA_EVENTS, WORK_ORDER_ID)
+    assert isinstance(warning, SlaWarning)
+    assert (warning.clock_id, warning.fired_at, warning.late) == (clock_id, clock.now, False)
+    assert await service.clocks.fire_due(limit=10) == (0, 0)
+
+    clock.now = warn_at + timedelta(minutes=5)
+    accepted = event_of(
+        AssignmentAccepted(
+            work_order_id=WORK_ORDER_ID,
+            offer_id="of-1",
+            contractor_id="ctr-berliner-klima",
+            accepted_at=warn_at + timedelta(minutes=4),
+        ),
+        source=Service.CONTRACTORS,
+        at=clock.now,
+    )
+    assert await consume(service, Topic.CONTRACTORS_EVENTS, accepted, now=clock.now)
+    met = outgoing(store)[-1][2]
+    assert isinstance(met, SlaMet)
+    assert met.stopped_at == warn_at + timedelta(minutes=4)
+    stopped = repository.clock(clock_id)
+    assert stopped is not None
+    assert (stopped.state, stopped.next_fire_at) == (ClockState.MET, None)
+    counts = {c.milestone: (c.running, c.warned, c.breached) for c in await repository.counts()}
+    assert counts[Milestone.DISPATCH_CONFIRMATION] == (0, 0, 0)
+
+    before = copy.deepcopy(store.state)
+    assert not await consume(service, Topic.CONTRACTORS_EVENTS, accepted, now=clock.now)
+    assert store.state == before
+
+
+# -- notifications --------------------------------------------------------------------------------
+
+
+async def test_notifications_record_and_deliver_in_memory() -> None:
+    store = MemoryStore(Service.NOTIFICATIONS)
+    clock = FixedClock(NOON)
+    settings = NotificationsSettings(mail_from="Fixloop <no-reply@fixloop.example.com>")
+    service = notifications_bootstrap(settings, uow=store, clock=clock)
+    deliveries, relay = service.deliveries, service.sender
+    assert isinstance(deliveries, MemoryDeliveryLog)
+    assert isinstance(relay, MemoryMailRelay)
+    received = event_of(received_order(received_at=NOON), source=Service.ORDERS)
+
+    assert await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
+
+    [pending] = deliveries.pending()
+    assert (pending.work_order_id, pending.recipient) == (WORK_ORDER_ID, "mara@example.com")
+    assert (pending.created_at, pending.mail.date, pending.event_id) == (
+        NOON,
+        NOON,
+        received.envelope.id,
+    )
+    assert store.outbox == []  # the outcome is reported once the mail is sent
+    assert relay.sent == []
+
+    before = copy.deepcopy(store.state)
+    assert not await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
+    assert store.state == before
+
+    # Due work, fired by the use case: lease the pending delivery and deliver it.
+    clock.now = NOON + timedelta(seconds=30)
+    worker = service.worker
+    leased = await deliveries.claim_next(
+        owner=worker.owner, now=clock.now, lease_until=clock.now + delivery_lease(settings)
+    )
+    assert leased == pending
+    assert (
+        await deliveries.claim_next(
+            owner="another-pod", now=clock.now, lease_until=clock.now + timedelta(minutes=1)
+        )
+        is None
+    )
+    await worker.deliver(leased)
+
+    assert [mail.message_id for mail in relay.sent] == [pending.mail.message_id]
+    [(topic, key, sent)] = outgoing(store)
+    assert (topic, key) == (Topic.NOTIFICATIONS_EVENTS, WORK_ORDER_ID)
+    assert isinstance(sent, NotificationSent)
+    assert (sent.notification_id, sent.sent_at, sent.attempts) == (
+        pending.notification_id,
+        clock.now,
+        1,
+    )
+    delivered = await deliveries.get(pending.notification_id)
+    assert delivered is not None
+    assert (delivered.status, delivered.attempts) == (DeliveryStatus.SENT, 1)
+    assert [entry["outcome"] for entry in deliveries.attempts(pending.notification_id)] == ["sent"]
+    assert deliveries.pending() == []
+
+    # Delivering it again (a second worker pass) sends nothing and reports nothing.
+    await worker.deliver(leased)
+    assert len(relay.sent) == 1
+    assert len(store.outbox) == 1

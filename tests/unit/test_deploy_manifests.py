@@ -370,6 +370,7 @@ def test_shared_config_map() -> None:
     assert {
         "FIXLOOP_KAFKA_BOOTSTRAP",
         "FIXLOOP_KAFKA_IDEMPOTENCE",
+        "FIXLOOP_KAFKA_FETCH_MAX_WAIT_MS",
         "FIXLOOP_KAFKA_PARTITIONS",
         "FIXLOOP_KAFKA_REPLICATION_FACTOR",
         "FIXLOOP_OTLP_ENDPOINT",

@@ -33,7 +33,8 @@ one of its items (its repository calls ``store.notify_due([(kind, at)])`` from
 
 Singleton kinds (:meth:`DueWork.singleton`) are a lease document of their own in
 ``due_work_leases`` — the outbox relay's "relay lease": whoever holds it relays, the others stand
-by, and it is given back at the end of each pass.
+by. The holder keeps it from pass to pass while it runs (renewing it when half of it is used
+up) and gives it back when it stops; a killed holder's lease runs out.
 """
 
 from __future__ import annotations
@@ -121,6 +122,11 @@ class DueWork:
     has_work: Callable[[], Awaitable[bool]] | None = None
     """A cheap read that says whether claiming is worth it at all (skips idle writes)."""
     singleton: bool = False
+    fire_batch: Callable[[Sequence[ClaimedItem]], Awaitable[object]] | None = None
+    """Fire the items of a claim together (instead of ``fire`` one by one): for kinds whose
+    items are cheaper to finish in one write. It settles each item itself — completing it or
+    leaving it leased for a while — so the scheduler gives no lease back after it (as with
+    ``releases_itself``); if it raises, every item keeps its lease."""
     releases_itself: bool = False
     """Firing ends with a write that gives the lease back (a delivery marked sent), so the
     scheduler need not; an item whose fire raises keeps its lease as usual."""
@@ -280,6 +286,8 @@ class _Runner:
     failing: set[object] = field(default_factory=set)
     passes: int = 0
     fired: int = 0
+    held: ClaimedItem | None = None
+    """A singleton kind's lease while this process holds it (kept from pass to pass)."""
 
 
 class DueWorkScheduler:
@@ -384,6 +392,7 @@ class DueWorkScheduler:
                     late.cancel()
                 if unfinished:
                     await asyncio.wait(unfinished)
+            await self._give_back_held(runner)
 
     async def due_work(self) -> None:
         """Readiness check (named after the method in /readyz): every kind's loop is alive."""
@@ -397,12 +406,15 @@ class DueWorkScheduler:
     async def run_once(self, name: str) -> int:
         """One pass of ``name``: claim and fire what is due now; returns how many fired.
 
-        Usable without the loop running (the outbox flush at shutdown, tests)."""
+        Usable without the loop running (the outbox flush at shutdown, tests); a singleton's
+        lease is given back after it unless the kind's loop runs."""
         runner = self._runners[name]
         before = runner.fired
         await self._pass(runner, looping=False)
         if runner.in_flight:
             await asyncio.wait(set(runner.in_flight.values()))
+        if runner.task is None or runner.task.done():
+            await self._give_back_held(runner)
         return runner.fired - before
 
     async def _run(self, runner: _Runner) -> None:
@@ -445,6 +457,9 @@ class DueWorkScheduler:
         if work.name not in self._prepared:
             await self._items.prepare(work)
             self._prepared.add(work.name)
+        if work.singleton:
+            await self._singleton_pass(runner)
+            return
         if work.has_work is not None and not await work.has_work():
             return
         empty_claims = 0
@@ -469,22 +484,92 @@ class DueWorkScheduler:
                 for doc in docs
                 if doc["_id"] not in runner.in_flight
             ]
-            if work.concurrency == 1:
-                completed = [item.id for item in items if await self._fire(runner, item)]
-                if not work.releases_itself:
-                    await self._items.release(work, completed, owner=self.owner)
-            else:
-                for item in items:
-                    task = asyncio.create_task(
-                        self._fire_and_complete(runner, item), name=f"{work.name}-{item.id}"
-                    )
-                    runner.in_flight[item.id] = task
-                    task.add_done_callback(functools.partial(self._landed, runner, item.id))
-            if seen < limit or work.singleton:
+            await self._fire_claimed(runner, items)
+            if seen < limit:
                 return
             empty_claims = 0 if docs else empty_claims + 1
             if empty_claims >= 2:
                 return  # others are taking these; the next pass looks again
+
+    async def _fire_claimed(self, runner: _Runner, items: Sequence[ClaimedItem]) -> None:
+        """Fire what one claim got: as a batch, one after the other, or in tasks."""
+        work = runner.work
+        if work.fire_batch is not None:
+            await self._fire_batch(runner, items)
+        elif work.concurrency == 1:
+            completed = [item.id for item in items if await self._fire(runner, item)]
+            if not work.releases_itself:
+                await self._items.release(work, completed, owner=self.owner)
+        else:
+            for item in items:
+                task = asyncio.create_task(
+                    self._fire_and_complete(runner, item), name=f"{work.name}-{item.id}"
+                )
+                runner.in_flight[item.id] = task
+                task.add_done_callback(functools.partial(self._landed, runner, item.id))
+
+    async def _fire_batch(self, runner: _Runner, items: Sequence[ClaimedItem]) -> None:
+        work = runner.work
+        assert work.fire_batch is not None  # noqa: S101 - checked by the caller
+        items = [item for item in items if item.lease_left_seconds() > 0]
+        if not items:
+            return
+        try:
+            await work.fire_batch(items)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self._items.release(work, [item.id for item in items], owner=self.owner),
+                    timeout=2,
+                )
+            raise
+        except Exception:
+            log.exception(
+                "firing a batch of due items failed; they are retried later",
+                extra={"kind": work.name, "items": len(items)},
+            )
+            if work.retry_after is not None:
+                until = epoch_ms(self._clock() + min(work.retry_after, work.lease))
+                for item in items:
+                    with contextlib.suppress(Exception):
+                        await self._items.extend(
+                            work, item.id, owner=self.owner, lease_until_ms=until
+                        )
+            return
+        runner.fired += len(items)
+
+    async def _singleton_pass(self, runner: _Runner) -> None:
+        """A pass of a singleton kind. Its lease is kept from pass to pass while this process
+        works (renewed once half of it is used up), so a busy relay makes no lease writes; it
+        is given back when the kind stops, and a killed holder's runs out."""
+        work = runner.work
+        held = runner.held
+        if held is not None and held.lease_left_seconds() <= work.lease.total_seconds() / 2:
+            runner.held = None
+            held = held if await held.renew() else None
+            runner.held = held
+        if held is None:
+            if work.has_work is not None and not await work.has_work():
+                return
+            now = self._clock()
+            until = epoch_ms(now + work.lease)
+            docs, _ = await self._items.claim(
+                work, owner=self.owner, now=now, lease_until_ms=until, limit=1
+            )
+            if not docs:
+                return
+            held = ClaimedItem(work, docs[0], self.owner, until, self._items, self._clock)
+            runner.held = held
+        if not await self._fire(runner, held):
+            runner.held = None  # failed (it keeps the lease until its retry time) or lapsed
+
+    async def _give_back_held(self, runner: _Runner) -> None:
+        held, runner.held = runner.held, None
+        if held is not None and held.lease_left_seconds() > 0:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self._items.release(runner.work, [held.id], owner=self.owner), timeout=2
+                )
 
     def _landed(self, runner: _Runner, item_id: object, _task: asyncio.Task[None]) -> None:
         runner.in_flight.pop(item_id, None)

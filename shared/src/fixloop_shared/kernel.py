@@ -155,6 +155,9 @@ class EventProcessor:
         work = [w for w in [await self._prepare(r) for r in records] if w is not None]
         if not work:
             return
+        if len(work) == 1:  # its claim in the unit of work decides; no look-up first
+            await self._apply_one(work[0])
+            return
         claimed = await self._already_claimed(work)
         fresh = [w for w in work if (w.scope, w.event.envelope.id) not in claimed]
         self._count(len(work) - len(fresh), "duplicate")
@@ -241,9 +244,11 @@ class EventProcessor:
         wait = wait_exponential_jitter(multiplier=0.1, max=self.max_wait_seconds)
         while True:
             attempts += 1
+            fresh = False
             try:
                 async with self.units.transaction() as uow:
-                    if await uow.claim(envelope, consumer=item.scope):
+                    fresh = await uow.claim(envelope, consumer=item.scope)
+                    if fresh:
                         with self._handling(item):
                             await item.handler(item.event, uow)
             except asyncio.CancelledError:
@@ -262,7 +267,7 @@ class EventProcessor:
                 await asyncio.sleep(wait(_RetryState(attempts)))  # type: ignore[arg-type]
                 continue
             self.dead_letters.moved_on(item.record)
-            self._count(1, "applied")
+            self._count(1, "applied" if fresh else "duplicate")
             return
 
     @contextmanager
@@ -365,6 +370,7 @@ def subscribe_consumer(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=bus.settings.max_message_bytes,
+        fetch_max_wait_ms=bus.settings.fetch_max_wait_ms,
         decoder=_raw_records,
         title=f"{units.service}:{consumer.name}",
         description=consumer.description or None,

@@ -67,16 +67,16 @@ one go, in order, and acknowledged together."""
 
 class OutboxRelay:
     """Publishes the outbox: a singleton kind of due work (``outbox-relay``) on the service's
-        :class:`~fixloop_shared.due_work.DueWorkScheduler`.
+    :class:`~fixloop_shared.due_work.DueWorkScheduler`.
 
-        Ordering across pods: one lease document per service (the relay lease, in
-        ``due_work_leases``) is claimed for each relay pass, renewed before every batch and given
-        back at the end of the pass. Only its holder relays; the other pods stand by (their pass is
-        one read while nothing is pending, then a failed claim). Records are published one after the
-        other in ``seq`` order (queued in order, acknowledged together; the producer keeps a
-    partition's order) and marked sent after the whole batch was acknowledged, so the first
-        copy of every record reaches the broker in ``seq`` order, even when a stalled holder resumes
-        after its lease ran out (what it sends then are copies, absorbed by idempotent consumers).
+    Ordering across pods: one lease document per service (the relay lease, in
+    ``due_work_leases``) is claimed by the pod that relays, renewed once half of it is used up,
+    kept while that pod runs and given back when it stops. Only its holder relays; the other pods
+    stand by (their pass is one read while nothing is pending, then a failed claim). Records are
+    published in ``seq`` order (queued in order, acknowledged together; the producer keeps each
+    partition's order) and marked sent after the whole batch was acknowledged, so the first copy
+    of every record reaches the broker in ``seq`` order, even when a stalled holder resumes after
+    its lease ran out (what it sends then are copies, absorbed by idempotent consumers).
     """
 
     def __init__(
@@ -159,6 +159,8 @@ class OutboxRelay:
                 )
             published += len(docs)
             self.published_total += len(docs)
+            if len(docs) < self._batch_size:
+                return published  # that was all that was pending
 
     async def prune(self) -> int:
         """Delete sent records acknowledged longer than the retention ago; returns how many.

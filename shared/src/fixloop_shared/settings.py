@@ -31,6 +31,17 @@ class KafkaSettings(BaseSettings):
     partitions: int = Field(default=3, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=5)
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
+    fetch_max_wait_ms: int = Field(
+        default=50,
+        ge=1,
+        le=10_000,
+        description=(
+            "How long a fetch waits for records when there are none. Kafka answers a waiting "
+            "fetch as soon as records arrive, so 500 is right there (fewer idle fetches); the "
+            "embedded broker answers only when the wait is over, so every hop between services "
+            "waits up to this long."
+        ),
+    )
 
 
 class ServiceSettings(BaseSettings):

@@ -145,6 +145,7 @@ class UnitOfWork:
     store: Store
     session: AsyncClientSession
     _events: list[OutgoingEvent] = field(default_factory=list)
+    _appends: dict[str, list[Document]] = field(default_factory=dict)
     _duplicate: bool = False
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
 
@@ -237,21 +238,38 @@ class UnitOfWork:
     def emitted(self) -> Sequence[OutgoingEvent]:
         return tuple(self._events)
 
+    def append_at_commit(self, collection: str, documents: Sequence[Document]) -> None:
+        """Insert ``documents`` into ``collection`` when the unit of work commits, together with
+        the other documents appended there (one write per collection for a whole batch of
+        events). For append-only records nothing in the unit of work reads back (timeline
+        entries); a unique index still refuses a duplicate, at commit."""
+        self._appends.setdefault(collection, []).extend(documents)
+
     async def flush_outbox(self) -> None:
-        """Write the queued events into the outbox (called by the transaction before commit)."""
+        """Write the appended documents and the queued events into the outbox (called by the
+        transaction before commit)."""
+        for collection, documents in self._appends.items():
+            if documents:
+                await self.db[collection].insert_many(documents, ordered=True, session=self.session)
+        self._appends.clear()
         if self._events:
             await self.db[OUTBOX].insert_many(
                 [event.to_document() for event in self._events], ordered=True, session=self.session
             )
 
 
-def database_of(uow: Any) -> AsyncDatabase[Document]:
-    """The database a MongoDB unit of work writes to (for MongoDB repositories given a
+def mongo_uow(uow: Any) -> UnitOfWork:
+    """``uow`` as the MongoDB unit of work it must be (for MongoDB repositories given a
     :class:`fixloop_shared.kernel.UnitOfWork`)."""
     if not isinstance(uow, UnitOfWork):
         msg = f"a MongoDB repository was given {type(uow).__name__}, not a MongoDB unit of work"
         raise TypeError(msg)
-    return uow.db
+    return uow
+
+
+def database_of(uow: Any) -> AsyncDatabase[Document]:
+    """The database a MongoDB unit of work writes to."""
+    return mongo_uow(uow).db
 
 
 class Transaction:

@@ -116,14 +116,15 @@ def bootstrap(
         scheduler=ctx.scheduler,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
         metrics=ctx.metrics,
+        concurrency=settings.delivery_concurrency,
     )
     on_recorded: Callable[[], None] = _nothing
     if isinstance(deliveries, MongoDeliveryLog):
         ctx.scheduler.add(
             deliveries.due_work(
-                worker.deliver,
+                worker.deliver_batch,
                 lease=delivery_lease(settings),
-                concurrency=settings.delivery_concurrency,
+                batch_size=settings.delivery_batch_size,
                 poll_seconds=settings.delivery_poll_seconds,
             )
         )

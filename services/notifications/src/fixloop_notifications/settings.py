@@ -47,6 +47,12 @@ class NotificationsSettings(ServiceSettings):
     delivery_concurrency: int = Field(
         default=4, ge=1, le=100, description="Notifications delivered at the same time"
     )
+    delivery_batch_size: int = Field(
+        default=50,
+        ge=1,
+        le=500,
+        description="Pending notifications claimed and recorded together (each sent on its own)",
+    )
     delivery_poll_seconds: float = Field(
         default=1.0, gt=0, le=60, description="How often pending deliveries are looked for"
     )

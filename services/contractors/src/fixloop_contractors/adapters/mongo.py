@@ -35,7 +35,7 @@ from fixloop_contractors.domain.model import (
 from fixloop_contractors.domain.offers import Offer
 from fixloop_shared.contracts import EventPayload
 from fixloop_shared.kernel import UnitOfWork
-from fixloop_shared.store import Document, Store
+from fixloop_shared.store import Document, Store, mongo_uow
 
 log = logging.getLogger(__name__)
 
@@ -206,19 +206,23 @@ class MongoDispatchTransaction:
 
     async def save_offer(self, offer: Offer, request: DispatchRequest) -> None:
         session = self._uow.session
-        await self._db[OFFERS].insert_one(
-            {
-                "_id": offer.offer_id,
-                "work_order_id": offer.work_order_id,
-                "tenant": offer.tenant,
-                "contractor_id": offer.contractor_id,
-                "status": offer.status.value,
-                "offered_at": offer.offered_at,
-                "expires_at": offer.expires_at,
-                "closed_at": offer.closed_at,
-                "site": _site(request),
-            },
-            session=session,
+        # Written at commit with the batch's other decisions (one decision per work order is
+        # still enforced there, by the unique index).
+        mongo_uow(self._uow).append_at_commit(
+            OFFERS,
+            [
+                {
+                    "_id": offer.offer_id,
+                    "work_order_id": offer.work_order_id,
+                    "tenant": offer.tenant,
+                    "contractor_id": offer.contractor_id,
+                    "status": offer.status.value,
+                    "offered_at": offer.offered_at,
+                    "expires_at": offer.expires_at,
+                    "closed_at": offer.closed_at,
+                    "site": _site(request),
+                }
+            ],
         )
         result = await self._db[CONTRACTORS].update_one(
             {"_id": offer.contractor_id}, {"$inc": {"open_offers": 1}}, session=session
@@ -246,7 +250,7 @@ class MongoDispatchTransaction:
             "considered_total": decision.considered_total,
             "site": _site(request),
         }
-        await self._db[OFFERS].insert_one(doc, session=self._uow.session)
+        mongo_uow(self._uow).append_at_commit(OFFERS, [doc])
 
     def emit(
         self, payload: EventPayload, *, topic: str, key: str, tenant: str, correlationid: str

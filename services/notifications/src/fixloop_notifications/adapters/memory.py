@@ -13,6 +13,7 @@ scheduler.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -93,6 +94,34 @@ class MemoryDeliveryLog:
         doc["lease_until"], doc["last_attempt_at"] = lease_until, now
         return delivery.attempts + 1
 
+    async def begin_attempts(
+        self, notification_ids: Sequence[str], *, owner: str, now: datetime, lease_until: datetime
+    ) -> dict[str, int]:
+        numbers: dict[str, int] = {}
+        for notification_id in notification_ids:
+            number = await self.begin_attempt(
+                notification_id, owner=owner, now=now, lease_until=lease_until
+            )
+            if number is not None:
+                numbers[notification_id] = number
+        return numbers
+
+    async def finish_sent(
+        self,
+        uow: UnitOfWork,
+        attempts: Mapping[str, int],
+        *,
+        owner: str,
+        at: datetime,
+    ) -> bool:
+        for notification_id, attempt in attempts.items():
+            if not await self.finish(
+                uow, notification_id, owner=owner, status=DeliveryStatus.SENT, at=at, error=None
+            ):
+                return False
+            await self.record_attempt(notification_id, attempt=attempt, at=at, error=None, uow=uow)
+        return True
+
     async def record_attempt(
         self,
         notification_id: str,
@@ -114,6 +143,11 @@ class MemoryDeliveryLog:
         doc = state.collection(DELIVERIES).get(notification_id)
         if error is not None and doc is not None:
             doc["delivery"] = replace(doc["delivery"], last_error=error.detail)
+
+    async def hold(self, notification_id: str, *, owner: str, until: datetime) -> None:
+        doc = self._committed.get(notification_id)
+        if doc is not None and _leased_by(doc, owner):
+            doc.update(lease_owner=NO_OWNER, lease_until=until)
 
     async def release(self, notification_id: str, *, owner: str, now: datetime) -> None:
         doc = self._committed.get(notification_id)

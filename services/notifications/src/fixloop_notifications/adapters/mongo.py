@@ -14,7 +14,7 @@ back at the same moment would otherwise undo them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,7 +36,7 @@ from fixloop_shared.due_work import (
     unleased,
 )
 from fixloop_shared.kernel import UnitOfWork
-from fixloop_shared.store import Document, Store, database_of, equals
+from fixloop_shared.store import Document, Store, database_of, equals, mongo_uow
 
 DELIVERIES = "deliveries"
 DELIVERY_ATTEMPTS = "delivery_attempts"
@@ -135,6 +135,20 @@ def _leased_by(notification_id: str, owner: str) -> Document:
     )
 
 
+def _attempt_entry(
+    notification_id: str, attempt: int, at: datetime, error: DeliveryError | None
+) -> Document:
+    outcome = "sent" if error is None else ("permanent" if error.permanent else "transient")
+    return {
+        "_id": f"{notification_id}:{attempt}",
+        "notification_id": notification_id,
+        "attempt": attempt,
+        "at": at,
+        "outcome": outcome,
+        "error": None if error is None else error.detail,
+    }
+
+
 class MongoDeliveryLog:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -144,36 +158,38 @@ class MongoDeliveryLog:
         return self._store.db[DELIVERIES]
 
     async def add(self, uow: UnitOfWork, delivery: Delivery) -> None:
-        await database_of(uow)[DELIVERIES].insert_one(
-            delivery_to_document(delivery), session=uow.session
-        )
+        # Written when the unit of work commits, with the rest of its batch's deliveries.
+        mongo_uow(uow).append_at_commit(DELIVERIES, [delivery_to_document(delivery)])
         due = [(DELIVERY_WORK, delivery.created_at)]
         uow.after_commit(lambda: self._store.notify_due(due))
 
     def due_work(
         self,
-        deliver: Callable[[Delivery, str], Awaitable[None]],
+        deliver: Callable[[Sequence[Delivery], str], Awaitable[None]],
         *,
         lease: timedelta,
-        concurrency: int,
+        batch_size: int,
         poll_seconds: float,
     ) -> DueWork:
-        """Pending deliveries as due work: oldest first, ``concurrency`` at a time per pod,
-        each delivered by ``deliver(delivery, lease owner)``."""
+        """Pending deliveries as due work: oldest first, up to ``batch_size`` claimed at a time
+        per pod and delivered together by ``deliver(deliveries, lease owner)``."""
 
         async def fire(item: ClaimedItem) -> None:
-            await deliver(delivery_from_document(item.doc), item.owner)
+            await deliver([delivery_from_document(item.doc)], item.owner)
+
+        async def fire_batch(items: Sequence[ClaimedItem]) -> None:
+            await deliver([delivery_from_document(item.doc) for item in items], items[0].owner)
 
         return DueWork(
             name=DELIVERY_WORK,
             collection=DELIVERIES,
             due=lambda _now: PENDING,
             fire=fire,
+            fire_batch=fire_batch,
             lease=lease,
-            batch_size=concurrency,
+            batch_size=batch_size,
             poll_seconds=poll_seconds,
             order=(("created_at", ASCENDING), ("_id", ASCENDING)),
-            concurrency=concurrency,
             releases_itself=True,
         )
 
@@ -216,6 +232,68 @@ class MongoDeliveryLog:
             )
         return None if doc is None else int(doc["attempts"])
 
+    async def begin_attempts(
+        self, notification_ids: Sequence[str], *, owner: str, now: datetime, lease_until: datetime
+    ) -> dict[str, int]:
+        if not notification_ids:
+            return {}
+        leased = {
+            "_id": {"$in": list(notification_ids)},
+            **equals({"status": DeliveryStatus.PENDING.value, LEASE_OWNER: owner}),
+        }
+        async with self._store.exclusive():
+            await self._deliveries.update_many(
+                leased,
+                {
+                    "$inc": {"attempts": 1},
+                    "$set": {
+                        LEASE_UNTIL: epoch_ms(lease_until),
+                        "last_attempt_at": now,
+                        "updated_at": now,
+                    },
+                },
+            )
+        found = self._deliveries.find(leased, projection={"attempts": True})
+        return {str(doc["_id"]): int(doc["attempts"]) async for doc in found}
+
+    async def finish_sent(
+        self,
+        uow: UnitOfWork,
+        attempts: Mapping[str, int],
+        *,
+        owner: str,
+        at: datetime,
+    ) -> bool:
+        if not attempts:
+            return True
+        db = database_of(uow)
+        result = await db[DELIVERIES].update_many(
+            {
+                "_id": {"$in": list(attempts)},
+                **equals({"status": DeliveryStatus.PENDING.value, LEASE_OWNER: owner}),
+            },
+            {
+                "$set": {
+                    "status": DeliveryStatus.SENT.value,
+                    **unleased(),
+                    "updated_at": at,
+                    "finished_at": at,
+                    "sent_at": at,
+                }
+            },
+            session=uow.session,
+        )
+        if result.modified_count != len(attempts):
+            return False
+        await db[DELIVERY_ATTEMPTS].insert_many(
+            [
+                _attempt_entry(notification_id, attempt, at, None)
+                for notification_id, attempt in attempts.items()
+            ],
+            session=uow.session,
+        )
+        return True
+
     async def record_attempt(
         self,
         notification_id: str,
@@ -225,15 +303,7 @@ class MongoDeliveryLog:
         error: DeliveryError | None,
         uow: UnitOfWork | None = None,
     ) -> None:
-        outcome = "sent" if error is None else ("permanent" if error.permanent else "transient")
-        entry: Document = {
-            "_id": f"{notification_id}:{attempt}",
-            "notification_id": notification_id,
-            "attempt": attempt,
-            "at": at,
-            "outcome": outcome,
-            "error": None if error is None else error.detail,
-        }
+        entry = _attempt_entry(notification_id, attempt, at, error)
         if uow is not None:
             await self._write_attempt(database_of(uow), entry, error, session=uow.session)
             return
@@ -256,6 +326,13 @@ class MongoDeliveryLog:
                 {"_id": entry["notification_id"]},
                 {"$set": {"last_error": error.detail, "updated_at": entry["at"]}},
                 session=session,
+            )
+
+    async def hold(self, notification_id: str, *, owner: str, until: datetime) -> None:
+        async with self._store.exclusive():
+            await self._deliveries.update_one(
+                _leased_by(notification_id, owner),
+                {"$set": {LEASE_OWNER: NO_OWNER, LEASE_UNTIL: epoch_ms(until)}},
             )
 
     async def release(self, notification_id: str, *, owner: str, now: datetime) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -75,7 +75,9 @@ class DeliveryWorker:
         shutdown_grace_seconds: float = 10.0,
         metrics: CollectorRegistry | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        concurrency: int = 4,
     ) -> None:
+        self._concurrency = concurrency
         self._store = store
         self._deliveries = deliveries
         self._sender = sender
@@ -114,6 +116,95 @@ class DeliveryWorker:
     async def stop(self) -> None:
         """Stop taking deliveries, let in-flight ones finish (bounded), give the rest back."""
         await self._scheduler.stop(DELIVERY_WORK, grace_seconds=self._grace)
+
+    # -- a batch of deliveries --------------------------------------------------------------
+    async def deliver_batch(self, deliveries: Sequence[Delivery], owner: str) -> None:
+        """Deliver leased deliveries together, each attempted once: one write counts their
+        attempts, up to ``concurrency`` mails are sent at a time, and those sent are recorded
+        in one unit of work (with their ``NotificationSent`` events).
+
+        A delivery whose attempt failed is settled on its own: a permanent failure (or the last
+        attempt the policy allows) is recorded failed; a transient one keeps its lease until
+        its backoff is over and is claimed again then (by any pod) — a retry is due work, and
+        no delivery waits behind another's backoff.
+        """
+        if owner != self.owner:
+            msg = f"deliveries leased by {owner}, not by this worker ({self.owner})"
+            raise ValueError(msg)
+        now = self._clock()
+        numbers = await self._deliveries.begin_attempts(
+            [d.notification_id for d in deliveries],
+            owner=self.owner,
+            now=now,
+            lease_until=now + self._lease,
+        )
+        leased = [d for d in deliveries if d.notification_id in numbers]
+        slots = asyncio.Semaphore(self._concurrency)
+
+        async def attempt(delivery: Delivery) -> DeliveryError | None:
+            async with slots:
+                try:
+                    await self._sender.send(delivery.mail)
+                except DeliveryError as exc:
+                    self._attempts.labels("permanent" if exc.permanent else "transient").inc()
+                    return exc
+                self._attempts.labels("sent").inc()
+                return None
+
+        errors = await asyncio.gather(*(attempt(d) for d in leased))
+        sent = [d for d, error in zip(leased, errors, strict=True) if error is None]
+        if sent and not await self._finish_sent(sent, numbers):
+            for delivery in sent:  # one of them was finished elsewhere: each on its own
+                number = numbers[delivery.notification_id]
+                await self._record_outcome(
+                    delivery, status=DeliveryStatus.SENT, attempts=number, error=None
+                )
+        for delivery, error in zip(leased, errors, strict=True):
+            if error is not None:
+                await self._settle_failed(delivery, numbers[delivery.notification_id], error)
+
+    async def _finish_sent(self, sent: Sequence[Delivery], numbers: Mapping[str, int]) -> bool:
+        at = self._clock()
+        attempts = {d.notification_id: numbers[d.notification_id] for d in sent}
+        try:
+            async with self._store.transaction() as uow:
+                if not await self._deliveries.finish_sent(uow, attempts, owner=self.owner, at=at):
+                    raise _LeaseLost
+                for delivery in sent:
+                    uow.emit(
+                        self._outcome_event(
+                            delivery, DeliveryStatus.SENT, attempts[delivery.notification_id], at
+                        ),
+                        topic=Topic.NOTIFICATIONS_EVENTS,
+                        key=delivery.aggregate_key,
+                        tenant=delivery.tenant,
+                        correlationid=delivery.correlation_id,
+                    )
+        except _LeaseLost:
+            return False
+        for delivery in sent:
+            self._outcomes.labels(delivery.channel.value, DeliveryStatus.SENT.value).inc()
+        log.info("notifications sent", extra={"notifications": len(sent)})
+        return True
+
+    async def _settle_failed(self, delivery: Delivery, number: int, error: DeliveryError) -> None:
+        nid = delivery.notification_id
+        await self._log_attempt(nid, number, error)
+        if error.permanent or number >= self._policy.attempts:
+            await self._record_outcome(
+                delivery, status=DeliveryStatus.FAILED, attempts=number, error=error.detail
+            )
+            return
+        retry_at = self._clock() + timedelta(seconds=self._policy.wait_before(number))
+        log.warning(
+            "delivery attempt failed; retrying",
+            extra={"notification_id": nid, "attempt": number, "error": error.detail},
+        )
+        try:
+            await self._deliveries.hold(nid, owner=self.owner, until=retry_at)
+        except Exception:  # noqa: BLE001 - its lease runs out by itself, a little later
+            log.warning("could not set the retry time", extra={"notification_id": nid})
+        self._scheduler.due_at(DELIVERY_WORK, retry_at)
 
     # -- one delivery -----------------------------------------------------------------------
     async def deliver(self, delivery: Delivery, owner: str | None = None) -> None:
@@ -241,31 +332,7 @@ class DeliveryWorker:
     ) -> bool:
         """Mark the delivery and emit its outcome event, in one transaction."""
         at = self._clock()
-        reported = replace(delivery, attempts=attempts).reported_attempts
-        payload: NotificationSent | NotificationFailed
-        if status is DeliveryStatus.SENT:
-            payload = NotificationSent(
-                notification_id=delivery.notification_id,
-                work_order_id=delivery.work_order_id,
-                channel=delivery.channel,
-                recipient=delivery.recipient,
-                template=delivery.template,
-                locale=delivery.locale,
-                attempts=reported,
-                sent_at=at,
-            )
-        else:
-            payload = NotificationFailed(
-                notification_id=delivery.notification_id,
-                work_order_id=delivery.work_order_id,
-                channel=delivery.channel,
-                recipient=delivery.recipient,
-                template=delivery.template,
-                locale=delivery.locale,
-                attempts=reported,
-                error=error or "unknown error",
-                failed_at=at,
-            )
+        payload = self._outcome_event(delivery, status, attempts, at, error)
         async with self._store.transaction() as uow:
             if not await self._deliveries.finish(
                 uow, delivery.notification_id, owner=self.owner, status=status, at=at, error=error
@@ -283,6 +350,38 @@ class DeliveryWorker:
                 correlationid=delivery.correlation_id,
             )
         return True
+
+    @staticmethod
+    def _outcome_event(
+        delivery: Delivery,
+        status: DeliveryStatus,
+        attempts: int,
+        at: datetime,
+        error: str | None = None,
+    ) -> NotificationSent | NotificationFailed:
+        reported = replace(delivery, attempts=attempts).reported_attempts
+        if status is DeliveryStatus.SENT:
+            return NotificationSent(
+                notification_id=delivery.notification_id,
+                work_order_id=delivery.work_order_id,
+                channel=delivery.channel,
+                recipient=delivery.recipient,
+                template=delivery.template,
+                locale=delivery.locale,
+                attempts=reported,
+                sent_at=at,
+            )
+        return NotificationFailed(
+            notification_id=delivery.notification_id,
+            work_order_id=delivery.work_order_id,
+            channel=delivery.channel,
+            recipient=delivery.recipient,
+            template=delivery.template,
+            locale=delivery.locale,
+            attempts=reported,
+            error=error or "unknown error",
+            failed_at=at,
+        )
 
     async def _release(self, notification_id: str) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -33,6 +34,24 @@ class DeliveryLog(Protocol):
         """Count one more attempt and extend the lease; the attempt's number, or None if the
         delivery is no longer pending or no longer leased by ``owner``."""
 
+    async def begin_attempts(
+        self, notification_ids: Sequence[str], *, owner: str, now: datetime, lease_until: datetime
+    ) -> dict[str, int]:
+        """:meth:`begin_attempt` for several deliveries in one write: the attempt number of each
+        one still pending and leased by ``owner``."""
+
+    async def finish_sent(
+        self,
+        uow: UnitOfWork,
+        attempts: Mapping[str, int],
+        *,
+        owner: str,
+        at: datetime,
+    ) -> bool:
+        """Mark these deliveries (id -> the attempt that sent it) sent and log those attempts,
+        within ``uow``, in a few writes; False (and the unit of work must be left) if any of them
+        is no longer pending and leased by ``owner``."""
+
     async def record_attempt(
         self,
         notification_id: str,
@@ -43,6 +62,10 @@ class DeliveryLog(Protocol):
         uow: UnitOfWork | None = None,
     ) -> None:
         """Log the outcome of one attempt (within ``uow``'s transaction if one is given)."""
+
+    async def hold(self, notification_id: str, *, owner: str, until: datetime) -> None:
+        """Keep a delivery ``owner`` leases out of reach until ``until`` (its next attempt), when
+        any worker may claim it."""
 
     async def release(self, notification_id: str, *, owner: str, now: datetime) -> None:
         """Give a lease back early, so the delivery is picked up again at once."""

@@ -40,7 +40,7 @@ from fixloop_orders.domain.work_order import (
     WorkOrderState,
 )
 from fixloop_shared.kernel import UnitOfWork
-from fixloop_shared.store import Document, Store, equals
+from fixloop_shared.store import Document, Store, equals, mongo_uow
 from fixloop_shared.vocabulary import Category, Priority
 
 WORK_ORDERS = "work_orders"
@@ -271,10 +271,10 @@ class MongoWorkOrders:
 
     async def _append_entries(self, uow: UnitOfWork, order: WorkOrder) -> None:
         if order.new_entries:
-            await self._db[TIMELINE].insert_many(
+            # Appended when the unit of work commits: one write for a whole batch's entries.
+            mongo_uow(uow).append_at_commit(
+                TIMELINE,
                 [entry_document(order, entry, order.updated_at) for entry in order.new_entries],
-                ordered=True,
-                session=uow.session,
             )
             order.new_entries.clear()
 

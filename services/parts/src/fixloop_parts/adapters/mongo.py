@@ -34,7 +34,7 @@ from fixloop_parts.app.ports import (
 )
 from fixloop_parts.domain import Allocation, SourceStock, StockLevel, Warehouse
 from fixloop_shared.kernel import UnitOfWork
-from fixloop_shared.store import Document, Store, database_of
+from fixloop_shared.store import Document, Store, database_of, mongo_uow
 
 WAREHOUSES = "warehouses"
 STOCK = "stock"
@@ -256,8 +256,12 @@ class MongoReservationLog:
 
     async def record(self, uow: UnitOfWork, decision: ReservationDecision) -> None:
         plan = decision.plan
+        # Written at commit with the batch's other decisions (the unique ids still refuse a
+        # second decision for a work order there).
+        appends = mongo_uow(uow)
         if plan.allocations:
-            await database_of(uow)[RESERVATIONS].insert_many(
+            appends.append_at_commit(
+                RESERVATIONS,
                 [
                     {
                         "_id": reservation_id(
@@ -272,27 +276,28 @@ class MongoReservationLog:
                     }
                     for a in plan.allocations
                 ],
-                ordered=True,
-                session=uow.session,
             )
-        await database_of(uow)[WORK_ORDER_PARTS].insert_one(
-            {
-                "_id": decision.work_order_id,
-                "tenant": decision.tenant,
-                "status": "reserved" if plan.complete else "backordered",
-                "site_country": decision.site_country,
-                "required": [
-                    {"part_number": d.part_number, "quantity": d.quantity} for d in plan.demand
-                ],
-                "missing": [
-                    {"part_number": s.part_number, "quantity": s.quantity} for s in plan.shortfalls
-                ],
-                "units_reserved": plan.units_reserved,
-                "units_missing": plan.units_missing,
-                "decided_at": decision.decided_at,
-                "event_id": decision.event_id,
-            },
-            session=uow.session,
+        appends.append_at_commit(
+            WORK_ORDER_PARTS,
+            [
+                {
+                    "_id": decision.work_order_id,
+                    "tenant": decision.tenant,
+                    "status": "reserved" if plan.complete else "backordered",
+                    "site_country": decision.site_country,
+                    "required": [
+                        {"part_number": d.part_number, "quantity": d.quantity} for d in plan.demand
+                    ],
+                    "missing": [
+                        {"part_number": s.part_number, "quantity": s.quantity}
+                        for s in plan.shortfalls
+                    ],
+                    "units_reserved": plan.units_reserved,
+                    "units_missing": plan.units_missing,
+                    "decided_at": decision.decided_at,
+                    "event_id": decision.event_id,
+                }
+            ],
         )
 
 

@@ -9,7 +9,10 @@ service, the SMTP sink) and, per run:
 3. burst: N orders published at once; seconds until every order is fully through (offered, parts
    reserved or backordered, SLA clock started, e-mail in the sink's folder), orders/s, messages
    the services consumed per second (their Prometheus counters) and that rate against the
-   baseline, CPU seconds per process, and the top functions of each service sampled by py-spy.
+   baseline, and CPU seconds per process;
+4. profile: a second, smaller burst (``--profile-orders``, 500) while py-spy samples the services
+   (the sampler takes CPU from them, so the timed burst runs without it): the top functions of
+   each service.
 
 Prints a summary and writes everything as JSON under ``bench/results/``. It asserts nothing about
 speed. Figures are medians over the runs.
@@ -75,6 +78,7 @@ class Options:
     work_dir: Path | None = None
     profile: bool = True
     profile_rate: int = 50
+    profile_orders: int = 500
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -234,7 +238,11 @@ async def rate_run(stack: LocalPlatform, rate: float, seconds: float) -> dict[st
 
 
 # -- burst -------------------------------------------------------------------------------------
-async def burst_run(stack: LocalPlatform, count: int, opts: Options, tmp: Path) -> dict[str, Any]:
+async def burst_run(
+    stack: LocalPlatform, count: int, opts: Options, tmp: Path, *, profile: bool = False
+) -> dict[str, Any]:
+    """``count`` orders at once, through the whole pipeline; with ``profile``, py-spy samples the
+    services meanwhile (it takes CPU from them, so a timed burst runs without it)."""
     run = uuid.uuid4().hex[:8]
     values = order_values(count, run)
     watch = TopicWatch(stack.bootstrap, f"BENCH-{run}-")
@@ -249,7 +257,7 @@ async def burst_run(stack: LocalPlatform, count: int, opts: Options, tmp: Path) 
     sampler = Sampler(
         {s: roots[s] for s in SERVICES if s in roots}, tmp / f"pyspy-{run}", opts.profile_rate
     )
-    if opts.profile:
+    if profile:
         sampler.start()
         await asyncio.sleep(1)  # py-spy attached before the first order
     producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all", linger_ms=5)
@@ -289,7 +297,7 @@ async def burst_run(stack: LocalPlatform, count: int, opts: Options, tmp: Path) 
         received_after = await scrape_all(urls, RECEIVED_METRIC)
         cpu_after = process_tree_cpu(roots)
     finally:
-        profiles = sampler.stop() if opts.profile else {}
+        profiles = sampler.stop() if profile else {}
         await producer.stop()
         await watch.stop()
     offered, parts = watch.counts()
@@ -395,9 +403,17 @@ async def main_async(opts: Options) -> dict[str, Any]:
                 say(f"{label}: pass-through {baseline_runs[-1]:.0f} msg/s")
                 burst = await burst_run(stack, opts.orders, opts, Path(tmp))
                 burst["run"] = i + 1
-                for name, profile in burst.pop("_profiles").items():
-                    profiles.setdefault(name, Profile()).merge(profile)
-                errors.update(burst["profile_errors"])
+                burst.pop("_profiles")
+                if opts.profile:
+                    profiled = await burst_run(
+                        stack, opts.profile_orders, opts, Path(tmp), profile=True
+                    )
+                    for name, profile in profiled.pop("_profiles").items():
+                        profiles.setdefault(name, Profile()).merge(profile)
+                    errors.update(profiled["profile_errors"])
+                    burst["profiled_burst"] = {
+                        k: profiled[k] for k in ("orders", "seconds", "cpu_seconds")
+                    }
                 burst_runs.append(burst)
                 say(
                     f"{label}: burst of {opts.orders}: {burst['seconds']} s "
@@ -538,11 +554,17 @@ def report(result: dict[str, Any]) -> str:
             f"{row['offered']}/{row['orders']} offered)" + verdict(ok)
         )
     if result["burst_runs"]:
-        cpu = result["burst_runs"][-1]["cpu_seconds"]
+        last = result["burst_runs"][-1]
+        cpu = last["cpu_seconds"]
         lines.append(
-            "CPU seconds during the last burst: "
+            f"CPU seconds during the last burst of {last['orders']}: "
             + ", ".join(f"{n} {v}" for n, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
         )
+        if "profiled_burst" in last:
+            lines.append(
+                f"profiled separately, during a burst of {last['profiled_burst']['orders']} "
+                f"({last['profiled_burst']['seconds']} s with py-spy attached):"
+            )
     for name, prof in result["profiles"].items():
         lines.append(f"top functions in {name} (share of {prof['samples']} non-idle samples, own):")
         lines.extend(f"  {r['percent']:5.1f}%  {r['function']}" for r in prof["top_own"][:5])
@@ -567,6 +589,12 @@ def parse_args() -> Options:
     )
     parser.add_argument("--no-profile", action="store_true", help="no py-spy during the burst")
     parser.add_argument("--profile-rate", type=int, default=defaults.profile_rate)
+    parser.add_argument(
+        "--profile-orders",
+        type=int,
+        default=defaults.profile_orders,
+        help="size of the separate burst py-spy samples (after the timed one)",
+    )
     args = parser.parse_args()
     try:
         rates = [float(r) for r in args.rates.split(",") if r.strip()]
@@ -585,6 +613,7 @@ def parse_args() -> Options:
         work_dir=args.work_dir.resolve() if args.work_dir else None,
         profile=not args.no_profile,
         profile_rate=args.profile_rate,
+        profile_orders=max(1, args.profile_orders),
     )
 
 

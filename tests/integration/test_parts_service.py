@@ -357,6 +357,29 @@ async def test_concurrent_orders_never_reserve_more_than_the_stock(store: Store)
     assert kinds.count(PartsBackordered.event_type) >= 20 - 7
 
 
+async def test_a_batch_read_ahead_in_one_unit_of_work_sees_its_own_reservations(
+    store: Store,
+) -> None:
+    await seed(store, [("wh-berlin", "FLT-HEPA-24", 4), ("wh-munich", "FLT-HEPA-24", 3)])
+    reservations = reservations_of(store)
+    orders = [work_order([("FLT-HEPA-24", 1 + i % 2)]) for i in range(8)]
+    events = [received(o) for o in orders]
+
+    async with store.transaction() as uow:  # as the kernel applies a batch
+        await reservations.preload(events, uow)
+        outcomes = [await reservations.reserve(event, uow) for event in events]
+        assert await reservations.reserve(events[0], uow) is None  # decided in this batch
+
+    reserved = [o.plan.reserved_of("FLT-HEPA-24") for o in outcomes if o is not None]
+    assert reserved == [1, 2, 1, 2, 1, 0, 0, 0]  # 7 in stock, first come first served
+    for order, outcome in zip(orders, outcomes, strict=True):
+        assert outcome is not None
+        assert await reserved_units(store, order.work_order_id) == outcome.plan.reserved_of(
+            "FLT-HEPA-24"
+        )
+    assert await levels(store, "FLT-HEPA-24") == {"wh-berlin": (4, 4, 0), "wh-munich": (3, 3, 0)}
+
+
 class StaleStock(MongoStock):
     """Reads stock as it was before someone else reserved it (once)."""
 

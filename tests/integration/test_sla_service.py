@@ -582,3 +582,55 @@ async def test_schedulers_sharing_a_store_fire_each_moment_once(
             await first.fire_due(limit=50)
             await second.fire_due(limit=50)
         assert await outbox_kinds() == dict.fromkeys(orders, expected)
+
+
+async def test_a_batch_read_ahead_sees_the_clocks_and_stops_its_own_events_wrote(
+    mongo_client: MongoClient, database_name: str
+) -> None:
+    store = Store(mongo_client, database_name, service=Service.SLA.value)
+    await store.ensure_indexes(clock_indexes())
+    repository = MongoClockRepository(store)
+    t0 = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    clocks = SlaClocks(
+        store=store,
+        repository=repository,
+        policy=SlaSettings().sla_policy(),
+        metrics=SlaMetrics(CollectorRegistry()),
+        now=lambda: t0 + timedelta(minutes=5),
+    )
+    started, overtaken = unique("wo-batch"), unique("wo-batch")
+
+    def event_of(payload: WorkOrderReceived | AssignmentAccepted) -> Event[Any]:
+        envelope = EventEnvelope.new(
+            payload, source=Service.ORDERS.value, subject=payload.work_order_id, tenant=TENANT
+        )
+        return Event(envelope, payload)
+
+    batch = [
+        event_of(received(started, at=t0)),
+        event_of(accepted(overtaken, at=t0 + timedelta(minutes=2))),
+        event_of(accepted(started, at=t0 + timedelta(minutes=3))),
+        event_of(received(overtaken, at=t0 + timedelta(minutes=1))),
+    ]
+    async with store.transaction() as uow:  # as the kernel applies a batch
+        await clocks.preload(batch, uow)
+        for event in batch:
+            if isinstance(event.payload, WorkOrderReceived):
+                await clocks.start_dispatch_clock(event, uow)
+            else:
+                await clocks.stop_dispatch_clock(event, uow)
+
+    met = {doc["work_order_id"]: doc for doc in await store.db[CLOCKS].find({}).to_list()}
+    assert (met[started]["state"], met[started]["stopped_at"]) == (
+        "met",
+        t0 + timedelta(minutes=3),
+    )
+    assert (met[overtaken]["state"], met[overtaken]["stopped_at"]) == (
+        "met",
+        t0 + timedelta(minutes=2),
+    )
+    assert await store.db[CLOCK_STOPS].count_documents({"work_order_id": overtaken}) == 1
+    kinds_by_order: dict[str, list[str]] = {}
+    for doc in await store.db[OUTBOX].find({}).sort([("seq", 1)]).to_list():
+        kinds_by_order.setdefault(doc["key"], []).append(doc["event_type"])
+    assert kinds_by_order == {started: [MET], overtaken: [MET]}

@@ -237,3 +237,31 @@ async def test_saves_are_guarded_by_version_and_a_rolled_back_unit_keeps_nothing
     with pytest.raises(Boom):
         await add_then_fail()
     assert await backend.orders.get(None, "acme", "wo-9") is None
+
+
+async def test_orders_loaded_ahead_are_the_ones_read_later_in_the_unit_and_stay_in_their_tenant(
+    backend: Backend,
+) -> None:
+    async with backend.units.transaction() as uow:
+        await backend.orders.add(uow, work_order("wo-1"))
+        await backend.orders.add(uow, work_order("wo-2", external_id="EXT-2"))
+    entry = TimelineEntry(
+        entry_id="evt-1", at=NOW, kind="assignment_offered", summary="Offered", details={}
+    )
+    async with backend.units.transaction() as uow:
+        await backend.orders.load(uow, "acme", ["wo-1", "wo-2", "wo-unknown"])
+        first = await backend.orders.get(uow, "acme", "wo-1")
+        assert first is not None
+        first.note(entry, recorded_at=NOW)
+        await backend.orders.save(uow, first)
+        again = await backend.orders.get(uow, "acme", "wo-1")
+        assert again is not None
+        assert again.version == first.version  # the saved state, not the state loaded ahead
+        assert await backend.orders.get(uow, "globex", "wo-1") is None
+        assert await backend.orders.get(uow, "acme", "wo-unknown") is None
+    stored = await backend.orders.get(None, "acme", "wo-1")
+    assert stored is not None
+    assert stored.version == first.version
+    untouched = await backend.orders.get(None, "acme", "wo-2")
+    assert untouched is not None
+    assert untouched.version == 0

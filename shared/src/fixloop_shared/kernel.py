@@ -61,6 +61,11 @@ class UnitOfWork(Protocol):
     def session(self) -> Any:
         """What the store's repositories need to read and write inside this unit of work."""
 
+    @property
+    def memo(self) -> dict[object, object]:
+        """What repositories loaded in this unit of work, for its later handlers (a batch's
+        :attr:`EventConsumer.preload`); gone with the unit of work."""
+
     async def claim(self, envelope: EventEnvelope, *, consumer: str | None = None) -> bool:
         """Record that ``consumer`` processed the event; False if it already had."""
 
@@ -98,6 +103,8 @@ class UnitsOfWork(Protocol):
 
 Handler = Callable[[Event[Any], UnitOfWork], Awaitable[object]]
 """A handler applies one event inside the unit of work; what it returns is ignored."""
+Preload = Callable[[Sequence[Event[Any]], UnitOfWork], Awaitable[object]]
+"""Loads, in a few reads, what a batch's handlers will read one by one (into ``uow.memo``)."""
 EventCheck = Callable[[Event[Any]], None]
 
 
@@ -121,6 +128,8 @@ class EventConsumer:
     skip_unknown_types: bool | None = None
     claim_scope: Callable[[EventEnvelope], str] | None = None
     checks: Sequence[EventCheck] = ()
+    preload: Preload | None = None
+    """Run once per batch, before its handlers, in the same unit of work."""
 
     def scope_of(self, envelope: EventEnvelope, service: str) -> str:
         return self.claim_scope(envelope) if self.claim_scope is not None else service
@@ -221,6 +230,8 @@ class EventProcessor:
                 # One write claims the whole batch; if another consumer claimed one of its
                 # events meanwhile, the batch fails and its records go one at a time.
                 await uow.claim_all([(item.event.envelope, item.scope) for item in work])
+                if self.consumer.preload is not None:
+                    await self.consumer.preload([item.event for item in work], uow)
                 for item in work:
                     with self._handling(item):
                         await item.handler(item.event, uow)

@@ -41,6 +41,7 @@ class MemoryUnitOfWork:
     _emitted: list[OutgoingEvent] = field(default_factory=list)
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
     duplicate: bool = False
+    memo: dict[object, object] = field(default_factory=dict)
 
     async def claim(self, envelope: EventEnvelope, *, consumer: str | None = None) -> bool:
         """Like MongoDB's: a claim found already makes the whole unit of work a no-op."""

@@ -146,6 +146,7 @@ class UnitOfWork:
     session: AsyncClientSession
     _events: list[OutgoingEvent] = field(default_factory=list)
     _appends: dict[str, list[Document]] = field(default_factory=dict)
+    memo: dict[object, object] = field(default_factory=dict)
     _duplicate: bool = False
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
 

@@ -60,6 +60,7 @@ def orders_consumers(intake: WorkOrderIntake, recorder: TimelineRecorder) -> lis
             name="timeline",
             topics=list(TIMELINE_TOPICS),
             handlers=timeline_handlers,
+            preload=recorder.preload,
             description=(
                 "Offers, parts reservations, SLA clocks and notifications about a work order, "
                 "recorded in its timeline."

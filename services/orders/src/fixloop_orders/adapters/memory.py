@@ -9,6 +9,7 @@ the partner API sees them.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 from fixloop_orders.adapters.mongo import TIMELINE_VIEW_LIMIT
 from fixloop_orders.app.ports import ConcurrentUpdateError, ExternalOrderConflictError
@@ -40,6 +41,9 @@ class MemoryWorkOrders:
             if doc["order"].key == key:
                 return work_order_id
         return None
+
+    async def load(self, uow: UnitOfWork, tenant: str, work_order_ids: Sequence[str]) -> None:
+        """Nothing to read ahead in memory."""
 
     async def get(
         self, uow: UnitOfWork | None, tenant: str, work_order_id: str

@@ -14,7 +14,7 @@ nothing from outside can turn into a query operator.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -225,9 +225,24 @@ class MongoWorkOrders:
         )
         return None if doc is None else str(doc["_id"])
 
+    async def load(self, uow: UnitOfWork, tenant: str, work_order_ids: Sequence[str]) -> None:
+        ids = sorted({_text(i, "work_order_id") for i in work_order_ids})
+        if not ids:
+            return
+        found = self._db[WORK_ORDERS].find(
+            {"_id": {"$in": ids}, **equals({"tenant": _text(tenant, "tenant")})},
+            session=uow.session,
+        )
+        async for doc in found:
+            uow.memo[(WORK_ORDERS, tenant, doc["_id"])] = order_from_document(doc)
+
     async def get(
         self, uow: UnitOfWork | None, tenant: str, work_order_id: str
     ) -> WorkOrder | None:
+        if uow is not None:
+            loaded = uow.memo.get((WORK_ORDERS, tenant, work_order_id))
+            if isinstance(loaded, WorkOrder):
+                return loaded
         doc = await self._db[WORK_ORDERS].find_one(
             equals(
                 {"_id": _text(work_order_id, "work_order_id"), "tenant": _text(tenant, "tenant")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -36,6 +37,11 @@ class WorkOrderRepository(Protocol):
         self, uow: UnitOfWork | None, tenant: str, work_order_id: str
     ) -> WorkOrder | None:
         """The tenant's work order, or None (also when it belongs to another tenant)."""
+        ...
+
+    async def load(self, uow: UnitOfWork, tenant: str, work_order_ids: Sequence[str]) -> None:
+        """Read these work orders of the tenant in one go, so that :meth:`get` finds them in the
+        unit of work without another read (a batch's events about many orders)."""
         ...
 
     async def add(self, uow: UnitOfWork, order: WorkOrder) -> None:

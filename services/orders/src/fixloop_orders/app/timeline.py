@@ -9,7 +9,7 @@ event's own tenant.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from fixloop_orders.app.ports import WorkOrderRepository, utc_now
@@ -48,6 +48,16 @@ class TimelineRecorder:
     ) -> None:
         self._orders = orders
         self._clock = clock
+
+    async def preload(self, events: Sequence[Event[EventPayload]], uow: UnitOfWork) -> None:
+        """Read the work orders a batch of events is about, one read per tenant."""
+        wanted: dict[str, set[str]] = {}
+        for event in events:
+            fact = timeline_fact(event.payload)
+            if fact is not None:
+                wanted.setdefault(event.envelope.tenant, set()).add(fact.work_order_id)
+        for tenant, ids in wanted.items():
+            await self._orders.load(uow, tenant, sorted(ids))
 
     async def record(self, event: Event[EventPayload], uow: UnitOfWork) -> bool:
         """Append the event to its work order's timeline; False if there was nothing to do.

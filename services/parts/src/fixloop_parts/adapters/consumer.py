@@ -41,6 +41,7 @@ def parts_consumers(
             name="reservations",
             topics=[Topic.WORKORDERS_EVENTS],
             handlers={WorkOrderReceived: on_received},
+            preload=reservations.preload,
             description=(
                 "Reserves the required parts of each received work order "
                 "(fixloop.parts.reserved.v1) or backorders what is missing "

@@ -49,6 +49,9 @@ class MemoryStock:
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
 
+    async def load(self, uow: UnitOfWork, part_numbers: Sequence[str]) -> None:
+        """Nothing to read ahead in memory."""
+
     async def sources(self, uow: UnitOfWork, part_numbers: Sequence[str]) -> list[SourceStock]:
         state = _session(uow)
         wanted = set(part_numbers)
@@ -147,6 +150,9 @@ class MemoryReservationLog:
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
+
+    async def load(self, uow: UnitOfWork, work_order_ids: Sequence[str]) -> None:
+        """Nothing to read ahead in memory."""
 
     async def decided(self, uow: UnitOfWork, work_order_id: str) -> bool:
         return work_order_id in _session(uow).collection(WORK_ORDER_PARTS)

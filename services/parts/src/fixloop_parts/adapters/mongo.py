@@ -101,12 +101,54 @@ def _warehouse(doc: Document) -> Warehouse:
     )
 
 
+_LOADED_STOCK = "stock-loaded"
+"""``uow.memo`` key: {part number: [stock documents]} read ahead for a batch."""
+_LOADED_COUNTRIES = "warehouse-countries"
+_LOADED_DECISIONS = "decisions-loaded"
+"""``uow.memo`` key: (work orders looked up, those decided) for a batch."""
+
+
 class MongoStock:
     """Warehouses and stock levels."""
+
+    async def load(self, uow: UnitOfWork, part_numbers: Sequence[str]) -> None:
+        wanted = sorted(set(part_numbers))
+        if not wanted:
+            return
+        db = database_of(uow)
+        rows: dict[str, list[Document]] = {part: [] for part in wanted}
+        for doc in (
+            await db[STOCK].find({"part_number": {"$in": wanted}}, session=uow.session).to_list()
+        ):
+            rows[str(doc["part_number"])].append(doc)
+        countries = {
+            str(doc["_id"]): str(doc["country"])
+            for doc in await db[WAREHOUSES].find({}, session=uow.session).to_list()
+        }
+        uow.memo[_LOADED_STOCK] = rows
+        uow.memo[_LOADED_COUNTRIES] = countries
 
     async def sources(self, uow: UnitOfWork, part_numbers: Sequence[str]) -> list[SourceStock]:
         if not part_numbers:
             return []
+        loaded = uow.memo.get(_LOADED_STOCK)
+        countries = uow.memo.get(_LOADED_COUNTRIES)
+        if (
+            isinstance(loaded, dict)
+            and isinstance(countries, dict)
+            and all(part in loaded for part in part_numbers)
+        ):
+            return [
+                SourceStock(
+                    warehouse_id=str(doc["warehouse_id"]),
+                    country=countries[str(doc["warehouse_id"])],
+                    part_number=str(doc["part_number"]),
+                    available=int(doc["available"]),
+                )
+                for part in dict.fromkeys(part_numbers)
+                for doc in loaded[part]
+                if int(doc["available"]) > 0 and str(doc["warehouse_id"]) in countries
+            ]
         docs = (
             await database_of(uow)[STOCK]
             .find(
@@ -143,7 +185,15 @@ class MongoStock:
             {"$inc": {"available": -quantity, "reserved": quantity}},
             session=uow.session,
         )
-        return result.matched_count == 1
+        if result.matched_count != 1:
+            return False
+        loaded = uow.memo.get(_LOADED_STOCK)
+        if isinstance(loaded, dict):
+            for doc in loaded.get(allocation.part_number, ()):
+                if doc["warehouse_id"] == allocation.warehouse_id:
+                    doc["available"] = int(doc["available"]) - quantity
+                    doc["reserved"] = int(doc["reserved"]) + quantity
+        return True
 
     async def warehouses(self, uow: UnitOfWork) -> dict[str, Warehouse]:
         docs = await database_of(uow)[WAREHOUSES].find({}, session=uow.session).to_list()
@@ -248,7 +298,19 @@ class MongoStock:
 class MongoReservationLog:
     """Reservations and the decision recorded per work order."""
 
+    async def load(self, uow: UnitOfWork, work_order_ids: Sequence[str]) -> None:
+        ids = sorted(set(work_order_ids))
+        found = await (
+            database_of(uow)[WORK_ORDER_PARTS]
+            .find({"_id": {"$in": ids}}, {"_id": 1}, session=uow.session)
+            .to_list()
+        )
+        uow.memo[_LOADED_DECISIONS] = (set(ids), {str(doc["_id"]) for doc in found})
+
     async def decided(self, uow: UnitOfWork, work_order_id: str) -> bool:
+        loaded = uow.memo.get(_LOADED_DECISIONS)
+        if isinstance(loaded, tuple) and work_order_id in loaded[0]:
+            return work_order_id in loaded[1]
         doc = await database_of(uow)[WORK_ORDER_PARTS].find_one(
             {"_id": work_order_id}, {"_id": 1}, session=uow.session
         )
@@ -259,6 +321,9 @@ class MongoReservationLog:
         # Written at commit with the batch's other decisions (the unique ids still refuse a
         # second decision for a work order there).
         appends = mongo_uow(uow)
+        loaded = uow.memo.get(_LOADED_DECISIONS)
+        if isinstance(loaded, tuple):
+            loaded[1].add(decision.work_order_id)
         if plan.allocations:
             appends.append_at_commit(
                 RESERVATIONS,

@@ -40,6 +40,12 @@ class ReservationDecision:
 
 
 class StockRepository(Protocol):
+    async def load(self, uow: UnitOfWork, part_numbers: Sequence[str]) -> None:
+        """Read the stock of these part numbers (and the warehouses) in one go, so that
+        :meth:`sources` and :meth:`take` in the same unit of work need no more reads; what
+        :meth:`take` moves is kept up to date there."""
+        ...
+
     async def sources(self, uow: UnitOfWork, part_numbers: Sequence[str]) -> list[SourceStock]:
         """Available stock of these part numbers in every warehouse, with its country."""
         ...
@@ -66,6 +72,10 @@ class StockRepository(Protocol):
 
 
 class ReservationLog(Protocol):
+    async def load(self, uow: UnitOfWork, work_order_ids: Sequence[str]) -> None:
+        """Read which of these work orders were decided, in one go, for :meth:`decided`."""
+        ...
+
     async def decided(self, uow: UnitOfWork, work_order_id: str) -> bool:
         """True if this work order's parts were already reserved or backordered."""
         ...

@@ -11,7 +11,7 @@ number of times. Stock therefore never goes negative, and a redelivered event ha
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -142,6 +142,17 @@ class PartsReservations:
             return await self.reserve(event, uow, attempt=tries)
 
         return await apply_event(self._store, event, counted, attempts=self._policy.attempts)
+
+    async def preload(self, events: Sequence[Event[WorkOrderReceived]], uow: UnitOfWork) -> None:
+        """Read what a batch of received work orders needs (their decisions so far, the stock of
+        their parts) in a few reads, for :meth:`reserve` to use in the same unit of work."""
+        orders = [e.payload for e in events if e.payload.required_parts]
+        if not orders:
+            return
+        await self._reservations.load(uow, [order.work_order_id for order in orders])
+        await self._stock.load(
+            uow, [line.part_number for order in orders for line in order.required_parts]
+        )
 
     async def reserve(
         self, event: Event[WorkOrderReceived], uow: UnitOfWork, *, attempt: int = 1

@@ -38,6 +38,7 @@ def sla_consumers(clocks: SlaClocks) -> list[EventConsumer]:
             topics=[Topic.WORKORDERS_EVENTS, Topic.CONTRACTORS_EVENTS],
             handlers={WorkOrderReceived: on_received, AssignmentAccepted: on_accepted},
             checks=[require_owner],
+            preload=clocks.preload,
             description="Starts a dispatch clock per received work order; acceptance stops it.",
         )
     ]

@@ -10,6 +10,7 @@ them without the due-work scheduler.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from fixloop_shared.contracts import Milestone
@@ -33,6 +34,9 @@ class MemoryClockRepository:
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
+
+    async def load(self, uow: UnitOfWork, clock_ids: Sequence[str]) -> None:
+        """Nothing to read ahead in memory."""
 
     async def get(self, uow: UnitOfWork, clock_id: str) -> MilestoneClock | None:
         doc = _session(uow).collection(CLOCKS).get(clock_id)

@@ -172,6 +172,11 @@ def clock_from_document(doc: Document) -> MilestoneClock:
     return _ClockDocument.model_validate(fields).to_clock()
 
 
+_LOADED_CLOCKS = "clocks-loaded"
+_LOADED_STOPS = "clock-stops-loaded"
+"""``uow.memo`` keys: {clock id: clock or stop, None if there is none} read ahead for a batch."""
+
+
 class MongoClockRepository:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -182,7 +187,28 @@ class MongoClockRepository:
         if clock.state is ClockState.RUNNING and at is not None:
             uow.after_commit(lambda: self._store.notify_due([(CLOCK_WORK, at)]))
 
+    async def load(self, uow: UnitOfWork, clock_ids: Sequence[str]) -> None:
+        ids = sorted(set(clock_ids))
+        db = database_of(uow)
+        clocks: dict[str, MilestoneClock | None] = dict.fromkeys(ids)
+        for doc in await db[CLOCKS].find({"_id": {"$in": ids}}, session=uow.session).to_list():
+            clocks[str(doc["_id"])] = clock_from_document(doc)
+        stops: dict[str, ClockStop | None] = dict.fromkeys(ids)
+        for doc in await db[CLOCK_STOPS].find({"_id": {"$in": ids}}, session=uow.session).to_list():
+            stops[str(doc["_id"])] = _StopDocument.model_validate(doc).to_stop()
+        uow.memo[_LOADED_CLOCKS] = clocks
+        uow.memo[_LOADED_STOPS] = stops
+
+    @staticmethod
+    def _loaded(uow: UnitOfWork, key: str) -> dict[str, Any] | None:
+        loaded = uow.memo.get(key)
+        return loaded if isinstance(loaded, dict) else None
+
     async def get(self, uow: UnitOfWork, clock_id: str) -> MilestoneClock | None:
+        loaded = self._loaded(uow, _LOADED_CLOCKS)
+        if loaded is not None and clock_id in loaded:
+            clock: MilestoneClock | None = loaded[clock_id]
+            return clock
         doc = await database_of(uow)[CLOCKS].find_one({"_id": clock_id}, session=uow.session)
         return None if doc is None else clock_from_document(doc)
 
@@ -192,6 +218,7 @@ class MongoClockRepository:
         except DuplicateKeyError as exc:
             msg = f"clock {clock.clock_id} was started concurrently"
             raise ConcurrentClockChangeError(msg) from exc
+        self._remember(uow, _LOADED_CLOCKS, clock.clock_id, clock)
         self._wake_for(uow, clock)
 
     async def update(self, uow: UnitOfWork, transition: Transition) -> None:
@@ -206,9 +233,19 @@ class MongoClockRepository:
         if result.matched_count != 1:
             msg = f"clock {before.clock_id} changed since version {before.version}"
             raise ConcurrentClockChangeError(msg)
+        self._remember(uow, _LOADED_CLOCKS, after.clock_id, after)
         self._wake_for(uow, after)
 
+    def _remember(self, uow: UnitOfWork, key: str, clock_id: str, value: object) -> None:
+        loaded = self._loaded(uow, key)
+        if loaded is not None:
+            loaded[clock_id] = value
+
     async def get_stop(self, uow: UnitOfWork, clock_id: str) -> ClockStop | None:
+        loaded = self._loaded(uow, _LOADED_STOPS)
+        if loaded is not None and clock_id in loaded:
+            stop: ClockStop | None = loaded[clock_id]
+            return stop
         doc = await database_of(uow)[CLOCK_STOPS].find_one({"_id": clock_id}, session=uow.session)
         return None if doc is None else _StopDocument.model_validate(doc).to_stop()
 
@@ -229,6 +266,7 @@ class MongoClockRepository:
         except DuplicateKeyError as exc:
             msg = f"a stop for clock {stop.clock_id} was recorded concurrently"
             raise ConcurrentClockChangeError(msg) from exc
+        self._remember(uow, _LOADED_STOPS, stop.clock_id, stop)
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         cursor = (

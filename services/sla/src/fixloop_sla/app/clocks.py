@@ -57,6 +57,10 @@ class ForeignTenant(UnauthorizedSource):
 class ClockRepository(Protocol):
     """Where clocks live; reads and writes inside a unit of work use its session."""
 
+    async def load(self, uow: UnitOfWork, clock_ids: Sequence[str]) -> None:
+        """Read these clocks and their early stops in one go, for :meth:`get` and
+        :meth:`get_stop` in the same unit of work (a batch of events)."""
+
     async def get(self, uow: UnitOfWork, clock_id: str) -> MilestoneClock | None: ...
 
     async def add(self, uow: UnitOfWork, clock: MilestoneClock) -> None:
@@ -143,6 +147,16 @@ class SlaClocks:
 
         uow.after_commit(committed)
         return transition
+
+    async def preload(self, events: Sequence[Event[EventPayload]], uow: UnitOfWork) -> None:
+        """Read the clocks a batch of events is about, in one go."""
+        ids = [
+            clock_id_for(event.payload.work_order_id, DISPATCH)
+            for event in events
+            if isinstance(event.payload, WorkOrderReceived | AssignmentAccepted)
+        ]
+        if ids:
+            await self._repo.load(uow, ids)
 
     async def _first_decision(self, uow: UnitOfWork, clock: MilestoneClock) -> Transition:
         """A stop recorded before the start wins; otherwise fire what is already due."""

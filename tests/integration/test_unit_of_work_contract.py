@@ -30,7 +30,13 @@ from fixloop_shared.contracts import AssignmentAccepted, WorkOrderSubmitted
 from fixloop_shared.envelope import EventEnvelope
 from fixloop_shared.kernel import UnitsOfWork
 from fixloop_shared.memory import MemoryStore
-from fixloop_shared.store import OUTBOX, MongoClient, Store, UnitOfWorkClosedError
+from fixloop_shared.store import (
+    OUTBOX,
+    ClaimedAlready,
+    MongoClient,
+    Store,
+    UnitOfWorkClosedError,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -136,6 +142,30 @@ async def test_a_refused_claim_makes_the_whole_unit_a_no_op(backend: Backend) ->
         with pytest.raises(UnitOfWorkClosedError):
             uow.emit(payload, topic="t", key="wo-1", tenant="t")
     assert await backend.outbox() == []
+
+
+async def test_a_claim_made_at_commit_refuses_the_whole_unit_when_it_was_made_before(
+    backend: Backend,
+) -> None:
+    envelope, payload = accepted()
+    committed: list[str] = []
+    async with backend.units.transaction() as uow:
+        uow.claim_at_commit(envelope)
+        first = uow.emit(payload, topic="t", key="wo-1", tenant="t")
+    assert await backend.units.already_claimed([("orders", envelope.id)]) == {
+        ("orders", envelope.id)
+    }
+
+    async def again() -> None:
+        async with backend.units.transaction() as uow:
+            uow.claim_at_commit(envelope)
+            uow.emit(payload, topic="t", key="wo-1", tenant="t")
+            uow.after_commit(lambda: committed.append("again"))
+
+    with pytest.raises(ClaimedAlready):
+        await again()
+    assert await backend.outbox() == [first.id]
+    assert committed == []
 
 
 # -- the orders repository ----------------------------------------------------------------------

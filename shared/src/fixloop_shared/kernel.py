@@ -44,6 +44,7 @@ from fixloop_shared.errors import (
     is_transient,
 )
 from fixloop_shared.logs import bind_correlation
+from fixloop_shared.store import ClaimedAlready
 from fixloop_shared.telemetry import consuming
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,12 @@ class UnitOfWork(Protocol):
 
     async def claim_all(self, claims: Sequence[tuple[EventEnvelope, str]]) -> None:
         """Record several (event, consumer) claims in one write; raises
-        :class:`fixloop_shared.errors.Conflict` if any of them is recorded already."""
+        :class:`fixloop_shared.store.ClaimedAlready` if any of them is recorded already."""
+
+    def claim_at_commit(self, envelope: EventEnvelope, *, consumer: str | None = None) -> None:
+        """Record the claim with the unit of work's other writes when it commits; the commit
+        raises :class:`fixloop_shared.store.ClaimedAlready` (and leaves nothing) if the event
+        was processed already."""
 
     def emit(
         self,
@@ -255,16 +261,25 @@ class EventProcessor:
         wait = wait_exponential_jitter(multiplier=0.1, max=self.max_wait_seconds)
         while True:
             attempts += 1
-            fresh = False
             try:
+                # The claim is written with the unit of work's other writes (one round trip
+                # less); if the event was processed already, the commit refuses the whole unit.
                 async with self.units.transaction() as uow:
-                    fresh = await uow.claim(envelope, consumer=item.scope)
-                    if fresh:
-                        with self._handling(item):
-                            await item.handler(item.event, uow)
+                    uow.claim_at_commit(envelope, consumer=item.scope)
+                    with self._handling(item):
+                        await item.handler(item.event, uow)
             except asyncio.CancelledError:
                 raise
+            except ClaimedAlready:
+                self.dead_letters.moved_on(item.record)
+                self._count(1, "duplicate")
+                return
             except Exception as exc:
+                if await self._processed_already(item):
+                    # A redelivery whose handler objected to the state it made itself.
+                    self.dead_letters.moved_on(item.record)
+                    self._count(1, "duplicate")
+                    return
                 if is_record_level(exc):
                     await self._dead_letter(item.record, exc, attempts=attempts)
                     return
@@ -278,8 +293,18 @@ class EventProcessor:
                 await asyncio.sleep(wait(_RetryState(attempts)))  # type: ignore[arg-type]
                 continue
             self.dead_letters.moved_on(item.record)
-            self._count(1, "applied" if fresh else "duplicate")
+            self._count(1, "applied")
             return
+
+    async def _processed_already(self, item: _Work) -> bool:
+        """Whether the event's claim is recorded (False if that cannot be told now)."""
+        claim = (item.scope, item.event.envelope.id)
+        try:
+            return claim in await self.units.already_claimed([claim])
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the failure at hand is handled as it is
+            return False
 
     @contextmanager
     def _handling(self, item: _Work) -> Iterator[None]:

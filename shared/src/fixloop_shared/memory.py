@@ -40,6 +40,7 @@ class MemoryUnitOfWork:
     session: MemoryState
     _emitted: list[OutgoingEvent] = field(default_factory=list)
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
+    _claims_at_commit: list[tuple[EventEnvelope, str]] = field(default_factory=list)
     duplicate: bool = False
     memo: dict[object, object] = field(default_factory=dict)
 
@@ -51,6 +52,10 @@ class MemoryUnitOfWork:
             return False
         self.session.claims.add(key)
         return True
+
+    def claim_at_commit(self, envelope: EventEnvelope, *, consumer: str | None = None) -> None:
+        """Like MongoDB's: checked and recorded when the unit of work commits."""
+        self._claims_at_commit.append((envelope, consumer or self.service))
 
     async def claim_all(self, claims: Sequence[tuple[EventEnvelope, str]]) -> None:
         """Like MongoDB's: all of them or, if one is recorded already, an error."""
@@ -106,6 +111,7 @@ class MemoryStore:
         yield uow
         if uow.duplicate:
             return
+        await uow.claim_all(uow._claims_at_commit)
         uow.session.outbox.extend(uow.emitted)
         self.state = uow.session
         for callback in uow._after_commit:

@@ -146,6 +146,7 @@ class UnitOfWork:
     session: AsyncClientSession
     _events: list[OutgoingEvent] = field(default_factory=list)
     _appends: dict[str, list[Document]] = field(default_factory=dict)
+    _claims_at_commit: list[Document] = field(default_factory=list)
     memo: dict[object, object] = field(default_factory=dict)
     _duplicate: bool = False
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
@@ -174,23 +175,33 @@ class UnitOfWork:
             return False
         return True
 
+    def claim_at_commit(self, envelope: EventEnvelope, *, consumer: str | None = None) -> None:
+        """Claim the event when the unit of work commits, before its other writes; the commit
+        raises :class:`ClaimedAlready` if it was claimed already."""
+        self._claims_at_commit.append(
+            self._claim_document(envelope, consumer or self.store.service)
+        )
+
+    async def _insert_claims(self, claims: Sequence[Document]) -> None:
+        try:
+            await self.db[PROCESSED_EVENTS].insert_many(
+                list(claims), ordered=True, session=self.session
+            )
+        except (DuplicateKeyError, BulkWriteError) as exc:
+            if isinstance(exc, BulkWriteError) and not _only_duplicates(exc):
+                raise
+            msg = "an event of this unit of work was processed already"
+            raise ClaimedAlready(msg) from exc
+
     async def claim_all(self, claims: Sequence[tuple[EventEnvelope, str]]) -> None:
         """Record several claims in one write (a batch of events); :class:`ClaimedAlready` if
         one of them is recorded already — the transaction then rolls back as a whole."""
         if not claims:
             return
         now = datetime.now(UTC)
-        try:
-            await self.db[PROCESSED_EVENTS].insert_many(
-                [self._claim_document(envelope, consumer, now) for envelope, consumer in claims],
-                ordered=True,
-                session=self.session,
-            )
-        except (DuplicateKeyError, BulkWriteError) as exc:
-            if isinstance(exc, BulkWriteError) and not _only_duplicates(exc):
-                raise
-            msg = "an event of the batch was processed already"
-            raise ClaimedAlready(msg) from exc
+        await self._insert_claims(
+            [self._claim_document(envelope, consumer, now) for envelope, consumer in claims]
+        )
 
     @staticmethod
     def _claim_document(
@@ -249,6 +260,9 @@ class UnitOfWork:
     async def flush_outbox(self) -> None:
         """Write the appended documents and the queued events into the outbox (called by the
         transaction before commit)."""
+        if self._claims_at_commit:
+            await self._insert_claims(self._claims_at_commit)
+            self._claims_at_commit.clear()
         for collection, documents in self._appends.items():
             if documents:
                 await self.db[collection].insert_many(documents, ordered=True, session=self.session)

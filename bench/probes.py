@@ -146,7 +146,7 @@ class TopicWatch:
         # The start is pinned with seek_to_end below; should the broker ever answer "offset out of
         # range", "earliest" re-reads (duplicates are ignored) where "latest" would skip records.
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, auto_offset_reset="earliest", fetch_max_wait_ms=10
+            bootstrap_servers=bootstrap, auto_offset_reset="earliest", fetch_max_wait_ms=100
         )
         self.orders: dict[str, OrderTrack] = {}
         self._external_of: dict[str, str] = {}  # work order id -> external id (this phase only)

@@ -30,6 +30,9 @@ from fixloop_shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
+REWIND_WAIT_SECONDS = 60.0
+"""How long a consumer restarted after a broker lost its topics may take to get partitions."""
+
 Step = Callable[[], Awaitable[None]]
 
 
@@ -56,6 +59,7 @@ class ConsumerWatch:
     restarts: int = 0
     _progress: dict[tuple[str, int], PartitionProgress] = field(default_factory=dict)
     _unassigned_since: float | None = None
+    _rewinds: set[asyncio.Task[None]] = field(default_factory=set)
     _complaints: ThrottledLog = field(default_factory=lambda: ThrottledLog(log, 60.0))
 
     @property
@@ -92,12 +96,14 @@ class ConsumerWatch:
         """One look: repair a lost topic or a stuck consumer, or clear the problem."""
         missing = await self._missing_topics()
         if missing:
-            # A broker that restarted empty (or a deleted topic): create the topics again. The
-            # consumers rejoin their group by themselves once the topics exist; one that stays
-            # without partitions or stops moving is restarted below.
+            # A broker that restarted empty (or a deleted topic): create the topics again, and
+            # move the consumers to the beginning of every partition. Their positions, and
+            # offsets committed since by batches read before the loss, point into the old logs:
+            # kept, they would skip the first records of the new ones.
             self.problem = f"topics were missing on the broker: {', '.join(sorted(missing))}"
             log.warning("topics missing; creating them again", extra={"topics": sorted(missing)})
             await ensure_topics(self.settings, self.topics)
+            self._rewind_all()
             self._unassigned_since = time.monotonic()
             return
         now = time.monotonic()
@@ -182,6 +188,35 @@ class ConsumerWatch:
         self.restarts += 1
         self._progress.clear()
         log.warning("consumers restarted", extra={"restarts": self.restarts})
+
+    def _rewind_all(self) -> None:
+        """Move every consumer to the beginning of its partitions (in the background, once each
+        holds them again); records applied already are absorbed by the idempotent consumers."""
+        for sub in self._subscribers():
+            consumer = getattr(sub, "consumer", None)
+            if consumer is not None:
+                task = asyncio.create_task(self._rewind(consumer))
+                self._rewinds.add(task)
+                task.add_done_callback(self._rewinds.discard)
+
+    async def _rewind(self, consumer: Any) -> None:
+        """Once ``consumer`` holds its partitions, move it to their beginning."""
+        deadline = time.monotonic() + REWIND_WAIT_SECONDS
+        while not consumer.assignment():
+            if time.monotonic() > deadline:
+                log.warning("a restarted consumer got no partitions to rewind")
+                return
+            await asyncio.sleep(0.2)
+        partitions = sorted(consumer.assignment())
+        try:
+            await consumer.seek_to_beginning(*partitions)
+        except Exception as exc:  # noqa: BLE001 - a consumer closed meanwhile needs no rewind
+            log.warning("could not rewind a consumer", extra={"error": repr(exc)})
+            return
+        log.warning(
+            "consumer rewound to the beginning after the broker lost its topics",
+            extra={"partitions": [f"{tp.topic}/{tp.partition}" for tp in partitions]},
+        )
 
     async def _stop(self, sub: Any) -> None:
         # A handler stuck on a commit to a broker that forgot the group never finishes: give the

@@ -234,6 +234,8 @@ class Bus:
     settings: KafkaSettings
     events_handled: Counter
     tracer: Tracer | None = None
+    topics_lost_at: float | None = None
+    """When (``time.monotonic()``) the broker was last found without this service's topics."""
 
     async def publish_raw(
         self, topic: str, value: bytes, key: str, headers: Mapping[str, str]

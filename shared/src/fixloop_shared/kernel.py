@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from aiokafka import ConsumerRebalanceListener
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry.trace import Tracer
@@ -397,7 +399,8 @@ def subscribe_consumer(
         await processor.process(records if isinstance(records, tuple) else (records,))
 
     consume.__name__ = f"{units.service}_{consumer.name}".replace("-", "_")
-    bus.broker.subscriber(
+    rewind = RewindAfterLoss(bus)
+    subscriber = bus.broker.subscriber(
         *consumer.topics,
         group_id=units.service,
         batch=True,
@@ -410,8 +413,52 @@ def subscribe_consumer(
         decoder=_raw_records,
         title=f"{units.service}:{consumer.name}",
         description=consumer.description or None,
-    )(consume)
+        listener=rewind,
+    )
+    subscriber(consume)
+    rewind.subscriber = subscriber
     return processor
+
+
+REWIND_WINDOW_SECONDS = 120.0
+"""How long after the broker was found without its topics a new assignment is read from the
+beginning (the group rejoins within this)."""
+
+
+class RewindAfterLoss(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Partitions assigned soon after the broker lost its topics are read from the beginning.
+
+    The group's offsets on the new broker may have been committed by batches read from the old
+    logs (positions there); kept, they would skip the first records of the new ones. Records read
+    again are absorbed by the idempotent consumers.
+    """
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self.subscriber: Any = None
+        self._rewound_for: float | None = None
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:  # noqa: ARG002 - nothing to do
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        lost_at = self.bus.topics_lost_at
+        if lost_at is None or lost_at == self._rewound_for or not assigned:
+            return
+        if time.monotonic() - lost_at > REWIND_WINDOW_SECONDS:
+            return
+        consumer = getattr(self.subscriber, "consumer", None)
+        if consumer is None:
+            return
+        self._rewound_for = lost_at
+        # ``seek`` only sets the position (safe inside a rebalance); offset 0 is where a log the
+        # broker created again begins, and past a log's start the reset policy (earliest) applies.
+        for partition in assigned:
+            consumer.seek(partition, 0)
+        log.warning(
+            "partitions assigned after the broker lost its topics are read from the beginning",
+            extra={"partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned)},
+        )
 
 
 async def _raw_records(message: Any) -> Any:

@@ -103,6 +103,7 @@ class ConsumerWatch:
             self.problem = f"topics were missing on the broker: {', '.join(sorted(missing))}"
             log.warning("topics missing; creating them again", extra={"topics": sorted(missing)})
             await ensure_topics(self.settings, self.topics)
+            self.bus.topics_lost_at = time.monotonic()
             self._rewind_all()
             self._unassigned_since = time.monotonic()
             return

@@ -77,7 +77,7 @@ def bootstrap(
     consumer and the worker's outcomes work in its units of work, the delivery log lives in it
     instead of MongoDB, and mail goes to a :class:`MemoryMailRelay` instead of SMTP. Deliveries
     are then no kind of the (MongoDB) due-work scheduler: a pending one is taken with
-    :meth:`MemoryDeliveryLog.claim_next` and attempted with :meth:`DeliveryWorker.deliver`.
+    :meth:`MemoryDeliveryLog.claim_next` and delivered with :meth:`DeliveryWorker.deliver`.
     """
     settings = settings or NotificationsSettings()
     now = clock or utc_now

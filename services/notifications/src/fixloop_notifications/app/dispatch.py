@@ -1,12 +1,13 @@
 """The delivery worker: sends pending notifications, retries, and records how each one ended.
 
 Pending deliveries are a kind of due work (``notification-deliveries``) on the service's
-due-work scheduler, which leases the oldest ones, a few at a time per pod. For each, the worker
-makes up to the policy's attempts (transient failures are retried with backoff, permanent ones
-end at once), and then, in one transaction, marks the delivery sent or failed and emits
-``NotificationSent`` / ``NotificationFailed`` through the outbox. A crash after sending but before
-marking leaves the delivery pending; once its lease runs out it is sent again, with the same
-Message-ID (at-least-once).
+due-work scheduler, which leases the oldest ones, a batch at a time per pod. Each is attempted
+once per claim: those sent are marked sent together, in one transaction that emits their
+``NotificationSent`` events through the outbox; a permanent failure, or the last attempt the
+policy allows, is marked failed (``NotificationFailed``); a transient failure keeps the delivery
+out of reach until its backoff is over, when any pod claims it again. A crash after sending but
+before marking leaves the delivery pending; once its lease runs out it is sent again, with the
+same Message-ID (at-least-once).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, stop_after_attempt
 
 from fixloop_notifications.app.ports import DeliveryLog, MailSender
 from fixloop_notifications.domain.delivery import (
@@ -51,15 +52,6 @@ class DeliveryInterruptedError(Exception):
     """The store (or something unexpected) failed mid-delivery: it stays pending, leased, and
     is picked up again when its lease runs out (not at once: no hot loop while the store is
     down). Nothing is recorded as done that was not."""
-
-
-@dataclass
-class _Progress:
-    attempts: int
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, DeliveryError) and not exc.permanent
 
 
 class DeliveryWorker:
@@ -208,68 +200,8 @@ class DeliveryWorker:
 
     # -- one delivery -----------------------------------------------------------------------
     async def deliver(self, delivery: Delivery, owner: str | None = None) -> None:
-        """Attempt a leased delivery until it succeeds or the policy gives up, then record it.
-
-        Raises :class:`DeliveryInterruptedError` when the outcome could not be recorded: the
-        delivery keeps its lease and is attempted again once that runs out."""
-        if owner is not None and owner != self.owner:
-            msg = f"delivery leased by {owner}, not by this worker ({self.owner})"
-            raise ValueError(msg)
-        nid = delivery.notification_id
-        progress = _Progress(attempts=delivery.attempts)
-        try:
-            await self._attempt_until_done(delivery, progress)
-            status, error = DeliveryStatus.SENT, None
-        except DeliveryError as exc:
-            status, error = DeliveryStatus.FAILED, exc.detail
-        except _LeaseLost:
-            log.info("delivery finished or taken over elsewhere", extra={"notification_id": nid})
-            return
-        except asyncio.CancelledError:
-            await self._release(nid)
-            raise
-        except Exception as exc:
-            msg = f"delivery {nid} interrupted; it stays pending"
-            raise DeliveryInterruptedError(msg) from exc
-        await self._record_outcome(delivery, status=status, attempts=progress.attempts, error=error)
-
-    async def _attempt_until_done(self, delivery: Delivery, progress: _Progress) -> None:
-        nid = delivery.notification_id
-        policy = self._policy
-
-        def wait(state: RetryCallState) -> float:
-            return policy.wait_before(state.attempt_number)
-
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            log.warning(
-                "delivery attempt failed; retrying",
-                extra={"notification_id": nid, "attempt": progress.attempts, "error": str(exc)},
-            )
-
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(policy.attempts_left(delivery.attempts)),
-            wait=wait,
-            retry=retry_if_exception(_retryable),
-            before_sleep=before_sleep,
-            reraise=True,
-        ):
-            with attempt:
-                now = self._clock()
-                number = await self._deliveries.begin_attempt(
-                    nid, owner=self.owner, now=now, lease_until=now + self._lease
-                )
-                if number is None:
-                    raise _LeaseLost
-                progress.attempts = number
-                try:
-                    await self._sender.send(delivery.mail)
-                except DeliveryError as exc:
-                    self._attempts.labels("permanent" if exc.permanent else "transient").inc()
-                    await self._log_attempt(nid, number, exc)
-                    raise
-                # The successful attempt is logged with the outcome, in its transaction.
-                self._attempts.labels("sent").inc()
+        """Deliver one leased delivery: :meth:`deliver_batch` of one."""
+        await self.deliver_batch([delivery], owner or self.owner)
 
     async def _log_attempt(
         self, notification_id: str, attempt: int, error: DeliveryError | None

@@ -40,7 +40,7 @@ lint: sync ## ruff lint + format check, buf lint and breaking-change check on th
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) buf lint proto
-	$(RUN) buf format --diff --exit-code proto
+	$(RUN) buf format --diff --exit-code proto --path proto/fixloop
 	$(RUN) buf breaking proto --against proto/breaking-baseline.json
 
 .PHONY: typecheck
@@ -67,7 +67,7 @@ test-fast: sync ## unit tests only
 fmt: sync ## format and autofix
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
-	$(RUN) buf format -w proto
+	$(RUN) buf format -w proto --path proto/fixloop
 
 .PHONY: proto
 proto: sync ## regenerate the gRPC Python code from proto/

@@ -1,4 +1,5 @@
-"""The ``fixloop`` command line against the real broker: inbound publish, dlq list and replay."""
+"""The ``fixloop`` command line: inbound publish, dlq list and replay against the real broker;
+``keys new`` / ``keys hash`` (no server needed)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from pathlib import Path
 import pytest
 
 from fixloop_devkit.testing import produce, read_topic, unique
+from fixloop_shared.grpc_edge.principals import (
+    API_KEY_PREFIX,
+    PrincipalDirectory,
+    PrincipalSpec,
+    hash_api_key,
+)
 from fixloop_shared.topics import Topic, dead_letter_topic
 
 pytestmark = pytest.mark.integration
@@ -119,3 +126,91 @@ def test_bad_arguments_get_one_line_and_a_usage_exit_code(kafka_bootstrap: str) 
         assert result.returncode == 2
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert result.stderr.startswith("error: ")
+
+
+# --------------------------------------------------------------------------- fixloop keys
+
+
+def keys(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fixloop_cli", "keys", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_keys_new_prints_a_key_once_and_the_principal_entry_with_its_hash() -> None:
+    result = keys("new", "--principal", "acme-erp", "--kind", "partner", "--tenant", "acme")
+    assert result.returncode == 0, result.stderr
+    [key] = [word for word in result.stdout.split() if word.startswith(API_KEY_PREFIX)]
+    assert result.stdout.count(key) == 1
+    entry_line = result.stdout.strip().splitlines()[-1]
+    spec = PrincipalSpec.model_validate_json(entry_line)
+    assert spec.entry() == {
+        "id": "acme-erp",
+        "kind": "partner",
+        "tenant": "acme",
+        "key_hashes": [hash_api_key(key)],
+    }
+    assert PrincipalDirectory.of([spec]).authenticate(key) == spec.principal()
+
+
+def test_keys_new_json_for_a_contractor_app() -> None:
+    result = keys(
+        "new",
+        "--principal",
+        "klima-app",
+        "--kind",
+        "contractor",
+        "--contractor",
+        "ctr-berliner-klima",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    made = json.loads(result.stdout)
+    assert made["key_hash"] == hash_api_key(made["key"])
+    assert made["entry"] == {
+        "id": "klima-app",
+        "kind": "contractor",
+        "contractor_id": "ctr-berliner-klima",
+        "key_hashes": [made["key_hash"]],
+    }
+    # without a principal: just a key and its hash (e.g. to rotate an existing principal's key)
+    bare = json.loads(keys("new", "--json").stdout)
+    assert set(bare) == {"key", "key_hash"}
+    assert bare["key"] != made["key"]
+
+
+def test_keys_hash_from_an_argument_or_standard_input() -> None:
+    expected = hash_api_key("dev-key-acme") + "\n"
+    assert keys("hash", "dev-key-acme").stdout == expected
+    assert keys("hash", stdin="dev-key-acme\n").stdout == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("new", "--principal", "acme-erp", "--kind", "partner"),
+            "principal 'acme-erp': a partner principal needs a tenant",
+        ),
+        (
+            ("new", "--principal", "klima-app", "--kind", "contractor", "--tenant", "acme"),
+            "principal 'klima-app': a contractor principal needs a contractor_id",
+        ),
+        (("new", "--principal", "Acme ERP", "--tenant", "acme"), "a principal: id: must be"),
+        (("new", "--kind", "admin"), "Invalid value for '--kind'"),
+        (("new", "--tenant", "acme"), "--tenant and --contractor describe a principal"),
+        (("hash", "two words"), "an API key is letters, digits"),
+    ],
+)
+def test_keys_bad_arguments_are_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
+    result = keys(*args, stdin="")
+    assert result.returncode == 2
+    assert result.stdout == ""  # no key is printed for a refused request
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ")
+    assert message in line

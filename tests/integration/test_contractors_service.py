@@ -1,5 +1,6 @@
-"""The contractors service against the real embedded store and broker: the import CLI, and the
-Kafka path from ``workorder.received`` to ``assignment.offered`` / ``assignment.unfilled``."""
+"""The contractors service against the real embedded store and broker: the import CLI, the
+Kafka path from ``workorder.received`` to ``assignment.offered`` / ``assignment.unfilled``, and the
+work order's later steps (assigned, declined, cancelled, completed, reopened) on its offers."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
 from pymongo import MongoClient
+from pymongo.errors import DuplicateKeyError
 from typer.testing import CliRunner, Result
 
 from fixloop_contractors.adapters.contractor_file import read_contractor_file
@@ -21,15 +23,29 @@ from fixloop_contractors.adapters.mongo import (
     MongoContractorRegistry,
     ensure_indexes,
 )
+from fixloop_contractors.app.assignments import LifecycleOutcome
+from fixloop_contractors.app.dispatch import dispatch_request
 from fixloop_contractors.app.registry import import_contractors
 from fixloop_contractors.cli import app as cli
+from fixloop_contractors.domain.offers import Offer
 from fixloop_contractors.main import TOPICS, ContractorsService, bootstrap
 from fixloop_contractors.settings import ContractorsSettings
 from fixloop_devkit.testing import ConsumedRecord, eventually, produce, read_topic, unique
 from fixloop_shared.bus import ensure_topics
-from fixloop_shared.contracts import AssignmentAccepted, WorkOrderReceived
-from fixloop_shared.envelope import EventEnvelope, binary_headers, encode_payload
+from fixloop_shared.contracts import (
+    AssignmentAccepted,
+    EventPayload,
+    WorkOrderAssigned,
+    WorkOrderCancelled,
+    WorkOrderOfferDeclined,
+    WorkOrderReceived,
+    WorkOrderReopened,
+    WorkOrderWorkCompleted,
+)
+from fixloop_shared.envelope import Event, EventEnvelope, binary_headers, encode_payload
 from fixloop_shared.settings import KafkaSettings
+from fixloop_shared.store import MongoClient as AsyncMongoClient
+from fixloop_shared.store import Store
 from fixloop_shared.topics import Topic, dead_letter_topic
 
 pytestmark = pytest.mark.integration
@@ -410,3 +426,316 @@ async def test_other_event_types_are_ignored_and_a_tenant_mismatch_is_dead_lette
         await service.ctx.store.db[OFFERS].count_documents({"work_order_id": order.work_order_id})
         == 0
     )
+
+
+# -- the work order's later steps ---------------------------------------------------------------
+
+STEP_TIME = DECISION_TIME + timedelta(minutes=5, microseconds=250_999)
+STORED_STEP_TIME = DECISION_TIME + timedelta(minutes=5, microseconds=250_000)
+"""When the steps below happened, and that instant as stored and published (milliseconds)."""
+
+Step = TypeVar("Step", bound=EventPayload)
+
+
+def step(model: type[Step], work_order_id: str, state: str, previous: str, **more: Any) -> Step:
+    """A lifecycle event as the orders service sends it (read from its JSON, as on the wire)."""
+    return model.model_validate_json(
+        json.dumps(
+            {
+                "work_order_id": work_order_id,
+                "external_id": f"FH-{work_order_id}",
+                "source_platform": "fieldhub",
+                "state": state,
+                "previous_state": previous,
+                "occurred_at": STEP_TIME.isoformat(),
+                "actor": {"kind": "contractor", "id": "ctr-kaelte-nord"},
+                "via": "grpc",
+                "version": 3,
+                **more,
+            }
+        )
+    )
+
+
+async def publish_step(
+    bootstrap: str, payload: EventPayload, envelope: EventEnvelope | None = None
+) -> EventEnvelope:
+    work_order_id = str(getattr(payload, "work_order_id", ""))
+    envelope = envelope or EventEnvelope.new(
+        payload, source="orders", subject=work_order_id, tenant="acme"
+    )
+    await produce(
+        bootstrap,
+        Topic.WORKORDERS_EVENTS,
+        encode_payload(payload),
+        key=work_order_id.encode(),
+        headers=binary_headers(envelope),
+    )
+    return envelope
+
+
+async def offered_twice(
+    service: ContractorsService, kafka_bootstrap: str, order: WorkOrderReceived
+) -> tuple[str, str]:
+    """The order offered to Berliner Klima (round 1, by the service) and to Kälte Nord (round 2,
+    written through the service's own ledger, as a later dispatch round will): both offer ids."""
+    await publish(kafka_bootstrap, order)
+    (offered,) = await decisions_for(kafka_bootstrap, order.work_order_id)
+    assert offered.json()["contractor_id"] == "ctr-berliner-klima"
+    second = Offer.open(
+        offer_id=unique("offer"),
+        request=dispatch_request(order),
+        contractor_id="ctr-kaelte-nord",
+        at=DECISION_TIME + timedelta(minutes=1),
+        ttl=timedelta(minutes=30),
+        dispatch_round=2,
+    )
+    async with service.ctx.store.transaction() as uow:
+        await service.ledger.within(uow).save_offer(second, dispatch_request(order))
+    return str(offered.json()["offer_id"]), second.offer_id
+
+
+async def every_decision_for(bootstrap: str, work_order_id: str) -> list[ConsumedRecord]:
+    """All the contractors' events about one work order so far (the whole topic is read)."""
+    records = await read_topic(bootstrap, Topic.CONTRACTORS_EVENTS, timeout=3)
+    return [r for r in records if r.key == work_order_id.encode()]
+
+
+async def load_of(service: ContractorsService, contractor_id: str) -> tuple[int, int]:
+    """A contractor's (open offers, open jobs)."""
+    doc = await service.ctx.store.db[CONTRACTORS].find_one({"_id": contractor_id})
+    assert doc is not None
+    return int(doc["open_offers"]), int(doc.get("open_jobs", 0))
+
+
+async def offer_doc(service: ContractorsService, offer_id: str) -> dict[str, Any]:
+    doc = await service.ctx.store.db[OFFERS].find_one({"_id": offer_id})
+    assert doc is not None
+    return doc
+
+
+async def test_assigned_accepts_the_offer_and_withdraws_the_other_once(
+    service: ContractorsService, kafka_bootstrap: str
+) -> None:
+    order = work_order()
+    first, second = await offered_twice(service, kafka_bootstrap, order)
+    berliner = await load_of(service, "ctr-berliner-klima")
+    kaelte = await load_of(service, "ctr-kaelte-nord")
+
+    assigned = step(
+        WorkOrderAssigned,
+        order.work_order_id,
+        "assigned",
+        "dispatching",
+        offer_id=second,
+        contractor_id="ctr-kaelte-nord",
+    )
+    envelope = await publish_step(kafka_bootstrap, assigned)
+
+    records = await decisions_for(kafka_bootstrap, order.work_order_id, at_least=2)
+    assert [r.headers["ce_type"] for r in records] == [
+        "fixloop.assignment.offered.v1",
+        "fixloop.assignment.withdrawn.v1",
+    ]
+    withdrawn = records[1]
+    assert withdrawn.headers["ce_correlationid"] == envelope.correlationid
+    assert withdrawn.headers["ce_tenant"] == "acme"
+    assert withdrawn.json() == {
+        "work_order_id": order.work_order_id,
+        "offer_id": first,
+        "contractor_id": "ctr-berliner-klima",
+        "reason": "assigned to another contractor",
+        "withdrawn_at": withdrawn.json()["withdrawn_at"],
+    }
+    assert datetime.fromisoformat(withdrawn.json()["withdrawn_at"]) == STORED_STEP_TIME
+
+    taken = await offer_doc(service, first)
+    assert (taken["status"], taken["reason"], taken["closed_at"]) == (
+        "withdrawn",
+        "assigned to another contractor",
+        STORED_STEP_TIME,  # a datetime, as written (not text)
+    )
+    accepted = await offer_doc(service, second)
+    assert (accepted["status"], accepted["job"], accepted["closed_at"]) == (
+        "accepted",
+        "open",
+        STORED_STEP_TIME,
+    )
+    assert accepted["site"]["postal_code"] == "10115"  # the rest of the document is kept
+    assert await load_of(service, "ctr-berliner-klima") == (berliner[0] - 1, berliner[1])
+    assert await load_of(service, "ctr-kaelte-nord") == (kaelte[0] - 1, kaelte[1] + 1)
+
+    # The same event again, and the same step under a new event id: nothing changes.
+    await publish_step(kafka_bootstrap, assigned, envelope)
+    await publish_step(kafka_bootstrap, assigned)
+    marker = work_order()
+    await publish(kafka_bootstrap, marker, key=order.work_order_id)  # handled after both
+    await decisions_for(kafka_bootstrap, marker.work_order_id)
+    records = await every_decision_for(kafka_bootstrap, order.work_order_id)
+    assert len(records) == 2
+    assert await offer_doc(service, first) == taken
+    assert await offer_doc(service, second) == accepted
+    # Berliner Klima's only change meanwhile: the marker's offer (one open offer more).
+    assert await load_of(service, "ctr-berliner-klima") == (berliner[0], berliner[1])
+    assert await load_of(service, "ctr-kaelte-nord") == (kaelte[0] - 1, kaelte[1] + 1)
+
+
+async def test_cancelled_withdraws_every_open_offer(
+    service: ContractorsService, kafka_bootstrap: str
+) -> None:
+    order = work_order()
+    first, second = await offered_twice(service, kafka_bootstrap, order)
+    berliner = await load_of(service, "ctr-berliner-klima")
+    kaelte = await load_of(service, "ctr-kaelte-nord")
+
+    cancelled = step(WorkOrderCancelled, order.work_order_id, "cancelled", "dispatching")
+    envelope = await publish_step(kafka_bootstrap, cancelled)
+
+    records = await decisions_for(kafka_bootstrap, order.work_order_id, at_least=3)
+    withdrawals = [r.json() for r in records[1:]]
+    assert [r.headers["ce_type"] for r in records[1:]] == ["fixloop.assignment.withdrawn.v1"] * 2
+    assert {(w["offer_id"], w["contractor_id"]) for w in withdrawals} == {
+        (first, "ctr-berliner-klima"),
+        (second, "ctr-kaelte-nord"),
+    }
+    assert {w["reason"] for w in withdrawals} == {"work order cancelled"}
+    for offer_id in (first, second):
+        doc = await offer_doc(service, offer_id)
+        assert (doc["status"], doc["reason"]) == ("withdrawn", "work order cancelled")
+    assert await load_of(service, "ctr-berliner-klima") == (berliner[0] - 1, berliner[1])
+    assert await load_of(service, "ctr-kaelte-nord") == (kaelte[0] - 1, kaelte[1])
+
+    # Redelivered: claimed already, nothing more is withdrawn.
+    await publish_step(kafka_bootstrap, cancelled, envelope)
+    await publish_step(kafka_bootstrap, cancelled)
+    marker = work_order(equipment_class="elevator", postal_code="80331")
+    await publish(kafka_bootstrap, marker, key=order.work_order_id)
+    await decisions_for(kafka_bootstrap, marker.work_order_id)
+    assert len(await every_decision_for(kafka_bootstrap, order.work_order_id)) == 3
+    assert await load_of(service, "ctr-berliner-klima") == (berliner[0] - 1, berliner[1])
+    assert await load_of(service, "ctr-kaelte-nord") == (kaelte[0] - 1, kaelte[1])
+
+
+async def test_declined_offer_and_the_job_through_completion_and_reopening(
+    service: ContractorsService, kafka_bootstrap: str
+) -> None:
+    order = work_order()
+    first, second = await offered_twice(service, kafka_bootstrap, order)
+    berliner = await load_of(service, "ctr-berliner-klima")
+    kaelte = await load_of(service, "ctr-kaelte-nord")
+    wo = order.work_order_id
+
+    await publish_step(
+        kafka_bootstrap,
+        step(
+            WorkOrderOfferDeclined,
+            wo,
+            "dispatching",
+            "dispatching",
+            offer_id=first,
+            declined_by="ctr-berliner-klima",
+            reason="no technician free",
+        ),
+    )
+    declined = await eventually(
+        lambda: offer_doc(service, first), lambda doc: doc["status"] != "open"
+    )
+    assert (declined["status"], declined["reason"]) == ("declined", "no technician free")
+    assert await load_of(service, "ctr-berliner-klima") == (berliner[0] - 1, berliner[1])
+
+    async def kaelte_load() -> tuple[int, int]:
+        return await load_of(service, "ctr-kaelte-nord")
+
+    await publish_step(
+        kafka_bootstrap,
+        step(WorkOrderAssigned, wo, "assigned", "dispatching", offer_id=second),
+    )
+    await eventually(kaelte_load, lambda load: load == (kaelte[0] - 1, kaelte[1] + 1))
+
+    completed = step(
+        WorkOrderWorkCompleted,
+        wo,
+        "work_completed",
+        "on_site",
+        contractor_id="ctr-kaelte-nord",
+        completion={
+            "resolution_code": "replaced_part",
+            "work_summary": "Replaced the compressor relay.",
+            "labour_minutes": 45,
+        },
+        verify_by=(STEP_TIME + timedelta(days=3)).isoformat(),
+    )
+    await publish_step(kafka_bootstrap, completed)
+    await publish_step(kafka_bootstrap, completed)  # the same step again: counted once
+    await eventually(kaelte_load, lambda load: load == (kaelte[0] - 1, kaelte[1]))
+    assert (await offer_doc(service, second))["job"] == "completed"
+
+    reopened = step(
+        WorkOrderReopened, wo, "assigned", "work_completed", contractor_id="ctr-kaelte-nord"
+    )
+    await publish_step(kafka_bootstrap, reopened)
+    await eventually(kaelte_load, lambda load: load == (kaelte[0] - 1, kaelte[1] + 1))
+    assert (await offer_doc(service, second))["job"] == "open"
+    # Nothing in all of this is announced: only offers that no longer stand are.
+    records = await every_decision_for(kafka_bootstrap, wo)
+    assert [r.headers["ce_type"] for r in records] == ["fixloop.assignment.offered.v1"]
+
+
+async def test_offer_and_its_cancellation_in_one_batch(
+    service: ContractorsService, kafka_bootstrap: str
+) -> None:
+    """A batch applies its events in one unit of work, and a new offer is written only at its
+    commit: a cancellation later in the batch still finds the offer, and withdraws it."""
+    order = work_order()
+    berliner = await load_of(service, "ctr-berliner-klima")
+    received = Event(
+        EventEnvelope.new(order, source="orders", subject=order.work_order_id, tenant="acme"),
+        order,
+    )
+    cancelled_step = step(WorkOrderCancelled, order.work_order_id, "cancelled", "received")
+    cancelled = Event(
+        EventEnvelope.new(
+            cancelled_step, source="orders", subject=order.work_order_id, tenant="acme"
+        ),
+        cancelled_step,
+    )
+    async with service.ctx.store.transaction() as uow:
+        offered = await service.dispatcher.work_order_received(received, uow)
+        result = await service.assignments.cancelled(cancelled, uow)
+        again = await service.assignments.cancelled(cancelled, uow)
+        assert await service.ledger.within(uow).decision_exists(order.work_order_id)
+
+    assert offered.offer_id is not None
+    assert result.withdrawn == (offered.offer_id,)
+    assert again.outcome is LifecycleOutcome.UNCHANGED
+    doc = await offer_doc(service, offered.offer_id)
+    assert (doc["status"], doc["reason"], doc["closed_at"]) == (
+        "withdrawn",
+        "work order cancelled",
+        STORED_STEP_TIME,
+    )
+    assert await load_of(service, "ctr-berliner-klima") == berliner
+    records = await decisions_for(kafka_bootstrap, order.work_order_id, at_least=2)
+    assert [r.headers["ce_type"] for r in records] == [
+        "fixloop.assignment.offered.v1",
+        "fixloop.assignment.withdrawn.v1",
+    ]
+
+
+async def test_indexes_replace_the_one_decision_per_order_index(
+    mongo_client: AsyncMongoClient, database_name: str
+) -> None:
+    """A store indexed before an order could have several offers loses its unique index on the
+    work order alone; one decision per dispatch round is still enforced."""
+    store = Store(mongo_client, database_name, service="contractors")
+    offers = store.db[OFFERS]
+    await offers.create_index([("work_order_id", 1)], name="work_order_id_unique", unique=True)
+    await ensure_indexes(store)
+    await ensure_indexes(store)  # idempotent
+
+    keys = [spec["key"] for spec in (await offers.index_information()).values()]
+    assert [("work_order_id", 1)] not in keys
+    await offers.insert_one({"_id": "o1", "work_order_id": "wo-x", "dispatch_round": 1})
+    await offers.insert_one({"_id": "o2", "work_order_id": "wo-x", "dispatch_round": 2})
+    with pytest.raises(DuplicateKeyError):
+        await offers.insert_one({"_id": "o3", "work_order_id": "wo-x", "dispatch_round": 2})

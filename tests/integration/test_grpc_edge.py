@@ -1,12 +1,14 @@
 """The orders gRPC edge against a real ``grpc.aio`` server on a free loopback port.
 
 The read side is an in-memory ``WorkOrderQueries``: what is under test here is the edge —
-authentication, tenant scoping, validation, rich errors, deadlines, health, reflection, CLI.
+authentication of principals, tenant scoping, validation, rich errors, deadlines, rate limits,
+the call log, health, reflection, CLI.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -22,17 +24,62 @@ from typer.testing import CliRunner
 
 from fixloop.v1 import work_order_pb2, work_orders_service_pb2, work_orders_service_pb2_grpc
 from fixloop_orders.adapters.grpc_api import SERVICE_NAME, start_grpc_server
-from fixloop_orders.app.queries import TimelineEntryView, WorkOrderView
+from fixloop_orders.app.queries import (
+    OfferPosition,
+    OfferView,
+    PagePosition,
+    TimelineEntryView,
+    WorkOrderFilter,
+    WorkOrderView,
+)
 from fixloop_orders.cli import app as orders_cli
 from fixloop_orders.domain.details import Address, Equipment, PartLine, Requester, Site
+from fixloop_shared.grpc_edge.auth import CALL_LOG_MESSAGE, REFUSED_LOG_MESSAGE
+from fixloop_shared.grpc_edge.principals import (
+    PrincipalDirectory,
+    PrincipalKind,
+    PrincipalSpec,
+    hash_api_key,
+)
 from fixloop_shared.grpc_edge.server import stop_server
-from fixloop_shared.vocabulary import Category, Priority
+from fixloop_shared.vocabulary import Category, Priority, WorkOrderState
 
 pytestmark = pytest.mark.integration
 
 ACME_KEY = "acme-test-key-7f3a9c"
+ACME_NEXT_KEY = "acme-test-key-rotated-51e0d7"  # the key acme-erp is being rotated to
 GLOBEX_KEY = "globex-test-key-2b8d41"
-API_KEYS = {ACME_KEY: "acme", GLOBEX_KEY: "globex"}
+ACME_OPS_KEY = "acme-ops-test-key-c09a33"
+CONTRACTOR_KEY = "klima-app-test-key-90be12"
+PRINCIPALS = PrincipalDirectory.of(
+    [
+        PrincipalSpec(
+            id="acme-erp",
+            kind=PrincipalKind.PARTNER,
+            tenant="acme",
+            key_hashes=[hash_api_key(ACME_KEY), hash_api_key(ACME_NEXT_KEY)],
+        ),
+        PrincipalSpec(
+            id="globex-erp",
+            kind=PrincipalKind.PARTNER,
+            tenant="globex",
+            key_hashes=[hash_api_key(GLOBEX_KEY)],
+        ),
+        PrincipalSpec(
+            id="acme-ops",
+            kind=PrincipalKind.OPERATOR,
+            tenant="acme",
+            key_hashes=[hash_api_key(ACME_OPS_KEY)],
+        ),
+        PrincipalSpec(
+            id="klima-app",
+            kind=PrincipalKind.CONTRACTOR,
+            contractor_id="ctr-berliner-klima",
+            key_hashes=[hash_api_key(CONTRACTOR_KEY)],
+        ),
+    ]
+)
+ALL_KEYS = (ACME_KEY, ACME_NEXT_KEY, GLOBEX_KEY, ACME_OPS_KEY, CONTRACTOR_KEY)
 
 ACME_ORDER = "6f1d2a52-8c1e-4b8e-9a57-2f0c4b1d9e01"
 GLOBEX_ORDER = "0b5e1c1e-3f43-4f9a-9d51-0f4c9d3a7b21"
@@ -54,7 +101,7 @@ def _view(work_order_id: str, tenant: str) -> WorkOrderView:
     requested = TimelineEntryView(
         entry_id=f"{work_order_id}:2",
         at=RECEIVED_AT + timedelta(seconds=2),
-        kind="dispatch_requested",
+        kind="dispatching",
         summary="Looking for a qualified contractor",
         event_type=None,
         details={},
@@ -62,7 +109,7 @@ def _view(work_order_id: str, tenant: str) -> WorkOrderView:
     return WorkOrderView(
         work_order_id=work_order_id,
         tenant=tenant,
-        state="dispatch_requested",
+        state="dispatching",
         source_platform="marketplace.example",
         external_id=f"EXT-{tenant.upper()}-1",
         site=Site(
@@ -112,6 +159,26 @@ class InMemoryWorkOrders:
         view = self.orders.get(work_order_id)
         return view if view is not None and view.tenant == tenant else None
 
+    async def list_work_orders(
+        self, tenant: str, wanted: WorkOrderFilter, *, after: PagePosition | None, limit: int
+    ) -> list[WorkOrderView]:
+        return []
+
+    async def list_jobs(
+        self,
+        contractor_id: str,
+        states: frozenset[WorkOrderState],
+        *,
+        after: PagePosition | None,
+        limit: int,
+    ) -> list[WorkOrderView]:
+        return []
+
+    async def list_offers(
+        self, contractor_id: str, *, open_only: bool, after: OfferPosition | None, limit: int
+    ) -> list[OfferView]:
+        return []
+
 
 @dataclass(frozen=True)
 class RunningEdge:
@@ -135,7 +202,7 @@ async def edge() -> AsyncIterator[RunningEdge]:
         queries,
         host="127.0.0.1",
         port=0,
-        api_keys=API_KEYS,
+        principals=PRINCIPALS,
         reflection=True,
         query_timeout_seconds=QUERY_TIMEOUT_SECONDS,
     )
@@ -214,6 +281,139 @@ async def test_unauthenticated_call_is_rejected_before_validation(edge: RunningE
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+async def test_partner_key_reads_its_tenants_order(edge: RunningEdge) -> None:
+    response = await _get(edge, ACME_ORDER, metadata=(("x-api-key", ACME_KEY),))
+    assert response.work_order.tenant == "acme"
+
+
+async def test_both_keys_of_a_principal_being_rotated_work(edge: RunningEdge) -> None:
+    for key in (ACME_KEY, ACME_NEXT_KEY):
+        for metadata in ((("x-api-key", key),), (("authorization", f"Bearer {key}"),)):
+            response = await _get(edge, ACME_ORDER, metadata=metadata)
+            assert response.work_order.id == ACME_ORDER
+
+
+async def test_old_and_new_key_of_one_principal_together_are_still_two_credentials(
+    edge: RunningEdge,
+) -> None:
+    error = await _error(
+        edge,
+        ACME_ORDER,
+        metadata=(("x-api-key", ACME_KEY), ("authorization", f"Bearer {ACME_NEXT_KEY}")),
+    )
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_operator_key_reads_its_tenants_order(edge: RunningEdge) -> None:
+    response = await _get(edge, ACME_ORDER, metadata=(("x-api-key", ACME_OPS_KEY),))
+    assert response.work_order.tenant == "acme"
+    foreign = await _error(edge, GLOBEX_ORDER, metadata=(("x-api-key", ACME_OPS_KEY),))
+    assert foreign.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    "presented",
+    [
+        "flk_unknown-but-well-formed-key-000000000000000000",
+        hash_api_key(ACME_KEY),  # the stored hash is not a key
+        hash_api_key(ACME_KEY).removeprefix("sha256:"),
+        ACME_KEY.upper(),
+        "x" * 5000,
+    ],
+)
+async def test_unknown_key_is_unauthenticated(edge: RunningEdge, presented: str) -> None:
+    error = await _error(edge, ACME_ORDER, metadata=(("x-api-key", presented),))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error.details() == "missing or invalid API key"
+
+
+async def test_contractor_key_on_a_tenant_method_is_permission_denied(edge: RunningEdge) -> None:
+    for order in (ACME_ORDER, GLOBEX_ORDER, str(uuid.uuid4()), "not-a-uuid"):
+        error = await _error(edge, order, metadata=(("x-api-key", CONTRACTOR_KEY),))
+        assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert error.details() == "this method is for requester-side partners"
+        assert _rich(error).code == grpc.StatusCode.PERMISSION_DENIED.value[0]
+
+
+# ------------------------------------------------------------------------- call log
+
+
+def _records(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.name == "fixloop_shared.grpc_edge.auth" and r.getMessage() == message
+    ]
+
+
+async def _logged(
+    caplog: pytest.LogCaptureFixture, message: str, count: int
+) -> list[logging.LogRecord]:
+    """The records once ``count`` are there: a call is logged as the server finishes it, which
+    may be just after the client has its answer."""
+    for _ in range(100):
+        records = _records(caplog, message)
+        if len(records) >= count:
+            return records
+        await asyncio.sleep(0.02)
+    return _records(caplog, message)
+
+
+async def test_every_call_is_logged_once_with_its_principal_and_code(
+    edge: RunningEdge, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="fixloop_shared.grpc_edge.auth")
+    await _get(edge, ACME_ORDER, metadata=(("x-api-key", ACME_NEXT_KEY),))
+    await _error(edge, GLOBEX_ORDER, metadata=(("x-api-key", ACME_OPS_KEY),))
+    await _error(edge, ACME_ORDER, metadata=(("x-api-key", CONTRACTOR_KEY),))
+    await _error(edge, SLOW_ORDER, metadata=(("x-api-key", GLOBEX_KEY),), deadline_seconds=0.2)
+    records = await _logged(caplog, CALL_LOG_MESSAGE, 4)
+
+    assert len(records) == 4
+    rpc = f"/{SERVICE_NAME}/GetWorkOrder"
+    seen = [
+        (r.principal, r.principal_kind, r.rpc, r.code)  # type: ignore[attr-defined]
+        for r in records
+    ]
+    assert seen == [
+        ("acme-erp", "partner", rpc, "OK"),
+        ("acme-ops", "operator", rpc, "NOT_FOUND"),
+        ("klima-app", "contractor", rpc, "PERMISSION_DENIED"),
+        ("globex-erp", "partner", rpc, "DEADLINE_EXCEEDED"),
+    ]
+    assert all(r.levelno == logging.INFO for r in records)
+    assert all(r.duration_ms >= 0 for r in records)  # type: ignore[attr-defined]
+    assert records[0].tenant == "acme"  # type: ignore[attr-defined]
+    assert records[2].contractor_id == "ctr-berliner-klima"  # type: ignore[attr-defined]
+    _assert_no_key_material(caplog)
+
+
+async def test_refused_calls_are_logged_without_key_material(
+    edge: RunningEdge, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="fixloop_shared.grpc_edge.auth")
+    await _error(edge, ACME_ORDER, metadata=())
+    await _error(edge, ACME_ORDER, metadata=(("x-api-key", ACME_KEY + "x"),))
+    await _error(edge, ACME_ORDER, metadata=(("x-api-key", ACME_KEY), ("x-api-key", GLOBEX_KEY)))
+    refused = _records(caplog, REFUSED_LOG_MESSAGE)
+    reasons = [(r.code, r.reason) for r in refused]  # type: ignore[attr-defined]
+    assert reasons == [
+        ("UNAUTHENTICATED", "no API key"),
+        ("UNAUTHENTICATED", "unknown API key"),
+        ("UNAUTHENTICATED", "more than one credential"),
+    ]
+    assert not _records(caplog, CALL_LOG_MESSAGE)
+    _assert_no_key_material(caplog)
+
+
+def _assert_no_key_material(caplog: pytest.LogCaptureFixture) -> None:
+    for record in caplog.records:
+        text = repr(record.__dict__)
+        for key in ALL_KEYS:
+            assert key not in text
+            assert hash_api_key(key).removeprefix("sha256:") not in text
+
+
 # ------------------------------------------------------------------------- reads
 
 
@@ -222,7 +422,7 @@ async def test_tenant_gets_its_order_with_timeline(edge: RunningEdge) -> None:
 
     assert order.id == ACME_ORDER
     assert order.tenant == "acme"
-    assert order.state == work_order_pb2.WORK_ORDER_STATE_DISPATCH_REQUESTED
+    assert order.state == work_order_pb2.WORK_ORDER_STATE_DISPATCHING
     assert order.category == work_order_pb2.CATEGORY_BREAKDOWN
     assert order.priority == work_order_pb2.PRIORITY_HIGH
     assert order.source_platform == "marketplace.example"
@@ -237,7 +437,7 @@ async def test_tenant_gets_its_order_with_timeline(edge: RunningEdge) -> None:
     assert [(p.part_number, p.quantity) for p in order.required_parts] == [("FAN-220", 2)]
     assert order.received_at.ToDatetime(tzinfo=UTC) == RECEIVED_AT
 
-    assert [entry.kind for entry in order.timeline] == ["received", "dispatch_requested"]
+    assert [entry.kind for entry in order.timeline] == ["received", "dispatching"]
     first, second = order.timeline
     assert first.id == f"{ACME_ORDER}:1"
     assert first.at.ToDatetime(tzinfo=UTC) == RECEIVED_AT
@@ -343,7 +543,7 @@ async def test_reflection_lists_the_service(edge: RunningEdge) -> None:
 
 async def test_health_reports_not_serving_during_shutdown() -> None:
     server, port, health = await start_grpc_server(
-        InMemoryWorkOrders({}), host="127.0.0.1", port=0, api_keys=API_KEYS, reflection=False
+        InMemoryWorkOrders({}), host="127.0.0.1", port=0, principals=PRINCIPALS, reflection=False
     )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -355,7 +555,10 @@ async def test_health_reports_not_serving_during_shutdown() -> None:
     await stop_server(server, health, grace=0.5)
 
 
-async def test_each_tenant_is_rate_limited_on_its_own() -> None:
+async def test_each_principal_is_rate_limited_on_its_own(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="fixloop_shared.grpc_edge.auth")
     queries = InMemoryWorkOrders(
         {ACME_ORDER: _view(ACME_ORDER, "acme"), GLOBEX_ORDER: _view(GLOBEX_ORDER, "globex")}
     )
@@ -363,7 +566,7 @@ async def test_each_tenant_is_rate_limited_on_its_own() -> None:
         queries,
         host="127.0.0.1",
         port=0,
-        api_keys=API_KEYS,
+        principals=PRINCIPALS,
         reflection=False,
         rate_limit="3/minute",
     )
@@ -371,25 +574,36 @@ async def test_each_tenant_is_rate_limited_on_its_own() -> None:
     try:
         async with grpc.aio.insecure_channel(target) as channel:
             limited = RunningEdge(target=target, channel=channel)
-            # Calls without a valid key are refused before they count against any tenant.
+            # Calls without a valid key are refused before they count against any principal.
             for _ in range(5):
                 refused = await _error(limited, ACME_ORDER, metadata=(("x-api-key", "nope"),))
                 assert refused.code() == grpc.StatusCode.UNAUTHENTICATED
-            for _ in range(3):
-                assert (await _get(limited, ACME_ORDER)).work_order.id == ACME_ORDER
+            # The two keys of a principal being rotated share its one budget.
+            for key in (ACME_KEY, ACME_NEXT_KEY, ACME_KEY):
+                metadata = (("x-api-key", key),)
+                assert (await _get(limited, ACME_ORDER, metadata)).work_order.id == ACME_ORDER
 
-            over = await _error(limited, ACME_ORDER)
+            over = await _error(limited, ACME_ORDER, metadata=(("x-api-key", ACME_NEXT_KEY),))
             assert over.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert over.details() == "request rate limit exceeded, retry later"
             details = _rich(over).details
             quota = error_details_pb2.QuotaFailure()
             retry = error_details_pb2.RetryInfo()
             assert [d.Unpack(quota) or d.Unpack(retry) for d in details] == [True, True]
-            assert quota.violations[0].subject == "tenant"
+            assert quota.violations[0].subject == "principal:acme-erp"
             assert "3 per 1 minute" in quota.violations[0].description
             assert 0 < retry.retry_delay.ToTimedelta().total_seconds() <= 60
+            [logged] = [
+                r
+                for r in _records(caplog, REFUSED_LOG_MESSAGE)
+                if r.code == "RESOURCE_EXHAUSTED"  # type: ignore[attr-defined]
+            ]
+            assert logged.principal == "acme-erp"  # type: ignore[attr-defined]
 
-            # Another tenant has its own budget; health needs no key and is never limited.
+            # Another principal has its own budget, even of the same tenant; health needs no
+            # key and is never limited.
+            ops = (("x-api-key", ACME_OPS_KEY),)
+            assert (await _get(limited, ACME_ORDER, metadata=ops)).work_order.tenant == "acme"
             globex = (("x-api-key", GLOBEX_KEY),)
             assert (await _get(limited, GLOBEX_ORDER, metadata=globex)).work_order.tenant == (
                 "globex"
@@ -419,7 +633,7 @@ async def test_cli_show_prints_the_order_and_its_timeline(edge: RunningEdge) -> 
 
     assert code == 0, err
     assert ACME_ORDER in out
-    assert "dispatch_requested" in out
+    assert "dispatching" in out
     assert "Rosenthaler Str. 40" in out
     assert "Timeline" in out
     assert "Work order received and stored" in out

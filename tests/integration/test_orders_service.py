@@ -25,7 +25,13 @@ from fixloop_devkit.testing import ConsumedRecord, eventually, produce, read_top
 from fixloop_orders.adapters.grpc_api import SERVICE_NAME
 from fixloop_orders.adapters.mongo import TIMELINE, WORK_ORDERS
 from fixloop_orders.adapters.partner_api import PartnerApi
-from fixloop_orders.app.queries import WorkOrderView
+from fixloop_orders.app.queries import (
+    OfferPosition,
+    OfferView,
+    PagePosition,
+    WorkOrderFilter,
+    WorkOrderView,
+)
 from fixloop_orders.main import OrdersService, bootstrap
 from fixloop_orders.settings import OrdersSettings
 from fixloop_shared.contracts import (
@@ -43,9 +49,16 @@ from fixloop_shared.contracts import (
     WorkOrderSubmitted,
 )
 from fixloop_shared.envelope import EventEnvelope, binary_headers, encode_payload, to_structured
+from fixloop_shared.grpc_edge.principals import (
+    PrincipalDirectory,
+    PrincipalKind,
+    PrincipalSpec,
+    hash_api_key,
+)
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.store import OUTBOX, Document
 from fixloop_shared.topics import Service, Topic, dead_letter_topic
+from fixloop_shared.vocabulary import WorkOrderState
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +67,18 @@ TENANT_A = "orders-it-acme"
 TENANT_B = "orders-it-globex"
 KEY_A = "orders-it-acme-key-5c1d"
 KEY_B = "orders-it-globex-key-9e7a"
+PRINCIPAL_A = PrincipalSpec(
+    id="orders-it-acme-erp",
+    kind=PrincipalKind.PARTNER,
+    tenant=TENANT_A,
+    key_hashes=[hash_api_key(KEY_A)],
+)
+PRINCIPAL_B = PrincipalSpec(
+    id="orders-it-globex-erp",
+    kind=PrincipalKind.PARTNER,
+    tenant=TENANT_B,
+    key_hashes=[hash_api_key(KEY_B)],
+)
 DEAD_LETTERS = dead_letter_topic(Service.ORDERS)
 
 
@@ -93,7 +118,7 @@ async def running(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Runni
         health_port=0,
         grpc_port=0,
         grpc_reflection=False,
-        api_keys={KEY_A: TENANT_A, KEY_B: TENANT_B},
+        principals=[PRINCIPAL_A, PRINCIPAL_B],
         source_tenants={SOURCE: [TENANT_A, TENANT_B], "erp.example": [TENANT_B]},
         outbox_poll_seconds=0.1,
     )
@@ -427,7 +452,9 @@ async def test_offers_and_reservations_show_in_the_timeline_of_the_tenant_only(
     assert TENANT_B in letter.headers["fixloop_dlq_message"]
 
     order = await running.get(work_order_id)
-    entries = list(order.timeline)
+    # The first offer moved the order to dispatching: a step of its own, when it was learnt.
+    assert [e.kind for e in order.timeline].count("dispatching") == 1
+    entries = [e for e in order.timeline if e.kind != "dispatching"]
     assert [e.kind for e in entries] == ["received", "assignment_offered", "parts_reserved"]
     assert [e.id for e in entries] == [received.id, offer_envelope.id, reserved_envelope.id]
     assert [e.at.ToDatetime(tzinfo=UTC) for e in entries] == [
@@ -447,7 +474,7 @@ async def test_offers_and_reservations_show_in_the_timeline_of_the_tenant_only(
     assert offered_entry.details["contractor_id"] == "ctr-berlin-klima"
     assert reserved_entry.summary == "Reserved 2 x FLT-HEPA-24 from wh-berlin"
     assert reserved_entry.event_type == "fixloop.parts.reserved.v1"
-    assert order.state == work_order_pb2.WORK_ORDER_STATE_RECEIVED
+    assert order.state == work_order_pb2.WORK_ORDER_STATE_DISPATCHING
     assert order.external_id == external_id
     assert order.requester.email == "mara.keller@example.com"
     assert order.updated_at.ToDatetime(tzinfo=UTC) >= received_at
@@ -472,6 +499,26 @@ class NoOrders:
     async def get_work_order(self, tenant: str, work_order_id: str) -> WorkOrderView | None:
         return None
 
+    async def list_work_orders(
+        self, tenant: str, wanted: WorkOrderFilter, *, after: PagePosition | None, limit: int
+    ) -> list[WorkOrderView]:
+        return []
+
+    async def list_jobs(
+        self,
+        contractor_id: str,
+        states: frozenset[WorkOrderState],
+        *,
+        after: PagePosition | None,
+        limit: int,
+    ) -> list[WorkOrderView]:
+        return []
+
+    async def list_offers(
+        self, contractor_id: str, *, open_only: bool, after: OfferPosition | None, limit: int
+    ) -> list[OfferView]:
+        return []
+
 
 async def test_grpc_health_follows_readiness() -> None:
     problems: list[str | None] = ["store unreachable: ServerSelectionTimeoutError"]
@@ -483,7 +530,7 @@ async def test_grpc_health_follows_readiness() -> None:
         NoOrders(),
         host="127.0.0.1",
         port=0,
-        api_keys={KEY_A: TENANT_A},
+        principals=PrincipalDirectory.of([PRINCIPAL_A]),
         reflection=False,
         stop_grace_seconds=0.5,
         readiness=probe,

@@ -7,15 +7,17 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from fixloop_devkit.devstack import free_port
 from fixloop_devkit.testing import ConsumedRecord, produce, read_topic, unique
+from fixloop_parts.adapters.consumer import parts_consumers
 from fixloop_parts.adapters.mongo import (
     RESERVATIONS,
+    SETTLEMENTS,
     STOCK,
     WORK_ORDER_PARTS,
     MongoReservationLog,
@@ -24,7 +26,9 @@ from fixloop_parts.adapters.mongo import (
 )
 from fixloop_parts.app import (
     PartsReservations,
+    PartsSettlements,
     ReservationPolicy,
+    ReservationsNotWrittenYet,
     StockCountFile,
     import_stock_count,
 )
@@ -33,23 +37,31 @@ from fixloop_parts.domain import SourceStock
 from fixloop_parts.main import bootstrap
 from fixloop_parts.settings import PartsSettings
 from fixloop_shared.contracts import (
+    Actor,
     Address,
     AssignmentAccepted,
     Category,
+    CompletionReport,
     Equipment,
     PartLine,
     PartsBackordered,
+    PartsConsumed,
+    PartsReleased,
     PartsReserved,
+    PartUsed,
     Priority,
     Requester,
     Site,
+    WorkOrderCancelled,
     WorkOrderReceived,
+    WorkOrderWorkCompleted,
 )
 from fixloop_shared.envelope import Event, EventEnvelope, binary_headers, encode_payload
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.store import OUTBOX, MongoClient, Store
 from fixloop_shared.topics import Service, Topic, dead_letter_topic
+from fixloop_shared.vocabulary import ActorKind, WorkOrderState
 
 pytestmark = pytest.mark.integration
 
@@ -585,5 +597,375 @@ async def test_service_answers_received_work_orders_on_the_parts_topic(
         (dead_letter,) = [r for r in dead if r.headers.get("ce_id") == mismatched_in.id]
         assert dead_letter.headers["fixloop_dlq_reason"] == "unauthorized"
         assert "tenant" in dead_letter.headers["fixloop_dlq_message"]
+    finally:
+        await service.stop()
+
+
+# --- settling reservations: cancelled and completed work orders ----------------------------------
+
+SETTLED_AT = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)
+
+
+def lifecycle_facts(work_order_id: str, state: WorkOrderState) -> dict[str, object]:
+    return {
+        "work_order_id": work_order_id,
+        "external_id": f"fh-{work_order_id}",
+        "source_platform": "fieldhub",
+        "state": state,
+        "previous_state": WorkOrderState.ON_SITE,
+        "occurred_at": datetime(2026, 11, 22, 14, 0, tzinfo=UTC),
+        "actor": Actor(kind=ActorKind.CONTRACTOR, id="ctr-1"),
+        "via": "grpc",
+        "version": 6,
+        "contractor_id": "ctr-1",
+    }
+
+
+def cancellation(work_order_id: str, reason: str | None = "duplicate order") -> WorkOrderCancelled:
+    return WorkOrderCancelled.model_validate(
+        {**lifecycle_facts(work_order_id, WorkOrderState.CANCELLED), "reason": reason}
+    )
+
+
+def completion(work_order_id: str, used: Sequence[tuple[str, int]]) -> WorkOrderWorkCompleted:
+    return WorkOrderWorkCompleted.model_validate(
+        {
+            **lifecycle_facts(work_order_id, WorkOrderState.WORK_COMPLETED),
+            "completion": CompletionReport(
+                resolution_code="replaced_part",
+                work_summary="Replaced the worn parts",
+                labour_minutes=75,
+                parts_used=[PartUsed(part_number=p, quantity=q) for p, q in used],
+            ),
+            "verify_by": datetime(2026, 11, 25, 14, 0, tzinfo=UTC),
+        }
+    )
+
+
+Lifecycle = TypeVar("Lifecycle", WorkOrderCancelled, WorkOrderWorkCompleted)
+
+
+def lifecycle_event(payload: Lifecycle, *, tenant: str = "acme") -> Event[Lifecycle]:
+    envelope = EventEnvelope.new(
+        payload, source="orders", subject=payload.work_order_id, tenant=tenant
+    )
+    return Event(envelope, payload)
+
+
+def settlements_of(store: Store) -> PartsSettlements:
+    return PartsSettlements(store, MongoStock(), MongoReservationLog(), clock=lambda: SETTLED_AT)
+
+
+async def outbox_of(store: Store, work_order_id: str) -> list[dict[str, Any]]:
+    return await store.db[OUTBOX].find({"key": work_order_id}).sort("seq", 1).to_list()
+
+
+async def test_a_cancellation_releases_the_reservations_once_and_nothing_after_it_moves_stock(
+    store: Store,
+) -> None:
+    seeded = [
+        ("wh-berlin", "FLT-HEPA-24", 3),
+        ("wh-munich", "FLT-HEPA-24", 4),
+        ("wh-berlin", "BLT-V-A42", 2),
+    ]
+    await seed(store, seeded)
+    before = {part: await levels(store, part) for part in ("FLT-HEPA-24", "BLT-V-A42")}
+    order = work_order([("FLT-HEPA-24", 5), ("BLT-V-A42", 1)], tenant="globex")
+    reserved = await reservations_of(store).work_order_received(received(order))
+    assert reserved is not None
+    assert reserved.complete
+    assert await levels(store, "FLT-HEPA-24") == {"wh-berlin": (3, 1, 2), "wh-munich": (4, 4, 0)}
+    settlements = settlements_of(store)
+    event = lifecycle_event(cancellation(order.work_order_id), tenant="globex")
+
+    outcome = await settlements.work_order_cancelled(event)
+
+    assert outcome is not None
+    assert {part: await levels(store, part) for part in before} == before, "all available again"
+    assert await store.db[STOCK].count_documents({"available": {"$lt": 0}}) == 0
+    statuses = {
+        (doc["part_number"], doc["warehouse_id"]): (doc["status"], doc["released"])
+        for doc in await store.db[RESERVATIONS]
+        .find({"work_order_id": order.work_order_id})
+        .to_list()
+    }
+    assert statuses == {
+        ("FLT-HEPA-24", "wh-berlin"): ("released", 1),
+        ("FLT-HEPA-24", "wh-munich"): ("released", 4),
+        ("BLT-V-A42", "wh-berlin"): ("released", 1),
+    }
+    settlement = await store.db[SETTLEMENTS].find_one({"_id": order.work_order_id})
+    assert settlement is not None
+    assert (settlement["outcome"], settlement["tenant"]) == ("released", "globex")
+    assert settlement["settled_at"] == SETTLED_AT
+    assert settlement["units_released"] == 6
+
+    _, released_doc = await outbox_of(store, order.work_order_id)
+    assert released_doc["event_type"] == PartsReleased.event_type
+    assert released_doc["headers"]["ce_tenant"] == "globex"
+    assert released_doc["headers"]["ce_correlationid"] == event.envelope.correlationid
+    released = PartsReleased.model_validate_json(released_doc["value"])
+    assert released.reason == "duplicate order"
+    assert released.released_at == SETTLED_AT
+    assert sorted((r.part_number, r.warehouse_id, r.quantity) for r in released.released) == [
+        ("BLT-V-A42", "wh-berlin", 1),
+        ("FLT-HEPA-24", "wh-berlin", 1),
+        ("FLT-HEPA-24", "wh-munich", 4),
+    ]
+
+    # Redelivered, cancelled again, or completed afterwards: nothing is active, nothing moves.
+    assert await settlements.work_order_cancelled(event) is None
+    again = lifecycle_event(cancellation(order.work_order_id, reason=None), tenant="globex")
+    assert await settlements.work_order_cancelled(again) is None
+    late = completion(order.work_order_id, [("FLT-HEPA-24", 2), ("BLT-V-A42", 1)])
+    assert await settlements.work_order_completed(lifecycle_event(late, tenant="globex")) is None
+    assert {part: await levels(store, part) for part in before} == before
+    assert len(await outbox_of(store, order.work_order_id)) == 2
+    assert await store.db[SETTLEMENTS].count_documents({}) == 1
+
+    # An order with nothing reserved has nothing to release and says nothing.
+    nothing = work_order([("FLT-HEPA-24", 1)])
+    empty = await settlements.work_order_cancelled(
+        lifecycle_event(cancellation(nothing.work_order_id))
+    )
+    assert empty is None
+    assert await outbox_of(store, nothing.work_order_id) == []
+
+
+async def test_a_completion_consumes_the_used_parts_and_releases_the_rest(store: Store) -> None:
+    await seed(
+        store,
+        [
+            ("wh-berlin", "FLT-HEPA-24", 10),
+            ("wh-berlin", "BLT-V-A42", 2),
+            ("wh-munich", "GSK-FRIDGE-180", 3),
+            ("wh-vienna", "THERM-DIGI-01", 1),
+        ],
+    )
+    order = work_order([("FLT-HEPA-24", 4), ("BLT-V-A42", 1)])
+    assert await reservations_of(store).work_order_received(received(order)) is not None
+    assert (await levels(store, "FLT-HEPA-24"))["wh-berlin"] == (10, 4, 6)
+    settlements = settlements_of(store)
+    done = completion(
+        order.work_order_id,
+        [("FLT-HEPA-24", 3), ("GSK-FRIDGE-180", 2), ("THERM-DIGI-01", 2)],
+    )
+    event = lifecycle_event(done)
+
+    outcome = await settlements.work_order_completed(event)
+
+    assert outcome is not None
+    # 3 of the 4 reserved filters used: on hand down by 3, the fourth available again.
+    assert await levels(store, "FLT-HEPA-24") == {"wh-berlin": (7, 0, 7)}
+    assert await levels(store, "BLT-V-A42") == {"wh-berlin": (2, 0, 2)}, "not used: released"
+    # Used without a reservation: taken where a warehouse has them all, else left alone.
+    assert await levels(store, "GSK-FRIDGE-180") == {"wh-munich": (1, 0, 1)}
+    assert await levels(store, "THERM-DIGI-01") == {"wh-vienna": (1, 0, 1)}
+    assert [(d.part_number, d.quantity) for d in outcome.ignored] == [("THERM-DIGI-01", 2)]
+
+    _, consumed_doc = await outbox_of(store, order.work_order_id)
+    assert consumed_doc["event_type"] == PartsConsumed.event_type
+    assert consumed_doc["headers"]["ce_correlationid"] == event.envelope.correlationid
+    consumed = PartsConsumed.model_validate_json(consumed_doc["value"])
+    assert consumed.consumed_at == SETTLED_AT
+    assert [(r.part_number, r.warehouse_id, r.quantity) for r in consumed.consumed] == [
+        ("FLT-HEPA-24", "wh-berlin", 3),
+        ("GSK-FRIDGE-180", "wh-munich", 2),
+    ]
+    assert sorted((r.part_number, r.warehouse_id, r.quantity) for r in consumed.released) == [
+        ("BLT-V-A42", "wh-berlin", 1),
+        ("FLT-HEPA-24", "wh-berlin", 1),
+    ]
+    line = await store.db[RESERVATIONS].find_one(
+        {"work_order_id": order.work_order_id, "part_number": "FLT-HEPA-24"}
+    )
+    assert line is not None
+    assert (line["status"], line["consumed"], line["released"]) == ("consumed", 3, 1)
+    assert line["settled_by"] == event.envelope.id
+
+    # The same event twice, a second completion, a cancellation afterwards: one effect only.
+    assert await settlements.work_order_completed(event) is None
+    redone = completion(order.work_order_id, [("GSK-FRIDGE-180", 1)])
+    assert await settlements.work_order_completed(lifecycle_event(redone)) is None
+    assert (
+        await settlements.work_order_cancelled(lifecycle_event(cancellation(order.work_order_id)))
+        is None
+    )
+    assert await levels(store, "FLT-HEPA-24") == {"wh-berlin": (7, 0, 7)}
+    assert await levels(store, "GSK-FRIDGE-180") == {"wh-munich": (1, 0, 1)}
+    assert len(await outbox_of(store, order.work_order_id)) == 2
+
+
+async def test_an_order_without_reservations_consumes_used_stock_once(store: Store) -> None:
+    await seed(store, [("wh-berlin", "GSK-FRIDGE-180", 2), ("wh-munich", "GSK-FRIDGE-180", 5)])
+    settlements = settlements_of(store)
+    event = lifecycle_event(completion("wo-no-parts", [("GSK-FRIDGE-180", 3)]))
+
+    outcome = await settlements.work_order_completed(event)
+    again = await settlements.work_order_completed(
+        lifecycle_event(completion("wo-no-parts", [("GSK-FRIDGE-180", 3)]))
+    )
+
+    assert outcome is not None
+    assert again is None, "the order's parts were settled already"
+    assert await levels(store, "GSK-FRIDGE-180") == {
+        "wh-berlin": (2, 0, 2),
+        "wh-munich": (2, 0, 2),
+    }, "one warehouse that has all 3"
+    assert [doc["event_type"] for doc in await outbox_of(store, "wo-no-parts")] == [
+        PartsConsumed.event_type
+    ]
+    nothing_used = await settlements.work_order_completed(
+        lifecycle_event(completion("wo-nothing-used", []))
+    )
+    assert nothing_used is None
+    assert await outbox_of(store, "wo-nothing-used") == []
+
+
+async def test_a_concurrent_cancellation_and_completion_settle_the_order_once(
+    store: Store,
+) -> None:
+    await seed(store, [("wh-berlin", "REL-24V-CTRL", 6)])
+    order = work_order([("REL-24V-CTRL", 4)])
+    assert await reservations_of(store).work_order_received(received(order)) is not None
+    settlements = settlements_of(store)
+
+    outcomes = await asyncio.gather(
+        settlements.work_order_cancelled(lifecycle_event(cancellation(order.work_order_id))),
+        settlements.work_order_completed(
+            lifecycle_event(completion(order.work_order_id, [("REL-24V-CTRL", 1)]))
+        ),
+    )
+
+    assert sum(outcome is not None for outcome in outcomes) == 1
+    cancelled_first = outcomes[0] is not None
+    expected = (6, 0, 6) if cancelled_first else (5, 0, 5)
+    assert await levels(store, "REL-24V-CTRL") == {"wh-berlin": expected}
+    assert len(await outbox_of(store, order.work_order_id)) == 2
+
+
+async def test_a_batch_settling_stock_lets_its_later_orders_reserve_it(store: Store) -> None:
+    await seed(store, [("wh-berlin", "DOOR-ROLLER-EL", 3)])
+    first = work_order([("DOOR-ROLLER-EL", 3)])
+    reservations = reservations_of(store)
+    assert await reservations.work_order_received(received(first)) is not None
+    settlements = settlements_of(store)
+    (consumer,) = parts_consumers(reservations, settlements)
+    assert consumer.preload is not None
+    second = work_order([("DOOR-ROLLER-EL", 2)])
+    batch: list[Event[Any]] = [
+        lifecycle_event(cancellation(first.work_order_id)),
+        received(second),
+    ]
+
+    async with store.transaction() as uow:  # as the kernel applies a batch
+        await consumer.preload(batch, uow)  # reads the stock before the release moves it
+        for event in batch:
+            await consumer.handlers[type(event.payload)](event, uow)
+
+    assert await reserved_units(store, second.work_order_id) == 2, "the released units"
+    assert await levels(store, "DOOR-ROLLER-EL") == {"wh-berlin": (3, 2, 1)}
+    kinds = [doc["event_type"] for doc in await store.db[OUTBOX].find({}).sort("seq", 1).to_list()]
+    assert kinds == [PartsReserved.event_type, PartsReleased.event_type, PartsReserved.event_type]
+
+    # Reservations made in a batch are written at its commit: settling them in the same batch
+    # fails it, and the kernel applies its records one at a time instead.
+    third = work_order([("DOOR-ROLLER-EL", 1)])
+
+    async def reserve_and_cancel_in_one_unit() -> None:
+        async with store.transaction() as uow:
+            await reservations.reserve(received(third), uow)
+            await settlements.release(lifecycle_event(cancellation(third.work_order_id)), uow)
+
+    with pytest.raises(ReservationsNotWrittenYet):
+        await reserve_and_cancel_in_one_unit()
+    assert await levels(store, "DOOR-ROLLER-EL") == {"wh-berlin": (3, 2, 1)}, "rolled back"
+    assert await store.db[RESERVATIONS].count_documents({"work_order_id": third.work_order_id}) == 0
+
+
+async def test_service_releases_and_consumes_on_lifecycle_events(
+    kafka_bootstrap: str, mongodb_uri: str, database_name: str
+) -> None:
+    settings = PartsSettings(
+        mongodb_uri=mongodb_uri,
+        database=database_name,
+        kafka=KafkaSettings(bootstrap=kafka_bootstrap),
+        outbox_poll_seconds=0.1,
+    )
+    built = bootstrap(settings)
+    service = built.app
+    await service.start()
+    try:
+        store = built.ctx.store
+        filter_, belt = unique("FLT-HEPA-24"), unique("BLT-V-A42")
+        await seed(store, [("wh-berlin", filter_, 5), ("wh-munich", belt, 4)])
+        cancelled_order = work_order([(filter_, 2), (belt, 1)])
+        completed_order = work_order([(filter_, 3), (belt, 2)])
+
+        async def publish(
+            payload: WorkOrderReceived | WorkOrderCancelled | WorkOrderWorkCompleted,
+            envelope: EventEnvelope | None = None,
+        ) -> EventEnvelope:
+            envelope = envelope or EventEnvelope.new(
+                payload, source="orders", subject=payload.work_order_id, tenant="acme"
+            )
+            await produce(
+                kafka_bootstrap,
+                Topic.WORKORDERS_EVENTS,
+                encode_payload(payload),
+                key=payload.work_order_id.encode(),
+                headers=binary_headers(envelope),
+            )
+            return envelope
+
+        # Received and cancelled back to back (one key): possibly one batch, which the kernel
+        # then applies one record at a time; the cancellation is delivered twice.
+        await publish(cancelled_order)
+        cancel_in = await publish(cancellation(cancelled_order.work_order_id))
+        await publish(cancellation(cancelled_order.work_order_id), envelope=cancel_in)
+        await publish(completed_order)
+        complete_in = await publish(completion(completed_order.work_order_id, [(filter_, 1)]))
+        await publish(
+            completion(completed_order.work_order_id, [(filter_, 1)]), envelope=complete_in
+        )
+
+        expected = {
+            (cancelled_order.work_order_id, PartsReleased.event_type),
+            (completed_order.work_order_id, PartsConsumed.event_type),
+        }
+        records = await read_topic(
+            kafka_bootstrap,
+            Topic.PARTS_EVENTS,
+            until=lambda rs: (
+                expected <= {((r.key or b"").decode(), r.headers.get("ce_type")) for r in rs}
+            ),
+            timeout=40,
+        )
+        kinds = [
+            r.headers["ce_type"] for r in of_work_order(records, cancelled_order.work_order_id)
+        ]
+        assert kinds == [PartsReserved.event_type, PartsReleased.event_type]
+        (released_record,) = [
+            r
+            for r in of_work_order(records, cancelled_order.work_order_id)
+            if r.headers["ce_type"] == PartsReleased.event_type
+        ]
+        assert released_record.headers["ce_correlationid"] == cancel_in.correlationid
+        kinds = [
+            r.headers["ce_type"] for r in of_work_order(records, completed_order.work_order_id)
+        ]
+        assert kinds == [PartsReserved.event_type, PartsConsumed.event_type]
+        consumed_record = of_work_order(records, completed_order.work_order_id)[1]
+        body = PartsConsumed.model_validate_json(consumed_record.value or b"")
+        assert [(r.part_number, r.quantity) for r in body.consumed] == [(filter_, 1)]
+        assert sorted((r.part_number, r.quantity) for r in body.released) == sorted(
+            [(filter_, 2), (belt, 2)]
+        )
+
+        # One effect each: the cancelled order's units are all back, the completed order's
+        # used filter is gone for good.
+        assert await levels(store, filter_) == {"wh-berlin": (4, 0, 4)}
+        assert await levels(store, belt) == {"wh-munich": (4, 0, 4)}
+        assert await store.db[SETTLEMENTS].count_documents({}) == 2
     finally:
         await service.stop()

@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from fixloop_devkit.testing import ConsumedRecord, eventually, produce, unique
 from fixloop_shared.contracts import (
+    Actor,
     Address,
     AssignmentAccepted,
     Category,
@@ -36,7 +37,10 @@ from fixloop_shared.contracts import (
     Site,
     SlaBreached,
     SlaMet,
+    SlaStopped,
     SlaWarning,
+    WorkOrderAssigned,
+    WorkOrderCancelled,
     WorkOrderReceived,
 )
 from fixloop_shared.envelope import Event, EventEnvelope, binary_headers, encode_payload
@@ -44,7 +48,14 @@ from fixloop_shared.kernel import apply_event
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.store import OUTBOX, MongoClient, Store, make_client
 from fixloop_shared.topics import Service, Topic, dead_letter_topic
-from fixloop_sla.adapters.mongo import CLOCK_STOPS, CLOCKS, MongoClockRepository, clock_indexes
+from fixloop_shared.vocabulary import ActorKind, WorkOrderState
+from fixloop_sla.adapters.mongo import (
+    CLOCK_STOPS,
+    CLOCKS,
+    MongoClockRepository,
+    clock_indexes,
+    due_clocks,
+)
 from fixloop_sla.app.clocks import ConcurrentClockChangeError, SlaClocks
 from fixloop_sla.app.clocks import sla_events as sla_event_payloads
 from fixloop_sla.domain import clock_id_for
@@ -58,6 +69,7 @@ DISPATCH = Milestone.DISPATCH_CONFIRMATION
 WARNING = SlaWarning.event_type
 BREACH = SlaBreached.event_type
 MET = SlaMet.event_type
+STOPPED = SlaStopped.event_type
 TENANT = "acme"
 
 _running: list[SlaService] = []
@@ -199,19 +211,49 @@ def accepted(work_order_id: str, *, at: datetime) -> AssignmentAccepted:
     )
 
 
+def assigned(work_order_id: str, *, at: datetime) -> WorkOrderAssigned:
+    return WorkOrderAssigned(
+        work_order_id=work_order_id,
+        external_id=f"EXT-{work_order_id}",
+        source_platform="marketplace.example",
+        state=WorkOrderState.ASSIGNED,
+        previous_state=WorkOrderState.DISPATCHING,
+        occurred_at=at,
+        actor=Actor(kind=ActorKind.CONTRACTOR, id="contractor-7"),
+        via="events",
+        version=3,
+        contractor_id="contractor-7",
+    )
+
+
+def cancelled(work_order_id: str, *, at: datetime, reason: str | None) -> WorkOrderCancelled:
+    return WorkOrderCancelled(
+        work_order_id=work_order_id,
+        external_id=f"EXT-{work_order_id}",
+        source_platform="marketplace.example",
+        state=WorkOrderState.CANCELLED,
+        previous_state=WorkOrderState.DISPATCHING,
+        occurred_at=at,
+        actor=Actor(kind=ActorKind.REQUESTER, id="marketplace.example"),
+        via="kafka",
+        version=3,
+        reason=reason,
+    )
+
+
 async def publish(
     kafka_bootstrap: str,
-    payload: WorkOrderReceived | AssignmentAccepted,
+    payload: WorkOrderReceived | AssignmentAccepted | WorkOrderAssigned | WorkOrderCancelled,
     *,
     source: Service | None = None,
     tenant: str = TENANT,
     envelope: EventEnvelope | None = None,
 ) -> EventEnvelope:
     """Publish in CloudEvents binary mode on the topic of the event's owner."""
-    if isinstance(payload, WorkOrderReceived):
-        topic, owner = Topic.WORKORDERS_EVENTS, Service.ORDERS
-    else:
+    if isinstance(payload, AssignmentAccepted):
         topic, owner = Topic.CONTRACTORS_EVENTS, Service.CONTRACTORS
+    else:
+        topic, owner = Topic.WORKORDERS_EVENTS, Service.ORDERS
     work_order_id = payload.work_order_id
     envelope = envelope or EventEnvelope.new(
         payload,
@@ -634,3 +676,196 @@ async def test_a_batch_read_ahead_sees_the_clocks_and_stops_its_own_events_wrote
     for doc in await store.db[OUTBOX].find({}).sort([("seq", 1)]).to_list():
         kinds_by_order.setdefault(doc["key"], []).append(doc["event_type"])
     assert kinds_by_order == {started: [MET], overtaken: [MET]}
+
+
+# -- the orders service's lifecycle: assigned and cancelled --------------------------------------
+
+
+async def test_assigned_before_the_deadline_meets_the_milestone_once(shared: Shared) -> None:
+    stack, service = shared.stack, shared.service
+    work_order_id = unique("wo-assigned")
+    received_at = datetime.now(UTC)
+    await publish(stack.kafka_bootstrap, received(work_order_id, at=received_at))
+    await stack.clock_exists(work_order_id)
+    assigned_at = received_at + timedelta(seconds=1)
+    assignment = assigned(work_order_id, at=assigned_at)
+    envelope = await publish(stack.kafka_bootstrap, assignment)
+    await publish(stack.kafka_bootstrap, assignment, envelope=envelope)  # redelivery
+    await sla_events_until(stack.kafka_bootstrap, work_order_id, lambda ks: MET in ks)
+    # The contractors' accepted for the same assignment comes later (another topic, so only
+    # once the assignment was applied): it changes nothing.
+    await publish(
+        stack.kafka_bootstrap, accepted(work_order_id, at=received_at + timedelta(seconds=2))
+    )
+    met_doc = await eventually(
+        lambda: stack.clock(work_order_id), lambda d: d is not None and d["state"] == "met"
+    )
+    assert met_doc is not None
+    # Past the deadline, with the scheduler running all along: nothing more for this order.
+    await settled(service, after=received_at + timedelta(seconds=4, milliseconds=500))
+    records = await sla_events(stack.kafka_bootstrap, work_order_id)
+    assert BREACH not in kinds(records)
+    assert kinds(records).count(MET) == 1
+    met = parse(next(r for r in records if r.headers["ce_type"] == MET), SlaMet)
+    assert met.stopped_at == to_ms(assigned_at)  # the assignment's occurred_at, not accepted_at
+    assert met.clock_id == clock_id_for(work_order_id, DISPATCH)
+    clock = await stack.clock(work_order_id)
+    assert clock is not None
+    assert (clock["state"], clock["breached"], clock["stopped"]) == ("met", False, True)
+    assert clock["stopped_at"] == to_ms(assigned_at)
+    assert clock["next_fire_ms"] is None
+    assert clock["version"] == met_doc["version"]  # the accepted after it changed nothing
+
+
+async def test_cancelled_order_stops_its_clock_and_nothing_fires_afterwards(
+    shared: Shared,
+) -> None:
+    stack, service = shared.stack, shared.service
+    work_order_id = unique("wo-cancelled")
+    received_at = datetime.now(UTC)
+    cancelled_at = received_at + timedelta(milliseconds=500)
+    await publish(stack.kafka_bootstrap, received(work_order_id, at=received_at))
+    cancellation = cancelled(work_order_id, at=cancelled_at, reason="duplicate order")
+    envelope = await publish(stack.kafka_bootstrap, cancellation)
+    await publish(stack.kafka_bootstrap, cancellation, envelope=envelope)  # redelivery
+    # A second cancellation (another event) and a late assignment: nothing more.
+    await publish(
+        stack.kafka_bootstrap,
+        cancelled(work_order_id, at=cancelled_at + timedelta(milliseconds=100), reason=None),
+    )
+    await publish(
+        stack.kafka_bootstrap, assigned(work_order_id, at=cancelled_at + timedelta(seconds=1))
+    )
+
+    await sla_events_until(stack.kafka_bootstrap, work_order_id, lambda ks: STOPPED in ks)
+    stopped_doc = await eventually(
+        lambda: stack.clock(work_order_id), lambda d: d is not None and d["state"] == "stopped"
+    )
+    assert stopped_doc is not None
+    # The store says stopped: no next moment, so no scheduler (this pod, another, a restarted
+    # one) ever finds it due.
+    assert (stopped_doc["stopped"], stopped_doc["breached"]) == (True, False)
+    assert stopped_doc["stopped_at"] == to_ms(cancelled_at)
+    assert stopped_doc["stop_reason"] == "duplicate order"
+    assert (stopped_doc["next_fire_at"], stopped_doc["next_fire_ms"]) == (None, None)
+    clocks = stack.mongo[stack.database][CLOCKS]
+    far_future = datetime.now(UTC) + timedelta(days=365)
+    assert await clocks.count_documents({**due_clocks(far_future), "_id": stopped_doc["_id"]}) == 0
+
+    # Past the warning and the deadline, with the scheduler running all along.
+    await settled(service, after=received_at + timedelta(seconds=4, milliseconds=500))
+    records = await sla_events(stack.kafka_bootstrap, work_order_id)
+    # The cancellation normally beats the warning (2 s); whatever went out before it, nothing
+    # went out after it and the breach never.
+    expected = [WARNING, STOPPED] if stopped_doc["warned"] else [STOPPED]
+    assert kinds(records) == expected
+    stopped = parse(records[-1], SlaStopped)
+    assert (stopped.stopped_at, stopped.reason) == (to_ms(cancelled_at), "duplicate order")
+    assert stopped.clock_id == clock_id_for(work_order_id, DISPATCH)
+    assert stopped.milestone is DISPATCH
+    assert stopped.started_at == to_ms(received_at)
+    assert stopped.due_at == to_ms(received_at) + timedelta(seconds=4)
+    assert records[-1].headers["ce_subject"] == work_order_id
+    assert records[-1].headers["ce_tenant"] == TENANT
+    assert records[-1].headers["ce_correlationid"] == f"corr-{work_order_id}"
+    after = await stack.clock(work_order_id)
+    assert after is not None
+    assert {k: v for k, v in after.items() if k != "updated_at"} == {
+        k: v for k, v in stopped_doc.items() if k != "updated_at"
+    }
+
+
+async def test_a_cancellation_from_another_service_is_dead_lettered(shared: Shared) -> None:
+    stack = shared.stack
+    work_order_id = unique("wo-forged-cancel")
+    now = datetime.now(UTC)
+    await publish(stack.kafka_bootstrap, received(work_order_id, at=now))
+    await stack.clock_exists(work_order_id)
+    await publish(
+        stack.kafka_bootstrap,
+        cancelled(work_order_id, at=now, reason="forged"),
+        source=Service.CONTRACTORS,
+    )
+
+    async def dead_letters() -> list[ConsumedRecord]:
+        records = await topic_records(stack.kafka_bootstrap, dead_letter_topic(Service.SLA))
+        return [r for r in records if r.key == work_order_id.encode()]
+
+    [letter] = await eventually(dead_letters, lambda rs: len(rs) >= 1, interval=0.3)
+    assert letter.headers["fixloop_dlq_reason"] == "unauthorized"
+    clock = await stack.clock(work_order_id)
+    assert clock is not None
+    assert clock["state"] != "stopped"
+    assert STOPPED not in kinds(await sla_events(stack.kafka_bootstrap, work_order_id))
+
+
+async def test_a_batch_with_cancellations_stops_each_clock_once(
+    mongo_client: MongoClient, database_name: str
+) -> None:
+    store = Store(mongo_client, database_name, service=Service.SLA.value)
+    await store.ensure_indexes(clock_indexes())
+    repository = MongoClockRepository(store)
+    t0 = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    now = {"at": t0 + timedelta(minutes=5)}
+    clocks = SlaClocks(
+        store=store,
+        repository=repository,
+        policy=SlaSettings().sla_policy(),  # 2 h target, warning 1 h before
+        metrics=SlaMetrics(CollectorRegistry()),
+        now=lambda: now["at"],
+    )
+    in_batch, earlier, met, unknown = (unique("wo-cancel-batch") for _ in range(4))
+
+    def event_of(payload: EventPayload) -> Event[Any]:
+        subject = str(getattr(payload, "work_order_id", ""))
+        envelope = EventEnvelope.new(
+            payload, source=Service.ORDERS.value, subject=subject, tenant=TENANT
+        )
+        return Event(envelope, payload)
+
+    async def apply(batch: list[Event[Any]]) -> None:
+        handlers: dict[type[EventPayload], Any] = {
+            WorkOrderReceived: clocks.start_dispatch_clock,
+            WorkOrderAssigned: clocks.stop_dispatch_clock_on_assignment,
+            WorkOrderCancelled: clocks.stop_clocks_of_cancelled_order,
+        }
+        async with store.transaction() as uow:  # as the kernel applies a batch
+            await clocks.preload(batch, uow)
+            for event in batch:
+                await handlers[type(event.payload)](event, uow)
+
+    await apply([event_of(received(earlier, at=t0)), event_of(received(met, at=t0))])
+    first_cancel = event_of(cancelled(in_batch, at=t0 + timedelta(minutes=2), reason="moved"))
+    await apply(
+        [
+            event_of(received(in_batch, at=t0)),
+            first_cancel,
+            event_of(assigned(met, at=t0 + timedelta(minutes=3))),
+            event_of(cancelled(earlier, at=t0 + timedelta(minutes=4), reason=None)),
+            event_of(cancelled(met, at=t0 + timedelta(minutes=4), reason="too late")),
+            event_of(cancelled(unknown, at=t0 + timedelta(minutes=4), reason="never seen")),
+            first_cancel,  # a duplicate within the batch
+            event_of(assigned(in_batch, at=t0 + timedelta(minutes=4))),
+        ]
+    )
+    stored = {doc["work_order_id"]: doc for doc in await store.db[CLOCKS].find({}).to_list()}
+    assert set(stored) == {in_batch, earlier, met}
+    assert (stored[in_batch]["state"], stored[in_batch]["stop_reason"]) == ("stopped", "moved")
+    assert stored[in_batch]["stopped_at"] == t0 + timedelta(minutes=2)
+    assert (stored[earlier]["state"], stored[earlier]["stop_reason"]) == (
+        "stopped",
+        "work order cancelled",
+    )
+    assert (stored[met]["state"], stored[met]["stop_reason"]) == ("met", None)
+
+    async def outbox() -> dict[str, list[str]]:
+        by_order: dict[str, list[str]] = {}
+        for doc in await store.db[OUTBOX].find({}).sort([("seq", 1)]).to_list():
+            by_order.setdefault(doc["key"], []).append(doc["event_type"])
+        return by_order
+
+    assert await outbox() == {in_batch: [STOPPED], earlier: [STOPPED], met: [MET]}
+    # Hours later, the scheduler finds nothing due on them.
+    now["at"] = t0 + timedelta(hours=5)
+    assert await clocks.fire_due(limit=50) == (0, 0)
+    assert await outbox() == {in_batch: [STOPPED], earlier: [STOPPED], met: [MET]}

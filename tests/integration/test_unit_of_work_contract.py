@@ -25,7 +25,8 @@ from fixloop_orders.app.ports import (
     ExternalOrderConflictError,
     WorkOrderRepository,
 )
-from fixloop_orders.domain.work_order import TimelineEntry, WorkOrder
+from fixloop_orders.domain.lifecycle import SYSTEM, Request, Step
+from fixloop_orders.domain.work_order import WorkOrder, WorkOrderState
 from fixloop_shared.contracts import AssignmentAccepted, WorkOrderSubmitted
 from fixloop_shared.envelope import EventEnvelope
 from fixloop_shared.kernel import UnitsOfWork
@@ -239,22 +240,16 @@ async def test_saves_are_guarded_by_version_and_a_rolled_back_unit_keeps_nothing
     stale = await backend.orders.get(None, "acme", "wo-1")
     assert first is not None
     assert stale is not None
-    entry = TimelineEntry(
-        entry_id="evt-1",
-        at=NOW,
-        kind="assignment_offered",
-        summary="Offered",
-        event_type="fixloop.assignment.offered.v1",
-        details={},
-    )
-    first.note(entry, recorded_at=NOW)
+    dispatch = Request(Step.START_DISPATCH, SYSTEM, NOW)
+    first.take(dispatch, entry_id="evt-1", event_type="t", via="events")
     async with backend.units.transaction() as uow:
         await backend.orders.save(uow, first)
     saved = await backend.orders.get(None, "acme", "wo-1")
     assert saved is not None
     assert saved.version == stale.version + 1
+    assert saved.state is WorkOrderState.DISPATCHING
 
-    stale.note(entry, recorded_at=NOW)
+    stale.take(dispatch, entry_id="evt-2", event_type="t", via="events")
     with pytest.raises(ConcurrentUpdateError):
         async with backend.units.transaction() as uow:
             await backend.orders.save(uow, stale)
@@ -275,14 +270,13 @@ async def test_orders_loaded_ahead_are_the_ones_read_later_in_the_unit_and_stay_
     async with backend.units.transaction() as uow:
         await backend.orders.add(uow, work_order("wo-1"))
         await backend.orders.add(uow, work_order("wo-2", external_id="EXT-2"))
-    entry = TimelineEntry(
-        entry_id="evt-1", at=NOW, kind="assignment_offered", summary="Offered", details={}
-    )
     async with backend.units.transaction() as uow:
         await backend.orders.load(uow, "acme", ["wo-1", "wo-2", "wo-unknown"])
         first = await backend.orders.get(uow, "acme", "wo-1")
         assert first is not None
-        first.note(entry, recorded_at=NOW)
+        first.take(
+            Request(Step.START_DISPATCH, SYSTEM, NOW), entry_id="evt-1", event_type="t", via="x"
+        )
         await backend.orders.save(uow, first)
         again = await backend.orders.get(uow, "acme", "wo-1")
         assert again is not None
@@ -294,4 +288,4 @@ async def test_orders_loaded_ahead_are_the_ones_read_later_in_the_unit_and_stay_
     assert stored.version == first.version
     untouched = await backend.orders.get(None, "acme", "wo-2")
     assert untouched is not None
-    assert untouched.version == 0
+    assert untouched.version == 1  # as received

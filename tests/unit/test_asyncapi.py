@@ -44,8 +44,15 @@ def test_every_service_declares_what_it_consumes_and_produces(document: dict[str
             if name.startswith(f"{service}.") and op["action"] == "receive"
         ]
         assert receives, service
+    inbound = "#/channels/fixloop.workorders.inbound.v1/messages/"
     assert operations["orders.receive.fixloop.workorders.inbound.v1"]["messages"] == [
-        {"$ref": "#/channels/fixloop.workorders.inbound.v1/messages/fixloop.workorder.submitted.v1"}
+        {"$ref": inbound + event_type}
+        for event_type in (
+            "fixloop.workorder.submitted.v1",
+            "fixloop.workorder.cancellation_requested.v1",
+            "fixloop.workorder.completion_verified.v1",
+            "fixloop.workorder.completion_rejected.v1",
+        )
     ]
 
 

@@ -18,7 +18,9 @@ from typing import Any, Protocol, TypeVar
 
 import pytest
 
+from fixloop_contractors.app.dispatch import dispatch_request
 from fixloop_contractors.domain.model import Contractor, Credential, CredentialKind, ServiceRegion
+from fixloop_contractors.domain.offers import Offer
 from fixloop_contractors.main import bootstrap as contractors_bootstrap
 from fixloop_contractors.settings import ContractorsSettings
 from fixloop_notifications.adapters.memory import MemoryDeliveryLog, MemoryMailRelay
@@ -37,6 +39,7 @@ from fixloop_shared.bus import check_tenant
 from fixloop_shared.contracts import (
     AssignmentAccepted,
     AssignmentOffered,
+    AssignmentWithdrawn,
     EventPayload,
     Milestone,
     NotificationSent,
@@ -45,7 +48,10 @@ from fixloop_shared.contracts import (
     PartsBackordered,
     PartsReserved,
     SlaMet,
+    SlaStopped,
     SlaWarning,
+    WorkOrderAssigned,
+    WorkOrderCancelled,
     WorkOrderReceived,
     WorkOrderSubmitted,
 )
@@ -283,12 +289,19 @@ async def test_orders_intake_and_timeline_in_memory() -> None:
     assert await consume(service, Topic.CONTRACTORS_EVENTS, offered, now=clock.now)
     view = await service.queries.get_work_order("acme", payload.work_order_id)
     assert view is not None
-    assert view.updated_at == NOON  # a timeline note leaves the work order itself as it was
-    assert [(entry.entry_id, entry.kind) for entry in view.timeline] == [
-        (submitted.envelope.id, "received"),
-        (offered.envelope.id, "assignment_offered"),
+    # The first offer means dispatch is under way: the order moves when it learns of it.
+    assert (view.state, view.version) == ("dispatching", 2)
+    assert view.updated_at == NOON + timedelta(minutes=3)
+    assert [entry.kind for entry in view.timeline] == [
+        "received",
+        "assignment_offered",
+        "dispatching",
     ]
-    assert len(store.outbox) == 1
+    assert view.timeline[1].entry_id == offered.envelope.id
+    assert [event.envelope.type for event in store.outbox] == [
+        "fixloop.workorder.received.v1",
+        "fixloop.workorder.dispatching.v1",
+    ]
 
     before = copy.deepcopy(store.state)
     assert not await consume(service, Topic.CONTRACTORS_EVENTS, offered, now=clock.now)
@@ -352,6 +365,76 @@ async def test_contractors_dispatch_in_memory() -> None:
 
     before = copy.deepcopy(store.state)
     assert not await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
+    assert store.state == before
+
+
+async def test_contractors_assignment_in_memory_withdraws_the_other_offer_once() -> None:
+    store = MemoryStore(Service.CONTRACTORS)
+    service = contractors_bootstrap(ContractorsSettings(), uow=store, clock=FixedClock(NOON))
+    await service.registry.upsert(
+        [
+            contractor("ctr-berliner-klima", "Berliner Klima Service GmbH", "101"),
+            contractor("ctr-deutschland-kaelte", "Deutschland Kälte AG"),
+        ]
+    )
+    order = received_order(received_at=NOON)
+    assert await consume(
+        service, Topic.WORKORDERS_EVENTS, event_of(order, source=Service.ORDERS), now=NOON
+    )
+    [(_, _, offered)] = outgoing(store)
+    assert isinstance(offered, AssignmentOffered)
+    # A second round's offer of the order, written through the service's own ledger.
+    second = Offer.open(
+        offer_id="offer-round-2",
+        request=dispatch_request(order),
+        contractor_id="ctr-deutschland-kaelte",
+        at=NOON,
+        ttl=timedelta(minutes=30),
+        dispatch_round=2,
+    )
+    async with store.transaction() as uow:
+        await service.ledger.within(uow).save_offer(second, dispatch_request(order))
+
+    assigned_at = NOON + timedelta(minutes=7)
+    assigned = event_of(
+        as_sent(
+            WorkOrderAssigned,
+            {
+                "work_order_id": WORK_ORDER_ID,
+                "external_id": "FH-20931",
+                "source_platform": FIELDHUB,
+                "state": "assigned",
+                "previous_state": "dispatching",
+                "occurred_at": assigned_at,
+                "actor": {"kind": "contractor", "id": "ctr-deutschland-kaelte"},
+                "via": "grpc",
+                "version": 3,
+                "offer_id": second.offer_id,
+                "contractor_id": "ctr-deutschland-kaelte",
+            },
+        ),
+        source=Service.ORDERS,
+        at=assigned_at,
+    )
+    assert await consume(service, Topic.WORKORDERS_EVENTS, assigned, now=assigned_at)
+
+    [(topic, key, withdrawn)] = outgoing(store)[1:]
+    assert (topic, key) == (Topic.CONTRACTORS_EVENTS, WORK_ORDER_ID)
+    assert withdrawn == AssignmentWithdrawn(
+        work_order_id=WORK_ORDER_ID,
+        offer_id=offered.offer_id,
+        contractor_id="ctr-berliner-klima",
+        reason="assigned to another contractor",
+        withdrawn_at=assigned_at,
+    )
+    load = {
+        c.contractor.contractor_id: (c.open_offers, c.open_jobs)
+        for c in await service.registry.list_contractors(tenant="acme")
+    }
+    assert load == {"ctr-berliner-klima": (0, 0), "ctr-deutschland-kaelte": (0, 1)}
+
+    before = copy.deepcopy(store.state)
+    assert not await consume(service, Topic.WORKORDERS_EVENTS, assigned, now=assigned_at)
     assert store.state == before
 
 
@@ -494,6 +577,176 @@ async def test_sla_clock_in_memory_warns_when_due_and_stops_on_acceptance() -> N
     before = copy.deepcopy(store.state)
     assert not await consume(service, Topic.CONTRACTORS_EVENTS, accepted, now=clock.now)
     assert store.state == before
+
+
+def lifecycle_step(
+    model: type[M], *, occurred_at: datetime, state: str, previous_state: str, **fields: object
+) -> M:
+    """A lifecycle event of the orders service about ``WORK_ORDER_ID``, as read off the wire."""
+    return as_sent(
+        model,
+        {
+            "work_order_id": WORK_ORDER_ID,
+            "external_id": "FH-20931",
+            "source_platform": FIELDHUB,
+            "state": state,
+            "previous_state": previous_state,
+            "occurred_at": occurred_at,
+            "actor": {"kind": "requester", "id": "fieldhub"},
+            "via": "kafka",
+            "version": 3,
+            **fields,
+        },
+    )
+
+
+async def test_sla_clock_in_memory_is_met_on_the_orders_assignment_once() -> None:
+    store = MemoryStore(Service.SLA)
+    clock = FixedClock(NOON)
+    settings = SlaSettings(dispatch_target_seconds=7200, dispatch_warning_before_seconds=3600)
+    service = sla_bootstrap(settings, uow=store, clock=clock)
+    repository = service.repository
+    assert isinstance(repository, MemoryClockRepository)
+    clock_id = clock_id_for(WORK_ORDER_ID, Milestone.DISPATCH_CONFIRMATION)
+    received = event_of(received_order(received_at=NOON), source=Service.ORDERS)
+    assert await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
+
+    clock.now = NOON + timedelta(minutes=30)
+    assigned_at = NOON + timedelta(minutes=29)
+    assigned = event_of(
+        lifecycle_step(
+            WorkOrderAssigned,
+            occurred_at=assigned_at,
+            state="assigned",
+            previous_state="dispatching",
+            contractor_id="ctr-berliner-klima",
+        ),
+        source=Service.ORDERS,
+        at=clock.now,
+    )
+    assert await consume(service, Topic.WORKORDERS_EVENTS, assigned, now=clock.now)
+    [(topic, key, met)] = outgoing(store)
+    assert (topic, key) == (Topic.SLA_EVENTS, WORK_ORDER_ID)
+    assert isinstance(met, SlaMet)
+    assert (met.clock_id, met.stopped_at) == (clock_id, assigned_at)
+    stopped = repository.clock(clock_id)
+    assert stopped is not None
+    assert (stopped.state, stopped.stopped_at, stopped.next_fire_at) == (
+        ClockState.MET,
+        assigned_at,
+        None,
+    )
+
+    # The contractors' accepted for the same assignment, and a redelivery: nothing more.
+    before = copy.deepcopy(store.state)
+    accepted = event_of(
+        AssignmentAccepted(
+            work_order_id=WORK_ORDER_ID,
+            offer_id="of-1",
+            contractor_id="ctr-berliner-klima",
+            accepted_at=NOON + timedelta(minutes=28),
+        ),
+        source=Service.CONTRACTORS,
+        at=clock.now,
+    )
+    assert await consume(service, Topic.CONTRACTORS_EVENTS, accepted, now=clock.now)
+    assert not await consume(service, Topic.WORKORDERS_EVENTS, assigned, now=clock.now)
+    assert len(store.outbox) == 1
+    assert repository.clock(clock_id) == stopped
+    assert store.state.collection("clocks") == before.collection("clocks")
+
+
+async def test_sla_clocks_in_memory_stop_without_their_milestone_on_cancellation() -> None:
+    store = MemoryStore(Service.SLA)
+    clock = FixedClock(NOON)
+    settings = SlaSettings(dispatch_target_seconds=7200, dispatch_warning_before_seconds=3600)
+    service = sla_bootstrap(settings, uow=store, clock=clock)
+    repository = service.repository
+    assert isinstance(repository, MemoryClockRepository)
+    clock_id = clock_id_for(WORK_ORDER_ID, Milestone.DISPATCH_CONFIRMATION)
+    received = event_of(received_order(received_at=NOON), source=Service.ORDERS)
+    assert await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
+
+    def cancellation(at: datetime, reason: str | None) -> Event[Any]:
+        payload = lifecycle_step(
+            WorkOrderCancelled,
+            occurred_at=at,
+            state="cancelled",
+            previous_state="dispatching",
+            reason=reason,
+        )
+        return event_of(payload, source=Service.ORDERS, at=at)
+
+    # Only the orders service may cancel an order's clocks.
+    forged = event_of(cancellation(NOON, "forged").payload, source=Service.CONTRACTORS)
+    with pytest.raises(UnauthorizedSource):
+        await consume(service, Topic.WORKORDERS_EVENTS, forged, now=NOON)
+
+    clock.now = NOON + timedelta(minutes=20)
+    cancelled_at = NOON + timedelta(minutes=19)
+    cancelled = cancellation(cancelled_at, "duplicate order")
+    assert await consume(service, Topic.WORKORDERS_EVENTS, cancelled, now=clock.now)
+    [(topic, key, stopped_event)] = outgoing(store)
+    assert (topic, key) == (Topic.SLA_EVENTS, WORK_ORDER_ID)
+    assert isinstance(stopped_event, SlaStopped)
+    assert (stopped_event.clock_id, stopped_event.stopped_at, stopped_event.reason) == (
+        clock_id,
+        cancelled_at,
+        "duplicate order",
+    )
+    assert stopped_event.due_at == NOON + timedelta(hours=2)
+    stopped = repository.clock(clock_id)
+    assert stopped is not None
+    assert (stopped.state, stopped.stopped_at, stopped.stop_reason, stopped.next_fire_at) == (
+        ClockState.STOPPED,
+        cancelled_at,
+        "duplicate order",
+        None,
+    )
+    counts = {c.milestone: (c.running, c.warned, c.breached) for c in await repository.counts()}
+    assert counts[Milestone.DISPATCH_CONFIRMATION] == (0, 0, 0)
+
+    # Past the warning and the deadline: nothing is due, nothing fires.
+    for later in (NOON + timedelta(hours=1, minutes=1), NOON + timedelta(hours=5)):
+        clock.now = later
+        assert await service.clocks.fire_due(limit=10) == (0, 0)
+        assert await service.clocks.fire(clock_id) is False
+
+    # A redelivery, a second cancellation and a late assignment: no effect, nothing emitted.
+    before = copy.deepcopy(store.state)
+    assert not await consume(service, Topic.WORKORDERS_EVENTS, cancelled, now=clock.now)
+    assert store.state == before
+    again = cancellation(NOON + timedelta(minutes=40), None)
+    assert await consume(service, Topic.WORKORDERS_EVENTS, again, now=clock.now)
+    assigned = event_of(
+        lifecycle_step(
+            WorkOrderAssigned,
+            occurred_at=NOON + timedelta(minutes=41),
+            state="assigned",
+            previous_state="dispatching",
+        ),
+        source=Service.ORDERS,
+    )
+    assert await consume(service, Topic.WORKORDERS_EVENTS, assigned, now=clock.now)
+    assert len(store.outbox) == 1
+    assert repository.clock(clock_id) == stopped
+
+    # An order without a clock: nothing happens.
+    other = event_of(
+        lifecycle_step(
+            WorkOrderCancelled,
+            occurred_at=NOON,
+            state="cancelled",
+            previous_state="received",
+            work_order_id="wo-without-clock",
+        ),
+        source=Service.ORDERS,
+    )
+    assert await consume(service, Topic.WORKORDERS_EVENTS, other, now=clock.now)
+    assert len(store.outbox) == 1
+    assert (
+        repository.clock(clock_id_for("wo-without-clock", Milestone.DISPATCH_CONFIRMATION)) is None
+    )
 
 
 # -- notifications --------------------------------------------------------------------------------

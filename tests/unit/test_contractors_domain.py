@@ -3,12 +3,14 @@ dispatch use case against an in-memory ledger."""
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,6 +24,8 @@ from fixloop_contractors.adapters.contractor_file import (
     parse_contractors,
     read_contractor_file,
 )
+from fixloop_contractors.adapters.memory import MemoryDispatchLedger
+from fixloop_contractors.app.assignments import AssignmentTracker, LifecycleOutcome
 from fixloop_contractors.app.dispatch import DispatchOutcome, DispatchResult, WorkOrderDispatcher
 from fixloop_contractors.app.registry import credential_alerts
 from fixloop_contractors.domain.dispatch import (
@@ -33,6 +37,16 @@ from fixloop_contractors.domain.dispatch import (
     assess,
     choose_contractor,
 )
+from fixloop_contractors.domain.lifecycle import (
+    ASSIGNED_ELSEWHERE,
+    ORDER_CANCELLED,
+    OfferChange,
+    offer_declined,
+    order_assigned,
+    order_cancelled,
+    order_reopened,
+    work_completed,
+)
 from fixloop_contractors.domain.model import (
     Contractor,
     Credential,
@@ -40,6 +54,8 @@ from fixloop_contractors.domain.model import (
     ServiceRegion,
 )
 from fixloop_contractors.domain.offers import (
+    JobStatus,
+    Load,
     NotOfferedToContractorError,
     Offer,
     OfferError,
@@ -48,15 +64,20 @@ from fixloop_contractors.domain.offers import (
     OfferStatus,
 )
 from fixloop_shared.contracts import (
+    Actor,
     AssignmentOffered,
     AssignmentUnfilled,
+    AssignmentWithdrawn,
     EventPayload,
+    WorkOrderAssigned,
+    WorkOrderCancelled,
     WorkOrderReceived,
 )
 from fixloop_shared.envelope import Event, EventEnvelope
 from fixloop_shared.kernel import UnitOfWork, apply_event
 from fixloop_shared.memory import MemoryStore, MemoryUnitOfWork
 from fixloop_shared.topics import Topic
+from fixloop_shared.vocabulary import ActorKind, WorkOrderState
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_FILE = REPO / "examples" / "contractors.yaml"
@@ -811,3 +832,324 @@ async def test_unfilled_order_reports_reason_and_considered(memory_ledger: Memor
     # The in-memory ledger hands over every contractor, so every one is listed with reasons.
     assert {r.contractor_id for r in payload.considered} == set(memory_ledger.profiles)
     assert all(r.reasons for r in payload.considered)
+
+
+# -- the work order's lifecycle and the offers --------------------------------------------------
+
+
+def offer_to(
+    contractor_id: str, offer_id: str, *, dispatch_round: int = 1, work_order_id: str = "wo-1"
+) -> Offer:
+    return Offer.open(
+        offer_id=offer_id,
+        request=request(work_order_id=work_order_id),
+        contractor_id=contractor_id,
+        at=NOON + timedelta(minutes=dispatch_round),
+        ttl=timedelta(minutes=30),
+        dispatch_round=dispatch_round,
+    )
+
+
+def applied(offers: Sequence[Offer], changes: Sequence[OfferChange]) -> list[Offer]:
+    """The offers after the changes, each applied only if the offer is still as it was read."""
+    by_id = {o.offer_id: o for o in offers}
+    for change in changes:
+        if by_id[change.before.offer_id] == change.before:
+            by_id[change.before.offer_id] = change.after
+    return [by_id[o.offer_id] for o in offers]
+
+
+LATER = NOON + timedelta(minutes=10)
+
+
+def test_an_offer_counts_as_open_offer_then_as_open_job() -> None:
+    offer = offer_to("ctr-a", "off-1")
+    assert offer.load == Load(open_offers=1, open_jobs=0)
+    accepted = offer.record_acceptance(LATER)
+    assert (accepted.status, accepted.job, accepted.closed_at) == (
+        OfferStatus.ACCEPTED,
+        JobStatus.OPEN,
+        LATER,
+    )
+    assert accepted.load == Load(open_offers=0, open_jobs=1)
+    assert accepted.complete_job().load == Load()
+    assert accepted.complete_job().reopen_job().load == Load(open_jobs=1)
+    assert accepted.cancel_job().load == Load()
+    # An offer leaves the open state once; a job moves only from the state it is in.
+    with pytest.raises(OfferNotOpenError):
+        accepted.withdraw(LATER, ORDER_CANCELLED)
+    with pytest.raises(OfferNotOpenError):
+        offer.withdraw(LATER, ORDER_CANCELLED).record_decline(LATER)
+    with pytest.raises(OfferError):
+        offer.complete_job()
+    with pytest.raises(OfferError):
+        accepted.reopen_job()
+    with pytest.raises(OfferError):
+        accepted.cancel_job().complete_job()
+    # Recorded as the orders service decided it, even after the offer's own time ran out.
+    late = offer.expires_at + timedelta(minutes=1)
+    assert offer.record_decline(late, "too far").reason == "too far"
+    assert offer.accept("ctr-a", NOON + timedelta(minutes=2)).job is JobStatus.OPEN
+
+
+def test_assigned_accepts_its_offer_and_withdraws_the_other_open_ones() -> None:
+    first = offer_to("ctr-a", "off-1")
+    second = offer_to("ctr-b", "off-2", dispatch_round=2)
+    declined = offer_to("ctr-c", "off-3", dispatch_round=3).record_decline(NOON, "busy")
+    offers = [first, second, declined]
+
+    changes = order_assigned(offers, offer_id="off-2", at=LATER)
+    assert changes is not None
+    assert [(c.after.offer_id, c.after.status, c.after.reason) for c in changes] == [
+        ("off-2", OfferStatus.ACCEPTED, None),
+        ("off-1", OfferStatus.WITHDRAWN, ASSIGNED_ELSEWHERE),
+    ]
+    assert [c.withdrawn for c in changes] == [False, True]
+    assert [(c.contractor_id, c.load) for c in changes] == [
+        ("ctr-b", Load(open_offers=-1, open_jobs=1)),
+        ("ctr-a", Load(open_offers=-1)),
+    ]
+    assert all(c.after.closed_at == LATER for c in changes)
+    # Applied already (the same step again, under another event id): nothing left to change.
+    assert order_assigned(applied(offers, changes), offer_id="off-2", at=LATER) == ()
+    # An offer this service never made: nothing to do.
+    assert order_assigned(offers, offer_id="off-9", at=LATER) is None
+    assert order_assigned([], offer_id="off-1", at=LATER) is None
+
+
+def test_declined_offer_is_declined_once_with_its_reason() -> None:
+    offer = offer_to("ctr-a", "off-1")
+    changes = offer_declined([offer], offer_id="off-1", at=LATER, reason="no technician free")
+    assert changes is not None
+    [change] = changes
+    assert (change.after.status, change.after.reason) == (
+        OfferStatus.DECLINED,
+        "no technician free",
+    )
+    assert change.load == Load(open_offers=-1)
+    assert not change.withdrawn
+    assert offer_declined([change.after], offer_id="off-1", at=LATER, reason=None) == ()
+    assert offer_declined([offer], offer_id="off-2", at=LATER, reason=None) is None
+
+
+def test_cancelled_withdraws_open_offers_and_cancels_the_open_job() -> None:
+    offers = [offer_to("ctr-a", "off-1"), offer_to("ctr-b", "off-2", dispatch_round=2)]
+    changes = order_cancelled(offers, at=LATER)
+    assert changes is not None
+    assert [(c.after.offer_id, c.after.reason, c.load) for c in changes] == [
+        ("off-1", ORDER_CANCELLED, Load(open_offers=-1)),
+        ("off-2", ORDER_CANCELLED, Load(open_offers=-1)),
+    ]
+    assert all(c.withdrawn for c in changes)
+    assert order_cancelled(applied(offers, changes), at=LATER) == ()
+
+    assigned = applied(offers, order_assigned(offers, offer_id="off-1", at=NOON) or ())
+    changes = order_cancelled(assigned, at=LATER)
+    assert changes is not None
+    [job] = changes
+    assert (job.after.offer_id, job.after.status, job.after.job) == (
+        "off-1",
+        OfferStatus.ACCEPTED,
+        JobStatus.CANCELLED,
+    )
+    assert job.load == Load(open_jobs=-1)
+    assert not job.withdrawn
+    assert order_cancelled([], at=LATER) is None
+
+
+def test_completed_work_closes_the_job_once_and_reopening_opens_it_again() -> None:
+    offers = [offer_to("ctr-a", "off-1")]
+    assert work_completed(offers) is None  # never assigned here: no job known
+    assigned = applied(offers, order_assigned(offers, offer_id="off-1", at=NOON) or ())
+
+    completed = work_completed(assigned)
+    assert completed is not None
+    assert [c.load for c in completed] == [Load(open_jobs=-1)]
+    done = applied(assigned, completed)
+    assert work_completed(done) == ()  # completed again: the job is closed already
+    assert order_reopened(assigned, contractor_id="ctr-a") == ()  # still open: nothing to do
+    assert order_reopened(done, contractor_id="ctr-b") is None  # not that contractor's job
+
+    reopened = order_reopened(done, contractor_id="ctr-a")
+    assert reopened is not None
+    assert [c.load for c in reopened] == [Load(open_jobs=1)]
+    again = applied(done, reopened)
+    assert order_reopened(again, contractor_id="ctr-a") == ()
+    assert [c.load for c in work_completed(again) or ()] == [Load(open_jobs=-1)]
+
+
+LIFECYCLE_STEPS = st.one_of(
+    st.tuples(st.just("assigned"), st.integers(0, 3)),
+    st.tuples(st.just("declined"), st.integers(0, 3)),
+    st.tuples(st.just("cancelled"), st.just(0)),
+    st.tuples(st.just("completed"), st.just(0)),
+    st.tuples(st.just("reopened"), st.integers(0, 2)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    contractors_of_offers=st.lists(st.integers(0, 2), min_size=1, max_size=4),
+    steps=st.lists(LIFECYCLE_STEPS, max_size=12),
+)
+def test_counters_always_equal_what_the_offers_say(
+    contractors_of_offers: list[int], steps: list[tuple[str, int]]
+) -> None:
+    """Whatever the orders service reports, in whatever order and however often, each
+    contractor's counters moved by the changes equal the open offers and jobs its offers show,
+    and an offer leaves the open state at most once."""
+    offers = [
+        offer_to(f"ctr-{c}", f"off-{i}", dispatch_round=i + 1)
+        for i, c in enumerate(contractors_of_offers)
+    ]
+    counters = {f"ctr-{c}": Load() for c in range(3)}
+    for offer in offers:
+        counters[offer.contractor_id] = Load(
+            counters[offer.contractor_id].open_offers + 1, counters[offer.contractor_id].open_jobs
+        )
+    left_open: dict[str, int] = {}
+    for kind, n in steps:
+        changes: Sequence[OfferChange] | None
+        if kind == "assigned":
+            changes = order_assigned(offers, offer_id=f"off-{n}", at=LATER)
+        elif kind == "declined":
+            changes = offer_declined(offers, offer_id=f"off-{n}", at=LATER, reason=None)
+        elif kind == "cancelled":
+            changes = order_cancelled(offers, at=LATER)
+        elif kind == "completed":
+            changes = work_completed(offers)
+        else:
+            changes = order_reopened(offers, contractor_id=f"ctr-{n}")
+        for change in changes or ():
+            assert change.before in offers  # computed from the offers as they are
+            counters[change.contractor_id] = Load(
+                counters[change.contractor_id].open_offers + change.load.open_offers,
+                counters[change.contractor_id].open_jobs + change.load.open_jobs,
+            )
+            if change.before.is_open and not change.after.is_open:
+                left_open[change.after.offer_id] = left_open.get(change.after.offer_id, 0) + 1
+        offers = applied(offers, changes or ())
+    for contractor_id, load in counters.items():
+        mine = [o.load for o in offers if o.contractor_id == contractor_id]
+        assert load == Load(sum(x.open_offers for x in mine), sum(x.open_jobs for x in mine)), (
+            contractor_id
+        )
+        assert load.open_offers >= 0
+        assert load.open_jobs >= 0
+    assert all(times == 1 for times in left_open.values())
+    assert sum(o.job is JobStatus.OPEN for o in offers) <= 1
+
+
+# -- the lifecycle use cases, against the in-memory ledger ---------------------------------------
+
+
+def lifecycle_facts(
+    work_order_id: str, state: WorkOrderState, previous: WorkOrderState, **more: object
+) -> dict[str, object]:
+    return {
+        "work_order_id": work_order_id,
+        "external_id": f"EXT-{work_order_id}",
+        "source_platform": "fieldhub",
+        "state": state,
+        "previous_state": previous,
+        "occurred_at": LATER + timedelta(microseconds=654_321),
+        "actor": Actor(kind=ActorKind.CONTRACTOR, id="ctr-b"),
+        "via": "grpc",
+        "version": 3,
+        **more,
+    }
+
+
+LifecycleEvent = TypeVar("LifecycleEvent", WorkOrderAssigned, WorkOrderCancelled)
+
+
+def lifecycle_event(payload: LifecycleEvent, tenant: str = "acme") -> Event[LifecycleEvent]:
+    envelope = EventEnvelope.new(
+        payload, source="orders", subject=payload.work_order_id, tenant=tenant
+    )
+    return Event(envelope, payload)
+
+
+async def test_assigned_and_cancelled_through_the_use_case_in_memory(
+    example_world: list[Contractor],
+) -> None:
+    store = MemoryStore("contractors")
+    ledger = MemoryDispatchLedger(store)
+    async with store.transaction() as uow:
+        profiles = uow.session.collection("contractors")
+        for c in example_world:
+            profiles[c.contractor_id] = {"contractor": c, "open_offers": 0, "open_jobs": 0}
+        tx = ledger.within(uow)
+        for offer in (
+            offer_to("ctr-berliner-klima", "off-1", work_order_id="wo-7"),
+            offer_to("ctr-kaelte-nord", "off-2", work_order_id="wo-7", dispatch_round=2),
+            offer_to("ctr-berliner-klima", "off-3", work_order_id="wo-8"),
+        ):
+            await tx.save_offer(offer, request(work_order_id=offer.work_order_id))
+    tracker = AssignmentTracker(ledger)
+    assert ledger.open_offers("ctr-berliner-klima") == 2
+
+    assigned = lifecycle_event(
+        WorkOrderAssigned.model_validate(
+            lifecycle_facts(
+                "wo-7",
+                WorkOrderState.ASSIGNED,
+                WorkOrderState.DISPATCHING,
+                offer_id="off-2",
+                contractor_id="ctr-kaelte-nord",
+            )
+        )
+    )
+    result = await apply_event(store, assigned, tracker.assigned)
+    assert result is not None
+    assert result.outcome is LifecycleOutcome.APPLIED
+    assert result.withdrawn == ("off-1",)
+    [(topic, key, payload)] = [(e.topic, e.key, e.payload) for e in store.outbox]
+    assert (topic, key) == (Topic.CONTRACTORS_EVENTS, "wo-7")
+    assert payload == AssignmentWithdrawn(
+        work_order_id="wo-7",
+        offer_id="off-1",
+        contractor_id="ctr-berliner-klima",
+        reason="assigned to another contractor",
+        withdrawn_at=LATER + timedelta(microseconds=654_000),  # stored precision
+    )
+    assert (ledger.open_offers("ctr-berliner-klima"), ledger.open_jobs("ctr-berliner-klima")) == (
+        1,
+        0,
+    )
+    assert (ledger.open_offers("ctr-kaelte-nord"), ledger.open_jobs("ctr-kaelte-nord")) == (0, 1)
+    accepted = ledger.offer("off-2")
+    assert accepted is not None
+    assert (accepted["status"], accepted["job"]) == ("accepted", "open")
+
+    # The same event again is claimed already; the same step under a new event id changes nothing.
+    before = copy.deepcopy(store.state)
+    assert await apply_event(store, assigned, tracker.assigned) is None
+    again = await apply_event(store, lifecycle_event(assigned.payload), tracker.assigned)
+    assert again is not None
+    assert again.outcome is LifecycleOutcome.UNCHANGED
+    assert store.state.collections == before.collections
+    assert len(store.outbox) == 1
+
+    # Another tenant's event naming the order is not about any offer known here.
+    foreign = lifecycle_event(assigned.payload, tenant="globex")
+    unknown = await apply_event(store, foreign, tracker.assigned)
+    assert unknown is not None
+    assert unknown.outcome is LifecycleOutcome.UNKNOWN
+    assert store.state.collections == before.collections
+
+    cancelled = lifecycle_event(
+        WorkOrderCancelled.model_validate(
+            lifecycle_facts(
+                "wo-7",
+                WorkOrderState.CANCELLED,
+                WorkOrderState.ASSIGNED,
+                contractor_id="ctr-kaelte-nord",
+            )
+        )
+    )
+    result = await apply_event(store, cancelled, tracker.cancelled)
+    assert result is not None
+    assert result.withdrawn == ()  # off-1 was withdrawn already
+    assert (ledger.open_offers("ctr-kaelte-nord"), ledger.open_jobs("ctr-kaelte-nord")) == (0, 0)
+    assert len(store.outbox) == 1

@@ -18,7 +18,14 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import TypeAdapter
 
+from fixloop_shared.grpc_edge.principals import (
+    PrincipalKind,
+    PrincipalSpecs,
+    hash_api_key,
+    is_key_hash,
+)
 from fixloop_shared.topics import Service, all_topics, dead_letter_topic
 
 REPO = Path(__file__).resolve().parents[2]
@@ -293,7 +300,7 @@ def test_service_deployment(svc: str) -> None:
     assert "fixloop-config" in config_maps
     # no secret value inline in a Deployment
     for name_, entry in env.items():
-        if any(word in name_ for word in ("PASSWORD", "API_KEYS", "MONGODB_URI")):
+        if any(word in name_ for word in ("PASSWORD", "PRINCIPALS", "MONGODB_URI")):
             assert "value" not in entry, f"{name_} must come from a Secret"
 
     account = by_name(docs, "ServiceAccount", spec["serviceAccountName"])
@@ -326,9 +333,10 @@ def test_orders_serves_grpc_with_a_native_probe() -> None:
     env = env_of(container)
     assert env["FIXLOOP_ORDERS_GRPC_HOST"]["value"] == "0.0.0.0"
     assert env["FIXLOOP_ORDERS_GRPC_PORT"]["value"] == "50051"
-    assert env["FIXLOOP_ORDERS_API_KEYS"]["valueFrom"]["secretKeyRef"]["name"] == (
-        "fixloop-orders-secrets"
-    )
+    assert env["FIXLOOP_ORDERS_PRINCIPALS"]["valueFrom"]["secretKeyRef"] == {
+        "name": "fixloop-orders-secrets",
+        "key": "principals",
+    }
     service = by_name(base_docs(), "Service", "fixloop-orders")
     assert 50051 in {p["port"] for p in service["spec"]["ports"]}
 
@@ -360,6 +368,27 @@ def test_referenced_secrets_are_documented_and_generated_for_dev() -> None:
     for name in referenced:
         assert f"`{name}`" in readme, f"{name} is not documented in deploy/k8s/README.md"
         assert name in generated, f"the dev overlay does not generate {name}"
+
+
+def _dev_secret_literals(name: str) -> dict[str, str]:
+    [generator] = [
+        g for g in load_kustomization(OVERLAYS["dev"])["secretGenerator"] if g["name"] == name
+    ]
+    return dict(literal.split("=", 1) for literal in generator["literals"])
+
+
+def test_principals_are_configured_with_key_hashes_only() -> None:
+    """The dev Secret and compose configure principals as the service reads them, with hashes."""
+    principals = TypeAdapter(PrincipalSpecs)
+    dev = principals.validate_json(_dev_secret_literals("fixloop-orders-secrets")["principals"])
+    composed = principals.validate_json(
+        compose()["services"]["orders"]["environment"]["FIXLOOP_ORDERS_PRINCIPALS"]
+    )
+    for spec in (*dev, *composed):
+        assert all(is_key_hash(h) for h in spec.key_hashes)
+    # the documented dev key of the dev overlay is the one its hash stands for
+    assert dev[0].key_hashes == [hash_api_key("dev-partner-key-not-a-secret")]
+    assert {s.kind for s in composed} >= {PrincipalKind.PARTNER, PrincipalKind.OPERATOR}
 
 
 def test_shared_config_map() -> None:

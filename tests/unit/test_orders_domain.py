@@ -6,25 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from fixloop_orders.app.intake import received_event, work_order_details
 from fixloop_orders.app.timeline_facts import RECORDED_EVENT_TYPES, timeline_fact
 from fixloop_orders.domain.intake import SourceBindings
 from fixloop_orders.domain.timeline import utc_clock
-from fixloop_orders.domain.work_order import (
-    CANCELLABLE_STATES,
-    LIFECYCLE,
-    REOPENABLE_STATES,
-    TERMINAL_STATES,
-    ExternalOrderKey,
-    Transition,
-    WorkOrder,
-    WorkOrderState,
-    decide,
-    stage,
-)
+from fixloop_orders.domain.work_order import ExternalOrderKey, WorkOrder, WorkOrderState
 from fixloop_shared.contracts import (
     EVENT_TYPES,
     Address,
@@ -179,127 +166,6 @@ def test_no_bindings_allow_nothing() -> None:
     bindings = SourceBindings.of({})
     assert bindings.is_empty
     assert not bindings.allows("marketplace.example", "acme")
-
-
-# --------------------------------------------------------------------------- state machine
-
-
-def test_the_main_line_moves_step_by_step() -> None:
-    order = new_order()
-    steps = [t for t in Transition if t not in (Transition.CANCEL, Transition.REOPEN)]
-    for minutes, transition in enumerate(steps, start=1):
-        at = T0 + timedelta(minutes=minutes)
-        decision = order.apply(transition, entry_id=f"e{minutes}", at=at, recorded_at=at)
-        assert decision.moved
-        assert order.state is transition.target
-    assert order.state is WorkOrderState.CLOSED
-    assert [e.kind for e in order.new_entries] == ["received", *[t.value for t in steps]]
-
-
-def test_started_after_completed_is_recorded_without_moving_back() -> None:
-    order = new_order(WorkOrderState.ASSIGNED)
-    order.apply(Transition.COMPLETE, entry_id="c", at=T0, recorded_at=T0)
-    decision = order.apply(Transition.START, entry_id="s", at=T0, recorded_at=T0)
-
-    assert order.state is WorkOrderState.COMPLETED
-    assert not decision.moved
-    entry = order.new_entries[-1]
-    assert entry.kind == "started"
-    assert entry.details["recorded_only"] == "the work order is already completed"
-    assert entry.details["state_before"] == entry.details["state_after"] == "completed"
-    assert "(recorded only:" in entry.summary
-
-
-def test_reopen_sends_a_completed_order_back_to_dispatch() -> None:
-    order = new_order(WorkOrderState.VERIFIED)
-    reopened_at = T0 + timedelta(hours=2)
-    decision = order.apply(Transition.REOPEN, entry_id="r", at=reopened_at, recorded_at=reopened_at)
-
-    assert decision.moved
-    assert order.state is WorkOrderState.DISPATCH_REQUESTED
-    # a milestone from before the reopen belongs to the previous round
-    before = reopened_at - timedelta(minutes=5)
-    late = order.apply(Transition.COMPLETE, entry_id="old", at=before, recorded_at=reopened_at)
-    assert not late.moved
-    assert late.reason == "it happened before the work order was reopened"
-    after = reopened_at + timedelta(minutes=5)
-    assert order.apply(Transition.ASSIGN, entry_id="new", at=after, recorded_at=after).moved
-
-
-@pytest.mark.parametrize("state", sorted(TERMINAL_STATES))
-@pytest.mark.parametrize("transition", list(Transition))
-def test_terminal_states_never_change(state: WorkOrderState, transition: Transition) -> None:
-    decision = decide(state, transition, at=T0)
-    assert not decision.moved
-    assert decision.after is state
-
-
-@pytest.mark.parametrize("state", [s for s in LIFECYCLE if s not in TERMINAL_STATES])
-def test_cancel_only_before_the_work_is_completed(state: WorkOrderState) -> None:
-    decision = decide(state, Transition.CANCEL, at=T0)
-    assert decision.moved == (state in CANCELLABLE_STATES)
-    if decision.moved:
-        assert decision.after is WorkOrderState.CANCELLED
-
-
-@pytest.mark.parametrize("state", list(WorkOrderState))
-def test_reopen_only_after_completion_and_before_closing(state: WorkOrderState) -> None:
-    decision = decide(state, Transition.REOPEN, at=T0)
-    assert decision.moved == (state in REOPENABLE_STATES)
-    assert decision.moved == (state in {WorkOrderState.COMPLETED, WorkOrderState.VERIFIED})
-
-
-milestones = st.lists(
-    st.tuples(st.sampled_from(list(Transition)), st.integers(min_value=-600, max_value=600)),
-    max_size=40,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(milestones)
-def test_any_sequence_of_milestones_obeys_the_lifecycle(
-    sequence: list[tuple[Transition, int]],
-) -> None:
-    order = new_order()
-    now = T0
-    for number, (transition, offset_minutes) in enumerate(sequence):
-        now += timedelta(seconds=1)
-        at = now + timedelta(minutes=offset_minutes)
-        before = order.state
-        entries_before = list(order.new_entries)
-
-        decision = order.apply(transition, entry_id=f"e{number}", at=at, recorded_at=now)
-
-        # every milestone is recorded exactly once, and nothing earlier is rewritten
-        assert order.new_entries[:-1] == entries_before
-        assert order.new_entries[-1].entry_id == f"e{number}"
-        assert order.new_entries[-1].kind == transition.value
-        assert decision.before is before
-        assert order.state is decision.after
-        if before in TERMINAL_STATES:
-            assert order.state is before
-        if order.state is not before:
-            if transition is Transition.REOPEN:
-                assert before in REOPENABLE_STATES
-                assert order.state is WorkOrderState.DISPATCH_REQUESTED
-            else:
-                assert stage(order.state) > stage(before), "only reopen moves backwards"
-        else:
-            assert "recorded_only" in order.new_entries[-1].details
-        assert order.updated_at >= now
-
-    assert len(order.new_entries) == 1 + len(sequence)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.sampled_from(LIFECYCLE), st.sampled_from(LIFECYCLE))
-def test_a_milestone_not_ahead_of_the_state_never_moves_it(
-    state: WorkOrderState, milestone: WorkOrderState
-) -> None:
-    if milestone is WorkOrderState.RECEIVED:
-        return  # received is where every order starts, not a milestone
-    decision = decide(state, Transition(milestone.value), at=T0)
-    assert decision.moved == (stage(milestone) > stage(state) and state not in TERMINAL_STATES)
 
 
 # --------------------------------------------------------------------------- timeline text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,7 +77,16 @@ def test_generated_code_imports() -> None:
 
     service = work_orders_service_pb2.DESCRIPTOR.services_by_name["WorkOrdersService"]
     assert service.full_name == "fixloop.v1.WorkOrdersService"
-    assert [method.name for method in service.methods] == ["GetWorkOrder"]
+    assert [method.name for method in service.methods] == [
+        "GetWorkOrder",
+        "ListWorkOrders",
+        "CreateWorkOrder",
+        "WatchWorkOrders",
+        "CancelWorkOrder",
+        "VerifyCompletion",
+        "RejectCompletion",
+        "AddComment",
+    ]
     assert hasattr(work_orders_service_pb2_grpc, "WorkOrdersServiceStub")
 
 
@@ -109,6 +119,7 @@ def test_breaking_change_against_the_baseline_is_caught(tmp_path: Path) -> None:
     changed = tmp_path / "proto"
     (changed / "fixloop" / "v1").mkdir(parents=True)
     (changed / "buf.yaml").write_bytes((PROTO_ROOT / "buf.yaml").read_bytes())
+    shutil.copytree(PROTO_ROOT / "google", changed / "google")
     for proto in PACKAGE_DIR.glob("*.proto"):
         text = proto.read_text()
         if proto.name == "work_order.proto":

@@ -18,7 +18,7 @@ from hypothesis.stateful import (
 )
 from pydantic import ValidationError
 
-from fixloop_shared.contracts import Milestone, SlaBreached, SlaMet, SlaWarning
+from fixloop_shared.contracts import Milestone, SlaBreached, SlaMet, SlaStopped, SlaWarning
 from fixloop_sla.app.clocks import sla_events
 from fixloop_sla.domain import (
     ClockPolicy,
@@ -32,6 +32,7 @@ from fixloop_sla.domain import (
     SlaPolicy,
     Transition,
     clock_id_for,
+    clock_ids_of,
     is_late,
     to_instant,
 )
@@ -494,3 +495,203 @@ def test_signals_become_valid_wire_events() -> None:
         assert event.clock_id == clock.clock_id
         assert event.started_at == T0
         assert event.milestone is DISPATCH
+
+
+# -- cancellation: stopped without the milestone ------------------------------------------------
+
+REASON = "customer withdrew the request"
+
+
+@given(policy=policies(), started=aware_datetimes, data=st.data())
+def test_a_cancellation_stops_a_running_clock_once_and_nothing_fires_afterwards(
+    policy: ClockPolicy, started: datetime, data: st.DataObject
+) -> None:
+    clock = start(policy, started)
+    cancelled_at = data.draw(offset_times(clock))
+    now = max(to_instant(cancelled_at), clock.started_at)
+    transition = clock.cancel(cancelled_at, reason=REASON, now=now, late_after=LATE_AFTER)
+    after = transition.after
+    stop_instant = to_instant(cancelled_at)
+    assert transition.changed
+    assert after.version == clock.version + 1
+    assert (after.stopped_at, after.stop_reason) == (stop_instant, REASON)
+    assert after.is_stopped
+    assert after.next_fire_at is None
+    kinds = [s.kind for s in transition.signals]
+    if stop_instant < clock.due_at:
+        assert after.state is ClockState.STOPPED
+        assert kinds == [SignalKind.STOPPED]
+        assert not after.breached
+        assert not after.warned  # a warning not sent yet is never sent for a cancelled order
+    else:
+        # Missed before it was cancelled (the scheduler had not fired the breach yet).
+        assert after.state is ClockState.BREACHED
+        assert kinds == [SignalKind.BREACH, SignalKind.STOPPED]
+    stopped = transition.signals[-1]
+    assert (stopped.stopped_at, stopped.reason, stopped.fired_at) == (stop_instant, REASON, now)
+    # Nothing fires on it afterwards, and no later stop, cancellation or redelivery changes it.
+    for later in data.draw(st.lists(offset_times(clock), min_size=1, max_size=6)):
+        assert not after.fire(later, late_after=LATE_AFTER).changed
+        assert not after.stop(later, now=later).changed
+        assert not after.cancel(later, reason="again", now=later).changed
+    assert not after.cancel(cancelled_at, reason=REASON, now=now).changed
+
+
+@given(policy=policies(), started=aware_datetimes, data=st.data())
+def test_the_outcome_of_a_cancellation_does_not_depend_on_when_it_is_processed(
+    policy: ClockPolicy, started: datetime, data: st.DataObject
+) -> None:
+    """A scheduler on time and one that lagged (or a backlog of events) end the same way."""
+    clock = start(policy, started)
+    cancelled_at = to_instant(data.draw(offset_times(clock)))
+    assume(cancelled_at >= clock.started_at)
+    # On time: every pass up to the cancellation, then the cancellation at once.
+    passes = sorted(
+        to_instant(t)
+        for t in data.draw(st.lists(offset_times(clock), max_size=8))
+        if clock.started_at <= to_instant(t) <= cancelled_at
+    )
+    on_time = clock
+    for moment in [*passes, cancelled_at]:
+        on_time = on_time.fire(moment, late_after=LATE_AFTER).after
+    on_time = on_time.cancel(cancelled_at, reason=REASON, now=cancelled_at).after
+    # Lagging: no pass at all, the cancellation processed much later.
+    lag = timedelta(milliseconds=data.draw(st.integers(min_value=0, max_value=10**9)))
+    lagging = clock.cancel(cancelled_at, reason=REASON, now=cancelled_at + lag).after
+    assert on_time.state == lagging.state
+    assert on_time.breached == lagging.breached == (cancelled_at >= clock.due_at)
+    assert (on_time.stopped_at, on_time.stop_reason) == (lagging.stopped_at, lagging.stop_reason)
+
+
+def test_a_cancellation_after_the_breach_records_the_stop_and_says_so() -> None:
+    breached = start(DEFAULT_POLICY, T0).fire(T0 + timedelta(hours=3)).after
+    now = T0 + timedelta(hours=4)
+    transition = breached.cancel(T0 + timedelta(hours=3, minutes=30), reason=REASON, now=now)
+    after = transition.after
+    assert after.state is ClockState.BREACHED  # the breach stands
+    assert after.breached_at == breached.breached_at
+    assert (after.stopped_at, after.stop_reason) == (T0 + timedelta(hours=3, minutes=30), REASON)
+    (stopped,) = transition.signals
+    assert (stopped.kind, stopped.reason, stopped.fired_at) == (SignalKind.STOPPED, REASON, now)
+    assert not after.cancel(now, reason=REASON, now=now).changed
+    assert not after.stop(now, now=now).changed
+
+
+def test_a_cancellation_of_a_clock_stopped_already_changes_nothing() -> None:
+    clock = start(DEFAULT_POLICY, T0)
+    now = T0 + timedelta(minutes=20)
+    met = clock.stop(T0 + timedelta(minutes=10), now=now).after
+    assert not met.cancel(now, reason=REASON, now=now).changed
+    # Breached, then the milestone reached late: stopped already.
+    late_stop = clock.fire(T0 + timedelta(hours=3)).after.stop(T0 + timedelta(hours=4), now=now)
+    assert not late_stop.after.cancel(now, reason=REASON, now=now).changed
+    # Cancelled first: the accepted assignment that comes later changes nothing either.
+    cancelled = clock.cancel(now, reason=REASON, now=now).after
+    assert cancelled.state is ClockState.STOPPED
+    assert not cancelled.stop(now + timedelta(minutes=1), now=now + timedelta(minutes=1)).changed
+
+
+def test_a_cancellation_after_the_warning_stops_the_clock_before_its_breach() -> None:
+    warned = start(DEFAULT_POLICY, T0).fire(T0 + timedelta(minutes=61)).after
+    assert warned.warned
+    cancelled = warned.cancel(
+        T0 + timedelta(minutes=70), reason=REASON, now=T0 + timedelta(minutes=71)
+    )
+    assert cancelled.after.state is ClockState.STOPPED
+    assert [s.kind for s in cancelled.signals] == [SignalKind.STOPPED]
+    assert cancelled.after.warned  # what went out stays recorded
+    assert not cancelled.after.fire(T0 + timedelta(hours=5)).changed
+
+
+def test_a_cancellation_needs_a_reason_and_only_a_cancelled_clock_has_one() -> None:
+    clock = start(DEFAULT_POLICY, T0)
+    with pytest.raises(InvalidClockError):
+        clock.cancel(T0, reason="", now=T0)
+    with pytest.raises(InvalidClockError):
+        replace(clock, state=ClockState.STOPPED, stopped_at=T0)  # no reason
+    with pytest.raises(InvalidClockError):
+        replace(clock, stop_reason=REASON)  # running with a stop reason
+    met = clock.stop(T0 + timedelta(minutes=1), now=T0 + timedelta(minutes=1)).after
+    with pytest.raises(InvalidClockError):
+        replace(met, stop_reason=REASON)  # met is the milestone reached, not a cancellation
+    cancelled = clock.cancel(T0 + timedelta(minutes=1), reason=REASON, now=T0).after
+    with pytest.raises(InvalidClockError):
+        replace(cancelled, breached=True, breached_at=T0 + timedelta(hours=2))
+
+
+def test_every_clock_of_a_work_order_has_a_known_id() -> None:
+    ids = clock_ids_of("wo-1")
+    assert len(ids) == len(set(ids)) == len(Milestone)
+    assert clock_id_for("wo-1", DISPATCH) in ids
+    assert set(ids).isdisjoint(clock_ids_of("wo-2"))
+
+
+def test_cancellation_signals_become_valid_wire_events() -> None:
+    clock = start(DEFAULT_POLICY, T0)
+    stopped = clock.cancel(
+        T0 + timedelta(minutes=30), reason=REASON, now=T0 + timedelta(minutes=31)
+    )
+    (event,) = sla_events(stopped.after, stopped.signals)
+    assert isinstance(event, SlaStopped)
+    assert (event.stopped_at, event.reason) == (T0 + timedelta(minutes=30), REASON)
+    assert (event.clock_id, event.work_order_id, event.milestone) == (
+        clock.clock_id,
+        "wo-1",
+        DISPATCH,
+    )
+    assert (event.started_at, event.warn_at, event.due_at) == (
+        clock.started_at,
+        clock.warn_at,
+        clock.due_at,
+    )
+    overdue = clock.cancel(T0 + timedelta(hours=3), reason=REASON, now=T0 + timedelta(hours=3))
+    breach, stop = sla_events(overdue.after, overdue.signals)
+    assert isinstance(breach, SlaBreached)
+    assert isinstance(stop, SlaStopped)
+    assert stop.stopped_at == T0 + timedelta(hours=3)
+
+
+class ClockLifecycleWithCancellations(ClockLifecycle):
+    """The same interleavings, with cancellations (and their redeliveries) among the stops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancellations: list[datetime] = []
+        self.signals_when_stopped: int | None = None
+
+    @rule(fraction=st.floats(min_value=-0.5, max_value=2.0))
+    def order_cancelled(self, fraction: float) -> None:
+        cancelled_at = to_instant(self.clock.started_at + self.span * fraction)
+        self.stops.append(cancelled_at)
+        self.cancellations.append(cancelled_at)
+        self.apply(self.clock.cancel(cancelled_at, reason=REASON, now=self.now))
+
+    @precondition(lambda self: bool(self.cancellations))
+    @rule()
+    def cancellation_redelivered(self) -> None:
+        self.apply(self.clock.cancel(self.cancellations[-1], reason=REASON, now=self.now))
+
+    def apply(self, transition: Transition) -> None:
+        super().apply(transition)
+        if SignalKind.STOPPED in [s.kind for s in transition.signals]:
+            self.signals_when_stopped = len(self.signals)
+
+    @invariant()
+    def a_cancelled_clock_says_so_once_and_then_nothing(self) -> None:
+        kinds = [s.kind for s in self.signals]
+        assert kinds.count(SignalKind.STOPPED) <= 1
+        assert not (SignalKind.MET in kinds and SignalKind.STOPPED in kinds)
+        if self.signals_when_stopped is not None:
+            assert len(self.signals) == self.signals_when_stopped
+            assert self.clock.is_stopped
+            assert self.clock.next_fire_at is None
+        assert (self.clock.stop_reason is not None) == (SignalKind.STOPPED in kinds)
+        assert (self.clock.state is ClockState.STOPPED) == (
+            SignalKind.STOPPED in kinds and not self.clock.breached
+        )
+
+
+TestClockLifecycleWithCancellations = ClockLifecycleWithCancellations.TestCase
+TestClockLifecycleWithCancellations.settings = settings(
+    max_examples=60, stateful_step_count=25, deadline=None
+)

@@ -1,5 +1,6 @@
 import datetime
 
+from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -9,6 +10,22 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ChecklistOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHECKLIST_OUTCOME_UNSPECIFIED: _ClassVar[ChecklistOutcome]
+    CHECKLIST_OUTCOME_PASSED: _ClassVar[ChecklistOutcome]
+    CHECKLIST_OUTCOME_FAILED: _ClassVar[ChecklistOutcome]
+    CHECKLIST_OUTCOME_NOT_APPLICABLE: _ClassVar[ChecklistOutcome]
+
+class DelayCause(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DELAY_CAUSE_UNSPECIFIED: _ClassVar[DelayCause]
+    DELAY_CAUSE_MANPOWER: _ClassVar[DelayCause]
+    DELAY_CAUSE_PARTS: _ClassVar[DelayCause]
+    DELAY_CAUSE_TECHNICAL: _ClassVar[DelayCause]
+    DELAY_CAUSE_ACCESS: _ClassVar[DelayCause]
+    DELAY_CAUSE_OTHER: _ClassVar[DelayCause]
 
 class WorkOrderState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -22,6 +39,12 @@ class WorkOrderState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WORK_ORDER_STATE_VERIFIED: _ClassVar[WorkOrderState]
     WORK_ORDER_STATE_CLOSED: _ClassVar[WorkOrderState]
     WORK_ORDER_STATE_CANCELLED: _ClassVar[WorkOrderState]
+    WORK_ORDER_STATE_DISPATCHING: _ClassVar[WorkOrderState]
+    WORK_ORDER_STATE_SCHEDULED: _ClassVar[WorkOrderState]
+    WORK_ORDER_STATE_EN_ROUTE: _ClassVar[WorkOrderState]
+    WORK_ORDER_STATE_ON_SITE: _ClassVar[WorkOrderState]
+    WORK_ORDER_STATE_WORK_COMPLETED: _ClassVar[WorkOrderState]
+    WORK_ORDER_STATE_ARCHIVED: _ClassVar[WorkOrderState]
 
 class Category(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -39,6 +62,16 @@ class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PRIORITY_HIGH: _ClassVar[Priority]
     PRIORITY_NORMAL: _ClassVar[Priority]
     PRIORITY_LOW: _ClassVar[Priority]
+CHECKLIST_OUTCOME_UNSPECIFIED: ChecklistOutcome
+CHECKLIST_OUTCOME_PASSED: ChecklistOutcome
+CHECKLIST_OUTCOME_FAILED: ChecklistOutcome
+CHECKLIST_OUTCOME_NOT_APPLICABLE: ChecklistOutcome
+DELAY_CAUSE_UNSPECIFIED: DelayCause
+DELAY_CAUSE_MANPOWER: DelayCause
+DELAY_CAUSE_PARTS: DelayCause
+DELAY_CAUSE_TECHNICAL: DelayCause
+DELAY_CAUSE_ACCESS: DelayCause
+DELAY_CAUSE_OTHER: DelayCause
 WORK_ORDER_STATE_UNSPECIFIED: WorkOrderState
 WORK_ORDER_STATE_RECEIVED: WorkOrderState
 WORK_ORDER_STATE_DISPATCH_REQUESTED: WorkOrderState
@@ -49,6 +82,12 @@ WORK_ORDER_STATE_COMPLETED: WorkOrderState
 WORK_ORDER_STATE_VERIFIED: WorkOrderState
 WORK_ORDER_STATE_CLOSED: WorkOrderState
 WORK_ORDER_STATE_CANCELLED: WorkOrderState
+WORK_ORDER_STATE_DISPATCHING: WorkOrderState
+WORK_ORDER_STATE_SCHEDULED: WorkOrderState
+WORK_ORDER_STATE_EN_ROUTE: WorkOrderState
+WORK_ORDER_STATE_ON_SITE: WorkOrderState
+WORK_ORDER_STATE_WORK_COMPLETED: WorkOrderState
+WORK_ORDER_STATE_ARCHIVED: WorkOrderState
 CATEGORY_UNSPECIFIED: Category
 CATEGORY_BREAKDOWN: Category
 CATEGORY_PREVENTIVE: Category
@@ -62,7 +101,7 @@ PRIORITY_NORMAL: Priority
 PRIORITY_LOW: Priority
 
 class WorkOrder(_message.Message):
-    __slots__ = ("id", "tenant", "state", "source_platform", "external_id", "site", "equipment", "category", "priority", "description", "requester", "required_parts", "received_at", "updated_at", "timeline")
+    __slots__ = ("id", "tenant", "state", "source_platform", "external_id", "site", "equipment", "category", "priority", "description", "requester", "required_parts", "received_at", "updated_at", "timeline", "contractor_id", "appointment", "eta", "completion", "version", "verify_by", "closed_at", "reopen_count", "state_as_of")
     ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +117,15 @@ class WorkOrder(_message.Message):
     RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     TIMELINE_FIELD_NUMBER: _ClassVar[int]
+    CONTRACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    APPOINTMENT_FIELD_NUMBER: _ClassVar[int]
+    ETA_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_BY_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_AT_FIELD_NUMBER: _ClassVar[int]
+    REOPEN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    STATE_AS_OF_FIELD_NUMBER: _ClassVar[int]
     id: str
     tenant: str
     state: WorkOrderState
@@ -93,7 +141,62 @@ class WorkOrder(_message.Message):
     received_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     timeline: _containers.RepeatedCompositeFieldContainer[TimelineEntry]
-    def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., state: _Optional[_Union[WorkOrderState, str]] = ..., source_platform: _Optional[str] = ..., external_id: _Optional[str] = ..., site: _Optional[_Union[Site, _Mapping]] = ..., equipment: _Optional[_Union[Equipment, _Mapping]] = ..., category: _Optional[_Union[Category, str]] = ..., priority: _Optional[_Union[Priority, str]] = ..., description: _Optional[str] = ..., requester: _Optional[_Union[Requester, _Mapping]] = ..., required_parts: _Optional[_Iterable[_Union[PartLine, _Mapping]]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timeline: _Optional[_Iterable[_Union[TimelineEntry, _Mapping]]] = ...) -> None: ...
+    contractor_id: str
+    appointment: AppointmentWindow
+    eta: _timestamp_pb2.Timestamp
+    completion: CompletionReport
+    version: int
+    verify_by: _timestamp_pb2.Timestamp
+    closed_at: _timestamp_pb2.Timestamp
+    reopen_count: int
+    state_as_of: WorkOrderState
+    def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., state: _Optional[_Union[WorkOrderState, str]] = ..., source_platform: _Optional[str] = ..., external_id: _Optional[str] = ..., site: _Optional[_Union[Site, _Mapping]] = ..., equipment: _Optional[_Union[Equipment, _Mapping]] = ..., category: _Optional[_Union[Category, str]] = ..., priority: _Optional[_Union[Priority, str]] = ..., description: _Optional[str] = ..., requester: _Optional[_Union[Requester, _Mapping]] = ..., required_parts: _Optional[_Iterable[_Union[PartLine, _Mapping]]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timeline: _Optional[_Iterable[_Union[TimelineEntry, _Mapping]]] = ..., contractor_id: _Optional[str] = ..., appointment: _Optional[_Union[AppointmentWindow, _Mapping]] = ..., eta: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completion: _Optional[_Union[CompletionReport, _Mapping]] = ..., version: _Optional[int] = ..., verify_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reopen_count: _Optional[int] = ..., state_as_of: _Optional[_Union[WorkOrderState, str]] = ...) -> None: ...
+
+class AppointmentWindow(_message.Message):
+    __slots__ = ("start", "end")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ChecklistResult(_message.Message):
+    __slots__ = ("item", "outcome", "note")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    item: str
+    outcome: ChecklistOutcome
+    note: str
+    def __init__(self, item: _Optional[str] = ..., outcome: _Optional[_Union[ChecklistOutcome, str]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class PhotoEvidence(_message.Message):
+    __slots__ = ("uri", "content_type", "size_bytes", "sha256")
+    URI_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    uri: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    def __init__(self, uri: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class CompletionReport(_message.Message):
+    __slots__ = ("resolution_code", "work_summary", "labour_minutes", "parts_used", "checklist", "photos")
+    RESOLUTION_CODE_FIELD_NUMBER: _ClassVar[int]
+    WORK_SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    LABOUR_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    PARTS_USED_FIELD_NUMBER: _ClassVar[int]
+    CHECKLIST_FIELD_NUMBER: _ClassVar[int]
+    PHOTOS_FIELD_NUMBER: _ClassVar[int]
+    resolution_code: str
+    work_summary: str
+    labour_minutes: int
+    parts_used: _containers.RepeatedCompositeFieldContainer[PartLine]
+    checklist: _containers.RepeatedCompositeFieldContainer[ChecklistResult]
+    photos: _containers.RepeatedCompositeFieldContainer[PhotoEvidence]
+    def __init__(self, resolution_code: _Optional[str] = ..., work_summary: _Optional[str] = ..., labour_minutes: _Optional[int] = ..., parts_used: _Optional[_Iterable[_Union[PartLine, _Mapping]]] = ..., checklist: _Optional[_Iterable[_Union[ChecklistResult, _Mapping]]] = ..., photos: _Optional[_Iterable[_Union[PhotoEvidence, _Mapping]]] = ...) -> None: ...
 
 class Site(_message.Message):
     __slots__ = ("site_id", "name", "address", "timezone")

@@ -23,19 +23,101 @@ _sym_db = _symbol_database.Default()
 
 
 from fixloop.v1 import work_order_pb2 as fixloop_dot_v1_dot_work__order__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$fixloop/v1/work_orders_service.proto\x12\nfixloop.v1\x1a\x1b\x66ixloop/v1/work_order.proto\",\n\x13GetWorkOrderRequest\x12\x15\n\rwork_order_id\x18\x01 \x01(\t\"A\n\x14GetWorkOrderResponse\x12)\n\nwork_order\x18\x01 \x01(\x0b\x32\x15.fixloop.v1.WorkOrder2f\n\x11WorkOrdersService\x12Q\n\x0cGetWorkOrder\x12\x1f.fixloop.v1.GetWorkOrderRequest\x1a .fixloop.v1.GetWorkOrderResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$fixloop/v1/work_orders_service.proto\x12\nfixloop.v1\x1a\x1b\x66ixloop/v1/work_order.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"c\n\x13GetWorkOrderRequest\x12\x1b\n\rwork_order_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12/\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x01\"A\n\x14GetWorkOrderResponse\x12)\n\nwork_order\x18\x01 \x01(\x0b\x32\x15.fixloop.v1.WorkOrder\"\xf1\x01\n\x15ListWorkOrdersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12*\n\x06states\x18\x03 \x03(\x0e\x32\x1a.fixloop.v1.WorkOrderState\x12\x14\n\x07site_id\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x1c\n\x0f\x65quipment_class\x18\x05 \x01(\tH\x01\x88\x01\x01\x12\x31\n\rupdated_since\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\n\n\x08_site_idB\x12\n\x10_equipment_class\"]\n\x16ListWorkOrdersResponse\x12*\n\x0bwork_orders\x18\x01 \x03(\x0b\x32\x15.fixloop.v1.WorkOrder\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8c\x03\n\x13WorkOrderSubmission\x12\x19\n\x0b\x65xternal_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x04site\x18\x02 \x01(\x0b\x32\x10.fixloop.v1.SiteB\x04\xe2\x41\x01\x02\x12.\n\tequipment\x18\x03 \x01(\x0b\x32\x15.fixloop.v1.EquipmentB\x04\xe2\x41\x01\x02\x12,\n\x08\x63\x61tegory\x18\x04 \x01(\x0e\x32\x14.fixloop.v1.CategoryB\x04\xe2\x41\x01\x02\x12,\n\x08priority\x18\x05 \x01(\x0e\x32\x14.fixloop.v1.PriorityB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x64\x65scription\x18\x06 \x01(\tB\x04\xe2\x41\x01\x02\x12.\n\trequester\x18\x07 \x01(\x0b\x32\x15.fixloop.v1.RequesterB\x04\xe2\x41\x01\x02\x12,\n\x0erequired_parts\x18\x08 \x03(\x0b\x32\x14.fixloop.v1.PartLine\x12/\n\x0breported_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\x16\x43reateWorkOrderRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x39\n\nwork_order\x18\x02 \x01(\x0b\x32\x1f.fixloop.v1.WorkOrderSubmissionB\x04\xe2\x41\x01\x02\"U\n\x17\x43reateWorkOrderResponse\x12)\n\nwork_order\x18\x01 \x01(\x0b\x32\x15.fixloop.v1.WorkOrder\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"k\n\x16WatchWorkOrdersRequest\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x1a\n\rwork_order_id\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x0b\x66rom_oldest\x18\x03 \x01(\x08\x42\x10\n\x0e_work_order_id\"R\n\x17WatchWorkOrdersResponse\x12\'\n\x04step\x18\x01 \x01(\x0b\x32\x19.fixloop.v1.WorkOrderStep\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\"\x8d\x04\n\rWorkOrderStep\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x15\n\rwork_order_id\x18\x03 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x04 \x01(\t\x12)\n\x05state\x18\x05 \x01(\x0e\x32\x1a.fixloop.v1.WorkOrderState\x12\x32\n\x0eprevious_state\x18\x06 \x01(\x0e\x32\x1a.fixloop.v1.WorkOrderState\x12\x0f\n\x07version\x18\x07 \x01(\r\x12/\n\x0boccurred_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nactor_kind\x18\t \x01(\t\x12\x15\n\x08\x61\x63tor_id\x18\n \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06reason\x18\x0b \x01(\tH\x01\x88\x01\x01\x12\x11\n\x04note\x18\x0c \x01(\tH\x02\x88\x01\x01\x12\x1a\n\rcontractor_id\x18\r \x01(\tH\x03\x88\x01\x01\x12\x37\n\x07\x64\x65tails\x18\x0e \x03(\x0b\x32&.fixloop.v1.WorkOrderStep.DetailsEntry\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0b\n\t_actor_idB\t\n\x07_reasonB\x07\n\x05_noteB\x10\n\x0e_contractor_id\"e\n\x16\x43\x61ncelWorkOrderRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rwork_order_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"D\n\x17\x43\x61ncelWorkOrderResponse\x12)\n\nwork_order\x18\x01 \x01(\x0b\x32\x15.fixloop.v1.WorkOrder\"l\n\x17VerifyCompletionRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rwork_order_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\x04note\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x07\n\x05_note\"E\n\x18VerifyCompletionResponse\x12)\n\nwork_order\x18\x01 \x01(\x0b\x32\x15.fixloop.v1.WorkOrder\"f\n\x17RejectCompletionRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rwork_order_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"E\n\x18RejectCompletionResponse\x12)\n\nwork_order\x18\x01 \x01(\x0b\x32\x15.fixloop.v1.WorkOrder\"^\n\x11\x41\x64\x64\x43ommentRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rwork_order_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04text\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"S\n\x12\x41\x64\x64\x43ommentResponse\x12)\n\nwork_order\x18\x01 \x01(\x0b\x32\x15.fixloop.v1.WorkOrder\x12\x12\n\ncomment_id\x18\x02 \x01(\t2\xe0\x05\n\x11WorkOrdersService\x12Q\n\x0cGetWorkOrder\x12\x1f.fixloop.v1.GetWorkOrderRequest\x1a .fixloop.v1.GetWorkOrderResponse\x12W\n\x0eListWorkOrders\x12!.fixloop.v1.ListWorkOrdersRequest\x1a\".fixloop.v1.ListWorkOrdersResponse\x12Z\n\x0f\x43reateWorkOrder\x12\".fixloop.v1.CreateWorkOrderRequest\x1a#.fixloop.v1.CreateWorkOrderResponse\x12\\\n\x0fWatchWorkOrders\x12\".fixloop.v1.WatchWorkOrdersRequest\x1a#.fixloop.v1.WatchWorkOrdersResponse0\x01\x12Z\n\x0f\x43\x61ncelWorkOrder\x12\".fixloop.v1.CancelWorkOrderRequest\x1a#.fixloop.v1.CancelWorkOrderResponse\x12]\n\x10VerifyCompletion\x12#.fixloop.v1.VerifyCompletionRequest\x1a$.fixloop.v1.VerifyCompletionResponse\x12]\n\x10RejectCompletion\x12#.fixloop.v1.RejectCompletionRequest\x1a$.fixloop.v1.RejectCompletionResponse\x12K\n\nAddComment\x12\x1d.fixloop.v1.AddCommentRequest\x1a\x1e.fixloop.v1.AddCommentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fixloop.v1.work_orders_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETWORKORDERREQUEST']._serialized_start=81
-  _globals['_GETWORKORDERREQUEST']._serialized_end=125
-  _globals['_GETWORKORDERRESPONSE']._serialized_start=127
-  _globals['_GETWORKORDERRESPONSE']._serialized_end=192
-  _globals['_WORKORDERSSERVICE']._serialized_start=194
-  _globals['_WORKORDERSSERVICE']._serialized_end=296
+  _globals['_GETWORKORDERREQUEST'].fields_by_name['work_order_id']._loaded_options = None
+  _globals['_GETWORKORDERREQUEST'].fields_by_name['work_order_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETWORKORDERREQUEST'].fields_by_name['as_of']._loaded_options = None
+  _globals['_GETWORKORDERREQUEST'].fields_by_name['as_of']._serialized_options = b'\342A\001\001'
+  _globals['_WORKORDERSUBMISSION'].fields_by_name['external_id']._loaded_options = None
+  _globals['_WORKORDERSUBMISSION'].fields_by_name['external_id']._serialized_options = b'\342A\001\002'
+  _globals['_WORKORDERSUBMISSION'].fields_by_name['site']._loaded_options = None
+  _globals['_WORKORDERSUBMISSION'].fields_by_name['site']._serialized_options = b'\342A\001\002'
+  _globals['_WORKORDERSUBMISSION'].fields_by_name['equipment']._loaded_options = None
+  _globals['_WORKORDERSUBMISSION'].fields_by_name['equipment']._serialized_options = b'\342A\001\002'
+  _globals['_WORKORDERSUBMISSION'].fields_by_name['category']._loaded_options = None
+  _globals['_WORKORDERSUBMISSION'].fields_by_name['category']._serialized_options = b'\342A\001\002'
+  _globals['_WORKORDERSUBMISSION'].fields_by_name['priority']._loaded_options = None
+  _globals['_WORKORDERSUBMISSION'].fields_by_name['priority']._serialized_options = b'\342A\001\002'
+  _globals['_WORKORDERSUBMISSION'].fields_by_name['description']._loaded_options = None
+  _globals['_WORKORDERSUBMISSION'].fields_by_name['description']._serialized_options = b'\342A\001\002'
+  _globals['_WORKORDERSUBMISSION'].fields_by_name['requester']._loaded_options = None
+  _globals['_WORKORDERSUBMISSION'].fields_by_name['requester']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEWORKORDERREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATEWORKORDERREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEWORKORDERREQUEST'].fields_by_name['work_order']._loaded_options = None
+  _globals['_CREATEWORKORDERREQUEST'].fields_by_name['work_order']._serialized_options = b'\342A\001\002'
+  _globals['_WORKORDERSTEP_DETAILSENTRY']._loaded_options = None
+  _globals['_WORKORDERSTEP_DETAILSENTRY']._serialized_options = b'8\001'
+  _globals['_CANCELWORKORDERREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CANCELWORKORDERREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
+  _globals['_CANCELWORKORDERREQUEST'].fields_by_name['work_order_id']._loaded_options = None
+  _globals['_CANCELWORKORDERREQUEST'].fields_by_name['work_order_id']._serialized_options = b'\342A\001\002'
+  _globals['_CANCELWORKORDERREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_CANCELWORKORDERREQUEST'].fields_by_name['reason']._serialized_options = b'\342A\001\002'
+  _globals['_VERIFYCOMPLETIONREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_VERIFYCOMPLETIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
+  _globals['_VERIFYCOMPLETIONREQUEST'].fields_by_name['work_order_id']._loaded_options = None
+  _globals['_VERIFYCOMPLETIONREQUEST'].fields_by_name['work_order_id']._serialized_options = b'\342A\001\002'
+  _globals['_REJECTCOMPLETIONREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_REJECTCOMPLETIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
+  _globals['_REJECTCOMPLETIONREQUEST'].fields_by_name['work_order_id']._loaded_options = None
+  _globals['_REJECTCOMPLETIONREQUEST'].fields_by_name['work_order_id']._serialized_options = b'\342A\001\002'
+  _globals['_REJECTCOMPLETIONREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_REJECTCOMPLETIONREQUEST'].fields_by_name['reason']._serialized_options = b'\342A\001\002'
+  _globals['_ADDCOMMENTREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_ADDCOMMENTREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
+  _globals['_ADDCOMMENTREQUEST'].fields_by_name['work_order_id']._loaded_options = None
+  _globals['_ADDCOMMENTREQUEST'].fields_by_name['work_order_id']._serialized_options = b'\342A\001\002'
+  _globals['_ADDCOMMENTREQUEST'].fields_by_name['text']._loaded_options = None
+  _globals['_ADDCOMMENTREQUEST'].fields_by_name['text']._serialized_options = b'\342A\001\002'
+  _globals['_GETWORKORDERREQUEST']._serialized_start=147
+  _globals['_GETWORKORDERREQUEST']._serialized_end=246
+  _globals['_GETWORKORDERRESPONSE']._serialized_start=248
+  _globals['_GETWORKORDERRESPONSE']._serialized_end=313
+  _globals['_LISTWORKORDERSREQUEST']._serialized_start=316
+  _globals['_LISTWORKORDERSREQUEST']._serialized_end=557
+  _globals['_LISTWORKORDERSRESPONSE']._serialized_start=559
+  _globals['_LISTWORKORDERSRESPONSE']._serialized_end=652
+  _globals['_WORKORDERSUBMISSION']._serialized_start=655
+  _globals['_WORKORDERSUBMISSION']._serialized_end=1051
+  _globals['_CREATEWORKORDERREQUEST']._serialized_start=1053
+  _globals['_CREATEWORKORDERREQUEST']._serialized_end=1162
+  _globals['_CREATEWORKORDERRESPONSE']._serialized_start=1164
+  _globals['_CREATEWORKORDERRESPONSE']._serialized_end=1249
+  _globals['_WATCHWORKORDERSREQUEST']._serialized_start=1251
+  _globals['_WATCHWORKORDERSREQUEST']._serialized_end=1358
+  _globals['_WATCHWORKORDERSRESPONSE']._serialized_start=1360
+  _globals['_WATCHWORKORDERSRESPONSE']._serialized_end=1442
+  _globals['_WORKORDERSTEP']._serialized_start=1445
+  _globals['_WORKORDERSTEP']._serialized_end=1970
+  _globals['_WORKORDERSTEP_DETAILSENTRY']._serialized_start=1873
+  _globals['_WORKORDERSTEP_DETAILSENTRY']._serialized_end=1919
+  _globals['_CANCELWORKORDERREQUEST']._serialized_start=1972
+  _globals['_CANCELWORKORDERREQUEST']._serialized_end=2073
+  _globals['_CANCELWORKORDERRESPONSE']._serialized_start=2075
+  _globals['_CANCELWORKORDERRESPONSE']._serialized_end=2143
+  _globals['_VERIFYCOMPLETIONREQUEST']._serialized_start=2145
+  _globals['_VERIFYCOMPLETIONREQUEST']._serialized_end=2253
+  _globals['_VERIFYCOMPLETIONRESPONSE']._serialized_start=2255
+  _globals['_VERIFYCOMPLETIONRESPONSE']._serialized_end=2324
+  _globals['_REJECTCOMPLETIONREQUEST']._serialized_start=2326
+  _globals['_REJECTCOMPLETIONREQUEST']._serialized_end=2428
+  _globals['_REJECTCOMPLETIONRESPONSE']._serialized_start=2430
+  _globals['_REJECTCOMPLETIONRESPONSE']._serialized_end=2499
+  _globals['_ADDCOMMENTREQUEST']._serialized_start=2501
+  _globals['_ADDCOMMENTREQUEST']._serialized_end=2595
+  _globals['_ADDCOMMENTRESPONSE']._serialized_start=2597
+  _globals['_ADDCOMMENTRESPONSE']._serialized_end=2680
+  _globals['_WORKORDERSSERVICE']._serialized_start=2683
+  _globals['_WORKORDERSSERVICE']._serialized_end=3419
 # @@protoc_insertion_point(module_scope)

@@ -26,9 +26,15 @@ if _version_not_supported:
 
 
 class WorkOrdersServiceStub:
-    """Work orders of the caller's tenant. The tenant is always the one the caller's
-    credentials belong to; a work order of another tenant answers exactly like
-    one that does not exist (NOT_FOUND).
+    """Work orders of the caller's tenant, for requester-side partners (a
+    marketplace, an ERP) and the tenant's operators. The tenant is always the one
+    the caller's credentials belong to; a work order of another tenant answers
+    exactly like one that does not exist (NOT_FOUND).
+
+    Mutations take a request_id (a UUID chosen by the caller): repeated with the
+    same request_id they have one effect and return the first answer; the same
+    request_id with a different request is INVALID_ARGUMENT. A step the order's
+    state does not allow is FAILED_PRECONDITION and changes nothing.
     """
 
     def __init__(self, channel):
@@ -42,12 +48,53 @@ class WorkOrdersServiceStub:
                 request_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.GetWorkOrderRequest.SerializeToString,
                 response_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.GetWorkOrderResponse.FromString,
                 _registered_method=True)
+        self.ListWorkOrders = channel.unary_unary(
+                '/fixloop.v1.WorkOrdersService/ListWorkOrders',
+                request_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.ListWorkOrdersRequest.SerializeToString,
+                response_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.ListWorkOrdersResponse.FromString,
+                _registered_method=True)
+        self.CreateWorkOrder = channel.unary_unary(
+                '/fixloop.v1.WorkOrdersService/CreateWorkOrder',
+                request_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.CreateWorkOrderRequest.SerializeToString,
+                response_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.CreateWorkOrderResponse.FromString,
+                _registered_method=True)
+        self.WatchWorkOrders = channel.unary_stream(
+                '/fixloop.v1.WorkOrdersService/WatchWorkOrders',
+                request_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.WatchWorkOrdersRequest.SerializeToString,
+                response_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.WatchWorkOrdersResponse.FromString,
+                _registered_method=True)
+        self.CancelWorkOrder = channel.unary_unary(
+                '/fixloop.v1.WorkOrdersService/CancelWorkOrder',
+                request_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.CancelWorkOrderRequest.SerializeToString,
+                response_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.CancelWorkOrderResponse.FromString,
+                _registered_method=True)
+        self.VerifyCompletion = channel.unary_unary(
+                '/fixloop.v1.WorkOrdersService/VerifyCompletion',
+                request_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.VerifyCompletionRequest.SerializeToString,
+                response_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.VerifyCompletionResponse.FromString,
+                _registered_method=True)
+        self.RejectCompletion = channel.unary_unary(
+                '/fixloop.v1.WorkOrdersService/RejectCompletion',
+                request_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.RejectCompletionRequest.SerializeToString,
+                response_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.RejectCompletionResponse.FromString,
+                _registered_method=True)
+        self.AddComment = channel.unary_unary(
+                '/fixloop.v1.WorkOrdersService/AddComment',
+                request_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.AddCommentRequest.SerializeToString,
+                response_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.AddCommentResponse.FromString,
+                _registered_method=True)
 
 
 class WorkOrdersServiceServicer:
-    """Work orders of the caller's tenant. The tenant is always the one the caller's
-    credentials belong to; a work order of another tenant answers exactly like
-    one that does not exist (NOT_FOUND).
+    """Work orders of the caller's tenant, for requester-side partners (a
+    marketplace, an ERP) and the tenant's operators. The tenant is always the one
+    the caller's credentials belong to; a work order of another tenant answers
+    exactly like one that does not exist (NOT_FOUND).
+
+    Mutations take a request_id (a UUID chosen by the caller): repeated with the
+    same request_id they have one effect and return the first answer; the same
+    request_id with a different request is INVALID_ARGUMENT. A step the order's
+    state does not allow is FAILED_PRECONDITION and changes nothing.
     """
 
     def GetWorkOrder(self, request, context):
@@ -62,6 +109,58 @@ class WorkOrdersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWorkOrders(self, request, context):
+        """Lists the tenant's work orders, most recently updated first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateWorkOrder(self, request, context):
+        """Submits a work order (idempotent on request_id and on external_id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchWorkOrders(self, request, context):
+        """Streams every lifecycle step of the tenant's work orders as it happens.
+        Each event carries a cursor; a watch started from a cursor continues right
+        after that event, with no gap and no repeat.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelWorkOrder(self, request, context):
+        """Cancels a work order that is not completed yet (reason required).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyCompletion(self, request, context):
+        """Confirms completed work.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectCompletion(self, request, context):
+        """Rejects completed work (reason required): the order is reopened and goes
+        back to its contractor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddComment(self, request, context):
+        """Adds a comment to the work order's thread.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkOrdersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -69,6 +168,41 @@ def add_WorkOrdersServiceServicer_to_server(servicer, server):
                     servicer.GetWorkOrder,
                     request_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.GetWorkOrderRequest.FromString,
                     response_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.GetWorkOrderResponse.SerializeToString,
+            ),
+            'ListWorkOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkOrders,
+                    request_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.ListWorkOrdersRequest.FromString,
+                    response_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.ListWorkOrdersResponse.SerializeToString,
+            ),
+            'CreateWorkOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWorkOrder,
+                    request_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.CreateWorkOrderRequest.FromString,
+                    response_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.CreateWorkOrderResponse.SerializeToString,
+            ),
+            'WatchWorkOrders': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchWorkOrders,
+                    request_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.WatchWorkOrdersRequest.FromString,
+                    response_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.WatchWorkOrdersResponse.SerializeToString,
+            ),
+            'CancelWorkOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelWorkOrder,
+                    request_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.CancelWorkOrderRequest.FromString,
+                    response_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.CancelWorkOrderResponse.SerializeToString,
+            ),
+            'VerifyCompletion': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyCompletion,
+                    request_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.VerifyCompletionRequest.FromString,
+                    response_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.VerifyCompletionResponse.SerializeToString,
+            ),
+            'RejectCompletion': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectCompletion,
+                    request_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.RejectCompletionRequest.FromString,
+                    response_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.RejectCompletionResponse.SerializeToString,
+            ),
+            'AddComment': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddComment,
+                    request_deserializer=fixloop_dot_v1_dot_work__orders__service__pb2.AddCommentRequest.FromString,
+                    response_serializer=fixloop_dot_v1_dot_work__orders__service__pb2.AddCommentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -79,9 +213,15 @@ def add_WorkOrdersServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class WorkOrdersService:
-    """Work orders of the caller's tenant. The tenant is always the one the caller's
-    credentials belong to; a work order of another tenant answers exactly like
-    one that does not exist (NOT_FOUND).
+    """Work orders of the caller's tenant, for requester-side partners (a
+    marketplace, an ERP) and the tenant's operators. The tenant is always the one
+    the caller's credentials belong to; a work order of another tenant answers
+    exactly like one that does not exist (NOT_FOUND).
+
+    Mutations take a request_id (a UUID chosen by the caller): repeated with the
+    same request_id they have one effect and return the first answer; the same
+    request_id with a different request is INVALID_ARGUMENT. A step the order's
+    state does not allow is FAILED_PRECONDITION and changes nothing.
     """
 
     @staticmethod
@@ -101,6 +241,195 @@ class WorkOrdersService:
             '/fixloop.v1.WorkOrdersService/GetWorkOrder',
             fixloop_dot_v1_dot_work__orders__service__pb2.GetWorkOrderRequest.SerializeToString,
             fixloop_dot_v1_dot_work__orders__service__pb2.GetWorkOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fixloop.v1.WorkOrdersService/ListWorkOrders',
+            fixloop_dot_v1_dot_work__orders__service__pb2.ListWorkOrdersRequest.SerializeToString,
+            fixloop_dot_v1_dot_work__orders__service__pb2.ListWorkOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWorkOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fixloop.v1.WorkOrdersService/CreateWorkOrder',
+            fixloop_dot_v1_dot_work__orders__service__pb2.CreateWorkOrderRequest.SerializeToString,
+            fixloop_dot_v1_dot_work__orders__service__pb2.CreateWorkOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchWorkOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fixloop.v1.WorkOrdersService/WatchWorkOrders',
+            fixloop_dot_v1_dot_work__orders__service__pb2.WatchWorkOrdersRequest.SerializeToString,
+            fixloop_dot_v1_dot_work__orders__service__pb2.WatchWorkOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelWorkOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fixloop.v1.WorkOrdersService/CancelWorkOrder',
+            fixloop_dot_v1_dot_work__orders__service__pb2.CancelWorkOrderRequest.SerializeToString,
+            fixloop_dot_v1_dot_work__orders__service__pb2.CancelWorkOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyCompletion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fixloop.v1.WorkOrdersService/VerifyCompletion',
+            fixloop_dot_v1_dot_work__orders__service__pb2.VerifyCompletionRequest.SerializeToString,
+            fixloop_dot_v1_dot_work__orders__service__pb2.VerifyCompletionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectCompletion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fixloop.v1.WorkOrdersService/RejectCompletion',
+            fixloop_dot_v1_dot_work__orders__service__pb2.RejectCompletionRequest.SerializeToString,
+            fixloop_dot_v1_dot_work__orders__service__pb2.RejectCompletionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddComment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fixloop.v1.WorkOrdersService/AddComment',
+            fixloop_dot_v1_dot_work__orders__service__pb2.AddCommentRequest.SerializeToString,
+            fixloop_dot_v1_dot_work__orders__service__pb2.AddCommentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,8 +65,11 @@ class _ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self._service
-        record.correlation_id = _correlation.get()
-        record.tenant = _tenant.get()
+        # What a log call says itself (``extra={"tenant": ...}``) wins over the context.
+        if getattr(record, "correlation_id", None) is None:
+            record.correlation_id = _correlation.get()
+        if getattr(record, "tenant", None) is None:
+            record.tenant = _tenant.get()
         record.trace_id, record.span_id = current_trace_ids()
         return True
 

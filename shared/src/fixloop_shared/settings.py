@@ -43,6 +43,10 @@ class KafkaSettings(BaseSettings):
         ),
     )
 
+    def client_options(self) -> dict[str, object]:
+        """Connection options of an aiokafka client (consumer, producer, admin) for this broker."""
+        return {"bootstrap_servers": self.bootstrap}
+
 
 class ServiceSettings(BaseSettings):
     """Base of each service's settings class; subclasses set ``env_prefix="FIXLOOP_<SERVICE>_"``."""

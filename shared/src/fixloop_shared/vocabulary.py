@@ -25,6 +25,49 @@ class Category(StrEnum):
     SAFETY = "safety"
 
 
+class WorkOrderState(StrEnum):
+    """Where a work order stands in its life (owned by the orders service)."""
+
+    RECEIVED = "received"
+    DISPATCHING = "dispatching"
+    ASSIGNED = "assigned"
+    SCHEDULED = "scheduled"
+    EN_ROUTE = "en_route"
+    ON_SITE = "on_site"
+    AWAITING_PARTS = "awaiting_parts"
+    WORK_COMPLETED = "work_completed"
+    VERIFIED = "verified"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    ARCHIVED = "archived"
+
+
+class ActorKind(StrEnum):
+    """Who did something to a work order."""
+
+    REQUESTER = "requester"
+    """The tenant's side: its partner integration on gRPC, or its platform on Kafka."""
+    CONTRACTOR = "contractor"
+    OPERATOR = "operator"
+    """The tenant's dispatch desk (CLI, console)."""
+    SYSTEM = "system"
+    """Fixloop itself: a timer (automatic verification, closing, archiving) or another service."""
+
+
+class DelayCause(StrEnum):
+    MANPOWER = "manpower"
+    PARTS = "parts"
+    TECHNICAL = "technical"
+    ACCESS = "access"
+    OTHER = "other"
+
+
+class ChecklistOutcome(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_APPLICABLE = "not_applicable"
+
+
 class Milestone(StrEnum):
     DISPATCH_CONFIRMATION = "dispatch_confirmation"
 
@@ -33,4 +76,13 @@ class Channel(StrEnum):
     EMAIL = "email"
 
 
-__all__ = ["Category", "Channel", "Milestone", "Priority"]
+__all__ = [
+    "ActorKind",
+    "Category",
+    "Channel",
+    "ChecklistOutcome",
+    "DelayCause",
+    "Milestone",
+    "Priority",
+    "WorkOrderState",
+]

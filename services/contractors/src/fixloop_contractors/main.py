@@ -14,6 +14,7 @@ from fixloop_contractors.adapters.mongo import (
     MongoDispatchLedger,
     ensure_indexes,
 )
+from fixloop_contractors.app.assignments import AssignmentTracker
 from fixloop_contractors.app.dispatch import Clock, WorkOrderDispatcher, utc_now
 from fixloop_contractors.app.ports import ContractorRegistry, DispatchLedger
 from fixloop_contractors.settings import SERVICE, ContractorsSettings
@@ -41,6 +42,7 @@ class ContractorsService:
     registry: ContractorRegistry
     ledger: DispatchLedger
     dispatcher: WorkOrderDispatcher
+    assignments: AssignmentTracker
     app: ServiceApp
 
 
@@ -60,7 +62,7 @@ def bootstrap(
     settings = settings or ContractorsSettings()
     ctx = build_context(SERVICE, settings)
     registry: ContractorRegistry
-    ledger: DispatchLedger
+    ledger: MongoDispatchLedger | MemoryDispatchLedger
     if uow is None:
         registry, ledger = MongoContractorRegistry(ctx.store), MongoDispatchLedger(ctx.store)
     else:
@@ -68,7 +70,8 @@ def bootstrap(
         registry, ledger = MemoryContractorRegistry(memory), MemoryDispatchLedger(memory)
         ctx.units = memory
     dispatcher = WorkOrderDispatcher(ledger, offer_ttl=settings.offer_ttl, clock=clock or utc_now)
-    consumers = contractors_consumers(dispatcher, metrics=ctx.metrics)
+    assignments = AssignmentTracker(ledger)
+    consumers = contractors_consumers(dispatcher, assignments, metrics=ctx.metrics)
     ctx.consume(*consumers)
     declare_published_topics(ctx.bus, [Topic.CONTRACTORS_EVENTS])
     app = build_app(
@@ -78,7 +81,8 @@ def bootstrap(
         title="Fixloop contractors",
         description=(
             "Contractor registry and dispatch: offers each received work order to the most "
-            "local, least loaded eligible contractor."
+            "local, least loaded eligible contractor, and follows the order's lifecycle "
+            "(accepted, declined and withdrawn offers; contractors' open jobs)."
         ),
     )
     return ContractorsService(
@@ -89,6 +93,7 @@ def bootstrap(
         registry=registry,
         ledger=ledger,
         dispatcher=dispatcher,
+        assignments=assignments,
         app=app,
     )
 

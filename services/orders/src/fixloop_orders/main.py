@@ -9,19 +9,44 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fixloop_orders.adapters.consumers import CONSUMED_TOPICS, orders_consumers
-from fixloop_orders.adapters.memory import MemoryWorkOrderQueries, MemoryWorkOrders
-from fixloop_orders.adapters.mongo import MongoWorkOrderQueries, MongoWorkOrders, ensure_indexes
+from fixloop_orders.adapters.grpc_mutations import Mutations
+from fixloop_orders.adapters.memory import (
+    MemoryLifecycleTimers,
+    MemoryOfferBook,
+    MemoryRequestLog,
+    MemoryWorkOrderQueries,
+    MemoryWorkOrders,
+)
+from fixloop_orders.adapters.mongo import (
+    MongoLifecycleTimers,
+    MongoOfferBook,
+    MongoRequestLog,
+    MongoWorkOrderQueries,
+    MongoWorkOrders,
+    ensure_indexes,
+)
 from fixloop_orders.adapters.partner_api import PartnerApi
+from fixloop_orders.adapters.timers import lifecycle_timer_work
+from fixloop_orders.adapters.watch import WorkOrderWatch
 from fixloop_orders.app.intake import WorkOrderIntake
-from fixloop_orders.app.ports import WorkOrderRepository, utc_now
+from fixloop_orders.app.lifecycle import LifecyclePolicy, WorkOrderLifecycle
+from fixloop_orders.app.platform_commands import PlatformCommands
+from fixloop_orders.app.ports import (
+    LifecycleTimers,
+    OfferBook,
+    RequestLog,
+    WorkOrderRepository,
+    utc_now,
+)
 from fixloop_orders.app.queries import WorkOrderQueries
 from fixloop_orders.app.timeline import TimelineRecorder
 from fixloop_orders.domain.intake import SourceBindings
 from fixloop_orders.settings import OrdersSettings
 from fixloop_shared.asyncapi import declare_published_topics
+from fixloop_shared.grpc_edge.principals import PrincipalDirectory
 from fixloop_shared.kernel import EventConsumer, UnitsOfWork
 from fixloop_shared.memory import memory_store
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
@@ -48,7 +73,12 @@ class OrdersService:
     """Where the consumers' units of work come from (the MongoDB store, or the given one)."""
     consumers: list[EventConsumer]
     orders: WorkOrderRepository
+    offers: OfferBook
+    timers: LifecycleTimers
+    requests: RequestLog
     intake: WorkOrderIntake
+    lifecycle: WorkOrderLifecycle
+    commands: PlatformCommands
     recorder: TimelineRecorder
     queries: WorkOrderQueries
     partner_api: PartnerApi
@@ -73,16 +103,41 @@ def bootstrap(
     ctx = build_context(Service.ORDERS, settings)
     orders: WorkOrderRepository
     queries: WorkOrderQueries
+    offers: OfferBook
+    timers: LifecycleTimers
+    requests: RequestLog
     if uow is None:
-        orders, queries = MongoWorkOrders(ctx.store.db), MongoWorkOrderQueries(ctx.store.db)
+        db = ctx.store.db
+        orders, queries = MongoWorkOrders(db), MongoWorkOrderQueries(db)
+        offers, timers, requests = (
+            MongoOfferBook(db),
+            MongoLifecycleTimers(ctx.store),
+            MongoRequestLog(db),
+        )
     else:
         memory = memory_store(uow)
         orders, queries = MemoryWorkOrders(memory), MemoryWorkOrderQueries(memory)
+        offers, timers = MemoryOfferBook(memory), MemoryLifecycleTimers(memory)
+        requests = MemoryRequestLog(memory)
         ctx.units = memory
+    policy = LifecyclePolicy(
+        reopen_window=timedelta(days=settings.reopen_window_days),
+        verify_after=timedelta(hours=settings.verify_after_hours),
+        close_after=timedelta(seconds=settings.close_after_seconds),
+        archive_after=timedelta(days=settings.archive_after_days),
+    )
+    lifecycle = WorkOrderLifecycle(orders, offers, timers, policy=policy, clock=now)
     bindings = SourceBindings.of(settings.source_tenants)
     intake = WorkOrderIntake(Service.ORDERS, orders, bindings, clock=now)
-    recorder = TimelineRecorder(orders, clock=now)
-    consumers = orders_consumers(intake, recorder)
+    commands = PlatformCommands(lifecycle)
+    recorder = TimelineRecorder(orders, lifecycle, clock=now)
+    consumers = orders_consumers(intake, commands, recorder)
+    if uow is None:
+        ctx.scheduler.add(
+            lifecycle_timer_work(
+                lifecycle, ctx.units, poll_seconds=settings.lifecycle_timer_poll_seconds
+            )
+        )
     ctx.consume(*consumers)
     declare_published_topics(ctx.bus, PRODUCED_TOPICS)
 
@@ -99,13 +154,17 @@ def bootstrap(
         queries,
         host=settings.grpc_host,
         port=settings.grpc_port,
-        api_keys=settings.api_keys,
+        principals=PrincipalDirectory.of(settings.principals),
         reflection=settings.grpc_reflection,
         query_timeout_seconds=settings.grpc_query_timeout_seconds,
         rate_limit=settings.grpc_rate_limit or None,
         stop_grace_seconds=settings.grpc_stop_grace_seconds,
         readiness=store_and_broker_problem,
         readiness_interval_seconds=settings.grpc_health_interval_seconds,
+        lifecycle=lifecycle,
+        intake=intake,
+        mutations=Mutations(ctx.units, requests, clock=now),
+        watch=WorkOrderWatch(settings.kafka),
     )
 
     async def announce() -> None:
@@ -114,8 +173,10 @@ def bootstrap(
                 "no source platform is bound to a tenant (FIXLOOP_ORDERS_SOURCE_TENANTS): "
                 "every inbound work order will be dead-lettered as unauthorized"
             )
-        if not settings.api_keys:
-            log.warning("no partner API keys (FIXLOOP_ORDERS_API_KEYS): every gRPC call is denied")
+        if not settings.principals:
+            log.warning(
+                "no partner principals (FIXLOOP_ORDERS_PRINCIPALS): every gRPC call is denied"
+            )
 
     async def grpc() -> None:
         await partner_api.check_serving()
@@ -141,7 +202,12 @@ def bootstrap(
         units=ctx.units,
         consumers=consumers,
         orders=orders,
+        offers=offers,
+        timers=timers,
+        requests=requests,
         intake=intake,
+        lifecycle=lifecycle,
+        commands=commands,
         recorder=recorder,
         queries=queries,
         partner_api=partner_api,

@@ -7,15 +7,17 @@ from pydantic_settings import SettingsConfigDict
 
 from fixloop_shared.contracts.types import SourcePlatform, TenantId
 from fixloop_shared.default_ports import DEV_PORTS
-from fixloop_shared.grpc_edge.rate_limit import TenantRateLimit
+from fixloop_shared.grpc_edge.principals import PrincipalSpecs
+from fixloop_shared.grpc_edge.rate_limit import PrincipalRateLimit
 from fixloop_shared.settings import ServiceSettings
 
 
 class OrdersSettings(ServiceSettings):
     """Every value has a default that works with the embedded stack (``make run``).
 
-    Maps are JSON in the environment, e.g.
-    ``FIXLOOP_ORDERS_API_KEYS='{"partner-key": "tenant-a"}'`` and
+    Lists and maps are JSON in the environment, e.g.
+    ``FIXLOOP_ORDERS_PRINCIPALS='[{"id": "acme-erp", "kind": "partner", "tenant": "acme",
+    "key_hashes": ["sha256:…"]}]'`` (``fixloop keys new`` prints such an entry) and
     ``FIXLOOP_ORDERS_SOURCE_TENANTS='{"https://fieldhub.example.com/orders": ["tenant-a"]}'``.
     """
 
@@ -42,7 +44,7 @@ class OrdersSettings(ServiceSettings):
         default="50/second;1000/minute",
         max_length=200,
         description=(
-            "Calls each partner tenant may make, in moving windows (e.g. '50/second;1000/minute')."
+            "Calls each principal may make, in moving windows (e.g. '50/second;1000/minute')."
             " Beyond it calls end with RESOURCE_EXHAUSTED and a RetryInfo. Empty: unlimited."
         ),
     )
@@ -53,10 +55,15 @@ class OrdersSettings(ServiceSettings):
         le=300,
         description="How often gRPC health re-checks that the store and broker answer.",
     )
-    api_keys: dict[str, TenantId] = Field(
-        default_factory=dict,
+    principals: PrincipalSpecs = Field(
+        default_factory=list,
         repr=False,
-        description="Partner API key -> the tenant it belongs to (a secret).",
+        description=(
+            "Who may call the gRPC API: a JSON list of principals (id, kind partner|contractor|"
+            "operator, tenant or contractor_id, key_hashes). Keys are stored only as hashes "
+            "('sha256:<hex>', from `fixloop keys new` / `fixloop keys hash`); two hashes while a "
+            "key is rotated. Empty: every gRPC call is denied."
+        ),
     )
     source_tenants: dict[SourcePlatform, list[TenantId]] = Field(
         default_factory=dict,
@@ -68,11 +75,37 @@ class OrdersSettings(ServiceSettings):
         ),
     )
 
+    reopen_window_days: float = Field(
+        default=14,
+        gt=0,
+        le=3650,
+        description="How long after closing a requester may still reject the work (reopen).",
+    )
+    verify_after_hours: float = Field(
+        default=72,
+        ge=0,
+        le=24 * 365,
+        description="Completed work without the requester's answer is verified after this.",
+    )
+    close_after_seconds: float = Field(
+        default=0,
+        ge=0,
+        le=3600 * 24 * 365,
+        description="A verified order is closed this long after verification.",
+    )
+    archive_after_days: float = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="A closed or cancelled order moves to the archive after this (still readable).",
+    )
+    lifecycle_timer_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+
     @field_validator("grpc_rate_limit")
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:
         if value.strip():
-            TenantRateLimit(value)  # ValueError names what it could not read
+            PrincipalRateLimit(value)  # ValueError names what it could not read
         return value.strip()
 
 

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from fixloop_parts.adapters.consumer import parts_consumers
 from fixloop_parts.adapters.memory import MemoryReservationLog, MemoryStock
 from fixloop_parts.adapters.mongo import MongoReservationLog, MongoStock, ensure_indexes
-from fixloop_parts.app import PartsReservations, ReservationLog, ReservationPolicy, StockRepository
+from fixloop_parts.app import (
+    PartsReservations,
+    PartsSettlements,
+    ReservationLog,
+    ReservationPolicy,
+    StockRepository,
+)
 from fixloop_parts.app.reserve_parts import Clock, utc_now
 from fixloop_parts.settings import PartsSettings
 from fixloop_shared.asyncapi import declare_published_topics
@@ -31,6 +37,7 @@ class PartsService:
     stock: StockRepository
     log: ReservationLog
     reservations: PartsReservations
+    settlements: PartsSettlements
     app: ServiceApp
 
 
@@ -45,7 +52,8 @@ def bootstrap(
     Nothing connects here; the app connects when it starts. ``clock`` is the time every use case
     reads (None: the UTC clock). With ``uow`` (a :class:`~fixloop_shared.memory.MemoryStore`) the
     consumer and :meth:`PartsReservations.work_order_received` apply events in its units of
-    work, and stock and reservations live in it instead of MongoDB.
+    work, and stock and reservations live in it instead of MongoDB. The same holds for
+    :class:`PartsSettlements` (cancelled and completed work orders).
     """
     settings = settings or PartsSettings()
     ctx = build_context(Service.PARTS, settings)
@@ -68,7 +76,14 @@ def bootstrap(
         ),
         clock=clock or utc_now,
     )
-    consumers = parts_consumers(reservations, metrics=ctx.metrics)
+    settlements = PartsSettlements(
+        ctx.units,
+        stock,
+        log,
+        clock=clock or utc_now,
+        attempts=settings.reservation_attempts,
+    )
+    consumers = parts_consumers(reservations, settlements, metrics=ctx.metrics)
     ctx.consume(*consumers)
     declare_published_topics(ctx.bus, [Topic.PARTS_EVENTS])
     app = build_app(
@@ -78,7 +93,7 @@ def bootstrap(
         title="Fixloop parts",
         description=(
             "Stock per warehouse and reservations per work order. Consumes work order events, "
-            "publishes parts events (reserved, backordered)."
+            "publishes parts events (reserved, backordered, released, consumed)."
         ),
     )
     return PartsService(
@@ -89,6 +104,7 @@ def bootstrap(
         stock=stock,
         log=log,
         reservations=reservations,
+        settlements=settlements,
         app=app,
     )
 

@@ -102,7 +102,8 @@ def bootstrap(
         topics=[topic.value for topic in (*CONSUMED_TOPICS, *PRODUCED_TOPICS)],
         indexes=ensure_indexes,
         title="Fixloop sla",
-        description="Milestone clocks per work order: SLA warnings, breaches and met milestones "
+        description="Milestone clocks per work order: SLA warnings, breaches, met milestones and "
+        "clocks stopped by a cancellation "
         "on fixloop.sla.events.v1.",
     )
     return SlaService(

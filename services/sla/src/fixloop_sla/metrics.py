@@ -48,7 +48,7 @@ class SlaMetrics:
         )
         self.signals = Counter(
             "fixloop_sla_signals",
-            "SLA warnings, breaches and met milestones emitted",
+            "SLA warnings, breaches, met milestones and clocks stopped (cancelled) emitted",
             ["milestone", "kind", "late"],
             registry=registry,
         )

@@ -47,9 +47,21 @@ class AssignmentAccepted(EventPayload):
     accepted_at: AwareDatetime
 
 
+class AssignmentWithdrawn(EventPayload):
+    event_type: ClassVar[str] = "fixloop.assignment.withdrawn.v1"
+    summary: ClassVar[str] = "An open offer was withdrawn (the order was cancelled or taken)"
+
+    work_order_id: Identifier
+    offer_id: Identifier
+    contractor_id: Identifier
+    reason: ShortText
+    withdrawn_at: AwareDatetime
+
+
 __all__ = [
     "AssignmentAccepted",
     "AssignmentOffered",
     "AssignmentUnfilled",
+    "AssignmentWithdrawn",
     "UnfilledReason",
 ]

@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar
 from pydantic import AwareDatetime, Field
 
 from fixloop_shared.contracts.base import Contract, EventPayload
-from fixloop_shared.contracts.types import Identifier, PartNumber, Quantity
+from fixloop_shared.contracts.types import Identifier, PartNumber, Quantity, ShortText
 from fixloop_shared.contracts.workorders import PartLine
 
 
@@ -36,8 +36,32 @@ class PartsBackordered(EventPayload):
     decided_at: AwareDatetime
 
 
+class PartsReleased(EventPayload):
+    event_type: ClassVar[str] = "fixloop.parts.released.v1"
+    summary: ClassVar[str] = "A work order's reservations released: the stock is available again"
+
+    work_order_id: Identifier
+    released: Annotated[list[PartReservation], Field(max_length=200)]
+    reason: ShortText
+    released_at: AwareDatetime
+
+
+class PartsConsumed(EventPayload):
+    event_type: ClassVar[str] = "fixloop.parts.consumed.v1"
+    summary: ClassVar[str] = "Reserved parts used by the completed work (taken out of stock)"
+
+    work_order_id: Identifier
+    consumed: Annotated[list[PartReservation], Field(max_length=200)]
+    released: Annotated[list[PartReservation], Field(max_length=200)] = Field(
+        default_factory=list, description="reserved but not used: back in stock"
+    )
+    consumed_at: AwareDatetime
+
+
 __all__ = [
     "PartReservation",
     "PartsBackordered",
+    "PartsConsumed",
+    "PartsReleased",
     "PartsReserved",
 ]

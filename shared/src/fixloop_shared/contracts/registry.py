@@ -7,42 +7,57 @@ from fixloop_shared.contracts.contractors import (
     AssignmentAccepted,
     AssignmentOffered,
     AssignmentUnfilled,
+    AssignmentWithdrawn,
 )
+from fixloop_shared.contracts.lifecycle import LIFECYCLE_EVENTS, PLATFORM_COMMANDS
 from fixloop_shared.contracts.notifications import NotificationFailed, NotificationSent
-from fixloop_shared.contracts.parts import PartsBackordered, PartsReserved
-from fixloop_shared.contracts.sla import SlaBreached, SlaMet, SlaWarning
+from fixloop_shared.contracts.parts import (
+    PartsBackordered,
+    PartsConsumed,
+    PartsReleased,
+    PartsReserved,
+)
+from fixloop_shared.contracts.sla import SlaBreached, SlaMet, SlaStopped, SlaWarning
 from fixloop_shared.contracts.workorders import WorkOrderReceived, WorkOrderSubmitted
 from fixloop_shared.topics import Topic
 
-INBOUND_EVENT_TYPES: dict[str, type[EventPayload]] = {
-    WorkOrderSubmitted.event_type: WorkOrderSubmitted,
-}
+_INBOUND: tuple[type[EventPayload], ...] = (WorkOrderSubmitted, *PLATFORM_COMMANDS)
+INBOUND_EVENT_TYPES: dict[str, type[EventPayload]] = {model.event_type: model for model in _INBOUND}
 
-EVENT_TYPES: dict[str, type[EventPayload]] = {
-    model.event_type: model
-    for model in (
-        WorkOrderSubmitted,
-        WorkOrderReceived,
+_ALL: tuple[type[EventPayload], ...] = (
+    WorkOrderSubmitted,
+    *PLATFORM_COMMANDS,
+    WorkOrderReceived,
+    *LIFECYCLE_EVENTS,
+    AssignmentOffered,
+    AssignmentUnfilled,
+    AssignmentAccepted,
+    AssignmentWithdrawn,
+    PartsReserved,
+    PartsBackordered,
+    PartsReleased,
+    PartsConsumed,
+    SlaWarning,
+    SlaBreached,
+    SlaMet,
+    SlaStopped,
+    NotificationSent,
+    NotificationFailed,
+)
+EVENT_TYPES: dict[str, type[EventPayload]] = {model.event_type: model for model in _ALL}
+
+EVENTS_ON_TOPIC: dict[Topic, tuple[type[EventPayload], ...]] = {
+    Topic.WORKORDERS_INBOUND: (WorkOrderSubmitted, *PLATFORM_COMMANDS),
+    Topic.LOGISTICS_INBOUND: (),
+    Topic.WORKORDERS_EVENTS: (WorkOrderReceived, *LIFECYCLE_EVENTS),
+    Topic.CONTRACTORS_EVENTS: (
         AssignmentOffered,
         AssignmentUnfilled,
         AssignmentAccepted,
-        PartsReserved,
-        PartsBackordered,
-        SlaWarning,
-        SlaBreached,
-        SlaMet,
-        NotificationSent,
-        NotificationFailed,
-    )
-}
-
-EVENTS_ON_TOPIC: dict[Topic, tuple[type[EventPayload], ...]] = {
-    Topic.WORKORDERS_INBOUND: (WorkOrderSubmitted,),
-    Topic.LOGISTICS_INBOUND: (),
-    Topic.WORKORDERS_EVENTS: (WorkOrderReceived,),
-    Topic.CONTRACTORS_EVENTS: (AssignmentOffered, AssignmentUnfilled, AssignmentAccepted),
-    Topic.PARTS_EVENTS: (PartsReserved, PartsBackordered),
-    Topic.SLA_EVENTS: (SlaWarning, SlaBreached, SlaMet),
+        AssignmentWithdrawn,
+    ),
+    Topic.PARTS_EVENTS: (PartsReserved, PartsBackordered, PartsReleased, PartsConsumed),
+    Topic.SLA_EVENTS: (SlaWarning, SlaBreached, SlaMet, SlaStopped),
     Topic.NOTIFICATIONS_EVENTS: (NotificationSent, NotificationFailed),
 }
 """The event types each topic carries (an events topic: those of its owning service). No feed

@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import AwareDatetime, Field
 
 from fixloop_shared.contracts.base import Contract, EventPayload
-from fixloop_shared.contracts.types import Identifier
+from fixloop_shared.contracts.types import Identifier, ShortText
 from fixloop_shared.vocabulary import Milestone
 
 
@@ -43,10 +43,19 @@ class SlaMet(EventPayload, SlaClockFacts):
     stopped_at: AwareDatetime
 
 
+class SlaStopped(EventPayload, SlaClockFacts):
+    event_type: ClassVar[str] = "fixloop.sla.stopped.v1"
+    summary: ClassVar[str] = "A milestone clock stopped without its milestone (order cancelled)"
+
+    stopped_at: AwareDatetime
+    reason: ShortText
+
+
 __all__ = [
     "Milestone",
     "SlaBreached",
     "SlaClockFacts",
     "SlaMet",
+    "SlaStopped",
     "SlaWarning",
 ]

@@ -4,12 +4,40 @@
   the error taxonomy (:mod:`fixloop_shared.errors`) to gRPC status codes: :func:`abort_for`, and
   the interceptors that turn a raised :class:`~fixloop_shared.errors.DomainError` into its status
   and anything unexpected into a bare ``INTERNAL``.
-* :mod:`~fixloop_shared.grpc_edge.auth` — API-key authentication; the caller's tenant comes
-  from its key (:func:`authenticated_tenant`), never from a request message.
-* :mod:`~fixloop_shared.grpc_edge.rate_limit` — requests per tenant in moving windows, refused
-  with ``RESOURCE_EXHAUSTED``.
+* :mod:`~fixloop_shared.grpc_edge.principals` — who calls: :class:`Principal` (a partner, a
+  contractor's app or a tenant's operator), configured as :class:`PrincipalSpec` entries holding
+  only hashes of their API keys (:func:`hash_api_key`, :func:`new_api_key`), looked up in a
+  :class:`PrincipalDirectory`.
+* :mod:`~fixloop_shared.grpc_edge.auth` — API-key authentication; the calling principal
+  (:func:`~fixloop_shared.grpc_edge.auth.authenticated_principal`) and its tenant
+  (:func:`~fixloop_shared.grpc_edge.auth.authenticated_tenant`) come from its key, never from a
+  request message; one log line per call.
+* :mod:`~fixloop_shared.grpc_edge.rate_limit` — requests per principal in moving windows,
+  refused with ``RESOURCE_EXHAUSTED``.
 * :mod:`~fixloop_shared.grpc_edge.server` — build a ``grpc.aio`` server with all of the above,
   health checking and reflection; stop it gracefully.
 
 Servicers behind these interceptors must be ``async``.
 """
+
+from fixloop_shared.grpc_edge.principals import (
+    API_KEY_PREFIX,
+    Principal,
+    PrincipalDirectory,
+    PrincipalKind,
+    PrincipalSpec,
+    PrincipalSpecs,
+    hash_api_key,
+    new_api_key,
+)
+
+__all__ = [
+    "API_KEY_PREFIX",
+    "Principal",
+    "PrincipalDirectory",
+    "PrincipalKind",
+    "PrincipalSpec",
+    "PrincipalSpecs",
+    "hash_api_key",
+    "new_api_key",
+]

@@ -11,6 +11,7 @@ import grpc
 Behavior = Callable[..., Any]
 ErrorHook = Callable[[Exception, grpc.aio.ServicerContext], Awaitable[None]]
 Rejection = Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]
+SetUp = Callable[[grpc.aio.ServicerContext], None]
 
 
 def wrap_behavior(handler: grpc.RpcMethodHandler, wrap: Callable[[Behavior], Behavior]) -> Any:
@@ -24,19 +25,20 @@ def wrap_behavior(handler: grpc.RpcMethodHandler, wrap: Callable[[Behavior], Beh
     return handler._replace(unary_unary=wrap(handler.unary_unary))
 
 
-def around(behavior: Behavior, before: Callable[[], None], on_error: ErrorHook | None) -> Behavior:
-    """Wrap an async behaviour (coroutine or async generator) with a set-up step and an error hook.
+def around(behavior: Behavior, before: SetUp, on_error: ErrorHook | None) -> Behavior:
+    """Wrap an async behaviour (coroutine or async generator) with a set-up step (given the
+    call's context) and an error hook.
 
     Synchronous behaviours are returned unchanged: they run in an executor thread, outside the
-    call's context, and so never see the authenticated tenant (``authenticated_tenant`` fails
-    closed for them).
+    call's context, and so never see the authenticated principal (``authenticated_principal``
+    and ``authenticated_tenant`` fail closed for them).
     """
     if inspect.isasyncgenfunction(behavior):
 
         async def streaming(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             # Each call runs in its own asyncio task, so what ``before`` sets in the context
             # stays with this call.
-            before()
+            before(context)
             try:
                 async for response in behavior(request, context):
                     yield response
@@ -52,7 +54,7 @@ def around(behavior: Behavior, before: Callable[[], None], on_error: ErrorHook |
     if inspect.iscoroutinefunction(behavior):
 
         async def single(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            before()
+            before(context)
             try:
                 return await behavior(request, context)
             except grpc.aio.AbortError:
@@ -68,7 +70,7 @@ def around(behavior: Behavior, before: Callable[[], None], on_error: ErrorHook |
     return behavior
 
 
-def nothing() -> None:
+def nothing(_context: grpc.aio.ServicerContext) -> None:
     return None
 
 

@@ -1,35 +1,44 @@
-"""API-key authentication; the caller's tenant is the one its key belongs to.
+"""API-key authentication: every call is made by a :class:`Principal`, found by its key.
 
 :class:`ApiKeyAuthInterceptor` authenticates each call by the API key in its metadata
-(``x-api-key: <key>`` or ``authorization: Bearer <key>``) and binds the key's tenant to the call.
-Servicers read it with :func:`authenticated_tenant`; request messages carry no tenant. Health
-checking and server reflection need no key (Kubernetes' gRPC probes send none). With a
-:class:`~fixloop_shared.grpc_edge.rate_limit.TenantRateLimit`, a tenant's calls over the limit
-end with RESOURCE_EXHAUSTED before their request is read.
+(``x-api-key: <key>`` or ``authorization: Bearer <key>``): the key is hashed and looked up in a
+:class:`~fixloop_shared.grpc_edge.principals.PrincipalDirectory` (only hashes are configured). The
+principal is bound to the call; servicers read it with :func:`authenticated_principal`, or the
+caller's tenant with :func:`authenticated_tenant` (partners and operators only; a contractor is
+refused with PERMISSION_DENIED). Request messages carry no identity. Health checking and server
+reflection need no key (Kubernetes' gRPC probes send none). With a
+:class:`~fixloop_shared.grpc_edge.rate_limit.PrincipalRateLimit`, a principal's calls over the
+limit end with RESOURCE_EXHAUSTED before their request is read.
+
+Every authenticated call is logged once when it ends (``principal``, ``principal_kind``, ``rpc``,
+``code``, ``duration_ms``); refused calls are logged when refused. No key material is logged.
 """
 
 from __future__ import annotations
 
 import contextvars
-import hmac
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, NoReturn
 
 import grpc
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection as grpc_reflection
 
+from fixloop_shared.errors import Forbidden
 from fixloop_shared.grpc_edge._handlers import around, rejecting_handler, wrap_behavior
-from fixloop_shared.grpc_edge.errors import abort_with_details
-from fixloop_shared.grpc_edge.rate_limit import TenantRateLimit, abort_rate_limited
+from fixloop_shared.grpc_edge.errors import abort_for, abort_with_details
+from fixloop_shared.grpc_edge.principals import Principal, PrincipalDirectory
+from fixloop_shared.grpc_edge.rate_limit import PrincipalRateLimit, abort_rate_limited
 
 logger = logging.getLogger(__name__)
 
 API_KEY_METADATA_KEY = "x-api-key"
 AUTHORIZATION_METADATA_KEY = "authorization"
 UNAUTHENTICATED_MESSAGE = "missing or invalid API key"
+PARTNERS_ONLY_MESSAGE = "this method is for requester-side partners"
 
 HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 REFLECTION_SERVICE_NAME: str = grpc_reflection.SERVICE_NAME
@@ -41,8 +50,11 @@ EXEMPT_METHOD_PREFIXES: tuple[str, ...] = (
 )
 """Methods callable without an API key: health checking and server reflection."""
 
-_tenant: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "fixloop_grpc_tenant", default=None
+CALL_LOG_MESSAGE = "gRPC call"
+REFUSED_LOG_MESSAGE = "gRPC call refused"
+
+_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "fixloop_grpc_principal", default=None
 )
 
 
@@ -56,37 +68,29 @@ async def _deny(_request: Any, context: grpc.aio.ServicerContext) -> None:
 
 
 class ApiKeyAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Authenticates every call (health and reflection excepted) by its API key.
+    """Authenticates every call (health and reflection excepted) as a principal, by its API key.
 
-    ``api_keys`` maps each key to the tenant it belongs to. A call without a key, with an
-    unknown key or with more than one credential ends with UNAUTHENTICATED and a generic
-    message before its request is even decoded. An accepted call runs with its tenant bound,
-    for :func:`authenticated_tenant`. Keys are compared in constant time and never logged.
-    With ``rate_limit``, a tenant's calls beyond it end with RESOURCE_EXHAUSTED.
+    A call without a key, with an unknown key or with more than one credential ends with
+    UNAUTHENTICATED and a generic message before its request is even decoded. An accepted call
+    runs with its :class:`Principal` bound, for :func:`authenticated_principal` and
+    :func:`authenticated_tenant`, and is logged once when it ends. With ``rate_limit``, a
+    principal's calls beyond it end with RESOURCE_EXHAUSTED. Keys are only ever hashed
+    (:meth:`PrincipalDirectory.authenticate`), never kept or logged.
     """
 
     def __init__(
         self,
-        api_keys: Mapping[str, str],
+        principals: PrincipalDirectory,
         *,
         exempt_method_prefixes: Sequence[str] = EXEMPT_METHOD_PREFIXES,
-        rate_limit: TenantRateLimit | None = None,
+        rate_limit: PrincipalRateLimit | None = None,
     ) -> None:
-        entries: list[tuple[bytes, str]] = []
-        for key, tenant in api_keys.items():
-            if not key.strip():
-                msg = f"an API key of tenant {tenant!r} is empty"
-                raise ValueError(msg)
-            if not tenant:
-                msg = "every API key must belong to a tenant"
-                raise ValueError(msg)
-            entries.append((key.encode(), tenant))
-        self._keys = tuple(entries)
+        self._principals = principals
         self._exempt = tuple(exempt_method_prefixes)
         self._rate_limit = rate_limit
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(<{len(self._keys)} keys>)"
+        return f"{type(self).__name__}({self._principals!r})"
 
     async def intercept_service(
         self,
@@ -96,76 +100,169 @@ class ApiKeyAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method: str = handler_call_details.method
         if method.startswith(self._exempt):
             return await continuation(handler_call_details)
-        tenant = self.tenant_for(handler_call_details.invocation_metadata)
+        started = time.perf_counter()
+        presented = _presented_credentials(handler_call_details.invocation_metadata)
+        principal = self._authenticate(presented)
         handler = await continuation(handler_call_details)
-        if tenant is None:
-            logger.info("gRPC call rejected: missing or invalid API key", extra={"rpc": method})
+        if principal is None:
+            logger.info(
+                REFUSED_LOG_MESSAGE,
+                extra={
+                    "rpc": method,
+                    "code": grpc.StatusCode.UNAUTHENTICATED.name,
+                    "reason": _refusal_reason(presented),
+                },
+            )
             return rejecting_handler(handler, _deny)
         if handler is None:
             return None
-        if self._rate_limit is not None and (hit := self._rate_limit.retry_after(tenant)):
+        if self._rate_limit is not None and (hit := self._rate_limit.retry_after(principal.id)):
             item, retry_after = hit
-            logger.info("gRPC call rejected: rate limit", extra={"rpc": method, "tenant": tenant})
             limit = str(item)
+            logger.info(
+                REFUSED_LOG_MESSAGE,
+                extra={
+                    **_who(principal),
+                    "rpc": method,
+                    "code": grpc.StatusCode.RESOURCE_EXHAUSTED.name,
+                    "reason": "rate limit",
+                    "limit": limit,
+                },
+            )
 
             async def reject(_request: Any, context: grpc.aio.ServicerContext) -> None:
                 await abort_rate_limited(
-                    context, limit=limit, retry_after_seconds=math.ceil(retry_after * 10) / 10
+                    context,
+                    limit=limit,
+                    retry_after_seconds=math.ceil(retry_after * 10) / 10,
+                    subject=f"principal:{principal.id}",
                 )
 
             return rejecting_handler(handler, reject)
 
-        def bind_tenant() -> None:
-            _tenant.set(tenant)
+        def begin(context: grpc.aio.ServicerContext) -> None:
+            _principal.set(principal)
+            context.add_done_callback(lambda ended: _log_call(ended, principal, method, started))
 
-        return wrap_behavior(handler, lambda behavior: around(behavior, bind_tenant, None))
+        return wrap_behavior(handler, lambda behavior: around(behavior, begin, None))
 
-    def tenant_for(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
-        """The tenant of the one API key presented in ``metadata``, or None."""
-        presented = _presented_credentials(metadata)
+    def principal_for(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Principal | None:
+        """The principal of the one API key presented in ``metadata``, or None."""
+        return self._authenticate(_presented_credentials(metadata))
+
+    def _authenticate(self, presented: list[str]) -> Principal | None:
         if len(presented) != 1:
             return None
-        candidate = presented[0]
-        found: str | None = None
-        for key, tenant in self._keys:  # no early exit: the time taken says nothing of the key
-            if hmac.compare_digest(candidate, key):
-                found = tenant
-        return found
+        return self._principals.authenticate(presented[0])
 
 
-def _presented_credentials(metadata: Iterable[tuple[str, str | bytes]] | None) -> list[bytes]:
-    presented: list[bytes] = []
+def _presented_credentials(metadata: Iterable[tuple[str, str | bytes]] | None) -> list[str]:
+    presented: list[str] = []
     for key, value in metadata or ():
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
         if key == API_KEY_METADATA_KEY:
-            presented.append(text.strip().encode())
+            presented.append(text.strip())
         elif key == AUTHORIZATION_METADATA_KEY:
             scheme, _, token = text.strip().partition(" ")
             if scheme.lower() == "bearer" and token.strip():
-                presented.append(token.strip().encode())
+                presented.append(token.strip())
     return presented
 
 
-async def authenticated_tenant(context: grpc.aio.ServicerContext) -> str:
-    """The tenant the current call authenticated as; ends the call UNAUTHENTICATED if none.
+def _refusal_reason(presented: list[str]) -> str:
+    """Why a call was not authenticated, for the log only (the caller is told nothing)."""
+    if not presented:
+        return "no API key"
+    if len(presented) > 1:
+        return "more than one credential"
+    return "unknown API key"
 
-    The only source of a caller's tenant: request messages carry none, and a call that did
+
+def _who(principal: Principal) -> dict[str, str]:
+    fields = {"principal": principal.id, "principal_kind": principal.kind.value}
+    if principal.tenant is not None:
+        fields["tenant"] = principal.tenant
+    if principal.contractor_id is not None:
+        fields["contractor_id"] = principal.contractor_id
+    return fields
+
+
+def _final_code(context: grpc.aio.ServicerContext) -> str:
+    """The status a call ended with, as seen when it is over (after every interceptor)."""
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return str(code.name)
+    if context.done():
+        return "OK"
+    # Ended before its handler finished: the deadline passed, or the client went away.
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return "DEADLINE_EXCEEDED"
+    return "CANCELLED"
+
+
+def _log_call(
+    context: grpc.aio.ServicerContext, principal: Principal, method: str, started: float
+) -> None:
+    try:
+        code = _final_code(context)
+    except Exception:  # noqa: BLE001 - a log line must never break the call's teardown
+        code = "UNKNOWN"
+    logger.info(
+        CALL_LOG_MESSAGE,
+        extra={
+            **_who(principal),
+            "rpc": method,
+            "code": code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        },
+    )
+
+
+async def authenticated_principal(context: grpc.aio.ServicerContext) -> Principal:
+    """The principal the current call authenticated as; ends the call UNAUTHENTICATED if none.
+
+    The only source of a caller's identity: request messages carry none, and a call that did
     not pass :class:`ApiKeyAuthInterceptor` has none bound.
     """
-    tenant = _tenant.get()
-    if tenant is None:
+    principal = _principal.get()
+    if principal is None:
         await abort_unauthenticated(context)
+    return principal
+
+
+async def authenticated_tenant(context: grpc.aio.ServicerContext) -> str:
+    """The tenant of the requester-side principal (partner or operator) making this call.
+
+    Ends the call UNAUTHENTICATED if no principal is bound, and PERMISSION_DENIED for a
+    contractor principal: it belongs to no single tenant, so a method scoped to "the caller's
+    tenant" is not for it.
+    """
+    principal = await authenticated_principal(context)
+    tenant = principal.tenant
+    if tenant is None:  # the call's log line (code PERMISSION_DENIED) names the principal
+        await abort_for(
+            context,
+            Forbidden(
+                f"{principal} called a method for requester-side partners",
+                caller_message=PARTNERS_ONLY_MESSAGE,
+            ),
+        )
     return tenant
 
 
 __all__ = [
     "API_KEY_METADATA_KEY",
     "AUTHORIZATION_METADATA_KEY",
+    "CALL_LOG_MESSAGE",
     "EXEMPT_METHOD_PREFIXES",
     "HEALTH_SERVICE_NAME",
+    "PARTNERS_ONLY_MESSAGE",
     "REFLECTION_SERVICE_NAME",
+    "REFUSED_LOG_MESSAGE",
     "UNAUTHENTICATED_MESSAGE",
     "ApiKeyAuthInterceptor",
     "abort_unauthenticated",
+    "authenticated_principal",
     "authenticated_tenant",
 ]

@@ -1,7 +1,9 @@
-"""Requests per tenant in moving windows; a call over the limit ends with RESOURCE_EXHAUSTED.
+"""Requests per principal in moving windows; a call over the limit ends with RESOURCE_EXHAUSTED.
 
 :class:`~fixloop_shared.grpc_edge.auth.ApiKeyAuthInterceptor` applies the limit once it knows
-the caller's tenant, before the request is read.
+the calling principal (:mod:`~fixloop_shared.grpc_edge.principals`), before the request is read.
+Each principal has its own budget: two integrations of one tenant do not starve each other, and
+a contractor app serving several tenants has one budget, not one per tenant.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from fixloop_shared.grpc_edge.errors import abort_with_details, retry_info
 RESOURCE_EXHAUSTED_MESSAGE = "request rate limit exceeded, retry later"
 
 
-class TenantRateLimit:
-    """Requests per tenant in moving windows, e.g. ``"50/second;1000/minute"`` (``limits``
+class PrincipalRateLimit:
+    """Requests per principal in moving windows, e.g. ``"50/second;1000/minute"`` (``limits``
     notation). Counted in this process: with several pods each allows the limit."""
 
     def __init__(self, spec: str) -> None:
@@ -31,26 +33,31 @@ class TenantRateLimit:
             raise ValueError(msg)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    def retry_after(self, tenant: str) -> tuple[RateLimitItem, float] | None:
-        """Count one request of ``tenant``; None if allowed, else the limit hit and the seconds
-        until the window lets another request through."""
+    def retry_after(self, principal_id: str) -> tuple[RateLimitItem, float] | None:
+        """Count one request of the principal ``principal_id``; None if allowed, else the limit
+        hit and the seconds until the window lets another request through."""
         for item in self.items:  # a refused call counts against no window
-            if not self._limiter.test(item, tenant):
-                reset_at = self._limiter.get_window_stats(item, tenant).reset_time
+            if not self._limiter.test(item, principal_id):
+                reset_at = self._limiter.get_window_stats(item, principal_id).reset_time
                 return item, max(0.0, reset_at - time.time())
         for item in self.items:
-            self._limiter.hit(item, tenant)
+            self._limiter.hit(item, principal_id)
         return None
 
 
 async def abort_rate_limited(
-    context: grpc.aio.ServicerContext, *, limit: str, retry_after_seconds: float
+    context: grpc.aio.ServicerContext,
+    *,
+    limit: str,
+    retry_after_seconds: float,
+    subject: str = "principal",
 ) -> NoReturn:
-    """RESOURCE_EXHAUSTED with the exceeded limit (``QuotaFailure``) and when to retry."""
+    """RESOURCE_EXHAUSTED with the exceeded limit (``QuotaFailure`` on ``subject``, e.g.
+    ``"principal:acme-erp"``) and when to retry."""
     quota = error_details_pb2.QuotaFailure(
         violations=[
             error_details_pb2.QuotaFailure.Violation(
-                subject="tenant", description=f"more than {limit} requests"
+                subject=subject, description=f"more than {limit} requests"
             )
         ]
     )
@@ -63,4 +70,4 @@ async def abort_rate_limited(
     )
 
 
-__all__ = ["RESOURCE_EXHAUSTED_MESSAGE", "TenantRateLimit", "abort_rate_limited"]
+__all__ = ["RESOURCE_EXHAUSTED_MESSAGE", "PrincipalRateLimit", "abort_rate_limited"]

@@ -1,14 +1,14 @@
 """Building and stopping a partner-facing ``grpc.aio`` server.
 
 :func:`build_server` creates a server with message-size and concurrency limits, the edge's
-interceptors (unexpected errors → INTERNAL, API-key authentication and rate limit, domain errors
-→ their status), standard health checking and (optionally) server reflection;
-:func:`stop_server` drains it gracefully.
+interceptors (unexpected errors → INTERNAL, authentication of principals by API key, rate limit
+per principal and call log, domain errors → their status), standard health checking and
+(optionally) server reflection; :func:`stop_server` drains it gracefully.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -23,7 +23,8 @@ from fixloop_shared.grpc_edge.auth import (
     ApiKeyAuthInterceptor,
 )
 from fixloop_shared.grpc_edge.errors import DomainErrorInterceptor, UnexpectedErrorInterceptor
-from fixloop_shared.grpc_edge.rate_limit import TenantRateLimit
+from fixloop_shared.grpc_edge.principals import PrincipalDirectory
+from fixloop_shared.grpc_edge.rate_limit import PrincipalRateLimit
 
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_CONCURRENT_RPCS = 512
@@ -51,7 +52,7 @@ async def build_server(
     *,
     host: str,
     port: int,
-    api_keys: Mapping[str, str],
+    principals: PrincipalDirectory,
     reflection: bool,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS,
@@ -61,18 +62,19 @@ async def build_server(
 ) -> GrpcServer:
     """Create, wire and bind (not start) a ``grpc.aio`` server.
 
-    Every call passes :class:`UnexpectedErrorInterceptor`, :class:`ApiKeyAuthInterceptor`,
-    :class:`DomainErrorInterceptor`, then ``interceptors``. Health reports SERVING for ``""``
-    and each service. ``port=0`` binds a free port; the bound one is returned. Without
-    ``credentials`` the port is plaintext (TLS is then expected to end at the ingress or mesh).
-    ``rate_limit`` (e.g. ``"50/second;1000/minute"``) bounds each tenant's calls; None means
-    unlimited.
+    Every call passes :class:`UnexpectedErrorInterceptor`, :class:`ApiKeyAuthInterceptor` (which
+    finds the calling principal in ``principals``; an empty directory denies every call but
+    health and reflection), :class:`DomainErrorInterceptor`, then ``interceptors``. Health
+    reports SERVING for ``""`` and each service. ``port=0`` binds a free port; the bound one is
+    returned. Without ``credentials`` the port is plaintext (TLS is then expected to end at the
+    ingress or mesh). ``rate_limit`` (e.g. ``"50/second;1000/minute"``) bounds each principal's
+    calls; None means unlimited.
     """
     server = grpc.aio.server(
         interceptors=[
             UnexpectedErrorInterceptor(),
             ApiKeyAuthInterceptor(
-                api_keys, rate_limit=TenantRateLimit(rate_limit) if rate_limit else None
+                principals, rate_limit=PrincipalRateLimit(rate_limit) if rate_limit else None
             ),
             DomainErrorInterceptor(),
             *interceptors,

@@ -1,10 +1,10 @@
 """The ``fixloop`` command line.
 
-Generic commands live here (``inbound``, ``dlq``, ``outbox``, ``status``); each service adds its
-own group through the ``fixloop.cli`` entry point group (``fixloop contractors import``,
-``fixloop orders show``, ...), so this package never imports a service. It imports neither the
-dev tooling nor test helpers: ``status`` reads the embedded stack's status file through
-:mod:`fixloop_cli.stack_status`.
+Generic commands live here (``inbound``, ``dlq``, ``outbox``, ``status``, ``keys``); each
+service adds its own group through the ``fixloop.cli`` entry point group (``fixloop contractors
+import``, ``fixloop orders show``, ...), so this package never imports a service. It imports
+neither the dev tooling nor test helpers: ``status`` reads the embedded stack's status file
+through :mod:`fixloop_cli.stack_status`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from fixloop_shared.bus import DLQ_HEADER_PREFIX
 from fixloop_shared.contracts import INBOUND_EVENT_TYPES
 from fixloop_shared.envelope import STRUCTURED_CONTENT_TYPE, decode_event
 from fixloop_shared.errors import PoisonMessage
+from fixloop_shared.grpc_edge.principals import PrincipalKind
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.topic_reader import ConsumedRecord, read_topic
 from fixloop_shared.topics import Service, Topic, dead_letter_topic
@@ -463,6 +464,128 @@ def _run_republish(
     except (KafkaConnectionError, KafkaError, OSError) as exc:
         detail = f"{type(exc).__name__}: {str(exc)[:200]}" if str(exc) else type(exc).__name__
         raise fail(f"cannot publish to Kafka at {settings.kafka.bootstrap} ({detail})") from None
+
+
+# --- fixloop keys: API keys of gRPC principals, configured only as hashes ---------------------
+
+keys_app = typer.Typer(
+    help="API keys of the gRPC API's principals: make one, hash one.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+def _principal_entry(
+    principal: str, kind: PrincipalKind, tenant: str | None, contractor: str | None, key: str
+) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    from fixloop_shared.grpc_edge.principals import PrincipalSpec, hash_api_key
+
+    try:
+        spec = PrincipalSpec(
+            id=principal,
+            kind=kind,
+            tenant=tenant,
+            contractor_id=contractor,
+            key_hashes=[hash_api_key(key)],
+        )
+    except ValidationError as exc:
+        # PrincipalSpec reports all of an entry's problems as one line naming the principal.
+        from rich.markup import escape
+
+        message = str(exc.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
+        raise fail(escape(message), 2) from None
+    return spec.entry()
+
+
+@keys_app.command("new")
+def keys_new(
+    principal: Annotated[
+        str | None,
+        typer.Option("--principal", help="the principal's id, e.g. acme-erp (a lower-case slug)"),
+    ] = None,
+    kind: Annotated[
+        PrincipalKind,
+        typer.Option(
+            "--kind",
+            help="partner (a tenant's integration), contractor (a contractor's app) or "
+            "operator (a tenant's dispatch desk)",
+        ),
+    ] = PrincipalKind.PARTNER,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="its tenant (partner and operator)")
+    ] = None,
+    contractor: Annotated[
+        str | None, typer.Option("--contractor", help="its contractor id (contractor only)")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="one JSON object: key, key_hash and entry")
+    ] = False,
+) -> None:
+    """Make a new random API key; print it once, with the FIXLOOP_ORDERS_PRINCIPALS entry
+    holding its hash (the service is configured with the hash only, never the key).
+
+    To rotate a key, add the new hash as the second of the principal's key_hashes, move the
+    caller to the new key, then remove the old hash.
+    """
+    from fixloop_shared.grpc_edge.principals import hash_api_key, new_api_key
+
+    if principal is None and (tenant is not None or contractor is not None):
+        raise fail("--tenant and --contractor describe a principal: give --principal too", 2)
+    key = new_api_key()
+    key_hash = hash_api_key(key)
+    entry = (
+        _principal_entry(principal, kind, tenant, contractor, key)
+        if principal is not None
+        else None
+    )
+    if as_json:
+        result: dict[str, Any] = {"key": key, "key_hash": key_hash}
+        if entry is not None:
+            result["entry"] = entry
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    sys.stdout.write(
+        f"API key (shown once; give it to the caller, it cannot be recovered):\n  {key}\n"
+        f"Its hash:\n  {key_hash}\n"
+    )
+    if entry is not None:
+        sys.stdout.write(
+            "Entry for FIXLOOP_ORDERS_PRINCIPALS (a JSON list; add it, or add the hash to an "
+            "existing entry's key_hashes to rotate):\n"
+            f"  {json.dumps(entry)}\n"
+        )
+
+
+_KEY_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
+
+
+@keys_app.command("hash")
+def keys_hash(
+    key: Annotated[
+        str | None,
+        typer.Argument(
+            help="the API key; leave it out to read it from standard input (keeps it out of "
+            "the shell history)",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Print the hash of an existing API key, as it goes into a principal's key_hashes."""
+    from fixloop_shared.grpc_edge.principals import hash_api_key
+
+    if key is None:
+        key = sys.stdin.readline().strip()
+    if not key:
+        raise fail("no API key given (as an argument or on standard input)", 2)
+    if not set(key) <= _KEY_CHARACTERS:
+        # A key travels in gRPC metadata (x-api-key or a Bearer token): printable, no spaces.
+        raise fail(
+            "an API key is letters, digits and - . _ ~ + / = only; this one could never be "
+            "presented",
+            2,
+        )
+    sys.stdout.write(hash_api_key(key) + "\n")
 
 
 def _load_service_commands() -> None:

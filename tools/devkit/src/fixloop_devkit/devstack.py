@@ -29,12 +29,52 @@ from pathlib import Path
 from typing import Any
 
 from fixloop_devkit.devports import DEV_PORTS
+from fixloop_shared.grpc_edge.principals import PrincipalKind, PrincipalSpec, hash_api_key
 from fixloop_shared.topics import Service
 
 SERVICES: tuple[str, ...] = tuple(s.value for s in Service)
 
-LOCAL_API_KEYS = {"dev-key-acme": "acme", "dev-key-globex": "globex"}
-"""API keys of the embedded stack only (``fixloop orders show --api-key dev-key-acme``)."""
+
+@dataclass(frozen=True)
+class LocalPrincipal:
+    """A gRPC principal of the embedded stack with its documented, non-secret dev key."""
+
+    key: str
+    id: str
+    kind: PrincipalKind
+    tenant: str | None = None
+    contractor_id: str | None = None
+
+    def spec(self) -> PrincipalSpec:
+        """The entry the orders service is configured with: the key's hash, never the key."""
+        return PrincipalSpec(
+            id=self.id,
+            kind=self.kind,
+            tenant=self.tenant,
+            contractor_id=self.contractor_id,
+            key_hashes=[hash_api_key(self.key)],
+        )
+
+
+LOCAL_PRINCIPALS: tuple[LocalPrincipal, ...] = (
+    LocalPrincipal("dev-key-acme", "acme-partner", PrincipalKind.PARTNER, tenant="acme"),
+    LocalPrincipal("dev-key-globex", "globex-partner", PrincipalKind.PARTNER, tenant="globex"),
+    LocalPrincipal("dev-key-ops-acme", "acme-ops", PrincipalKind.OPERATOR, tenant="acme"),
+    LocalPrincipal("dev-key-ops-globex", "globex-ops", PrincipalKind.OPERATOR, tenant="globex"),
+    # Works for acme and globex in examples/contractors.yaml (Berlin hvac orders go to it).
+    LocalPrincipal(
+        "dev-key-contractor-berliner-klima",
+        "berliner-klima-app",
+        PrincipalKind.CONTRACTOR,
+        contractor_id="ctr-berliner-klima",
+    ),
+)
+"""Principals of the embedded stack only, with their dev keys (``fixloop orders show --api-key
+dev-key-acme``). The service is given their hashes (``FIXLOOP_ORDERS_PRINCIPALS``), as in
+production; the keys are published here and are no secret."""
+
+LOCAL_API_KEYS: dict[str, str] = {p.key: p.id for p in LOCAL_PRINCIPALS}
+"""Dev key -> the principal it authenticates as, on the embedded stack."""
 
 LOCAL_SOURCE_TENANTS = {"fieldhub": ["acme", "globex"], "buildmart": ["acme"]}
 """Which source platform may publish orders for which tenants, on the embedded stack."""
@@ -457,7 +497,7 @@ class LocalPlatform:
         if service == "orders":
             env[f"{prefix}GRPC_HOST"] = "127.0.0.1"
             env[f"{prefix}GRPC_PORT"] = str(self.ports.grpc)
-            env[f"{prefix}API_KEYS"] = _json(LOCAL_API_KEYS)
+            env[f"{prefix}PRINCIPALS"] = _json([p.spec().entry() for p in LOCAL_PRINCIPALS])
             env[f"{prefix}SOURCE_TENANTS"] = _json(LOCAL_SOURCE_TENANTS)
         if service == "notifications":
             env[f"{prefix}SMTP_HOST"] = "127.0.0.1"
@@ -560,7 +600,12 @@ def _print_summary(platform: LocalPlatform, services: Iterable[str] = SERVICES) 
             f"service: {service}", platform.health_url(service, ""), "/healthz /readyz /metrics"
         )
     if "orders" in services:
-        table.add_row("orders gRPC (partner API)", platform.grpc_target, "API key: dev-key-acme")
+        table.add_row(
+            "orders gRPC (partner API)",
+            platform.grpc_target,
+            "API keys: dev-key-acme (partner), dev-key-ops-acme (operator), "
+            "dev-key-contractor-berliner-klima (contractor)",
+        )
     console.print(table)
     console.print(
         f"Logs: {data}/logs/<component>.log; restarts and exits: {data}/logs/devstack.log\n"

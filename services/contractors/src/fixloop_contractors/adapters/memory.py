@@ -2,9 +2,11 @@
 :class:`fixloop_shared.memory.MemoryStore`.
 
 Same collections and promises as the MongoDB adapters: ``contractors`` holds each profile with its
-load (open offers), which an import never resets; ``offers`` holds one decision per work order
-(the open offer, or ``unfilled``), keyed by work order. Dispatch reads and writes the unit of
-work's copy, so a decision, its load change and its event commit or roll back together.
+load (open offers and jobs), which an import never resets; ``offers`` holds one decision per
+dispatch round of a work order (an offer and what became of it, or ``unfilled``), keyed by its id,
+and ``offers_by_work_order`` the ids of each order's decisions by round. Dispatch and the
+lifecycle read and write the unit of work's copy, so a decision or an offer's change, its load
+change and its events commit or roll back together.
 """
 
 from __future__ import annotations
@@ -13,14 +15,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from fixloop_contractors.adapters.mongo import CONTRACTORS, MAX_CANDIDATES, OFFERS, UNFILLED
+from fixloop_contractors.adapters.mongo import (
+    CONTRACTORS,
+    MAX_CANDIDATES,
+    OFFERS,
+    UNFILLED,
+    offer_fields,
+    offer_from_document,
+)
 from fixloop_contractors.app.ports import UpsertCounts
 from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest, NoEligibleContractor
+from fixloop_contractors.domain.lifecycle import OfferChange
 from fixloop_contractors.domain.model import Contractor
 from fixloop_contractors.domain.offers import Offer
 from fixloop_shared.contracts import EventPayload
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.memory import Documents, MemoryStore, MemoryUnitOfWork
+
+OFFERS_BY_WORK_ORDER = "offers_by_work_order"
+"""{work order id: {"rounds": {dispatch round: decision id}}}: what MongoDB's index is for."""
 
 
 def _site(request: DispatchRequest) -> dict[str, str]:
@@ -33,7 +46,11 @@ def _site(request: DispatchRequest) -> dict[str, str]:
 
 
 def _candidate(doc: dict[str, Any]) -> Candidate:
-    return Candidate(contractor=doc["contractor"], open_offers=int(doc["open_offers"]))
+    return Candidate(
+        contractor=doc["contractor"],
+        open_offers=int(doc["open_offers"]),
+        open_jobs=int(doc.get("open_jobs", 0)),
+    )
 
 
 class MemoryContractorRegistry:
@@ -52,6 +69,7 @@ class MemoryContractorRegistry:
                     profiles[contractor.contractor_id] = {
                         "contractor": contractor,
                         "open_offers": 0,
+                        "open_jobs": 0,
                     }
                     created += 1
                 elif doc["contractor"] == contractor:
@@ -84,8 +102,12 @@ class MemoryDispatchTransaction:
     def _offers(self) -> Documents:
         return self._uow.session.collection(OFFERS)
 
+    @property
+    def _by_work_order(self) -> Documents:
+        return self._uow.session.collection(OFFERS_BY_WORK_ORDER)
+
     async def decision_exists(self, work_order_id: str) -> bool:
-        return work_order_id in self._offers
+        return work_order_id in self._by_work_order
 
     async def candidates(self, request: DispatchRequest) -> list[Candidate]:
         found: list[Candidate] = []
@@ -103,20 +125,7 @@ class MemoryDispatchTransaction:
         return found
 
     async def save_offer(self, offer: Offer, request: DispatchRequest) -> None:
-        self._decide(
-            offer.work_order_id,
-            {
-                "_id": offer.offer_id,
-                "work_order_id": offer.work_order_id,
-                "tenant": offer.tenant,
-                "contractor_id": offer.contractor_id,
-                "status": offer.status.value,
-                "offered_at": offer.offered_at,
-                "expires_at": offer.expires_at,
-                "closed_at": offer.closed_at,
-                "site": _site(request),
-            },
-        )
+        self._decide({"_id": offer.offer_id, **offer_fields(offer), "site": _site(request)})
         contractor = self._contractors.get(offer.contractor_id)
         if contractor is None:
             msg = f"contractor {offer.contractor_id} vanished while being offered an order"
@@ -132,12 +141,12 @@ class MemoryDispatchTransaction:
         decided_at: datetime,
     ) -> None:
         self._decide(
-            request.work_order_id,
             {
                 "_id": decision_id,
                 "work_order_id": request.work_order_id,
                 "tenant": request.tenant,
                 "contractor_id": None,
+                "dispatch_round": 1,
                 "status": UNFILLED,
                 "decided_at": decided_at,
                 "reason": decision.reason,
@@ -146,11 +155,38 @@ class MemoryDispatchTransaction:
             },
         )
 
-    def _decide(self, work_order_id: str, doc: dict[str, Any]) -> None:
-        if work_order_id in self._offers:
-            msg = f"work order {work_order_id} was decided already"
+    def _decide(self, doc: dict[str, Any]) -> None:
+        work_order_id, dispatch_round = doc["work_order_id"], doc["dispatch_round"]
+        rounds = self._by_work_order.setdefault(work_order_id, {"rounds": {}})["rounds"]
+        if dispatch_round in rounds or doc["_id"] in self._offers:
+            msg = f"work order {work_order_id} was decided already (round {dispatch_round})"
             raise ValueError(msg)
-        self._offers[work_order_id] = doc
+        rounds[dispatch_round] = doc["_id"]
+        self._offers[doc["_id"]] = doc
+
+    async def offers_of(self, work_order_id: str, *, tenant: str) -> list[Offer]:
+        entry = self._by_work_order.get(work_order_id)
+        if entry is None:
+            return []
+        docs = [self._offers[decision_id] for decision_id in entry["rounds"].values()]
+        return [
+            offer_from_document(doc)
+            for doc in docs
+            if doc["tenant"] == tenant and doc["status"] != UNFILLED
+        ]
+
+    async def save_change(self, change: OfferChange) -> bool:
+        before, after = change.before, change.after
+        doc = self._offers.get(before.offer_id)
+        if doc is None or offer_from_document(doc) != before:
+            return False
+        doc.update(offer_fields(after))
+        load = change.load
+        contractor = self._contractors.get(change.contractor_id)
+        if contractor is not None:
+            contractor["open_offers"] += load.open_offers
+            contractor["open_jobs"] = contractor.get("open_jobs", 0) + load.open_jobs
+        return True
 
     def emit(
         self, payload: EventPayload, *, topic: str, key: str, tenant: str, correlationid: str
@@ -172,14 +208,25 @@ class MemoryDispatchLedger:
             raise TypeError(msg)
         return MemoryDispatchTransaction(uow)
 
-    def decision(self, work_order_id: str) -> dict[str, Any] | None:
-        """The committed decision on a work order (its offer, or why it is unfilled)."""
-        return self._store.state.collection(OFFERS).get(work_order_id)
+    def decision(self, work_order_id: str, dispatch_round: int = 1) -> dict[str, Any] | None:
+        """The committed decision on a work order in a round (its offer, or why it is unfilled)."""
+        entry = self._store.state.collection(OFFERS_BY_WORK_ORDER).get(work_order_id)
+        decision_id = None if entry is None else entry["rounds"].get(dispatch_round)
+        return None if decision_id is None else self._store.state.collection(OFFERS)[decision_id]
+
+    def offer(self, offer_id: str) -> dict[str, Any] | None:
+        """An offer as committed."""
+        return self._store.state.collection(OFFERS).get(offer_id)
 
     def open_offers(self, contractor_id: str) -> int:
-        """A contractor's committed load."""
+        """A contractor's committed load: its open offers."""
         doc = self._store.state.collection(CONTRACTORS).get(contractor_id)
         return 0 if doc is None else int(doc["open_offers"])
+
+    def open_jobs(self, contractor_id: str) -> int:
+        """A contractor's committed load: its open jobs."""
+        doc = self._store.state.collection(CONTRACTORS).get(contractor_id)
+        return 0 if doc is None else int(doc.get("open_jobs", 0))
 
 
 __all__ = [

@@ -38,7 +38,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _to_millis(moment: datetime) -> datetime:
+def to_millis(moment: datetime) -> datetime:
     """MongoDB keeps milliseconds: stored and published times must be the same instant."""
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
@@ -96,7 +96,7 @@ class WorkOrderDispatcher:
         tx = self._ledger.within(uow)
         if await tx.decision_exists(request.work_order_id):
             return DispatchResult(DispatchOutcome.ALREADY_DECIDED)
-        now = _to_millis(self._clock())
+        now = to_millis(self._clock())
         decision = choose_contractor(
             request,
             await tx.candidates(request),
@@ -158,5 +158,6 @@ __all__ = [
     "DispatchResult",
     "WorkOrderDispatcher",
     "dispatch_request",
+    "to_millis",
     "utc_now",
 ]

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest, NoEligibleContractor
+from fixloop_contractors.domain.lifecycle import OfferChange
 from fixloop_contractors.domain.model import Contractor
 from fixloop_contractors.domain.offers import Offer
 from fixloop_shared.contracts import EventPayload
@@ -29,7 +30,7 @@ class ContractorRegistry(Protocol):
     async def upsert(self, contractors: Sequence[Contractor]) -> UpsertCounts:
         """Insert or replace the profiles (keyed by contractor id), all or nothing.
 
-        A contractor's load (open offers) is kept: importing a profile never resets it.
+        A contractor's load (open offers and jobs) is kept: importing a profile never resets it.
         """
         ...
 
@@ -77,4 +78,30 @@ class DispatchTransaction(Protocol):
 class DispatchLedger(Protocol):
     def within(self, uow: UnitOfWork) -> DispatchTransaction:
         """The dispatch records, read and written inside the kernel's unit of work."""
+        ...
+
+
+class OfferTransaction(Protocol):
+    """The offers of work orders and the contractors' load, inside the kernel's unit of work."""
+
+    async def offers_of(self, work_order_id: str, *, tenant: str) -> Sequence[Offer]:
+        """Every offer made for the tenant's work order (including ones made earlier in this unit
+        of work), whatever its state; empty if there is none (an unfilled order has none)."""
+        ...
+
+    async def save_change(self, change: OfferChange) -> bool:
+        """Record ``change.after`` if the offer is still as ``change.before`` (status and job), and
+        move its contractor's load by ``change.load``; False, and nothing written, if it is not."""
+        ...
+
+    def emit(
+        self, payload: EventPayload, *, topic: str, key: str, tenant: str, correlationid: str
+    ) -> None:
+        """Queue an event; it is published only if the transaction commits."""
+        ...
+
+
+class OfferLedger(Protocol):
+    def within(self, uow: UnitOfWork) -> OfferTransaction:
+        """The offers, read and written inside the kernel's unit of work."""
         ...

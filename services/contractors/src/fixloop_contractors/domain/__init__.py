@@ -10,6 +10,7 @@ from fixloop_contractors.domain.dispatch import (
     assess,
     choose_contractor,
 )
+from fixloop_contractors.domain.lifecycle import OfferChange
 from fixloop_contractors.domain.model import (
     Contractor,
     Credential,
@@ -17,7 +18,7 @@ from fixloop_contractors.domain.model import (
     ServiceRegion,
     normalize_postal_code,
 )
-from fixloop_contractors.domain.offers import Offer, OfferStatus
+from fixloop_contractors.domain.offers import JobStatus, Load, Offer, OfferStatus
 
 __all__ = [
     "Assessment",
@@ -28,8 +29,11 @@ __all__ = [
     "CredentialKind",
     "DispatchDecision",
     "DispatchRequest",
+    "JobStatus",
+    "Load",
     "NoEligibleContractor",
     "Offer",
+    "OfferChange",
     "OfferStatus",
     "ServiceRegion",
     "assess",

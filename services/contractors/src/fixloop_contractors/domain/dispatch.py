@@ -54,10 +54,14 @@ class DispatchRequest:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A contractor as the dispatcher sees it: its profile and its current load."""
+    """A contractor as the dispatcher sees it: its profile and its current load.
+
+    The choice weighs open offers only; ``open_jobs`` (accepted work not yet completed) is shown.
+    """
 
     contractor: Contractor
     open_offers: int = 0
+    open_jobs: int = 0
 
 
 @dataclass(frozen=True, slots=True)

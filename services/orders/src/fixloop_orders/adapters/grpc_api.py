@@ -1,46 +1,88 @@
-"""The partner-facing ``fixloop.v1.WorkOrdersService``: reads of the caller's own work orders.
+"""The partner-facing gRPC services of the orders service and the server that carries them.
 
-The caller's tenant comes only from its authenticated identity (see
-:mod:`fixloop_shared.grpc_edge.auth`); a work order of another tenant answers exactly like one that
-does not exist. Refusals are raised as domain errors (:mod:`fixloop_shared.errors`); the edge
-maps them to status codes in one place (:mod:`fixloop_shared.grpc_edge.errors`).
+- ``fixloop.v1.WorkOrdersService`` (:class:`WorkOrdersServicer`): a tenant's orders, for its
+  requester-side partners and operators.
+- ``fixloop.v1.ContractorJobsService`` (:mod:`fixloop_orders.adapters.grpc_jobs`): a contractor's
+  offers and jobs.
+
+The caller's tenant (or contractor) comes only from its authenticated principal (see
+:mod:`fixloop_shared.grpc_edge.auth`); an order of another tenant answers exactly like one that
+does not exist. Refusals are raised as domain errors (:mod:`fixloop_shared.errors`); the edge maps
+them to status codes in one place (:mod:`fixloop_shared.grpc_edge.errors`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import hashlib
+import json
 import uuid
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import timestamp_pb2
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
-from grpc_health.v1.health import aio as health_aio
+from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from fixloop.v1 import work_order_pb2, work_orders_service_pb2, work_orders_service_pb2_grpc
-from fixloop_orders.app.queries import TimelineEntryView, WorkOrderQueries, WorkOrderView
+from fixloop.v1 import (
+    contractor_jobs_service_pb2_grpc,
+    work_order_pb2,
+    work_orders_service_pb2,
+    work_orders_service_pb2_grpc,
+)
+from fixloop_orders.adapters.grpc_messages import (
+    CATEGORIES_BY_NUMBER,
+    PRIORITIES_BY_NUMBER,
+    REASON_MAX,
+    STATE_NAMES,
+    TEXT_MAX,
+    Violations,
+    is_canonical_uuid,
+    page_size,
+    timestamp,
+    work_order_message,
+)
+from fixloop_orders.adapters.grpc_mutations import Mutations, actor_of
+from fixloop_orders.adapters.watch import WatchedStep, WorkOrderWatch
+from fixloop_orders.app.intake import WorkOrderIntake, work_order_details
+from fixloop_orders.app.lifecycle import WorkOrderLifecycle, WorkOrderNotFoundError
+from fixloop_orders.app.queries import (
+    PagePosition,
+    WorkOrderFilter,
+    WorkOrderQueries,
+    WorkOrderView,
+    as_of,
+    view_of,
+)
+from fixloop_orders.domain.lifecycle import Request, Step
+from fixloop_shared import contracts
+from fixloop_shared.contracts.types import NOW_CONTEXT_KEY
 from fixloop_shared.errors import FieldViolation, InvalidInput, NotFound
-from fixloop_shared.grpc_edge.auth import authenticated_tenant
+from fixloop_shared.grpc_edge.auth import authenticated_principal, authenticated_tenant
 from fixloop_shared.grpc_edge.errors import (
     INVALID_ARGUMENT_MESSAGE,
     abort_deadline_exceeded,
     abort_unavailable,
+    abort_with_details,
 )
+from fixloop_shared.grpc_edge.principals import PrincipalDirectory
 from fixloop_shared.grpc_edge.server import GrpcServer, GrpcService, build_server
-from fixloop_shared.vocabulary import Category, Priority
+from fixloop_shared.kernel import UnitOfWork
+from fixloop_shared.vocabulary import WorkOrderState
 
 SERVICE_NAME: str = work_orders_service_pb2.DESCRIPTOR.services_by_name[
     "WorkOrdersService"
 ].full_name
 WORK_ORDER_RESOURCE_TYPE: str = work_order_pb2.WorkOrder.DESCRIPTOR.full_name
 WORK_ORDER_NOT_FOUND_MESSAGE = "work order not found"
-WORK_ORDER_ID_VIOLATION = (
-    "must be a canonical lowercase UUID, e.g. 0b5e1c1e-3f43-4f9a-9d51-0f4c9d3a7b21"
-)
 DEFAULT_QUERY_TIMEOUT_SECONDS = 5.0
 """Time a read may take when the caller sets no deadline, and the most it may take anyway."""
+MAX_WATCHES_PER_PRINCIPAL = 8
+
+T = TypeVar("T")
 
 
 class WorkOrderNotVisibleError(NotFound):
@@ -53,124 +95,183 @@ class WorkOrderNotVisibleError(NotFound):
         super().__init__(f"tenant {tenant!r} has no work order {work_order_id!r}")
 
 
-def _enum_name(enum: EnumTypeWrapper, name: str) -> str:
-    """``name`` after checking that ``enum`` has it (the wire contract and the domain agree)."""
-    enum.Value(name)
-    return name
-
-
-_STATES: Mapping[str, str] = {
-    state: _enum_name(work_order_pb2.WorkOrderState, f"WORK_ORDER_STATE_{state.upper()}")
-    for state in (
-        "received",
-        "dispatch_requested",
-        "assigned",
-        "started",
-        "awaiting_parts",
-        "completed",
-        "verified",
-        "closed",
-        "cancelled",
-    )
-}
-_CATEGORIES: Mapping[Category, str] = {
-    category: _enum_name(work_order_pb2.Category, f"CATEGORY_{category.name}")
-    for category in Category
-}
-_PRIORITIES: Mapping[Priority, str] = {
-    priority: _enum_name(work_order_pb2.Priority, f"PRIORITY_{priority.name}")
-    for priority in Priority
-}
-
-
-def is_canonical_uuid(value: str) -> bool:
-    """True for a UUID in its canonical form: 36 characters, lowercase hex, hyphenated."""
-    if len(value) != 36:
-        return False
+async def bounded_read(
+    context: grpc.aio.ServicerContext, timeout: float, read: Callable[[], Awaitable[T]]
+) -> T:
+    """Run a read within the call's deadline (and ``timeout``), mapping store trouble to
+    DEADLINE_EXCEEDED or UNAVAILABLE."""
+    remaining: float | None = context.time_remaining()
+    budget = timeout if remaining is None else min(remaining, timeout)
+    if budget <= 0:
+        await abort_deadline_exceeded(context)
     try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
+        async with asyncio.timeout(budget):
+            return await read()
+    except TimeoutError:
+        await abort_deadline_exceeded(context)
+    except PyMongoError as exc:
+        if exc.timeout:
+            await abort_deadline_exceeded(context)
+        if isinstance(exc, ConnectionFailure):
+            await abort_unavailable(context)
+        raise
 
 
-def _timestamp(at: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(at)
-    return stamp
+# --------------------------------------------------------------------------- page tokens
 
 
-def _timeline_entry(entry: TimelineEntryView) -> work_order_pb2.TimelineEntry:
-    message = work_order_pb2.TimelineEntry(
-        id=entry.entry_id,
-        at=_timestamp(entry.at),
-        kind=entry.kind,
-        summary=entry.summary,
-        details=dict(entry.details),
+def _filter_digest(parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def encode_page_token(last: WorkOrderView, digest: str) -> str:
+    raw = json.dumps(
+        {"u": last.updated_at.astimezone(UTC).isoformat(), "i": last.work_order_id, "f": digest}
     )
-    if entry.event_type is not None:
-        message.event_type = entry.event_type
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str, digest: str, violations: Violations) -> PagePosition | None:
+    if not token:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if data["f"] != digest:
+            violations.add("page_token", "belongs to a list with other filters")
+            return None
+        updated_at = datetime.fromisoformat(data["u"])
+        work_order_id = str(data["i"])
+        if updated_at.tzinfo is None or not is_canonical_uuid(work_order_id):
+            raise ValueError
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        violations.add("page_token", "not a page token of this list")
+        return None
+    return PagePosition(updated_at=updated_at, work_order_id=work_order_id)
+
+
+# --------------------------------------------------------------------------- submissions
+
+
+def _submission_data(s: work_orders_service_pb2.WorkOrderSubmission) -> dict[str, Any]:
+    category = CATEGORIES_BY_NUMBER.get(s.category)
+    priority = PRIORITIES_BY_NUMBER.get(s.priority)
+    address = s.site.address
+    data: dict[str, Any] = {
+        "external_id": s.external_id,
+        "site": {
+            "site_id": s.site.site_id,
+            "name": s.site.name,
+            "address": {
+                "line1": address.line1,
+                "line2": address.line2 if address.HasField("line2") else None,
+                "city": address.city,
+                "postal_code": address.postal_code,
+                "country": address.country,
+            },
+            "timezone": s.site.timezone,
+        },
+        "equipment": {
+            "equipment_id": s.equipment.equipment_id,
+            "equipment_class": s.equipment.equipment_class,
+            "manufacturer": s.equipment.manufacturer
+            if s.equipment.HasField("manufacturer")
+            else None,
+            "model": s.equipment.model if s.equipment.HasField("model") else None,
+        },
+        "category": None if category is None else category.value,
+        "priority": None if priority is None else priority.value,
+        "description": s.description,
+        "requester": {
+            "name": s.requester.name,
+            "email": s.requester.email,
+            "phone": s.requester.phone if s.requester.HasField("phone") else None,
+            "locale": s.requester.locale,
+        },
+        "required_parts": [
+            {"part_number": line.part_number, "quantity": line.quantity}
+            for line in s.required_parts
+        ],
+    }
+    if s.HasField("reported_at"):
+        data["reported_at"] = s.reported_at.ToDatetime(tzinfo=UTC).isoformat()
+    return data
+
+
+def submitted_details(
+    submission: work_orders_service_pb2.WorkOrderSubmission, now: datetime
+) -> contracts.WorkOrderDetails:
+    """The submission checked against the inbound contract (the rules the Kafka intake applies)."""
+    try:
+        return contracts.WorkOrderDetails.model_validate_json(
+            json.dumps(_submission_data(submission)), context={NOW_CONTEXT_KEY: now}
+        )
+    except ValidationError as exc:
+        violations = [
+            FieldViolation(
+                "work_order." + ".".join(str(part) for part in error["loc"]),
+                error["msg"] if error["type"] != "enum" else "required: one of the listed values",
+            )
+            for error in exc.errors()
+        ]
+        raise InvalidInput(INVALID_ARGUMENT_MESSAGE, violations) from None
+
+
+def partner_source(principal_id: str) -> str:
+    """The source platform of orders a partner creates through the API."""
+    return f"partner:{principal_id}"
+
+
+def step_message(step: WatchedStep) -> work_orders_service_pb2.WorkOrderStep:
+    message = work_orders_service_pb2.WorkOrderStep(
+        event_id=step.event_id,
+        event_type=step.event_type,
+        work_order_id=step.work_order_id,
+        external_id=step.external_id,
+        state=STATE_NAMES.get(WorkOrderState(step.state), "WORK_ORDER_STATE_UNSPECIFIED"),
+        version=step.version,
+        occurred_at=timestamp(step.occurred_at),
+        actor_kind=step.actor_kind,
+        actor_id=step.actor_id,
+        reason=step.reason,
+        note=step.note,
+        contractor_id=step.contractor_id,
+        details=dict(step.details),
+    )
+    if step.previous_state is not None:
+        message.previous_state = getattr(
+            work_order_pb2, STATE_NAMES[WorkOrderState(step.previous_state)]
+        )
     return message
 
 
-def work_order_message(view: WorkOrderView) -> work_order_pb2.WorkOrder:
-    """The wire form of a work order view."""
-    address = view.site.address
-    equipment = view.equipment
-    requester = view.requester
-    return work_order_pb2.WorkOrder(
-        id=view.work_order_id,
-        tenant=view.tenant,
-        state=_STATES.get(view.state, "WORK_ORDER_STATE_UNSPECIFIED"),
-        source_platform=view.source_platform,
-        external_id=view.external_id,
-        site=work_order_pb2.Site(
-            site_id=view.site.site_id,
-            name=view.site.name,
-            address=work_order_pb2.Address(
-                line1=address.line1,
-                line2=address.line2,
-                city=address.city,
-                postal_code=address.postal_code,
-                country=address.country,
-            ),
-            timezone=view.site.timezone,
-        ),
-        equipment=work_order_pb2.Equipment(
-            equipment_id=equipment.equipment_id,
-            equipment_class=equipment.equipment_class,
-            manufacturer=equipment.manufacturer,
-            model=equipment.model,
-        ),
-        category=_CATEGORIES[view.category],
-        priority=_PRIORITIES[view.priority],
-        description=view.description,
-        requester=work_order_pb2.Requester(
-            name=requester.name,
-            email=str(requester.email),
-            phone=requester.phone,
-            locale=requester.locale,
-        ),
-        required_parts=[
-            work_order_pb2.PartLine(part_number=part.part_number, quantity=part.quantity)
-            for part in view.required_parts
-        ],
-        received_at=_timestamp(view.received_at),
-        updated_at=_timestamp(view.updated_at),
-        timeline=[_timeline_entry(entry) for entry in view.timeline],
-    )
-
-
 class WorkOrdersServicer(work_orders_service_pb2_grpc.WorkOrdersServiceServicer):
-    """``fixloop.v1.WorkOrdersService`` over the orders read side."""
+    """``fixloop.v1.WorkOrdersService`` over the orders read side and lifecycle."""
 
     def __init__(
         self,
         queries: WorkOrderQueries,
         *,
+        lifecycle: WorkOrderLifecycle | None = None,
+        intake: WorkOrderIntake | None = None,
+        mutations: Mutations | None = None,
+        watch: WorkOrderWatch | None = None,
         query_timeout_seconds: float = DEFAULT_QUERY_TIMEOUT_SECONDS,
     ) -> None:
         self._queries = queries
+        self._lifecycle = lifecycle
+        self._intake = intake
+        self._mutations = mutations
+        self._watch = watch
         self._query_timeout = query_timeout_seconds
+        self._watching: dict[str, int] = {}
+
+    def _writes(self) -> tuple[WorkOrderLifecycle, Mutations]:
+        if self._lifecycle is None or self._mutations is None:
+            msg = "this server was built without the lifecycle (read-only)"
+            raise RuntimeError(msg)
+        return self._lifecycle, self._mutations
+
+    # ----------------------------------------------------------------- reads
 
     async def GetWorkOrder(  # noqa: N802 - the generated servicer names the method
         self,
@@ -178,33 +279,240 @@ class WorkOrdersServicer(work_orders_service_pb2_grpc.WorkOrdersServiceServicer)
         context: grpc.aio.ServicerContext,
     ) -> work_orders_service_pb2.GetWorkOrderResponse:
         tenant = await authenticated_tenant(context)
-        work_order_id = request.work_order_id
-        if not is_canonical_uuid(work_order_id):
-            raise InvalidInput(
-                INVALID_ARGUMENT_MESSAGE,
-                [FieldViolation("work_order_id", WORK_ORDER_ID_VIOLATION)],
-            )
-
-        remaining: float | None = context.time_remaining()
-        budget = self._query_timeout if remaining is None else min(remaining, self._query_timeout)
-        if budget <= 0:
-            await abort_deadline_exceeded(context)
-        try:
-            async with asyncio.timeout(budget):
-                view = await self._queries.get_work_order(tenant, work_order_id)
-        except TimeoutError:
-            await abort_deadline_exceeded(context)
-        except PyMongoError as exc:
-            if exc.timeout:
-                await abort_deadline_exceeded(context)
-            if isinstance(exc, ConnectionFailure):
-                await abort_unavailable(context)
-            raise
-
+        violations = Violations()
+        work_order_id = violations.work_order_id(request.work_order_id)
+        moment = (
+            violations.moment(request.as_of, "as_of", required=False)
+            if request.HasField("as_of")
+            else None
+        )
+        violations.check()
+        view = await bounded_read(
+            context,
+            self._query_timeout,
+            lambda: self._queries.get_work_order(tenant, work_order_id),
+        )
         # Defence in depth: a view of another tenant is never shown, whatever the read side did.
         if view is None or view.tenant != tenant or view.work_order_id != work_order_id:
             raise WorkOrderNotVisibleError(tenant, work_order_id)
+        if moment is not None:
+            if moment < view.received_at:
+                raise InvalidInput(
+                    INVALID_ARGUMENT_MESSAGE,
+                    [FieldViolation("as_of", "lies before the work order was received")],
+                )
+            view = as_of(view, moment)
         return work_orders_service_pb2.GetWorkOrderResponse(work_order=work_order_message(view))
+
+    async def ListWorkOrders(  # noqa: N802
+        self,
+        request: work_orders_service_pb2.ListWorkOrdersRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> work_orders_service_pb2.ListWorkOrdersResponse:
+        tenant = await authenticated_tenant(context)
+        violations = Violations()
+        size = page_size(request.page_size, violations)
+        states = violations.states(request.states)
+        site_id = violations.text(request.site_id, "site_id", limit=128, required=False)
+        equipment_class = violations.text(
+            request.equipment_class, "equipment_class", limit=40, required=False
+        )
+        since = (
+            violations.moment(request.updated_since, "updated_since", required=False)
+            if request.HasField("updated_since")
+            else None
+        )
+        wanted = WorkOrderFilter(
+            states=states, site_id=site_id, equipment_class=equipment_class, updated_since=since
+        )
+        digest = _filter_digest([sorted(states), site_id, equipment_class, since, tenant])
+        after = decode_page_token(request.page_token, digest, violations)
+        violations.check()
+        views = await bounded_read(
+            context,
+            self._query_timeout,
+            lambda: self._queries.list_work_orders(tenant, wanted, after=after, limit=size + 1),
+        )
+        page, more = views[:size], len(views) > size
+        return work_orders_service_pb2.ListWorkOrdersResponse(
+            work_orders=[work_order_message(v) for v in page if v.tenant == tenant],
+            next_page_token=encode_page_token(page[-1], digest) if more and page else "",
+        )
+
+    async def WatchWorkOrders(  # noqa: N802
+        self,
+        request: work_orders_service_pb2.WatchWorkOrdersRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[work_orders_service_pb2.WatchWorkOrdersResponse]:
+        tenant = await authenticated_tenant(context)
+        principal = await authenticated_principal(context)
+        violations = Violations()
+        work_order_id = (
+            violations.work_order_id(request.work_order_id)
+            if request.HasField("work_order_id")
+            else None
+        )
+        violations.check()
+        if self._watch is None:
+            msg = "this server was built without watches"
+            raise RuntimeError(msg)
+        if self._watching.get(principal.id, 0) >= MAX_WATCHES_PER_PRINCIPAL:
+            await abort_with_details(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"at most {MAX_WATCHES_PER_PRINCIPAL} watches at once per caller",
+            )
+        self._watching[principal.id] = self._watching.get(principal.id, 0) + 1
+        try:
+            async for step, cursor in self._watch.steps(
+                tenant,
+                cursor=request.cursor or None,
+                work_order_id=work_order_id,
+                from_oldest=request.from_oldest,
+            ):
+                yield work_orders_service_pb2.WatchWorkOrdersResponse(
+                    step=step_message(step), cursor=cursor
+                )
+        finally:
+            self._watching[principal.id] -= 1
+
+    # ----------------------------------------------------------------- mutations
+
+    async def CreateWorkOrder(  # noqa: N802
+        self,
+        request: work_orders_service_pb2.CreateWorkOrderRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> work_orders_service_pb2.CreateWorkOrderResponse:
+        tenant = await authenticated_tenant(context)
+        principal = await authenticated_principal(context)
+        lifecycle, mutations = self._writes()
+        violations = Violations()
+        request_id = violations.request_id(request.request_id)
+        if not request.HasField("work_order"):
+            violations.add("work_order", "required")
+        violations.check()
+        details = submitted_details(request.work_order, lifecycle.now())
+        intake = self._intake
+        if intake is None:
+            msg = "this server was built without intake"
+            raise RuntimeError(msg)
+
+        async def create(uow: UnitOfWork) -> work_orders_service_pb2.CreateWorkOrderResponse:
+            result = await intake.receive(
+                uow,
+                tenant=tenant,
+                source_platform=partner_source(principal.id),
+                details=work_order_details(details),
+                submission_id=f"grpc:{request_id}",
+                submission_type=f"{SERVICE_NAME}/CreateWorkOrder",
+            )
+            order = await lifecycle.order_of_tenant(uow, tenant, result.work_order_id or "")
+            return work_orders_service_pb2.CreateWorkOrderResponse(
+                work_order=work_order_message(view_of(order)),
+                created=result.outcome.value == "created",
+            )
+
+        return await mutations.run(
+            context,
+            principal,
+            request=request,
+            request_id=request_id,
+            response_type=work_orders_service_pb2.CreateWorkOrderResponse,
+            mutate=create,
+        )
+
+    async def _step(
+        self,
+        context: grpc.aio.ServicerContext,
+        request: Any,
+        response_type: type[Any],
+        build: Callable[[Violations], tuple[Step, dict[str, Any]]],
+    ) -> Any:
+        """A lifecycle step on one of the tenant's orders, once per request id."""
+        tenant = await authenticated_tenant(context)
+        principal = await authenticated_principal(context)
+        lifecycle, mutations = self._writes()
+        violations = Violations()
+        request_id = violations.request_id(request.request_id)
+        work_order_id = violations.work_order_id(request.work_order_id)
+        step, extra = build(violations)
+        violations.check()
+        actor = actor_of(principal)
+
+        async def mutate(uow: UnitOfWork) -> Any:
+            order = await lifecycle.order_of_tenant(uow, tenant, work_order_id)
+            req = Request(step, actor, lifecycle.now(), **extra)
+            await lifecycle.take(uow, order, req, via="grpc")
+            answer = response_type(work_order=work_order_message(view_of(order)))
+            if step is Step.COMMENT:
+                answer.comment_id = req.comment_id
+            return answer
+
+        return await mutations.run(
+            context,
+            principal,
+            request=request,
+            request_id=request_id,
+            response_type=response_type,
+            mutate=mutate,
+        )
+
+    async def CancelWorkOrder(  # noqa: N802
+        self,
+        request: work_orders_service_pb2.CancelWorkOrderRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> work_orders_service_pb2.CancelWorkOrderResponse:
+        def build(v: Violations) -> tuple[Step, dict[str, Any]]:
+            return Step.CANCEL, {"reason": v.text(request.reason, "reason", limit=REASON_MAX)}
+
+        answer: work_orders_service_pb2.CancelWorkOrderResponse = await self._step(
+            context, request, work_orders_service_pb2.CancelWorkOrderResponse, build
+        )
+        return answer
+
+    async def VerifyCompletion(  # noqa: N802
+        self,
+        request: work_orders_service_pb2.VerifyCompletionRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> work_orders_service_pb2.VerifyCompletionResponse:
+        def build(v: Violations) -> tuple[Step, dict[str, Any]]:
+            return Step.VERIFY, {
+                "note": v.text(request.note, "note", limit=TEXT_MAX, required=False)
+            }
+
+        answer: work_orders_service_pb2.VerifyCompletionResponse = await self._step(
+            context, request, work_orders_service_pb2.VerifyCompletionResponse, build
+        )
+        return answer
+
+    async def RejectCompletion(  # noqa: N802
+        self,
+        request: work_orders_service_pb2.RejectCompletionRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> work_orders_service_pb2.RejectCompletionResponse:
+        def build(v: Violations) -> tuple[Step, dict[str, Any]]:
+            return Step.REJECT, {"reason": v.text(request.reason, "reason", limit=REASON_MAX)}
+
+        answer: work_orders_service_pb2.RejectCompletionResponse = await self._step(
+            context, request, work_orders_service_pb2.RejectCompletionResponse, build
+        )
+        return answer
+
+    async def AddComment(  # noqa: N802
+        self,
+        request: work_orders_service_pb2.AddCommentRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> work_orders_service_pb2.AddCommentResponse:
+        def build(v: Violations) -> tuple[Step, dict[str, Any]]:
+            return Step.COMMENT, {
+                "note": v.text(request.text, "text", limit=TEXT_MAX),
+                "comment_id": str(uuid.uuid4()),
+            }
+
+        answer: work_orders_service_pb2.AddCommentResponse = await self._step(
+            context, request, work_orders_service_pb2.AddCommentResponse, build
+        )
+        return answer
 
 
 async def start_grpc_server(
@@ -212,27 +520,59 @@ async def start_grpc_server(
     *,
     host: str,
     port: int,
-    api_keys: Mapping[str, str],
+    principals: PrincipalDirectory,
     reflection: bool,
     query_timeout_seconds: float = DEFAULT_QUERY_TIMEOUT_SECONDS,
     rate_limit: str | None = None,
-) -> tuple[grpc.aio.Server, int, health_aio.HealthServicer]:
+    lifecycle: WorkOrderLifecycle | None = None,
+    intake: WorkOrderIntake | None = None,
+    mutations: Mutations | None = None,
+    watch: WorkOrderWatch | None = None,
+) -> GrpcServer:
     """Build, bind and start the orders gRPC server; returns ``(server, bound port, health)``.
 
-    Stop it with :func:`fixloop_shared.grpc_edge.server.stop_server`.
+    Without ``lifecycle`` and ``mutations`` it serves reads only. Stop it with
+    :func:`fixloop_shared.grpc_edge.server.stop_server`.
     """
-    servicer = WorkOrdersServicer(queries, query_timeout_seconds=query_timeout_seconds)
+    from fixloop_orders.adapters.grpc_jobs import JOBS_SERVICE_NAME, ContractorJobsServicer
 
-    def register(server: grpc.aio.Server) -> None:
-        work_orders_service_pb2_grpc.add_WorkOrdersServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            servicer, server
+    servicer = WorkOrdersServicer(
+        queries,
+        lifecycle=lifecycle,
+        intake=intake,
+        mutations=mutations,
+        watch=watch,
+        query_timeout_seconds=query_timeout_seconds,
+    )
+    services = [
+        GrpcService(
+            name=SERVICE_NAME,
+            register=lambda server: (
+                work_orders_service_pb2_grpc.add_WorkOrdersServiceServicer_to_server(  # type: ignore[no-untyped-call]
+                    servicer, server
+                )
+            ),
         )
-
+    ]
+    if lifecycle is not None and mutations is not None:
+        jobs = ContractorJobsServicer(
+            queries, lifecycle, mutations, query_timeout_seconds=query_timeout_seconds
+        )
+        services.append(
+            GrpcService(
+                name=JOBS_SERVICE_NAME,
+                register=lambda server: (
+                    contractor_jobs_service_pb2_grpc.add_ContractorJobsServiceServicer_to_server(  # type: ignore[no-untyped-call]
+                        jobs, server
+                    )
+                ),
+            )
+        )
     running: GrpcServer = await build_server(
-        [GrpcService(name=SERVICE_NAME, register=register)],
+        services,
         host=host,
         port=port,
-        api_keys=api_keys,
+        principals=principals,
         reflection=reflection,
         rate_limit=rate_limit,
     )
@@ -243,9 +583,12 @@ async def start_grpc_server(
 __all__ = [
     "DEFAULT_QUERY_TIMEOUT_SECONDS",
     "SERVICE_NAME",
+    "WorkOrderNotFoundError",
     "WorkOrderNotVisibleError",
     "WorkOrdersServicer",
+    "bounded_read",
     "is_canonical_uuid",
+    "partner_source",
     "start_grpc_server",
     "work_order_message",
 ]

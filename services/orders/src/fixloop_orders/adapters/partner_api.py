@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -19,7 +19,13 @@ from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
 
 from fixloop_orders.adapters.grpc_api import SERVICE_NAME, start_grpc_server
+from fixloop_orders.adapters.grpc_jobs import JOBS_SERVICE_NAME
+from fixloop_orders.adapters.grpc_mutations import Mutations
+from fixloop_orders.adapters.watch import WorkOrderWatch
+from fixloop_orders.app.intake import WorkOrderIntake
+from fixloop_orders.app.lifecycle import WorkOrderLifecycle
 from fixloop_orders.app.queries import WorkOrderQueries
+from fixloop_shared.grpc_edge.principals import PrincipalDirectory
 from fixloop_shared.grpc_edge.server import stop_server
 
 log = logging.getLogger(__name__)
@@ -35,7 +41,7 @@ class PartnerApi:
     queries: WorkOrderQueries
     host: str
     port: int
-    api_keys: Mapping[str, str] = field(repr=False)
+    principals: PrincipalDirectory
     reflection: bool
     query_timeout_seconds: float = 5.0
     rate_limit: str | None = None
@@ -43,6 +49,10 @@ class PartnerApi:
     readiness: ReadinessProbe | None = None
     readiness_interval_seconds: float = 5.0
     failures_before_not_serving: int = 2
+    lifecycle: WorkOrderLifecycle | None = None
+    intake: WorkOrderIntake | None = None
+    mutations: Mutations | None = None
+    watch: WorkOrderWatch | None = None
     bound_port: int | None = field(default=None, init=False)
     serving: bool = field(default=False, init=False)
     _server: grpc.aio.Server | None = field(default=None, init=False, repr=False)
@@ -54,10 +64,14 @@ class PartnerApi:
             self.queries,
             host=self.host,
             port=self.port,
-            api_keys=self.api_keys,
+            principals=self.principals,
             reflection=self.reflection,
             query_timeout_seconds=self.query_timeout_seconds,
             rate_limit=self.rate_limit,
+            lifecycle=self.lifecycle,
+            intake=self.intake,
+            mutations=self.mutations,
+            watch=self.watch,
         )
         self._server, self._health, self.bound_port = server, health, port
         self.serving = True
@@ -97,7 +111,7 @@ class PartnerApi:
             if serving
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
-        for name in ("", SERVICE_NAME):
+        for name in ("", SERVICE_NAME, JOBS_SERVICE_NAME):
             await self._health.set(name, status)
         if serving:
             log.info("store and broker reachable again: gRPC health SERVING")

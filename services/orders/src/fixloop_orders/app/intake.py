@@ -188,21 +188,42 @@ class WorkOrderIntake:
         """Store the submission as a new work order, unless its external order is known."""
         envelope = event.envelope
         self.check_source(event)
-        details = work_order_details(event.payload)
+        return await self.receive(
+            uow,
+            tenant=envelope.tenant,
+            source_platform=envelope.source,
+            details=work_order_details(event.payload),
+            submission_id=envelope.id,
+            submission_type=WorkOrderSubmitted.event_type,
+            correlationid=envelope.correlationid,
+        )
+
+    async def receive(
+        self,
+        uow: UnitOfWork,
+        *,
+        tenant: str,
+        source_platform: str,
+        details: domain.WorkOrderDetails,
+        submission_id: str,
+        submission_type: str,
+        correlationid: str | None = None,
+    ) -> IntakeResult:
+        """Store a submitted work order (from any edge), unless its external order is known."""
         key = ExternalOrderKey.of_submission(
-            details, tenant=envelope.tenant, source_platform=envelope.source
+            details, tenant=tenant, source_platform=source_platform
         )
         existing = await self._orders.find_id_by_key(uow, key)
         if existing is not None:
-            return self._already_received(existing, key, envelope.id)
+            return self._already_received(existing, key, submission_id)
         order = WorkOrder.receive(
             work_order_id=self._new_id(),
-            tenant=envelope.tenant,
-            source_platform=envelope.source,
+            tenant=tenant,
+            source_platform=source_platform,
             details=details,
             received_at=self._clock(),
-            submission_id=envelope.id,
-            submission_type=WorkOrderSubmitted.event_type,
+            submission_id=submission_id,
+            submission_type=submission_type,
         )
         await self._orders.add(uow, order)
         uow.emit(
@@ -210,7 +231,7 @@ class WorkOrderIntake:
             topic=Topic.WORKORDERS_EVENTS,
             key=order.work_order_id,
             tenant=order.tenant,
-            correlationid=envelope.correlationid,
+            correlationid=correlationid,
         )
         log.info(
             "work order received",

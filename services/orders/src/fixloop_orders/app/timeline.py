@@ -1,9 +1,11 @@
 """Recording what other services report about a work order in its timeline.
 
-Offers, parts reservations, SLA clocks and notifications do not move a work order's state;
-they are appended to its timeline, once per event (the event id is claimed and is the entry's
-id); the work order itself is not written. An event is applied only to a work order of the
-event's own tenant.
+Offers, parts reservations, SLA clocks and notifications are appended to the order's timeline,
+once per event (the event id is claimed and is the entry's id). They do not move the order's
+state, with one exception: the first offer (or the news that nobody could be offered it) means
+dispatch is under way, so a ``received`` order moves to ``dispatching``. Offers are also kept in
+the offer book, for contractors to accept or decline. An event is applied only to a work order of
+the event's own tenant.
 """
 
 from __future__ import annotations
@@ -12,10 +14,16 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from fixloop_orders.app.ports import WorkOrderRepository, utc_now
+from fixloop_orders.app.lifecycle import WorkOrderLifecycle
+from fixloop_orders.app.ports import OfferRecord, WorkOrderRepository, utc_now
 from fixloop_orders.app.timeline_facts import timeline_fact
-from fixloop_orders.domain.work_order import TimelineEntry
-from fixloop_shared.contracts import EventPayload
+from fixloop_orders.domain.work_order import TimelineEntry, WorkOrder
+from fixloop_shared.contracts import (
+    AssignmentOffered,
+    AssignmentUnfilled,
+    AssignmentWithdrawn,
+    EventPayload,
+)
 from fixloop_shared.envelope import Event
 from fixloop_shared.errors import NotFound
 from fixloop_shared.kernel import UnitOfWork
@@ -43,10 +51,12 @@ class TimelineRecorder:
     def __init__(
         self,
         orders: WorkOrderRepository,
+        lifecycle: WorkOrderLifecycle,
         *,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._orders = orders
+        self._lifecycle = lifecycle
         self._clock = clock
 
     async def preload(self, events: Sequence[Event[EventPayload]], uow: UnitOfWork) -> None:
@@ -84,12 +94,34 @@ class TimelineRecorder:
             ),
             recorded_at=self._clock(),
         )
+        await self._follow(event, order, uow)
         await self._orders.append_timeline(uow, order)
         log.info(
             "timeline entry recorded",
             extra={"work_order_id": fact.work_order_id, "kind": fact.kind},
         )
         return True
+
+    async def _follow(self, event: Event[EventPayload], order: WorkOrder, uow: UnitOfWork) -> None:
+        """What an event means for the order beyond its timeline entry."""
+        payload, correlationid = event.payload, event.envelope.correlationid
+        if isinstance(payload, AssignmentOffered):
+            offer = OfferRecord(
+                offer_id=payload.offer_id,
+                tenant=order.tenant,
+                work_order_id=order.work_order_id,
+                contractor_id=payload.contractor_id,
+                contractor_name=payload.contractor_name,
+                offered_at=payload.offered_at,
+                expires_at=payload.expires_at,
+            )
+            await self._lifecycle.offered(uow, order, offer, correlationid=correlationid)
+        elif isinstance(payload, AssignmentUnfilled):
+            await self._lifecycle.unfilled(
+                uow, order, payload.decided_at, correlationid=correlationid
+            )
+        elif isinstance(payload, AssignmentWithdrawn):
+            await self._lifecycle.withdrawn(uow, payload.offer_id, payload.withdrawn_at)
 
 
 __all__ = ["TimelineRecorder", "WorkOrderNotFoundError"]

@@ -16,6 +16,7 @@ from fixloop_shared.contracts import (
     AssignmentAccepted,
     AssignmentOffered,
     AssignmentUnfilled,
+    AssignmentWithdrawn,
     EventPayload,
     Milestone,
     NotificationFailed,
@@ -23,9 +24,12 @@ from fixloop_shared.contracts import (
     PartLine,
     PartReservation,
     PartsBackordered,
+    PartsConsumed,
+    PartsReleased,
     PartsReserved,
     SlaBreached,
     SlaMet,
+    SlaStopped,
     SlaWarning,
 )
 
@@ -99,6 +103,48 @@ def _accepted(event: AssignmentAccepted) -> TimelineFact:
     )
 
 
+def _withdrawn(event: AssignmentWithdrawn) -> TimelineFact:
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="assignment_withdrawn",
+        at=event.withdrawn_at,
+        summary=f"Offer to contractor {event.contractor_id} withdrawn: {event.reason}",
+        details={
+            "offer_id": event.offer_id,
+            "contractor_id": event.contractor_id,
+            "reason": event.reason,
+        },
+    )
+
+
+def _released(event: PartsReleased) -> TimelineFact:
+    lines = [_reservation(line) for line in event.released]
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="parts_released",
+        at=event.released_at,
+        summary=f"Released {_listed(lines, MAX_LISTED)}: {event.reason}",
+        details={"released": _listed(lines, MAX_DETAIL_ITEMS), "reason": event.reason},
+    )
+
+
+def _consumed(event: PartsConsumed) -> TimelineFact:
+    used = [_reservation(line) for line in event.consumed]
+    back = [_reservation(line) for line in event.released]
+    summary = f"Used {_listed(used, MAX_LISTED)}" if used else "No reserved parts used"
+    details = {"consumed": _listed(used, MAX_DETAIL_ITEMS)}
+    if back:
+        summary += f"; back in stock {_listed(back, MAX_LISTED)}"
+        details["released"] = _listed(back, MAX_DETAIL_ITEMS)
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="parts_consumed",
+        at=event.consumed_at,
+        summary=summary,
+        details=details,
+    )
+
+
 def _reserved(event: PartsReserved) -> TimelineFact:
     lines = [_reservation(line) for line in event.reservations]
     summary = f"Reserved {_listed(lines, MAX_LISTED)}" if lines else "No parts needed reserving"
@@ -129,7 +175,7 @@ def _backordered(event: PartsBackordered) -> TimelineFact:
     )
 
 
-def _clock_details(event: SlaWarning | SlaBreached | SlaMet) -> dict[str, str]:
+def _clock_details(event: SlaWarning | SlaBreached | SlaMet | SlaStopped) -> dict[str, str]:
     return {
         "clock_id": event.clock_id,
         "milestone": event.milestone.value,
@@ -172,6 +218,16 @@ def _sla_met(event: SlaMet) -> TimelineFact:
         at=event.stopped_at,
         summary=f"SLA met: {_milestone(event.milestone)} reached before {due}",
         details=_clock_details(event),
+    )
+
+
+def _sla_stopped(event: SlaStopped) -> TimelineFact:
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="sla_stopped",
+        at=event.stopped_at,
+        summary=f"SLA clock stopped: {_milestone(event.milestone)} ({event.reason})",
+        details={**_clock_details(event), "reason": event.reason},
     )
 
 
@@ -222,11 +278,15 @@ _DESCRIBERS: Mapping[type[EventPayload], Callable[[Any], TimelineFact | None]] =
     AssignmentOffered: _offered,
     AssignmentUnfilled: _unfilled,
     AssignmentAccepted: _accepted,
+    AssignmentWithdrawn: _withdrawn,
     PartsReserved: _reserved,
     PartsBackordered: _backordered,
+    PartsReleased: _released,
+    PartsConsumed: _consumed,
     SlaWarning: _sla_warning,
     SlaBreached: _sla_breached,
     SlaMet: _sla_met,
+    SlaStopped: _sla_stopped,
     NotificationSent: _sent,
     NotificationFailed: _failed,
 }

@@ -1,153 +1,34 @@
-"""The work order aggregate: its lifecycle (a state machine) and its append-only timeline.
+"""The work order aggregate: what is to be done, where it stands, and its append-only timeline.
 
-Lifecycle::
-
-    received -> dispatch_requested -> assigned -> started -> awaiting_parts -> completed
-             -> verified -> closed
-
-plus ``cancelled`` (from any state before ``completed``) and *reopen* (from ``completed`` or
-``verified`` back to ``dispatch_requested``: the work was not good enough and has to be
-dispatched again). ``closed`` and ``cancelled`` are terminal.
-
-Milestones are facts reported by other parts of the system, and facts from different topics
-arrive in no guaranteed order. So the state moves *forward* to a milestone even if an earlier one
-has not been seen yet (``completed`` may arrive before ``started``), and a milestone that is not
-ahead of the current state — a late or repeated one, or one for a terminal order — is recorded in
-the timeline without moving the state. The only backward move is an explicit reopen. Every fact,
-applied or not, leaves exactly one timeline entry: the timeline is the audit trail.
+The rules of the lifecycle live in :mod:`fixloop_orders.domain.lifecycle`; the aggregate takes a
+step the rules allow, changes itself accordingly and produces exactly one timeline entry for it.
+What other services report (offers, reservations, clocks, notices) is *noted* in the timeline
+without touching the order. The timeline is the audit trail: never updated, never deleted, and
+:func:`replay` rebuilds the state from it (as of any moment).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from enum import StrEnum
-from types import MappingProxyType
+from datetime import UTC, datetime, timedelta
 
 from fixloop_orders.domain.details import WorkOrderDetails
-
-
-class WorkOrderState(StrEnum):
-    RECEIVED = "received"
-    DISPATCH_REQUESTED = "dispatch_requested"
-    ASSIGNED = "assigned"
-    STARTED = "started"
-    AWAITING_PARTS = "awaiting_parts"
-    COMPLETED = "completed"
-    VERIFIED = "verified"
-    CLOSED = "closed"
-    CANCELLED = "cancelled"
-
-
-LIFECYCLE: tuple[WorkOrderState, ...] = (
-    WorkOrderState.RECEIVED,
-    WorkOrderState.DISPATCH_REQUESTED,
-    WorkOrderState.ASSIGNED,
-    WorkOrderState.STARTED,
-    WorkOrderState.AWAITING_PARTS,
-    WorkOrderState.COMPLETED,
-    WorkOrderState.VERIFIED,
-    WorkOrderState.CLOSED,
+from fixloop_orders.domain.lifecycle import (
+    ALLOWED_FROM,
+    DEFAULT_REOPEN_WINDOW,
+    FINAL_STATES,
+    SUMMARIES,
+    TARGETS,
+    Completion,
+    Decision,
+    Request,
+    Standing,
+    Step,
+    decide,
 )
-"""The main line of a work order's life, in order."""
-
-TERMINAL_STATES: frozenset[WorkOrderState] = frozenset(
-    {WorkOrderState.CLOSED, WorkOrderState.CANCELLED}
-)
-CANCELLABLE_STATES: frozenset[WorkOrderState] = frozenset(
-    LIFECYCLE[: LIFECYCLE.index(WorkOrderState.COMPLETED)]
-)
-REOPENABLE_STATES: frozenset[WorkOrderState] = frozenset(
-    {WorkOrderState.COMPLETED, WorkOrderState.VERIFIED}
-)
-REOPENED_STATE = WorkOrderState.DISPATCH_REQUESTED
-
-
-def stage(state: WorkOrderState) -> int:
-    """How far along its life a work order in ``state`` is; ``cancelled`` is past the end."""
-    if state is WorkOrderState.CANCELLED:
-        return len(LIFECYCLE)
-    return LIFECYCLE.index(state)
-
-
-class Transition(StrEnum):
-    """A milestone that moves a work order; the value is its ``fixloop.workorder.<value>`` name."""
-
-    REQUEST_DISPATCH = "dispatch_requested"
-    ASSIGN = "assigned"
-    START = "started"
-    AWAIT_PARTS = "awaiting_parts"
-    COMPLETE = "completed"
-    VERIFY = "verified"
-    CLOSE = "closed"
-    CANCEL = "cancelled"
-    REOPEN = "reopened"
-
-    @property
-    def target(self) -> WorkOrderState:
-        """The state this milestone leads to."""
-        if self is Transition.REOPEN:
-            return REOPENED_STATE
-        return WorkOrderState(self.value)
-
-
-TRANSITION_SUMMARIES: Mapping[Transition, str] = MappingProxyType(
-    {
-        Transition.REQUEST_DISPATCH: "Looking for a qualified contractor",
-        Transition.ASSIGN: "Assigned to a contractor",
-        Transition.START: "Work started on site",
-        Transition.AWAIT_PARTS: "Work waiting for parts",
-        Transition.COMPLETE: "Work completed",
-        Transition.VERIFY: "Work verified",
-        Transition.CLOSE: "Work order closed",
-        Transition.CANCEL: "Work order cancelled",
-        Transition.REOPEN: "Work order reopened",
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class TransitionDecision:
-    """What a milestone does to a work order: ``moved`` or, with ``reason``, recorded only."""
-
-    transition: Transition
-    before: WorkOrderState
-    after: WorkOrderState
-    reason: str | None = None
-
-    @property
-    def moved(self) -> bool:
-        return self.after is not self.before
-
-
-def decide(  # noqa: PLR0911 - one return per rule of the state machine
-    state: WorkOrderState,
-    transition: Transition,
-    *,
-    at: datetime,
-    reopened_at: datetime | None = None,
-) -> TransitionDecision:
-    """The effect of ``transition`` (which happened ``at``) on a work order in ``state``."""
-
-    def recorded_only(reason: str) -> TransitionDecision:
-        return TransitionDecision(transition, state, state, reason)
-
-    if state in TERMINAL_STATES:
-        return recorded_only(f"the work order is already {state.value}")
-    if transition is Transition.REOPEN:
-        if state in REOPENABLE_STATES:
-            return TransitionDecision(transition, state, REOPENED_STATE)
-        return recorded_only(f"a {state.value} work order cannot be reopened")
-    if transition is Transition.CANCEL:
-        if state in CANCELLABLE_STATES:
-            return TransitionDecision(transition, state, WorkOrderState.CANCELLED)
-        return recorded_only(f"a {state.value} work order cannot be cancelled")
-    if reopened_at is not None and at < reopened_at:
-        return recorded_only("it happened before the work order was reopened")
-    if stage(transition.target) <= stage(state):
-        return recorded_only(f"the work order is already {state.value}")
-    return TransitionDecision(transition, state, transition.target)
+from fixloop_shared.errors import IllegalTransition
+from fixloop_shared.vocabulary import WorkOrderState
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,12 +78,25 @@ def received_summary(source_platform: str, details: WorkOrderDetails) -> str:
     )
 
 
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _clock(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+LIFECYCLE_KINDS: frozenset[str] = frozenset(step.value for step in Step)
+
+
 @dataclass
 class WorkOrder:
     """A work order: what is to be done, where it stands, and the timeline entries not yet saved.
 
     The timeline is append-only and kept outside the aggregate (it grows without bound); the
     aggregate only produces new entries, in ``new_entries``, for the repository to append.
+    ``version`` counts the steps taken (1 once received); ``stored_version`` is the version the
+    store holds, which a save must still find there (optimistic concurrency).
     """
 
     work_order_id: str
@@ -213,7 +107,17 @@ class WorkOrder:
     received_at: datetime
     updated_at: datetime
     reopened_at: datetime | None = None
-    version: int = 0
+    version: int = 1
+    stored_version: int | None = None
+    contractor_id: str | None = None
+    window: tuple[datetime, datetime] | None = None
+    eta: datetime | None = None
+    completion: Completion | None = None
+    completed_at: datetime | None = None
+    verify_by: datetime | None = None
+    closed_at: datetime | None = None
+    reopen_count: int = 0
+    follow_up_of: str | None = None
     new_entries: list[TimelineEntry] = field(default_factory=list, compare=False)
 
     @property
@@ -221,8 +125,16 @@ class WorkOrder:
         return ExternalOrderKey(self.tenant, self.source_platform, self.details.external_id)
 
     @property
-    def is_terminal(self) -> bool:
-        return self.state in TERMINAL_STATES
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def standing(self, reopen_window: timedelta = DEFAULT_REOPEN_WINDOW) -> Standing:
+        return Standing(
+            state=self.state,
+            contractor_id=self.contractor_id,
+            closed_at=self.closed_at,
+            reopen_window=reopen_window,
+        )
 
     @classmethod
     def receive(
@@ -235,6 +147,7 @@ class WorkOrder:
         received_at: datetime,
         submission_id: str,
         submission_type: str,
+        follow_up_of: str | None = None,
     ) -> WorkOrder:
         """A new work order in state ``received``; its first timeline entry records the intake
         (the submission event ``submission_id`` of type ``submission_type``)."""
@@ -246,7 +159,13 @@ class WorkOrder:
             state=WorkOrderState.RECEIVED,
             received_at=received_at,
             updated_at=received_at,
+            follow_up_of=follow_up_of,
         )
+        entry_details = _received_details(source_platform, order.details)
+        entry_details["state_after"] = WorkOrderState.RECEIVED.value
+        entry_details["version"] = "1"
+        if follow_up_of is not None:
+            entry_details["follow_up_of"] = follow_up_of
         order.new_entries.append(
             TimelineEntry(
                 entry_id=submission_id,
@@ -254,56 +173,175 @@ class WorkOrder:
                 kind=RECEIVED_KIND,
                 summary=received_summary(source_platform, order.details),
                 event_type=submission_type,
-                details=_received_details(source_platform, order.details),
+                details=entry_details,
+                recorded_at=received_at,
             )
         )
         return order
 
-    def apply(
+    def take(
         self,
-        transition: Transition,
+        request: Request,
         *,
         entry_id: str,
-        at: datetime,
-        recorded_at: datetime,
-        event_type: str | None = None,
-        details: Mapping[str, str] | None = None,
-        summary: str | None = None,
-    ) -> TransitionDecision:
-        """Apply a milestone that happened ``at``; recorded whether or not it moves the state."""
-        decision = decide(self.state, transition, at=at, reopened_at=self.reopened_at)
-        text = summary or TRANSITION_SUMMARIES[transition]
-        entry_details = dict(details or {})
-        entry_details["state_before"] = decision.before.value
-        entry_details["state_after"] = decision.after.value
-        if decision.reason is not None:
-            text = f"{text} (recorded only: {decision.reason})"
-            entry_details["recorded_only"] = decision.reason
-        if decision.moved:
-            self.state = decision.after
-            if transition is Transition.REOPEN:
-                self.reopened_at = at
-        self._append(
+        event_type: str,
+        via: str,
+        reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
+        verify_after: timedelta | None = None,
+    ) -> Decision:
+        """Take a step the rules allow (else raise, changing nothing) and record it.
+
+        ``verify_after`` is how long after completion the work counts as verified without an
+        answer (sets ``verify_by``).
+        """
+        decision = decide(self.standing(reopen_window), request)
+        self._apply(request, decision, verify_after=verify_after)
+        self.version += 1
+        self.updated_at = max(self.updated_at, request.at)
+        self.new_entries.append(
             TimelineEntry(
                 entry_id=entry_id,
-                at=at,
-                kind=transition.value,
-                summary=text,
+                at=request.at,
+                kind=request.step.value,
+                summary=step_summary(request, decision),
                 event_type=event_type,
-                details=entry_details,
-            ),
-            recorded_at=recorded_at,
+                details=self._step_details(request, decision, via),
+                recorded_at=request.at,
+            )
         )
         return decision
+
+    def _apply(
+        self, request: Request, decision: Decision, *, verify_after: timedelta | None
+    ) -> None:
+        step = request.step
+        self.state = decision.after
+        if step is Step.ASSIGN:
+            self.contractor_id = request.contractor_id
+        elif step is Step.SCHEDULE:
+            self.window = request.window
+        elif step is Step.COMPLETE:
+            self.completion = request.completion
+            self.completed_at = request.at
+            self.verify_by = None if verify_after is None else request.at + verify_after
+        elif step is Step.VERIFY:
+            self.verify_by = None
+        elif step is Step.CLOSE:
+            self.closed_at = request.at
+        elif step is Step.REJECT:
+            self.reopened_at = request.at
+            self.reopen_count += 1
+            self.verify_by = None
+            self.closed_at = None
+            self.window = None
+        if request.eta is not None:
+            self.eta = request.eta
+        if step is Step.ARRIVE and request.eta is None:
+            self.eta = None
+
+    def _step_details(self, request: Request, decision: Decision, via: str) -> dict[str, str]:
+        details = {
+            "step": request.step.value,
+            "state_before": decision.before.value,
+            "state_after": decision.after.value,
+            "version": str(self.version),
+            "actor_kind": request.actor.kind.value,
+            "via": via,
+        }
+        optional = {
+            "actor_id": request.actor.id,
+            "reason": request.reason,
+            "note": request.note,
+            "offer_id": request.offer_id,
+            "contractor_id": self.contractor_id,
+            "comment_id": request.comment_id,
+            "cause": None if request.cause is None else request.cause.value,
+            "eta": None if request.eta is None else _iso(request.eta),
+        }
+        if request.window is not None:
+            optional["window_start"] = _iso(request.window[0])
+            optional["window_end"] = _iso(request.window[1])
+        if request.step is Step.COMPLETE and self.completion is not None:
+            optional["resolution_code"] = self.completion.resolution_code
+            optional["labour_minutes"] = str(self.completion.labour_minutes)
+            optional["parts_used"] = str(len(self.completion.parts_used))
+            optional["photos"] = str(len(self.completion.photos))
+            if self.verify_by is not None:
+                optional["verify_by"] = _iso(self.verify_by)
+        if request.automatic:
+            optional["automatic"] = "true"
+        details.update({key: value for key, value in optional.items() if value})
+        return details
 
     def note(self, entry: TimelineEntry, *, recorded_at: datetime) -> None:
         """Record something that happened to the work order without changing it (its state,
         details and ``updated_at`` stay as they are)."""
         self.new_entries.append(replace(entry, recorded_at=recorded_at))
 
-    def _append(self, entry: TimelineEntry, *, recorded_at: datetime) -> None:
-        self.new_entries.append(replace(entry, recorded_at=recorded_at))
-        self.updated_at = max(self.updated_at, recorded_at)
+
+def step_summary(request: Request, decision: Decision) -> str:
+    """One line for people: what happened, with the facts that matter."""
+    text = SUMMARIES[request.step]
+    step = request.step
+    if step is Step.ASSIGN and request.contractor_id:
+        text += f" ({request.contractor_id})"
+    if step is Step.SCHEDULE and request.window is not None:
+        text += f" for {_clock(request.window[0])} to {_clock(request.window[1])}"
+    if step is Step.REPORT_DELAY and request.cause is not None:
+        text += f": {request.cause.value}"
+    if request.eta is not None:
+        text += f", ETA {_clock(request.eta)}"
+    if step is Step.REJECT:
+        text += f" (was {decision.before.value})"
+    if step is Step.VERIFY and request.automatic:
+        text += " automatically: no answer from the requester in time"
+    if request.reason:
+        text += f": {request.reason}"
+    elif request.note and step in (Step.REPORT_PROGRESS, Step.COMMENT):
+        text += f": {request.note}"
+    return text[:500]
+
+
+class TimelineDoesNotReplayError(IllegalTransition):
+    """A timeline whose lifecycle entries do not follow the rules (never written by us)."""
+
+    reason = "timeline-inconsistent"
+
+
+def replay(entries: Iterable[TimelineEntry], *, as_of: datetime | None = None) -> WorkOrderState:
+    """The state the lifecycle entries of a timeline lead to (up to ``as_of``, when given).
+
+    Entries are taken in version order; each must start where the previous one ended, be a step
+    allowed from there and end where the rules say. Notes of other services are skipped.
+    """
+    steps = sorted(
+        (
+            entry
+            for entry in entries
+            if "version" in entry.details and (as_of is None or entry.at <= as_of)
+        ),
+        key=lambda entry: int(entry.details["version"]),
+    )
+    state: WorkOrderState | None = None
+    for entry in steps:
+        if entry.kind == RECEIVED_KIND:
+            state = WorkOrderState.RECEIVED
+            continue
+        if state is None:
+            raise TimelineDoesNotReplayError("the timeline does not begin with its receipt")
+        step = Step(entry.kind)
+        before = WorkOrderState(entry.details["state_before"])
+        after = WorkOrderState(entry.details["state_after"])
+        if before is not state or state not in ALLOWED_FROM[step]:
+            msg = f"entry {entry.entry_id}: {step.value} from {before.value}, state {state.value}"
+            raise TimelineDoesNotReplayError(msg)
+        if after is not TARGETS.get(step, state):
+            msg = f"entry {entry.entry_id}: {step.value} cannot lead to {after.value}"
+            raise TimelineDoesNotReplayError(msg)
+        state = after
+    if state is None:
+        raise TimelineDoesNotReplayError("the timeline has no receipt (before that moment)")
+    return state
 
 
 def _received_details(source_platform: str, details: WorkOrderDetails) -> dict[str, str]:
@@ -321,20 +359,14 @@ def _received_details(source_platform: str, details: WorkOrderDetails) -> dict[s
 
 
 __all__ = [
-    "CANCELLABLE_STATES",
-    "LIFECYCLE",
+    "LIFECYCLE_KINDS",
     "RECEIVED_KIND",
-    "REOPENABLE_STATES",
-    "REOPENED_STATE",
-    "TERMINAL_STATES",
-    "TRANSITION_SUMMARIES",
     "ExternalOrderKey",
+    "TimelineDoesNotReplayError",
     "TimelineEntry",
-    "Transition",
-    "TransitionDecision",
     "WorkOrder",
     "WorkOrderState",
-    "decide",
     "received_summary",
-    "stage",
+    "replay",
+    "step_summary",
 ]

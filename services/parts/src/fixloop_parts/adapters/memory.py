@@ -2,7 +2,9 @@
 
 The same collections and promises as the MongoDB adapters: a reservation takes stock only while
 it is still available, a count replaces a line only if nothing moved since it was read (else
-:class:`~fixloop_parts.app.ports.StockChanged`), and one decision is recorded per work order.
+:class:`~fixloop_parts.app.ports.StockChanged`), a movement applies only if no quantity goes
+negative, a reservation line ends only while it is still active, and one decision and one
+settlement are recorded per work order.
 Everything is read and written in the unit of work's copy, so it commits or rolls back with the
 claim and the outgoing event.
 """
@@ -15,14 +17,33 @@ from typing import Any
 
 from fixloop_parts.adapters.mongo import (
     RESERVATIONS,
+    RESERVED,
+    SETTLED_STATUSES,
+    SETTLEMENTS,
     STOCK,
     WAREHOUSES,
     WORK_ORDER_PARTS,
+    order_reservations,
     reservation_id,
+    settlement_document,
     stock_id,
 )
-from fixloop_parts.app.ports import CountedLine, ReservationDecision, StockChanged, StockKey
-from fixloop_parts.domain import Allocation, SourceStock, StockLevel, Warehouse
+from fixloop_parts.app.ports import (
+    CountedLine,
+    OrderReservations,
+    ReservationDecision,
+    SettlementRecord,
+    StockChanged,
+    StockKey,
+)
+from fixloop_parts.domain import (
+    Allocation,
+    LineSettlement,
+    SourceStock,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.memory import MemoryState, MemoryStore, MemoryUnitOfWork
 
@@ -80,6 +101,19 @@ class MemoryStock:
             return False
         doc["available"] -= allocation.quantity
         doc["reserved"] += allocation.quantity
+        return True
+
+    async def move(self, uow: UnitOfWork, movement: StockMovement) -> bool:
+        doc = (
+            _session(uow)
+            .collection(STOCK)
+            .get(stock_id(movement.warehouse_id, movement.part_number))
+        )
+        if doc is None or not movement.fits(_level(doc)):
+            return False
+        doc["on_hand"] += movement.on_hand
+        doc["reserved"] += movement.reserved
+        doc["available"] += movement.available
         return True
 
     async def warehouses(self, uow: UnitOfWork) -> dict[str, Warehouse]:
@@ -172,6 +206,7 @@ class MemoryReservationLog:
                 "part_number": a.part_number,
                 "warehouse_id": a.warehouse_id,
                 "quantity": a.quantity,
+                "status": RESERVED,
                 "reserved_at": decision.decided_at,
             }
         decisions[decision.work_order_id] = {
@@ -190,6 +225,55 @@ class MemoryReservationLog:
             "decided_at": decision.decided_at,
             "event_id": decision.event_id,
         }
+
+    async def load_reservations(self, uow: UnitOfWork, work_order_ids: Sequence[str]) -> None:
+        """Nothing to read ahead in memory."""
+
+    async def reservations_of(
+        self, uow: UnitOfWork, work_order_id: str, *, tenant: str
+    ) -> OrderReservations:
+        state = _session(uow)
+        docs = [
+            doc
+            for doc in state.collection(RESERVATIONS).values()
+            if doc["work_order_id"] == work_order_id
+        ]
+        settled = not docs and work_order_id in state.collection(SETTLEMENTS)
+        return order_reservations(work_order_id, docs, tenant=tenant, settled=settled)
+
+    async def settle(
+        self, uow: UnitOfWork, work_order_id: str, line: LineSettlement, *, event_id: str
+    ) -> bool:
+        reservation = line.reservation
+        doc = (
+            _session(uow)
+            .collection(RESERVATIONS)
+            .get(reservation_id(work_order_id, reservation.part_number, reservation.warehouse_id))
+        )
+        if (
+            doc is None
+            or doc["quantity"] != reservation.quantity
+            or doc.get("status", RESERVED) in SETTLED_STATUSES
+        ):
+            return False
+        doc.update(
+            status=line.outcome,
+            consumed=line.consumed,
+            released=line.released,
+            settled_by=event_id,
+        )
+        return True
+
+    async def record_settlement(self, uow: UnitOfWork, record: SettlementRecord) -> None:
+        settlements = _session(uow).collection(SETTLEMENTS)
+        if record.work_order_id in settlements:
+            msg = f"the parts of work order {record.work_order_id} were settled already"
+            raise ValueError(msg)
+        settlements[record.work_order_id] = settlement_document(record)
+
+    def settlement(self, work_order_id: str) -> dict[str, Any] | None:
+        """The committed settlement of a work order's parts (released or consumed)."""
+        return self._store.state.collection(SETTLEMENTS).get(work_order_id)
 
     def decision(self, work_order_id: str) -> dict[str, Any] | None:
         """The committed decision on a work order's parts (reserved or backordered)."""

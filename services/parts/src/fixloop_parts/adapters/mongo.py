@@ -6,9 +6,14 @@ Collections:
 - ``stock``: one document per (warehouse, part number), ``_id`` = ``"<warehouse>/<part>"`` (``/``
   occurs in neither identifier); ``on_hand``, ``reserved`` and ``available`` (= on_hand -
   reserved, kept in the document so that a reservation is one conditional ``$inc``).
-- ``reservations``: one document per (work order, part number, warehouse), append-only.
+- ``reservations``: one document per (work order, part number, warehouse): the reserved
+  quantity and its ``status``, ``reserved`` until the line ends once, ``released`` or
+  ``consumed`` (with how many units were ``consumed`` and ``released``, and the ``settled_by``
+  event). Documents written before statuses existed have none and count as ``reserved``.
 - ``work_order_parts``: one document per work order: the decision (reserved or backordered),
   what was required and what is missing.
+- ``settlements``: one document per work order whose parts were settled (``_id`` = work order
+  id, append-only): released (cancelled) or consumed (work completed), the lines and when.
 
 Every filter is built from typed values of validated models, never from raw outside input.
 A count writes whole documents (replacement, ``_id`` included) rather than ``$set`` fragments:
@@ -28,18 +33,33 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from fixloop_parts.app.ports import (
     CountedLine,
+    OrderReservations,
     ReservationDecision,
+    ReservationsNotWrittenYet,
+    SettlementRecord,
     StockChanged,
     StockKey,
 )
-from fixloop_parts.domain import Allocation, SourceStock, StockLevel, Warehouse
+from fixloop_parts.domain import (
+    Allocation,
+    LineSettlement,
+    SourceStock,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
 from fixloop_shared.kernel import UnitOfWork
-from fixloop_shared.store import Document, Store, database_of, mongo_uow
+from fixloop_shared.store import Document, Store, database_of, equals, mongo_uow
 
 WAREHOUSES = "warehouses"
 STOCK = "stock"
 RESERVATIONS = "reservations"
 WORK_ORDER_PARTS = "work_order_parts"
+SETTLEMENTS = "settlements"
+
+RESERVED = "reserved"
+"""A reservation line's status until it ends (``released`` or ``consumed``)."""
+SETTLED_STATUSES = ("released", "consumed")
 
 BATCH = 1_000
 
@@ -54,6 +74,7 @@ INDEXES: dict[str, Sequence[IndexModel]] = {
         IndexModel([("warehouse_id", ASCENDING)], name="warehouse"),
     ],
     RESERVATIONS: [
+        # Its prefix also serves the look-up of a work order's lines (settling them).
         IndexModel(
             [("work_order_id", ASCENDING), ("part_number", ASCENDING), ("warehouse_id", ASCENDING)],
             unique=True,
@@ -62,6 +83,11 @@ INDEXES: dict[str, Sequence[IndexModel]] = {
     ],
     WORK_ORDER_PARTS: [
         IndexModel([("tenant", ASCENDING), ("decided_at", ASCENDING)], name="tenant_decided"),
+    ],
+    # Settlements are looked up by ``_id`` (the work order); this index is for listing a tenant's
+    # and makes the collection exist before the first transaction writes to it.
+    SETTLEMENTS: [
+        IndexModel([("tenant", ASCENDING), ("settled_at", ASCENDING)], name="tenant_settled"),
     ],
 }
 
@@ -106,27 +132,99 @@ _LOADED_STOCK = "stock-loaded"
 _LOADED_COUNTRIES = "warehouse-countries"
 _LOADED_DECISIONS = "decisions-loaded"
 """``uow.memo`` key: (work orders looked up, those decided) for a batch."""
+_LOADED_RESERVATIONS = "reservations-loaded"
+"""``uow.memo`` key: a :class:`_LoadedReservations` read ahead for a batch."""
+_RESERVED_HERE = "reservations-recorded"
+"""``uow.memo`` key: work orders whose reservation lines this unit of work writes at commit."""
+_SETTLED_HERE = "settlements-recorded"
+"""``uow.memo`` key: work orders whose settlement this unit of work writes at commit."""
+
+
+@dataclass
+class _LoadedReservations:
+    looked_up: set[str]
+    lines: dict[str, list[Document]]
+    settled: set[str]
+
+
+def _memo_set(uow: UnitOfWork, key: str) -> set[str]:
+    found = uow.memo.get(key)
+    if isinstance(found, set):
+        return found
+    fresh: set[str] = set()
+    uow.memo[key] = fresh
+    return fresh
+
+
+def _is_active(doc: Document) -> bool:
+    return doc.get("status", RESERVED) not in SETTLED_STATUSES
+
+
+def order_reservations(
+    work_order_id: str, docs: Sequence[Document], *, tenant: str, settled: bool
+) -> OrderReservations:
+    """A work order's reservation lines as documents say: only ``tenant``'s, the active ones; its
+    parts count as settled if ``settled`` or if it has lines and none is active."""
+    mine = [doc for doc in docs if doc.get("tenant") == tenant]
+    active = tuple(
+        Allocation(str(doc["part_number"]), str(doc["warehouse_id"]), int(doc["quantity"]))
+        for doc in mine
+        if _is_active(doc)
+    )
+    return OrderReservations(
+        work_order_id=work_order_id,
+        active=active,
+        settled=settled or (bool(mine) and not active),
+    )
+
+
+def settlement_document(record: SettlementRecord) -> Document:
+    settlement = record.settlement
+
+    def lines(allocations: Sequence[Allocation]) -> list[Document]:
+        return [
+            {"part_number": a.part_number, "warehouse_id": a.warehouse_id, "quantity": a.quantity}
+            for a in allocations
+        ]
+
+    return {
+        "_id": record.work_order_id,
+        "tenant": record.tenant,
+        "outcome": record.outcome,
+        "reason": record.reason,
+        "consumed": lines(settlement.consumed),
+        "released": lines(settlement.released),
+        "consumed_unreserved": lines(record.taken),
+        "ignored": [{"part_number": d.part_number, "quantity": d.quantity} for d in record.ignored],
+        "units_consumed": settlement.units_consumed + sum(a.quantity for a in record.taken),
+        "units_released": settlement.units_released,
+        "settled_at": record.settled_at,
+        "event_id": record.event_id,
+    }
 
 
 class MongoStock:
     """Warehouses and stock levels."""
 
     async def load(self, uow: UnitOfWork, part_numbers: Sequence[str]) -> None:
-        wanted = sorted(set(part_numbers))
+        loaded = uow.memo.get(_LOADED_STOCK)
+        rows: dict[str, list[Document]] = loaded if isinstance(loaded, dict) else {}
+        wanted = sorted(set(part_numbers) - set(rows))
         if not wanted:
             return
         db = database_of(uow)
-        rows: dict[str, list[Document]] = {part: [] for part in wanted}
+        fresh: dict[str, list[Document]] = {part: [] for part in wanted}
         for doc in (
             await db[STOCK].find({"part_number": {"$in": wanted}}, session=uow.session).to_list()
         ):
-            rows[str(doc["part_number"])].append(doc)
-        countries = {
-            str(doc["_id"]): str(doc["country"])
-            for doc in await db[WAREHOUSES].find({}, session=uow.session).to_list()
-        }
+            fresh[str(doc["part_number"])].append(doc)
+        if not isinstance(uow.memo.get(_LOADED_COUNTRIES), dict):
+            uow.memo[_LOADED_COUNTRIES] = {
+                str(doc["_id"]): str(doc["country"])
+                for doc in await db[WAREHOUSES].find({}, session=uow.session).to_list()
+            }
+        rows.update(fresh)
         uow.memo[_LOADED_STOCK] = rows
-        uow.memo[_LOADED_COUNTRIES] = countries
 
     async def sources(self, uow: UnitOfWork, part_numbers: Sequence[str]) -> list[SourceStock]:
         if not part_numbers:
@@ -193,6 +291,36 @@ class MongoStock:
                 if doc["warehouse_id"] == allocation.warehouse_id:
                     doc["available"] = int(doc["available"]) - quantity
                     doc["reserved"] = int(doc["reserved"]) + quantity
+        return True
+
+    async def move(self, uow: UnitOfWork, movement: StockMovement) -> bool:
+        if movement.is_empty:
+            return True
+        increments = {
+            field: delta
+            for field, delta in (
+                ("on_hand", movement.on_hand),
+                ("reserved", movement.reserved),
+                ("available", movement.available),
+            )
+            if delta
+        }
+        result = await database_of(uow)[STOCK].update_one(
+            {
+                **equals({"_id": stock_id(movement.warehouse_id, movement.part_number)}),
+                **{field: {"$gte": least} for field, least in movement.minimums().items()},
+            },
+            {"$inc": increments},
+            session=uow.session,
+        )
+        if result.matched_count != 1:
+            return False
+        loaded = uow.memo.get(_LOADED_STOCK)
+        if isinstance(loaded, dict):
+            for doc in loaded.get(movement.part_number, ()):
+                if doc["warehouse_id"] == movement.warehouse_id:
+                    for field, delta in increments.items():
+                        doc[field] = int(doc[field]) + delta
         return True
 
     async def warehouses(self, uow: UnitOfWork) -> dict[str, Warehouse]:
@@ -325,6 +453,7 @@ class MongoReservationLog:
         if isinstance(loaded, tuple):
             loaded[1].add(decision.work_order_id)
         if plan.allocations:
+            _memo_set(uow, _RESERVED_HERE).add(decision.work_order_id)
             appends.append_at_commit(
                 RESERVATIONS,
                 [
@@ -337,6 +466,7 @@ class MongoReservationLog:
                         "part_number": a.part_number,
                         "warehouse_id": a.warehouse_id,
                         "quantity": a.quantity,
+                        "status": RESERVED,
                         "reserved_at": decision.decided_at,
                     }
                     for a in plan.allocations
@@ -364,6 +494,100 @@ class MongoReservationLog:
                 }
             ],
         )
+
+    async def load_reservations(self, uow: UnitOfWork, work_order_ids: Sequence[str]) -> None:
+        ids = sorted(set(work_order_ids))
+        if not ids:
+            return
+        db = database_of(uow)
+        lines: dict[str, list[Document]] = {}
+        for batch in _batches(ids):
+            for doc in await (
+                db[RESERVATIONS]
+                .find({"work_order_id": {"$in": list(batch)}}, session=uow.session)
+                .to_list()
+            ):
+                lines.setdefault(str(doc["work_order_id"]), []).append(doc)
+        # Only an order without lines needs its settlement looked up (see reservations_of).
+        without = [work_order_id for work_order_id in ids if work_order_id not in lines]
+        settled: set[str] = set()
+        for batch in _batches(without):
+            settled.update(
+                str(doc["_id"])
+                for doc in await db[SETTLEMENTS]
+                .find({"_id": {"$in": list(batch)}}, {"_id": 1}, session=uow.session)
+                .to_list()
+            )
+        uow.memo[_LOADED_RESERVATIONS] = _LoadedReservations(set(ids), lines, settled)
+
+    async def reservations_of(
+        self, uow: UnitOfWork, work_order_id: str, *, tenant: str
+    ) -> OrderReservations:
+        if work_order_id in _memo_set(uow, _RESERVED_HERE):
+            msg = (
+                f"the reservations of {work_order_id} are written when this unit of work commits; "
+                "settle them in a unit of work of their own"
+            )
+            raise ReservationsNotWrittenYet(msg)
+        settled_here = work_order_id in _memo_set(uow, _SETTLED_HERE)
+        loaded = uow.memo.get(_LOADED_RESERVATIONS)
+        if isinstance(loaded, _LoadedReservations) and work_order_id in loaded.looked_up:
+            return order_reservations(
+                work_order_id,
+                loaded.lines.get(work_order_id, []),
+                tenant=tenant,
+                settled=settled_here or work_order_id in loaded.settled,
+            )
+        db = database_of(uow)
+        docs = (
+            await db[RESERVATIONS]
+            .find(equals({"work_order_id": work_order_id}), session=uow.session)
+            .to_list()
+        )
+        # A settlement ends every active line with it: an order with lines is settled exactly
+        # when none is active, so only an order without lines needs its settlement looked up.
+        settled = settled_here or (
+            not docs
+            and await db[SETTLEMENTS].find_one(
+                equals({"_id": work_order_id}), {"_id": 1}, session=uow.session
+            )
+            is not None
+        )
+        return order_reservations(work_order_id, docs, tenant=tenant, settled=settled)
+
+    async def settle(
+        self, uow: UnitOfWork, work_order_id: str, line: LineSettlement, *, event_id: str
+    ) -> bool:
+        reservation = line.reservation
+        _id = reservation_id(work_order_id, reservation.part_number, reservation.warehouse_id)
+        changes: Document = {
+            "status": line.outcome,
+            "consumed": line.consumed,
+            "released": line.released,
+            "settled_by": event_id,
+        }
+        result = await database_of(uow)[RESERVATIONS].update_one(
+            {
+                **equals({"_id": _id, "quantity": reservation.quantity}),
+                "status": {"$nin": list(SETTLED_STATUSES)},
+            },
+            {"$set": changes},
+            session=uow.session,
+        )
+        if result.matched_count != 1:
+            return False
+        loaded = uow.memo.get(_LOADED_RESERVATIONS)
+        if isinstance(loaded, _LoadedReservations):
+            for doc in loaded.lines.get(work_order_id, ()):
+                if doc["_id"] == _id:
+                    doc.update(changes)
+        return True
+
+    async def record_settlement(self, uow: UnitOfWork, record: SettlementRecord) -> None:
+        # Written at commit (one write for a batch); the work order id as ``_id`` refuses a
+        # second settlement of the same order there.
+        mongo_uow(uow).append_at_commit(SETTLEMENTS, [settlement_document(record)])
+        _memo_set(uow, _SETTLED_HERE).add(record.work_order_id)
 
 
 @dataclass(frozen=True)

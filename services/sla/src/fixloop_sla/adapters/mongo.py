@@ -6,6 +6,10 @@ epoch milliseconds ``next_fire_ms`` for the due query) and a
 ``version`` that every change increments: a save is conditional on the version the clock was
 loaded at, which is what makes firing at-most-once across restarts and pods.
 
+A cancelled order's clocks are saved with state ``stopped`` (or ``breached`` and ``stopped``), a
+``stop_reason`` and no ``next_fire_ms``, so the due query never finds them again: the stop is in
+the store, not in any in-memory schedule.
+
 ``clock_stops``: a stop (e.g. an accepted assignment) whose clock did not exist yet, keyed by the
 clock id it will have; the start applies it.
 
@@ -92,6 +96,7 @@ class _ClockDocument(BaseModel):
     warned_at: AwareDatetime | None
     breached_at: AwareDatetime | None
     stopped_at: AwareDatetime | None
+    stop_reason: str | None = None
     version: int
 
     def to_clock(self) -> MilestoneClock:
@@ -113,6 +118,7 @@ class _ClockDocument(BaseModel):
             warned_at=self.warned_at,
             breached_at=self.breached_at,
             stopped_at=self.stopped_at,
+            stop_reason=self.stop_reason,
             version=self.version,
         )
 
@@ -157,6 +163,7 @@ def clock_document(clock: MilestoneClock) -> Document:
         "warned_at": clock.warned_at,
         "breached_at": clock.breached_at,
         "stopped_at": clock.stopped_at,
+        "stop_reason": clock.stop_reason,
         "next_fire_at": clock.next_fire_at,
         "next_fire_ms": None if clock.next_fire_at is None else epoch_ms(clock.next_fire_at),
         "version": clock.version,

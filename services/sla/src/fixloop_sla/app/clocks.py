@@ -1,4 +1,4 @@
-"""Use cases of the sla service: start, stop and fire milestone clocks.
+"""Use cases of the sla service: start, stop, cancel and fire milestone clocks.
 
 Each use case is one unit of work: load the clock, let the domain decide, save the new clock
 (conditionally on the version it was loaded at) and queue its events in the outbox, all in one
@@ -21,7 +21,10 @@ from fixloop_shared.contracts import (
     SlaBreached,
     SlaClockFacts,
     SlaMet,
+    SlaStopped,
     SlaWarning,
+    WorkOrderAssigned,
+    WorkOrderCancelled,
     WorkOrderReceived,
 )
 from fixloop_shared.envelope import Event
@@ -37,6 +40,7 @@ from fixloop_sla.domain import (
     SlaPolicy,
     Transition,
     clock_id_for,
+    clock_ids_of,
 )
 from fixloop_sla.metrics import ClockCounts, SlaMetrics
 
@@ -44,6 +48,8 @@ log = logging.getLogger(__name__)
 
 DISPATCH = Milestone.DISPATCH_CONFIRMATION
 _MAX_REMEMBERED_FAILURES = 10_000
+CANCELLED_WITHOUT_REASON = "work order cancelled"
+"""The stop reason of a cancellation whose event gives none."""
 
 
 class ConcurrentClockChangeError(TransientError):
@@ -150,11 +156,13 @@ class SlaClocks:
 
     async def preload(self, events: Sequence[Event[EventPayload]], uow: UnitOfWork) -> None:
         """Read the clocks a batch of events is about, in one go."""
-        ids = [
-            clock_id_for(event.payload.work_order_id, DISPATCH)
-            for event in events
-            if isinstance(event.payload, WorkOrderReceived | AssignmentAccepted)
-        ]
+        ids: list[str] = []
+        for event in events:
+            payload = event.payload
+            if isinstance(payload, WorkOrderReceived | AssignmentAccepted | WorkOrderAssigned):
+                ids.append(clock_id_for(payload.work_order_id, DISPATCH))
+            elif isinstance(payload, WorkOrderCancelled):
+                ids.extend(clock_ids_of(payload.work_order_id))
         if ids:
             await self._repo.load(uow, ids)
 
@@ -189,6 +197,35 @@ class SlaClocks:
             if await self._repo.get_stop(uow, stop.clock_id) is None:
                 await self._repo.add_stop(uow, stop)
             return None
+        return await self._stop(uow, clock, stop)
+
+    async def stop_dispatch_clock_on_assignment(
+        self, event: Event[WorkOrderAssigned], uow: UnitOfWork
+    ) -> Transition | None:
+        """The orders service assigned the work order (a contractor accepted): the
+        dispatch-confirmation clock stops at ``occurred_at``, as on an accepted assignment;
+        whichever of the two comes first stops it, the other changes nothing."""
+        envelope, assigned = event.envelope, event.payload
+        stop = ClockStop(
+            work_order_id=assigned.work_order_id,
+            milestone=DISPATCH,
+            tenant=envelope.tenant,
+            stopped_at=assigned.occurred_at,
+            event_id=envelope.id,
+        )
+        clock = await self._repo.get(uow, stop.clock_id)
+        if clock is None:
+            # On the orders topic, after its received: an order without a clock gets none.
+            log.info(
+                "no dispatch clock to stop for an assigned work order",
+                extra={"work_order_id": stop.work_order_id, "clock_id": stop.clock_id},
+            )
+            return None
+        return await self._stop(uow, clock, stop)
+
+    async def _stop(
+        self, uow: UnitOfWork, clock: MilestoneClock, stop: ClockStop
+    ) -> Transition | None:
         if clock.tenant != stop.tenant:
             msg = f"work order {stop.work_order_id} belongs to another tenant"
             raise ForeignTenant(msg)
@@ -199,6 +236,52 @@ class SlaClocks:
         self._emit(uow, transition)
         uow.after_commit(lambda: self._metrics.transition_committed(transition))
         return transition
+
+    async def stop_clocks_of_cancelled_order(
+        self, event: Event[WorkOrderCancelled], uow: UnitOfWork
+    ) -> list[Transition]:
+        """The work order was cancelled: each of its clocks stops without its milestone at
+        ``occurred_at`` and says so (``SlaStopped``); nothing fires on them any more.
+
+        The stored clocks say so (state ``stopped``, no next moment), so no scheduler, in this
+        process or any other, before or after a restart, finds them due. A clock stopped
+        already changes nothing and emits nothing (a redelivery, a late cancellation).
+        """
+        envelope, cancelled = event.envelope, event.payload
+        clocks = [
+            clock
+            for clock_id in clock_ids_of(cancelled.work_order_id)
+            if (clock := await self._repo.get(uow, clock_id)) is not None
+        ]
+        if not clocks:
+            log.info(
+                "no clock to stop for a cancelled work order",
+                extra={"work_order_id": cancelled.work_order_id},
+            )
+            return []
+        if any(clock.tenant != envelope.tenant for clock in clocks):
+            msg = f"work order {cancelled.work_order_id} belongs to another tenant"
+            raise ForeignTenant(msg)
+        reason = cancelled.reason or CANCELLED_WITHOUT_REASON
+        now = self._now()
+        transitions: list[Transition] = []
+        for clock in clocks:
+            transition = clock.cancel(
+                cancelled.occurred_at, reason=reason, now=now, late_after=self._late_after
+            )
+            if not transition.changed:
+                continue
+            await self._repo.update(uow, transition)
+            self._emit(uow, transition)
+            transitions.append(transition)
+
+        def committed() -> None:
+            for transition in transitions:
+                self._metrics.transition_committed(transition)
+
+        if transitions:
+            uow.after_commit(committed)
+        return transitions
 
     # -- the scheduler's side ---------------------------------------------------------------
 
@@ -282,6 +365,11 @@ def sla_events(clock: MilestoneClock, signals: Sequence[ClockSignal]) -> list[Ev
             events.append(SlaWarning(**common, fired_at=signal.fired_at, late=signal.late))
         elif signal.kind is SignalKind.BREACH:
             events.append(SlaBreached(**common, fired_at=signal.fired_at, late=signal.late))
+        elif signal.kind is SignalKind.STOPPED:
+            # A stopped signal carries its stop and reason.
+            assert signal.stopped_at is not None  # noqa: S101
+            assert signal.reason is not None  # noqa: S101
+            events.append(SlaStopped(**common, stopped_at=signal.stopped_at, reason=signal.reason))
         else:
             assert signal.stopped_at is not None  # noqa: S101 - a met signal carries its stop
             events.append(SlaMet(**common, stopped_at=signal.stopped_at))

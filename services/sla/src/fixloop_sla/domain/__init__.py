@@ -10,6 +10,7 @@ from fixloop_sla.domain.clock import (
     SignalKind,
     Transition,
     clock_id_for,
+    clock_ids_of,
     is_late,
 )
 from fixloop_sla.domain.instants import RESOLUTION, NaiveDatetimeError, to_instant
@@ -31,6 +32,7 @@ __all__ = [
     "SlaPolicy",
     "Transition",
     "clock_id_for",
+    "clock_ids_of",
     "is_late",
     "to_instant",
 ]

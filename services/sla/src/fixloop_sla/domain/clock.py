@@ -3,7 +3,9 @@
 States::
 
     RUNNING --stop before due_at--> MET
-    RUNNING --due_at reached, or stop at/after due_at--> BREACHED (--later stop: recorded)
+    RUNNING --due_at reached, or stop at/after due_at--> BREACHED (--later stop or
+                                                                 cancellation: recorded)
+    RUNNING --cancelled before due_at--> STOPPED (without its milestone)
 
 ``warned`` and ``breached`` are flags beside the state; each signal fires at most once per clock
 because every decision here reads the flags and every save of a changed clock is conditional on
@@ -21,7 +23,15 @@ Decisions (all instants are UTC, millisecond resolution, see :mod:`instants`):
   records that;
 - the first stop wins; a stop after the breach fired is recorded without a signal; a stop at or
   after ``due_at`` on a clock whose breach has not fired yet fires the breach (the milestone was
-  missed, and every clock ends with either a met or a breached signal).
+  missed, and every clock ends with either a met or a breached signal);
+- a cancellation (the work order cancelled) stops the clock without its milestone, once: a running
+  clock becomes STOPPED and says so (a ``stopped`` signal with the reason), and nothing fires on
+  it any more; a breached clock not stopped yet records the stop and says so too (its breach
+  stands). Like a stop, it is decided on its event time, not on when it is processed: a
+  cancellation at or after ``due_at`` of a clock whose breach has not fired yet (the scheduler was
+  behind) fires that breach first, so the outcome never depends on processing lag. A warning not
+  sent yet is never sent for a cancelled order. A clock stopped already (met, cancelled, or
+  breached and then stopped) ignores a cancellation.
 """
 
 from __future__ import annotations
@@ -50,12 +60,16 @@ class ClockState(StrEnum):
     RUNNING = "running"
     MET = "met"
     BREACHED = "breached"
+    STOPPED = "stopped"
+    """Stopped without its milestone before its deadline (the work order was cancelled)."""
 
 
 class SignalKind(StrEnum):
     WARNING = "warning"
     BREACH = "breach"
     MET = "met"
+    STOPPED = "stopped"
+    """The clock stopped without its milestone (the work order was cancelled)."""
 
 
 class InvalidClockError(ValueError):
@@ -64,12 +78,14 @@ class InvalidClockError(ValueError):
 
 @dataclass(frozen=True)
 class ClockSignal:
-    """Something to tell the world about a clock: a warning, a breach, or the milestone met."""
+    """Something to tell the world about a clock: a warning, a breach, the milestone met, or the
+    clock stopped without it (``stopped_at`` and ``reason`` then say when and why)."""
 
     kind: SignalKind
     fired_at: datetime
     late: bool = False
     stopped_at: datetime | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,11 @@ class ClockStop:
     @property
     def clock_id(self) -> str:
         return clock_id_for(self.work_order_id, self.milestone)
+
+
+def clock_ids_of(work_order_id: str) -> list[str]:
+    """The ids every clock of a work order has, one per milestone (whether it exists or not)."""
+    return [clock_id_for(work_order_id, milestone) for milestone in Milestone]
 
 
 def is_late(moment: datetime, fired_at: datetime, late_after: timedelta) -> bool:
@@ -114,6 +135,8 @@ class MilestoneClock:
     warned_at: datetime | None = None
     breached_at: datetime | None = None
     stopped_at: datetime | None = None
+    stop_reason: str | None = None
+    """Why the clock stopped without its milestone (a cancellation); None otherwise."""
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -139,6 +162,17 @@ class MilestoneClock:
             problems.append("a met clock is stopped and not breached")
         if self.state is ClockState.BREACHED and not self.breached:
             problems.append("a breached clock has its breach recorded")
+        if self.state is ClockState.STOPPED and (
+            self.breached or self.stopped_at is None or self.stop_reason is None
+        ):
+            problems.append("a stopped clock has its stop and reason and is not breached")
+        if self.stop_reason is not None and self.state not in (
+            ClockState.STOPPED,
+            ClockState.BREACHED,
+        ):
+            problems.append("only a cancelled clock has a stop reason")
+        if self.stop_reason is not None and (self.stopped_at is None or not self.stop_reason):
+            problems.append("a stop reason is a non-empty text beside its stop")
         if self.version < 1:
             problems.append("versions start at 1")
         if problems:
@@ -212,6 +246,41 @@ class MilestoneClock:
             return self._breach(at, late_after, stopped_at=stop_at)
         after = replace(self, state=ClockState.MET, stopped_at=stop_at, version=self.version + 1)
         return Transition(self, after, (ClockSignal(SignalKind.MET, at, stopped_at=stop_at),))
+
+    def cancel(
+        self,
+        cancelled_at: datetime,
+        *,
+        reason: str,
+        now: datetime,
+        late_after: timedelta = DEFAULT_LATE_AFTER,
+    ) -> Transition:
+        """The work order was cancelled at ``cancelled_at`` (event time): the clock stops without
+        its milestone, at most once; see the module's rules."""
+        if not reason:
+            msg = f"clock {self.clock_id}: a cancellation needs a reason"
+            raise InvalidClockError(msg)
+        stop_at = to_instant(cancelled_at)
+        at = to_instant(now)
+        if self.is_stopped:
+            return Transition(self, self)
+        stopped = ClockSignal(SignalKind.STOPPED, fired_at=at, stopped_at=stop_at, reason=reason)
+        if self.state is ClockState.BREACHED:
+            after = replace(self, stopped_at=stop_at, stop_reason=reason, version=self.version + 1)
+            return Transition(self, after, (stopped,))
+        if stop_at >= self.due_at:
+            # Missed before it was cancelled; the scheduler had not fired the breach yet.
+            breach = self._breach(at, late_after, stopped_at=stop_at)
+            after = replace(breach.after, stop_reason=reason)
+            return Transition(self, after, (*breach.signals, stopped))
+        after = replace(
+            self,
+            state=ClockState.STOPPED,
+            stopped_at=stop_at,
+            stop_reason=reason,
+            version=self.version + 1,
+        )
+        return Transition(self, after, (stopped,))
 
     def _breach(
         self, at: datetime, late_after: timedelta, *, stopped_at: datetime | None

@@ -1,0 +1,734 @@
+"""The work order lifecycle through the orders service's edges, on the real broker and store.
+
+The service runs in-process (its own ``bootstrap``); the contractors service is played by
+publishing its ``assignment.offered`` events. Everything else goes through the partner gRPC API
+(as partners, operators and contractors) and the inbound topic (as the source platform).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
+
+from fixloop.v1 import contractor_jobs_service_pb2 as jobs_pb2
+from fixloop.v1 import contractor_jobs_service_pb2_grpc as jobs_grpc
+from fixloop.v1 import work_order_pb2
+from fixloop.v1 import work_orders_service_pb2 as wo_pb2
+from fixloop.v1 import work_orders_service_pb2_grpc as wo_grpc
+from fixloop_devkit.testing import eventually, read_topic, unique
+from fixloop_orders.adapters.mongo import OFFERS, TIMELINE, WORK_ORDERS
+from fixloop_orders.main import OrdersService, bootstrap
+from fixloop_orders.settings import OrdersSettings
+from fixloop_shared.bus import DLQ_HEADER_PREFIX
+from fixloop_shared.contracts import (
+    AssignmentOffered,
+    CancellationRequested,
+    CompletionVerified,
+    EventPayload,
+)
+from fixloop_shared.envelope import EventEnvelope
+from fixloop_shared.grpc_edge.principals import PrincipalKind, PrincipalSpec, hash_api_key
+from fixloop_shared.settings import KafkaSettings
+from fixloop_shared.topics import Service, Topic, dead_letter_topic
+from tests.integration.test_orders_service import publish_binary, submit_structured, submitted
+
+pytestmark = pytest.mark.integration
+
+SOURCE = "lifecycle.example"
+TENANT = "lifecycle-it-acme"
+OTHER_TENANT = "lifecycle-it-globex"
+C1, C2 = "lifecycle-it-c1", "lifecycle-it-c2"
+KEYS = {
+    "partner": "lc-partner-key-1",
+    "operator": "lc-operator-key-1",
+    "other": "lc-other-tenant-key-1",
+    "c1": "lc-contractor-c1-key",
+    "c2": "lc-contractor-c2-key",
+}
+PRINCIPALS = [
+    PrincipalSpec(
+        id="lc-erp",
+        kind=PrincipalKind.PARTNER,
+        tenant=TENANT,
+        key_hashes=[hash_api_key(KEYS["partner"])],
+    ),
+    PrincipalSpec(
+        id="lc-desk",
+        kind=PrincipalKind.OPERATOR,
+        tenant=TENANT,
+        key_hashes=[hash_api_key(KEYS["operator"])],
+    ),
+    PrincipalSpec(
+        id="lc-other",
+        kind=PrincipalKind.PARTNER,
+        tenant=OTHER_TENANT,
+        key_hashes=[hash_api_key(KEYS["other"])],
+    ),
+    PrincipalSpec(
+        id="lc-app-c1",
+        kind=PrincipalKind.CONTRACTOR,
+        contractor_id=C1,
+        key_hashes=[hash_api_key(KEYS["c1"])],
+    ),
+    PrincipalSpec(
+        id="lc-app-c2",
+        kind=PrincipalKind.CONTRACTOR,
+        contractor_id=C2,
+        key_hashes=[hash_api_key(KEYS["c2"])],
+    ),
+]
+S = work_order_pb2
+
+
+@dataclass
+class Stack:
+    service: OrdersService
+    bootstrap: str
+    channel: grpc.aio.Channel
+
+    @property
+    def db(self) -> Any:
+        return self.service.ctx.store.db
+
+    @property
+    def orders(self) -> wo_grpc.WorkOrdersServiceStub:
+        return wo_grpc.WorkOrdersServiceStub(self.channel)  # type: ignore[no-untyped-call]
+
+    @property
+    def jobs(self) -> jobs_grpc.ContractorJobsServiceStub:
+        return jobs_grpc.ContractorJobsServiceStub(self.channel)  # type: ignore[no-untyped-call]
+
+    async def call(self, method: Callable[..., Awaitable[Any]], request: Message, who: str) -> Any:
+        return await method(request, metadata=(("x-api-key", KEYS[who]),), timeout=10)
+
+    async def get(self, work_order_id: str, who: str = "partner") -> work_order_pb2.WorkOrder:
+        answer = await self.call(
+            self.orders.GetWorkOrder, wo_pb2.GetWorkOrderRequest(work_order_id=work_order_id), who
+        )
+        order: work_order_pb2.WorkOrder = answer.work_order
+        return order
+
+    async def wait_state(self, work_order_id: str, state: int) -> work_order_pb2.WorkOrder:
+        return await eventually(lambda: self.get(work_order_id), lambda o: o.state == state)
+
+    async def timeline_kinds(self, work_order_id: str) -> list[str]:
+        docs = await self.db[TIMELINE].find({"work_order_id": work_order_id}).to_list()
+        return [
+            doc["kind"]
+            for doc in sorted(docs, key=lambda d: int(d["details"].get("version", 0) or 0))
+        ]
+
+
+@pytest.fixture(scope="module")
+async def stack(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Stack]:
+    settings = OrdersSettings(
+        mongodb_uri=mongodb_uri,
+        database=unique("lifecycle_it").replace("-", "_"),
+        kafka=KafkaSettings(bootstrap=kafka_bootstrap),
+        health_port=0,
+        grpc_port=0,
+        grpc_reflection=False,
+        grpc_rate_limit="",
+        principals=PRINCIPALS,
+        source_tenants={SOURCE: [TENANT]},
+        outbox_poll_seconds=0.1,
+        close_after_seconds=0,
+        verify_after_hours=2 / 3600,  # two seconds: automatic verification is seen in a test
+        lifecycle_timer_poll_seconds=0.2,
+    )
+    service = bootstrap(settings)
+    await service.app.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.partner_api.bound_port}")
+    try:
+        yield Stack(service=service, bootstrap=kafka_bootstrap, channel=channel)
+    finally:
+        await channel.close()
+        await service.app.stop()
+
+
+def rid() -> str:
+    return str(uuid.uuid4())
+
+
+def stamp(at: datetime) -> timestamp_pb2.Timestamp:
+    value = timestamp_pb2.Timestamp()
+    value.FromDatetime(at)
+    return value
+
+
+async def received_order(stack: Stack) -> str:
+    external_id = unique("LC")
+    await submit_structured(stack.bootstrap, submitted(external_id), tenant=TENANT, source=SOURCE)
+
+    async def probe() -> Any:
+        return await stack.db[WORK_ORDERS].find_one({"external_id": external_id})
+
+    doc = await eventually(probe, lambda d: d is not None)
+    return str(doc["_id"])
+
+
+async def offer(stack: Stack, work_order_id: str, contractor: str, *, minutes: int = 30) -> str:
+    offer_id = unique("offer")
+    now = datetime.now(UTC)
+    payload = AssignmentOffered(
+        work_order_id=work_order_id,
+        offer_id=offer_id,
+        contractor_id=contractor,
+        contractor_name=f"Contractor {contractor}",
+        offered_at=now,
+        expires_at=now + timedelta(minutes=minutes),
+    )
+    envelope = EventEnvelope.new(
+        payload, source=Service.CONTRACTORS, subject=work_order_id, tenant=TENANT
+    )
+    await publish_binary(
+        stack.bootstrap, Topic.CONTRACTORS_EVENTS, envelope, payload, work_order_id
+    )
+
+    async def probe() -> Any:
+        return await stack.db[OFFERS].find_one({"_id": offer_id})
+
+    await eventually(probe, lambda d: d is not None)
+    return offer_id
+
+
+COMPLETION = work_order_pb2.CompletionReport(
+    resolution_code="replaced_part",
+    work_summary="Replaced the belt and tested for 20 minutes.",
+    labour_minutes=80,
+    parts_used=[work_order_pb2.PartLine(part_number="ORDERS-IT-FILTER", quantity=1)],
+    checklist=[
+        work_order_pb2.ChecklistResult(
+            item="Airflow measured", outcome=work_order_pb2.CHECKLIST_OUTCOME_PASSED
+        )
+    ],
+    photos=[
+        work_order_pb2.PhotoEvidence(
+            uri="https://files.example.com/p/1.jpg",
+            content_type="image/jpeg",
+            size_bytes=123_456,
+            sha256="a" * 64,
+        )
+    ],
+)
+
+
+async def assigned_order(stack: Stack) -> str:
+    work_order_id = await received_order(stack)
+    offer_id = await offer(stack, work_order_id, C1)
+    await stack.wait_state(work_order_id, S.WORK_ORDER_STATE_DISPATCHING)
+    await stack.call(
+        stack.jobs.AcceptOffer,
+        jobs_pb2.AcceptOfferRequest(request_id=rid(), offer_id=offer_id),
+        "c1",
+    )
+    return work_order_id
+
+
+async def complete(stack: Stack, work_order_id: str) -> None:
+    now = datetime.now(UTC)
+    jobs = stack.jobs
+    await stack.call(
+        jobs.ScheduleVisit,
+        jobs_pb2.ScheduleVisitRequest(
+            request_id=rid(),
+            work_order_id=work_order_id,
+            window=work_order_pb2.AppointmentWindow(
+                start=stamp(now + timedelta(hours=1)), end=stamp(now + timedelta(hours=3))
+            ),
+        ),
+        "c1",
+    )
+    for kind in (jobs_pb2.PROGRESS_KIND_EN_ROUTE, jobs_pb2.PROGRESS_KIND_ON_SITE):
+        await stack.call(
+            jobs.ReportProgress,
+            jobs_pb2.ReportProgressRequest(
+                request_id=rid(),
+                work_order_id=work_order_id,
+                kind=kind,
+                eta=stamp(now + timedelta(hours=1)),
+            ),
+            "c1",
+        )
+    await stack.call(
+        jobs.CompleteWork,
+        jobs_pb2.CompleteWorkRequest(
+            request_id=rid(), work_order_id=work_order_id, completion=COMPLETION
+        ),
+        "c1",
+    )
+
+
+# --------------------------------------------------------------------------- the whole loop
+
+
+async def test_an_inbound_order_goes_through_every_state_to_closed_and_the_watch_sees_each_step(
+    stack: Stack,
+) -> None:
+    work_order_id = await assigned_order(stack)
+    await complete(stack, work_order_id)
+    order = await stack.get(work_order_id)
+    assert order.state == S.WORK_ORDER_STATE_WORK_COMPLETED
+    assert order.completion.resolution_code == "replaced_part"
+    assert order.contractor_id == C1
+    await stack.call(
+        stack.orders.VerifyCompletion,
+        wo_pb2.VerifyCompletionRequest(request_id=rid(), work_order_id=work_order_id),
+        "partner",
+    )
+    closed = await stack.wait_state(work_order_id, S.WORK_ORDER_STATE_CLOSED)
+    kinds = [entry.kind for entry in closed.timeline]
+    for step in (
+        "received",
+        "dispatching",
+        "assigned",
+        "scheduled",
+        "en_route",
+        "on_site",
+        "work_completed",
+        "verified",
+        "closed",
+    ):
+        assert kinds.count(step) == 1, (step, kinds)
+
+    # The watch delivers every step of the order, in order, each once.
+    steps: list[wo_pb2.WatchWorkOrdersResponse] = []
+    call = stack.orders.WatchWorkOrders(
+        wo_pb2.WatchWorkOrdersRequest(work_order_id=work_order_id, from_oldest=True),
+        metadata=(("x-api-key", KEYS["partner"]),),
+    )
+    async for answer in call:
+        steps.append(answer)
+        if answer.step.state == S.WORK_ORDER_STATE_CLOSED:
+            break
+    call.cancel()
+    assert [s.step.version for s in steps] == list(range(1, len(steps) + 1))
+    assert [s.step.event_type.split(".")[2] for s in steps] == [
+        "received",
+        "dispatching",
+        "assigned",
+        "scheduled",
+        "en_route",
+        "on_site",
+        "work_completed",
+        "verified",
+        "closed",
+    ]
+
+    # Resumed from the cursor of the fourth step: exactly the steps after it, nothing repeated.
+    resumed: list[wo_pb2.WatchWorkOrdersResponse] = []
+    call = stack.orders.WatchWorkOrders(
+        wo_pb2.WatchWorkOrdersRequest(work_order_id=work_order_id, cursor=steps[3].cursor),
+        metadata=(("x-api-key", KEYS["partner"]),),
+    )
+    async for answer in call:
+        resumed.append(answer)
+        if answer.step.state == S.WORK_ORDER_STATE_CLOSED:
+            break
+    call.cancel()
+    assert [s.step.event_id for s in resumed] == [s.step.event_id for s in steps[4:]]
+
+    # "As of" the moment it was assigned, replayed from the timeline.
+    assigned_at = next(e.at for e in closed.timeline if e.kind == "assigned")
+    past = await stack.call(
+        stack.orders.GetWorkOrder,
+        wo_pb2.GetWorkOrderRequest(work_order_id=work_order_id, as_of=assigned_at),
+        "partner",
+    )
+    assert past.work_order.state_as_of == S.WORK_ORDER_STATE_ASSIGNED
+    assert [e.kind for e in past.work_order.timeline][-1] in {"assigned", "assignment_offered"}
+
+
+async def test_completed_work_without_an_answer_is_verified_automatically_then_closed(
+    stack: Stack,
+) -> None:
+    work_order_id = await assigned_order(stack)
+    await complete(stack, work_order_id)
+    closed = await stack.wait_state(work_order_id, S.WORK_ORDER_STATE_CLOSED)
+    verified = [e for e in closed.timeline if e.kind == "verified"]
+    assert len(verified) == 1
+    assert verified[0].details["actor_kind"] == "system"
+    assert verified[0].details["automatic"] == "true"
+
+
+# --------------------------------------------------------------------------- idempotency
+
+
+async def test_a_mutation_retried_with_its_request_id_has_one_effect_and_one_answer(
+    stack: Stack,
+) -> None:
+    work_order_id = await assigned_order(stack)
+    request = wo_pb2.AddCommentRequest(
+        request_id=rid(), work_order_id=work_order_id, text="Please ring at the back door."
+    )
+    first = await stack.call(stack.orders.AddComment, request, "partner")
+    again = await asyncio.gather(
+        *(stack.call(stack.orders.AddComment, request, "partner") for _ in range(4))
+    )
+    assert all(
+        a.SerializeToString(deterministic=True) == first.SerializeToString(deterministic=True)
+        for a in again
+    )
+    assert (await stack.timeline_kinds(work_order_id)).count("comment_added") == 1
+
+    changed = wo_pb2.AddCommentRequest(
+        request_id=request.request_id, work_order_id=work_order_id, text="Something else"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stack.call(stack.orders.AddComment, changed, "partner")
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+async def expect(code: grpc.StatusCode, call: Awaitable[Any]) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call
+    assert refused.value.code() is code, refused.value.details()
+
+
+async def test_illegal_steps_are_refused_and_change_nothing(stack: Stack) -> None:
+    work_order_id = await received_order(stack)
+    offer_id = await offer(stack, work_order_id, C1)
+    await stack.wait_state(work_order_id, S.WORK_ORDER_STATE_DISPATCHING)
+    before = await stack.timeline_kinds(work_order_id)
+
+    # Completing before accepting: the contractor holds no such job yet.
+    await expect(
+        grpc.StatusCode.NOT_FOUND,
+        stack.call(
+            stack.jobs.CompleteWork,
+            jobs_pb2.CompleteWorkRequest(
+                request_id=rid(), work_order_id=work_order_id, completion=COMPLETION
+            ),
+            "c1",
+        ),
+    )
+    # Another contractor cannot take this contractor's offer.
+    await expect(
+        grpc.StatusCode.NOT_FOUND,
+        stack.call(
+            stack.jobs.AcceptOffer,
+            jobs_pb2.AcceptOfferRequest(request_id=rid(), offer_id=offer_id),
+            "c2",
+        ),
+    )
+    # Verifying work that was never completed.
+    await expect(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        stack.call(
+            stack.orders.VerifyCompletion,
+            wo_pb2.VerifyCompletionRequest(request_id=rid(), work_order_id=work_order_id),
+            "partner",
+        ),
+    )
+    assert await stack.timeline_kinds(work_order_id) == before
+
+    # Accepting after a cancellation.
+    await stack.call(
+        stack.orders.CancelWorkOrder,
+        wo_pb2.CancelWorkOrderRequest(
+            request_id=rid(), work_order_id=work_order_id, reason="duplicate"
+        ),
+        "operator",
+    )
+    await expect(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        stack.call(
+            stack.jobs.AcceptOffer,
+            jobs_pb2.AcceptOfferRequest(request_id=rid(), offer_id=offer_id),
+            "c1",
+        ),
+    )
+    order = await stack.get(work_order_id)
+    assert order.state == S.WORK_ORDER_STATE_CANCELLED
+    assert not order.HasField("contractor_id")
+
+
+async def test_verify_twice_and_a_contractor_on_another_contractors_job(stack: Stack) -> None:
+    work_order_id = await assigned_order(stack)
+    await expect(
+        grpc.StatusCode.NOT_FOUND,
+        stack.call(
+            stack.jobs.ReportProgress,
+            jobs_pb2.ReportProgressRequest(
+                request_id=rid(), work_order_id=work_order_id, kind=jobs_pb2.PROGRESS_KIND_EN_ROUTE
+            ),
+            "c2",
+        ),
+    )
+    await complete(stack, work_order_id)
+    verify = wo_pb2.VerifyCompletionRequest(request_id=rid(), work_order_id=work_order_id)
+    await stack.call(stack.orders.VerifyCompletion, verify, "partner")
+    await expect(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        stack.call(
+            stack.orders.VerifyCompletion,
+            wo_pb2.VerifyCompletionRequest(request_id=rid(), work_order_id=work_order_id),
+            "operator",
+        ),
+    )
+    assert (await stack.timeline_kinds(work_order_id)).count("verified") == 1
+
+
+async def test_bad_requests_name_each_bad_field(stack: Stack) -> None:
+    work_order_id = await assigned_order(stack)
+    bad = work_order_pb2.CompletionReport(resolution_code="X", work_summary="")
+    bad.photos.add(uri="not a uri", content_type="text/html", size_bytes=0, sha256="zz")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stack.call(
+            stack.jobs.CompleteWork,
+            jobs_pb2.CompleteWorkRequest(
+                request_id="", work_order_id=work_order_id, completion=bad
+            ),
+            "c1",
+        )
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(refused.value)
+    assert status is not None
+    detail = error_details_pb2.BadRequest()
+    status.details[0].Unpack(detail)
+    fields = {v.field for v in detail.field_violations}
+    assert {
+        "request_id",
+        "completion.resolution_code",
+        "completion.work_summary",
+        "completion.photos[0].uri",
+        "completion.photos[0].content_type",
+        "completion.photos[0].size_bytes",
+        "completion.photos[0].sha256",
+    } <= fields
+
+
+# --------------------------------------------------------------------------- inbound commands
+
+
+async def test_the_source_platform_cancels_its_order_once_and_illegal_commands_are_dead_letters(
+    stack: Stack,
+) -> None:
+    work_order_id = await received_order(stack)
+    doc = await stack.db[WORK_ORDERS].find_one({"_id": work_order_id})
+    external_id = doc["external_id"]
+
+    async def command(payload: EventPayload) -> EventEnvelope:
+        envelope = EventEnvelope.new(payload, source=SOURCE, subject=external_id, tenant=TENANT)
+        await publish_binary(
+            stack.bootstrap, Topic.WORKORDERS_INBOUND, envelope, payload, external_id
+        )
+        return envelope
+
+    cancel = CancellationRequested(external_id=external_id, reason="ordered by mistake")
+    await command(cancel)
+    await command(cancel)  # re-published with a new event id: nothing left to do
+    await stack.wait_state(work_order_id, S.WORK_ORDER_STATE_CANCELLED)
+    verify = await command(CompletionVerified(external_id=external_id))
+
+    def mine(records: list[Any]) -> list[Any]:
+        return [r for r in records if r.headers.get("ce_id") == verify.id]
+
+    records = await read_topic(
+        stack.bootstrap,
+        dead_letter_topic(Service.ORDERS),
+        until=lambda rs: bool(mine(rs)),
+        timeout=20,
+    )
+    letter = mine(records)[0]
+    assert letter.headers[f"{DLQ_HEADER_PREFIX}reason"] == "illegal-transition"
+    assert (await stack.timeline_kinds(work_order_id)).count("cancelled") == 1
+
+
+# --------------------------------------------------------------------------- authorization
+
+
+async def answer_code(call: Awaitable[Any]) -> grpc.StatusCode:
+    try:
+        await call
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+def stamp_now() -> timestamp_pb2.Timestamp:
+    return stamp(datetime.now(UTC) + timedelta(hours=1))
+
+
+OK, NF, PD, UA = (
+    grpc.StatusCode.OK,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+)
+FP = grpc.StatusCode.FAILED_PRECONDITION
+
+# Per RPC: a request builder (given the order id and an offer id) and the expected code for each
+# caller: own tenant's partner, other tenant's partner, the order's contractor, another
+# contractor, no key. Requests are valid; a caller allowed in gets OK or, for a step the state
+# no longer allows, FAILED_PRECONDITION — never another order's data.
+Builder = Callable[[str, str], Message]
+MATRIX: dict[str, tuple[Builder, dict[str, set[grpc.StatusCode]]]] = {
+    "WorkOrdersService.GetWorkOrder": (
+        lambda o, _f: wo_pb2.GetWorkOrderRequest(work_order_id=o),
+        {"own": {OK}, "other": {NF}, "contractor": {PD}, "other_contractor": {PD}, "none": {UA}},
+    ),
+    "WorkOrdersService.ListWorkOrders": (
+        lambda _o, _f: wo_pb2.ListWorkOrdersRequest(page_size=5),
+        {"own": {OK}, "other": {OK}, "contractor": {PD}, "other_contractor": {PD}, "none": {UA}},
+    ),
+    "WorkOrdersService.CreateWorkOrder": (
+        lambda _o, _f: wo_pb2.CreateWorkOrderRequest(request_id=rid()),
+        {
+            "own": {grpc.StatusCode.INVALID_ARGUMENT},
+            "other": {grpc.StatusCode.INVALID_ARGUMENT},
+            "contractor": {PD},
+            "other_contractor": {PD},
+            "none": {UA},
+        },
+    ),
+    "WorkOrdersService.WatchWorkOrders": (
+        lambda o, _f: wo_pb2.WatchWorkOrdersRequest(work_order_id=o),
+        {
+            "own": {grpc.StatusCode.DEADLINE_EXCEEDED},
+            "other": {grpc.StatusCode.DEADLINE_EXCEEDED},
+            "contractor": {PD},
+            "other_contractor": {PD},
+            "none": {UA},
+        },
+    ),
+    "WorkOrdersService.CancelWorkOrder": (
+        lambda o, _f: wo_pb2.CancelWorkOrderRequest(request_id=rid(), work_order_id=o, reason="x"),
+        {"own": {OK}, "other": {NF}, "contractor": {PD}, "other_contractor": {PD}, "none": {UA}},
+    ),
+    "WorkOrdersService.VerifyCompletion": (
+        lambda o, _f: wo_pb2.VerifyCompletionRequest(request_id=rid(), work_order_id=o),
+        {"own": {FP}, "other": {NF}, "contractor": {PD}, "other_contractor": {PD}, "none": {UA}},
+    ),
+    "WorkOrdersService.RejectCompletion": (
+        lambda o, _f: wo_pb2.RejectCompletionRequest(request_id=rid(), work_order_id=o, reason="x"),
+        {"own": {FP}, "other": {NF}, "contractor": {PD}, "other_contractor": {PD}, "none": {UA}},
+    ),
+    "WorkOrdersService.AddComment": (
+        lambda o, _f: wo_pb2.AddCommentRequest(request_id=rid(), work_order_id=o, text="hello"),
+        {"own": {OK}, "other": {NF}, "contractor": {PD}, "other_contractor": {PD}, "none": {UA}},
+    ),
+    "ContractorJobsService.ListOffers": (
+        lambda _o, _f: jobs_pb2.ListOffersRequest(include_closed=True),
+        {"own": {PD}, "other": {PD}, "contractor": {OK}, "other_contractor": {OK}, "none": {UA}},
+    ),
+    "ContractorJobsService.AcceptOffer": (
+        lambda _o, f: jobs_pb2.AcceptOfferRequest(request_id=rid(), offer_id=f),
+        {"own": {PD}, "other": {PD}, "contractor": {FP}, "other_contractor": {NF}, "none": {UA}},
+    ),
+    "ContractorJobsService.DeclineOffer": (
+        lambda _o, f: jobs_pb2.DeclineOfferRequest(request_id=rid(), offer_id=f, reason="busy"),
+        {"own": {PD}, "other": {PD}, "contractor": {FP}, "other_contractor": {NF}, "none": {UA}},
+    ),
+    "ContractorJobsService.ListJobs": (
+        lambda _o, _f: jobs_pb2.ListJobsRequest(),
+        {"own": {PD}, "other": {PD}, "contractor": {OK}, "other_contractor": {OK}, "none": {UA}},
+    ),
+    "ContractorJobsService.ScheduleVisit": (
+        lambda o, _f: jobs_pb2.ScheduleVisitRequest(
+            request_id=rid(),
+            work_order_id=o,
+            window=work_order_pb2.AppointmentWindow(
+                start=stamp_now(), end=stamp(datetime.now(UTC) + timedelta(hours=2))
+            ),
+        ),
+        {"own": {PD}, "other": {PD}, "contractor": {OK}, "other_contractor": {NF}, "none": {UA}},
+    ),
+    "ContractorJobsService.ReportProgress": (
+        lambda o, _f: jobs_pb2.ReportProgressRequest(
+            request_id=rid(), work_order_id=o, kind=jobs_pb2.PROGRESS_KIND_NOTE, note="on it"
+        ),
+        {"own": {PD}, "other": {PD}, "contractor": {OK}, "other_contractor": {NF}, "none": {UA}},
+    ),
+    "ContractorJobsService.ReportDelay": (
+        lambda o, _f: jobs_pb2.ReportDelayRequest(
+            request_id=rid(),
+            work_order_id=o,
+            cause=work_order_pb2.DELAY_CAUSE_ACCESS,
+            new_eta=stamp_now(),
+        ),
+        {"own": {PD}, "other": {PD}, "contractor": {OK}, "other_contractor": {NF}, "none": {UA}},
+    ),
+    "ContractorJobsService.CompleteWork": (
+        lambda o, _f: jobs_pb2.CompleteWorkRequest(
+            request_id=rid(), work_order_id=o, completion=COMPLETION
+        ),
+        {"own": {PD}, "other": {PD}, "contractor": {FP}, "other_contractor": {NF}, "none": {UA}},
+    ),
+    "ContractorJobsService.CommentOnJob": (
+        lambda o, _f: jobs_pb2.CommentOnJobRequest(request_id=rid(), work_order_id=o, text="hi"),
+        {"own": {PD}, "other": {PD}, "contractor": {OK}, "other_contractor": {NF}, "none": {UA}},
+    ),
+}
+CALLERS = {
+    "own": "partner",
+    "other": "other",
+    "contractor": "c1",
+    "other_contractor": "c2",
+    "none": None,
+}
+
+
+def every_rpc() -> set[str]:
+    from fixloop.v1 import contractor_jobs_service_pb2, work_orders_service_pb2
+
+    names: set[str] = set()
+    for module in (work_orders_service_pb2, contractor_jobs_service_pb2):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            names.update(f"{service.name}.{method.name}" for method in service.methods)
+    return names
+
+
+def test_the_authorization_matrix_covers_every_rpc() -> None:
+    assert set(MATRIX) == every_rpc()
+
+
+async def test_authorization_matrix(stack: Stack) -> None:
+    """Every RPC and every kind of caller, on an order assigned to contractor c1 (whose offer was
+    accepted, so offers can only be refused for their state)."""
+    work_order_id = await received_order(stack)
+    offer_id = await offer(stack, work_order_id, C1)
+    await stack.wait_state(work_order_id, S.WORK_ORDER_STATE_DISPATCHING)
+    await stack.call(
+        stack.jobs.AcceptOffer,
+        jobs_pb2.AcceptOfferRequest(request_id=rid(), offer_id=offer_id),
+        "c1",
+    )
+    stubs = {"WorkOrdersService": stack.orders, "ContractorJobsService": stack.jobs}
+    failures = []
+    for rpc, (build, expected) in sorted(MATRIX.items()):
+        service, method = rpc.split(".")
+        for caller, who in CALLERS.items():
+            request = build(work_order_id, offer_id)
+            metadata = () if who is None else (("x-api-key", KEYS[who]),)
+            callable_ = getattr(stubs[service], method)
+            if method == "WatchWorkOrders":
+
+                async def watch(
+                    req: Message = request, md: Any = metadata, fn: Any = callable_
+                ) -> None:
+                    async for _ in fn(req, metadata=md, timeout=1.5):
+                        pass
+
+                code = await answer_code(watch())
+            else:
+                code = await answer_code(callable_(request, metadata=metadata, timeout=10))
+            if code not in expected[caller]:
+                wanted = sorted(c.name for c in expected[caller])
+                failures.append(f"{rpc} as {caller}: {code.name}, expected {wanted}")
+    assert not failures, "\n".join(failures)

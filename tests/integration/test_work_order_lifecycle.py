@@ -87,6 +87,7 @@ PRINCIPALS = [
     ),
 ]
 S = work_order_pb2
+REOPEN_WINDOW_SECONDS = 3.0
 
 
 @dataclass
@@ -144,6 +145,7 @@ async def stack(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Stack]:
         close_after_seconds=0,
         verify_after_hours=2 / 3600,  # two seconds: automatic verification is seen in a test
         lifecycle_timer_poll_seconds=0.2,
+        reopen_window_days=REOPEN_WINDOW_SECONDS / 86400,
     )
     service = bootstrap(settings)
     await service.app.start()
@@ -358,6 +360,45 @@ async def test_completed_work_without_an_answer_is_verified_automatically_then_c
     assert len(verified) == 1
     assert verified[0].details["actor_kind"] == "system"
     assert verified[0].details["automatic"] == "true"
+
+
+async def test_work_rejected_within_the_window_reopens_and_after_it_makes_a_follow_up(
+    stack: Stack,
+) -> None:
+    work_order_id = await assigned_order(stack)
+    await complete(stack, work_order_id)
+    reject = wo_pb2.RejectCompletionRequest(
+        request_id=rid(), work_order_id=work_order_id, reason="still trips the breaker"
+    )
+    answer = await stack.call(stack.orders.RejectCompletion, reject, "partner")
+    assert answer.work_order.state == S.WORK_ORDER_STATE_ASSIGNED
+    assert answer.work_order.contractor_id == C1
+    assert not answer.HasField("follow_up")
+
+    # Completed again and closed; rejected once the reopen window is over: a follow-up order.
+    await complete(stack, work_order_id)
+    await stack.call(
+        stack.orders.VerifyCompletion,
+        wo_pb2.VerifyCompletionRequest(request_id=rid(), work_order_id=work_order_id),
+        "partner",
+    )
+    await stack.wait_state(work_order_id, S.WORK_ORDER_STATE_CLOSED)
+    await asyncio.sleep(REOPEN_WINDOW_SECONDS + 0.5)
+    late = wo_pb2.RejectCompletionRequest(
+        request_id=rid(), work_order_id=work_order_id, reason="leaking again"
+    )
+    answer = await stack.call(stack.orders.RejectCompletion, late, "partner")
+    assert answer.work_order.state == S.WORK_ORDER_STATE_CLOSED
+    follow_up = answer.follow_up
+    assert follow_up.follow_up_of == work_order_id
+    assert follow_up.state == S.WORK_ORDER_STATE_RECEIVED
+    assert follow_up.external_id.startswith(answer.work_order.external_id)
+    assert follow_up.site.site_id == answer.work_order.site.site_id
+    original = await stack.get(work_order_id)
+    assert original.state == S.WORK_ORDER_STATE_CLOSED
+    assert [e.kind for e in original.timeline].count("follow_up_created") == 1
+    assert [e.kind for e in original.timeline].count("reopened") == 1
+    assert (await stack.get(follow_up.id)).follow_up_of == work_order_id
 
 
 # --------------------------------------------------------------------------- idempotency

@@ -193,8 +193,10 @@ def test_every_manifest_parses() -> None:
 def test_kustomization_references_exist(kustomization: Path) -> None:
     kdir = kustomization.parent
     kust = load_kustomization(kdir)
-    assert kust.get("apiVersion") == "kustomize.config.k8s.io/v1beta1"
-    assert kust.get("kind") == "Kustomization"
+    assert (kust.get("apiVersion"), kust.get("kind")) in {
+        ("kustomize.config.k8s.io/v1beta1", "Kustomization"),
+        ("kustomize.config.k8s.io/v1alpha1", "Component"),
+    }
     for target in referenced_paths(kdir, kust):
         assert target.exists(), f"{kustomization} names {target}, which does not exist"
         if target.is_dir():
@@ -492,6 +494,29 @@ def test_kafka_topic_settings() -> None:
 def _replicas(overlay: str) -> dict[str, int]:
     entries = load_kustomization(OVERLAYS[overlay]).get("replicas") or []
     return {e["name"]: e["count"] for e in entries}
+
+
+def test_partners_reach_each_grpc_service_through_one_route() -> None:
+    """Prod routes every partner-facing gRPC service (from the protos) to its owner."""
+    from fixloop.v1 import contractor_jobs_service_pb2, work_orders_service_pb2
+
+    docs = [d for _, d in walk(OVERLAYS["prod"])]
+    (route,) = [d for d in docs if d["kind"] == "GRPCRoute"]
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    routed = {
+        match["method"]["service"]: rule["backendRefs"][0]["name"]
+        for rule in route["spec"]["rules"]
+        for match in rule["matches"]
+    }
+    services = {
+        service.full_name
+        for module in (work_orders_service_pb2, contractor_jobs_service_pb2)
+        for service in module.DESCRIPTOR.services_by_name.values()
+    }
+    assert services <= set(routed)
+    assert {routed[s] for s in services} == {"fixloop-orders"}
+    (gateway,) = [d for d in docs if d["kind"] == "Gateway"]
+    assert route["spec"]["parentRefs"][0]["name"] == gateway["metadata"]["name"]
 
 
 def test_dev_overlay_intent() -> None:

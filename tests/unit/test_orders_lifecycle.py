@@ -19,7 +19,10 @@ from fixloop_orders.domain.lifecycle import (
     Completion,
     PartQuantity,
     Request,
+    Standing,
     Step,
+    follow_up_external_id,
+    needs_follow_up,
     reachable_from_received,
     state_diagram,
 )
@@ -274,3 +277,15 @@ def test_any_sequence_of_commands_leaves_a_reachable_state_that_the_timeline_rep
 def test_the_readme_shows_the_state_diagram_the_rules_make() -> None:
     readme = Path(__file__).resolve().parents[2] / "README.md"
     assert state_diagram() in readme.read_text(encoding="utf-8")
+
+
+def test_rejection_after_the_window_or_the_archive_is_a_follow_up() -> None:
+    closed = Standing(S.CLOSED, closed_at=T0)
+    assert not needs_follow_up(closed, T0 + timedelta(days=14))
+    assert needs_follow_up(closed, T0 + timedelta(days=14, seconds=1))
+    assert needs_follow_up(Standing(S.ARCHIVED), T0)
+    assert not needs_follow_up(Standing(S.WORK_COMPLETED), T0 + timedelta(days=400))
+    long_id = "X" * 128
+    follow_up = follow_up_external_id(long_id, "0b5e1c1e-3f43-4f9a-9d51-0f4c9d3a7b21")
+    assert len(follow_up) == 128
+    assert follow_up.endswith(":followup-0b5e1c1e")

@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66ixloop/v1/work_order.proto\x12\nfixloop.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x07\n\tWorkOrder\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.fixloop.v1.WorkOrderState\x12\x17\n\x0fsource_platform\x18\x04 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x05 \x01(\t\x12\x1e\n\x04site\x18\x06 \x01(\x0b\x32\x10.fixloop.v1.Site\x12(\n\tequipment\x18\x07 \x01(\x0b\x32\x15.fixloop.v1.Equipment\x12&\n\x08\x63\x61tegory\x18\x08 \x01(\x0e\x32\x14.fixloop.v1.Category\x12&\n\x08priority\x18\t \x01(\x0e\x32\x14.fixloop.v1.Priority\x12\x13\n\x0b\x64\x65scription\x18\n \x01(\t\x12(\n\trequester\x18\x0b \x01(\x0b\x32\x15.fixloop.v1.Requester\x12,\n\x0erequired_parts\x18\x0c \x03(\x0b\x32\x14.fixloop.v1.PartLine\x12/\n\x0breceived_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08timeline\x18\x0f \x03(\x0b\x32\x19.fixloop.v1.TimelineEntry\x12 \n\rcontractor_id\x18\x10 \x01(\tB\x04\xe2\x41\x01\x03H\x00\x88\x01\x01\x12\x38\n\x0b\x61ppointment\x18\x11 \x01(\x0b\x32\x1d.fixloop.v1.AppointmentWindowB\x04\xe2\x41\x01\x03\x12-\n\x03\x65ta\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x36\n\ncompletion\x18\x13 \x01(\x0b\x32\x1c.fixloop.v1.CompletionReportB\x04\xe2\x41\x01\x03\x12\x15\n\x07version\x18\x14 \x01(\rB\x04\xe2\x41\x01\x03\x12\x33\n\tverify_by\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x33\n\tclosed_at\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1a\n\x0creopen_count\x18\x17 \x01(\rB\x04\xe2\x41\x01\x03\x12\x35\n\x0bstate_as_of\x18\x18 \x01(\x0e\x32\x1a.fixloop.v1.WorkOrderStateB\x04\xe2\x41\x01\x03\x42\x10\n\x0e_contractor_id\"s\n\x11\x41ppointmentWindow\x12/\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12-\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\"v\n\x0f\x43hecklistResult\x12\x12\n\x04item\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x33\n\x07outcome\x18\x02 \x01(\x0e\x32\x1c.fixloop.v1.ChecklistOutcomeB\x04\xe2\x41\x01\x02\x12\x11\n\x04note\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x07\n\x05_note\"n\n\rPhotoEvidence\x12\x11\n\x03uri\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x63ontent_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nsize_bytes\x18\x03 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x14\n\x06sha256\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\"\xea\x01\n\x10\x43ompletionReport\x12\x1d\n\x0fresolution_code\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cwork_summary\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0elabour_minutes\x18\x03 \x01(\r\x12(\n\nparts_used\x18\x04 \x03(\x0b\x32\x14.fixloop.v1.PartLine\x12.\n\tchecklist\x18\x05 \x03(\x0b\x32\x1b.fixloop.v1.ChecklistResult\x12)\n\x06photos\x18\x06 \x03(\x0b\x32\x19.fixloop.v1.PhotoEvidence\"]\n\x04Site\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12$\n\x07\x61\x64\x64ress\x18\x03 \x01(\x0b\x32\x13.fixloop.v1.Address\x12\x10\n\x08timezone\x18\x04 \x01(\t\"j\n\x07\x41\x64\x64ress\x12\r\n\x05line1\x18\x01 \x01(\t\x12\x12\n\x05line2\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x0c\n\x04\x63ity\x18\x03 \x01(\t\x12\x13\n\x0bpostal_code\x18\x04 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x05 \x01(\tB\x08\n\x06_line2\"\x84\x01\n\tEquipment\x12\x14\n\x0c\x65quipment_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65quipment_class\x18\x02 \x01(\t\x12\x19\n\x0cmanufacturer\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05model\x18\x04 \x01(\tH\x01\x88\x01\x01\x42\x0f\n\r_manufacturerB\x08\n\x06_model\"V\n\tRequester\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x12\n\x05phone\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x0e\n\x06locale\x18\x04 \x01(\tB\x08\n\x06_phone\"1\n\x08PartLine\x12\x13\n\x0bpart_number\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\r\"\xf3\x01\n\rTimelineEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12\x17\n\nevent_type\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x37\n\x07\x64\x65tails\x18\x06 \x03(\x0b\x32&.fixloop.v1.TimelineEntry.DetailsEntry\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\r\n\x0b_event_type*\x97\x01\n\x10\x43hecklistOutcome\x12!\n\x1d\x43HECKLIST_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43HECKLIST_OUTCOME_PASSED\x10\x01\x12\x1c\n\x18\x43HECKLIST_OUTCOME_FAILED\x10\x02\x12$\n CHECKLIST_OUTCOME_NOT_APPLICABLE\x10\x03*\xa4\x01\n\nDelayCause\x12\x1b\n\x17\x44\x45LAY_CAUSE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x44\x45LAY_CAUSE_MANPOWER\x10\x01\x12\x15\n\x11\x44\x45LAY_CAUSE_PARTS\x10\x02\x12\x19\n\x15\x44\x45LAY_CAUSE_TECHNICAL\x10\x03\x12\x16\n\x12\x44\x45LAY_CAUSE_ACCESS\x10\x04\x12\x15\n\x11\x44\x45LAY_CAUSE_OTHER\x10\x05*\xa7\x04\n\x0eWorkOrderState\x12 \n\x1cWORK_ORDER_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19WORK_ORDER_STATE_RECEIVED\x10\x01\x12+\n#WORK_ORDER_STATE_DISPATCH_REQUESTED\x10\x02\x1a\x02\x08\x01\x12\x1d\n\x19WORK_ORDER_STATE_ASSIGNED\x10\x03\x12 \n\x18WORK_ORDER_STATE_STARTED\x10\x04\x1a\x02\x08\x01\x12#\n\x1fWORK_ORDER_STATE_AWAITING_PARTS\x10\x05\x12\"\n\x1aWORK_ORDER_STATE_COMPLETED\x10\x06\x1a\x02\x08\x01\x12\x1d\n\x19WORK_ORDER_STATE_VERIFIED\x10\x07\x12\x1b\n\x17WORK_ORDER_STATE_CLOSED\x10\x08\x12\x1e\n\x1aWORK_ORDER_STATE_CANCELLED\x10\t\x12 \n\x1cWORK_ORDER_STATE_DISPATCHING\x10\n\x12\x1e\n\x1aWORK_ORDER_STATE_SCHEDULED\x10\x0b\x12\x1d\n\x19WORK_ORDER_STATE_EN_ROUTE\x10\x0c\x12\x1c\n\x18WORK_ORDER_STATE_ON_SITE\x10\r\x12#\n\x1fWORK_ORDER_STATE_WORK_COMPLETED\x10\x0e\x12\x1d\n\x19WORK_ORDER_STATE_ARCHIVED\x10\x0f*\x9e\x01\n\x08\x43\x61tegory\x12\x18\n\x14\x43\x41TEGORY_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43\x41TEGORY_BREAKDOWN\x10\x01\x12\x17\n\x13\x43\x41TEGORY_PREVENTIVE\x10\x02\x12\x17\n\x13\x43\x41TEGORY_INSPECTION\x10\x03\x12\x19\n\x15\x43\x41TEGORY_INSTALLATION\x10\x04\x12\x13\n\x0f\x43\x41TEGORY_SAFETY\x10\x05*v\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x16\n\x12PRIORITY_EMERGENCY\x10\x01\x12\x11\n\rPRIORITY_HIGH\x10\x02\x12\x13\n\x0fPRIORITY_NORMAL\x10\x03\x12\x10\n\x0cPRIORITY_LOW\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66ixloop/v1/work_order.proto\x12\nfixloop.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x07\n\tWorkOrder\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.fixloop.v1.WorkOrderState\x12\x17\n\x0fsource_platform\x18\x04 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x05 \x01(\t\x12\x1e\n\x04site\x18\x06 \x01(\x0b\x32\x10.fixloop.v1.Site\x12(\n\tequipment\x18\x07 \x01(\x0b\x32\x15.fixloop.v1.Equipment\x12&\n\x08\x63\x61tegory\x18\x08 \x01(\x0e\x32\x14.fixloop.v1.Category\x12&\n\x08priority\x18\t \x01(\x0e\x32\x14.fixloop.v1.Priority\x12\x13\n\x0b\x64\x65scription\x18\n \x01(\t\x12(\n\trequester\x18\x0b \x01(\x0b\x32\x15.fixloop.v1.Requester\x12,\n\x0erequired_parts\x18\x0c \x03(\x0b\x32\x14.fixloop.v1.PartLine\x12/\n\x0breceived_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08timeline\x18\x0f \x03(\x0b\x32\x19.fixloop.v1.TimelineEntry\x12 \n\rcontractor_id\x18\x10 \x01(\tB\x04\xe2\x41\x01\x03H\x00\x88\x01\x01\x12\x38\n\x0b\x61ppointment\x18\x11 \x01(\x0b\x32\x1d.fixloop.v1.AppointmentWindowB\x04\xe2\x41\x01\x03\x12-\n\x03\x65ta\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x36\n\ncompletion\x18\x13 \x01(\x0b\x32\x1c.fixloop.v1.CompletionReportB\x04\xe2\x41\x01\x03\x12\x15\n\x07version\x18\x14 \x01(\rB\x04\xe2\x41\x01\x03\x12\x33\n\tverify_by\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x33\n\tclosed_at\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1a\n\x0creopen_count\x18\x17 \x01(\rB\x04\xe2\x41\x01\x03\x12\x35\n\x0bstate_as_of\x18\x18 \x01(\x0e\x32\x1a.fixloop.v1.WorkOrderStateB\x04\xe2\x41\x01\x03\x12\x1f\n\x0c\x66ollow_up_of\x18\x19 \x01(\tB\x04\xe2\x41\x01\x03H\x01\x88\x01\x01\x42\x10\n\x0e_contractor_idB\x0f\n\r_follow_up_of\"s\n\x11\x41ppointmentWindow\x12/\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12-\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\"v\n\x0f\x43hecklistResult\x12\x12\n\x04item\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x33\n\x07outcome\x18\x02 \x01(\x0e\x32\x1c.fixloop.v1.ChecklistOutcomeB\x04\xe2\x41\x01\x02\x12\x11\n\x04note\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x07\n\x05_note\"n\n\rPhotoEvidence\x12\x11\n\x03uri\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x63ontent_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nsize_bytes\x18\x03 \x01(\x04\x42\x04\xe2\x41\x01\x02\x12\x14\n\x06sha256\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\"\xea\x01\n\x10\x43ompletionReport\x12\x1d\n\x0fresolution_code\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cwork_summary\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0elabour_minutes\x18\x03 \x01(\r\x12(\n\nparts_used\x18\x04 \x03(\x0b\x32\x14.fixloop.v1.PartLine\x12.\n\tchecklist\x18\x05 \x03(\x0b\x32\x1b.fixloop.v1.ChecklistResult\x12)\n\x06photos\x18\x06 \x03(\x0b\x32\x19.fixloop.v1.PhotoEvidence\"]\n\x04Site\x12\x0f\n\x07site_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12$\n\x07\x61\x64\x64ress\x18\x03 \x01(\x0b\x32\x13.fixloop.v1.Address\x12\x10\n\x08timezone\x18\x04 \x01(\t\"j\n\x07\x41\x64\x64ress\x12\r\n\x05line1\x18\x01 \x01(\t\x12\x12\n\x05line2\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x0c\n\x04\x63ity\x18\x03 \x01(\t\x12\x13\n\x0bpostal_code\x18\x04 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x05 \x01(\tB\x08\n\x06_line2\"\x84\x01\n\tEquipment\x12\x14\n\x0c\x65quipment_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65quipment_class\x18\x02 \x01(\t\x12\x19\n\x0cmanufacturer\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05model\x18\x04 \x01(\tH\x01\x88\x01\x01\x42\x0f\n\r_manufacturerB\x08\n\x06_model\"V\n\tRequester\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x12\n\x05phone\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x0e\n\x06locale\x18\x04 \x01(\tB\x08\n\x06_phone\"1\n\x08PartLine\x12\x13\n\x0bpart_number\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\r\"\xf3\x01\n\rTimelineEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12\x17\n\nevent_type\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x37\n\x07\x64\x65tails\x18\x06 \x03(\x0b\x32&.fixloop.v1.TimelineEntry.DetailsEntry\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\r\n\x0b_event_type*\x97\x01\n\x10\x43hecklistOutcome\x12!\n\x1d\x43HECKLIST_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43HECKLIST_OUTCOME_PASSED\x10\x01\x12\x1c\n\x18\x43HECKLIST_OUTCOME_FAILED\x10\x02\x12$\n CHECKLIST_OUTCOME_NOT_APPLICABLE\x10\x03*\xa4\x01\n\nDelayCause\x12\x1b\n\x17\x44\x45LAY_CAUSE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x44\x45LAY_CAUSE_MANPOWER\x10\x01\x12\x15\n\x11\x44\x45LAY_CAUSE_PARTS\x10\x02\x12\x19\n\x15\x44\x45LAY_CAUSE_TECHNICAL\x10\x03\x12\x16\n\x12\x44\x45LAY_CAUSE_ACCESS\x10\x04\x12\x15\n\x11\x44\x45LAY_CAUSE_OTHER\x10\x05*\xa7\x04\n\x0eWorkOrderState\x12 \n\x1cWORK_ORDER_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19WORK_ORDER_STATE_RECEIVED\x10\x01\x12+\n#WORK_ORDER_STATE_DISPATCH_REQUESTED\x10\x02\x1a\x02\x08\x01\x12\x1d\n\x19WORK_ORDER_STATE_ASSIGNED\x10\x03\x12 \n\x18WORK_ORDER_STATE_STARTED\x10\x04\x1a\x02\x08\x01\x12#\n\x1fWORK_ORDER_STATE_AWAITING_PARTS\x10\x05\x12\"\n\x1aWORK_ORDER_STATE_COMPLETED\x10\x06\x1a\x02\x08\x01\x12\x1d\n\x19WORK_ORDER_STATE_VERIFIED\x10\x07\x12\x1b\n\x17WORK_ORDER_STATE_CLOSED\x10\x08\x12\x1e\n\x1aWORK_ORDER_STATE_CANCELLED\x10\t\x12 \n\x1cWORK_ORDER_STATE_DISPATCHING\x10\n\x12\x1e\n\x1aWORK_ORDER_STATE_SCHEDULED\x10\x0b\x12\x1d\n\x19WORK_ORDER_STATE_EN_ROUTE\x10\x0c\x12\x1c\n\x18WORK_ORDER_STATE_ON_SITE\x10\r\x12#\n\x1fWORK_ORDER_STATE_WORK_COMPLETED\x10\x0e\x12\x1d\n\x19WORK_ORDER_STATE_ARCHIVED\x10\x0f*\x9e\x01\n\x08\x43\x61tegory\x12\x18\n\x14\x43\x41TEGORY_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43\x41TEGORY_BREAKDOWN\x10\x01\x12\x17\n\x13\x43\x41TEGORY_PREVENTIVE\x10\x02\x12\x17\n\x13\x43\x41TEGORY_INSPECTION\x10\x03\x12\x19\n\x15\x43\x41TEGORY_INSTALLATION\x10\x04\x12\x13\n\x0f\x43\x41TEGORY_SAFETY\x10\x05*v\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x16\n\x12PRIORITY_EMERGENCY\x10\x01\x12\x11\n\rPRIORITY_HIGH\x10\x02\x12\x13\n\x0fPRIORITY_NORMAL\x10\x03\x12\x10\n\x0cPRIORITY_LOW\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -57,6 +57,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKORDER'].fields_by_name['reopen_count']._serialized_options = b'\342A\001\003'
   _globals['_WORKORDER'].fields_by_name['state_as_of']._loaded_options = None
   _globals['_WORKORDER'].fields_by_name['state_as_of']._serialized_options = b'\342A\001\003'
+  _globals['_WORKORDER'].fields_by_name['follow_up_of']._loaded_options = None
+  _globals['_WORKORDER'].fields_by_name['follow_up_of']._serialized_options = b'\342A\001\003'
   _globals['_APPOINTMENTWINDOW'].fields_by_name['start']._loaded_options = None
   _globals['_APPOINTMENTWINDOW'].fields_by_name['start']._serialized_options = b'\342A\001\002'
   _globals['_APPOINTMENTWINDOW'].fields_by_name['end']._loaded_options = None
@@ -79,38 +81,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPLETIONREPORT'].fields_by_name['work_summary']._serialized_options = b'\342A\001\002'
   _globals['_TIMELINEENTRY_DETAILSENTRY']._loaded_options = None
   _globals['_TIMELINEENTRY_DETAILSENTRY']._serialized_options = b'8\001'
-  _globals['_CHECKLISTOUTCOME']._serialized_start=2380
-  _globals['_CHECKLISTOUTCOME']._serialized_end=2531
-  _globals['_DELAYCAUSE']._serialized_start=2534
-  _globals['_DELAYCAUSE']._serialized_end=2698
-  _globals['_WORKORDERSTATE']._serialized_start=2701
-  _globals['_WORKORDERSTATE']._serialized_end=3252
-  _globals['_CATEGORY']._serialized_start=3255
-  _globals['_CATEGORY']._serialized_end=3413
-  _globals['_PRIORITY']._serialized_start=3415
-  _globals['_PRIORITY']._serialized_end=3533
+  _globals['_CHECKLISTOUTCOME']._serialized_start=2430
+  _globals['_CHECKLISTOUTCOME']._serialized_end=2581
+  _globals['_DELAYCAUSE']._serialized_start=2584
+  _globals['_DELAYCAUSE']._serialized_end=2748
+  _globals['_WORKORDERSTATE']._serialized_start=2751
+  _globals['_WORKORDERSTATE']._serialized_end=3302
+  _globals['_CATEGORY']._serialized_start=3305
+  _globals['_CATEGORY']._serialized_end=3463
+  _globals['_PRIORITY']._serialized_start=3465
+  _globals['_PRIORITY']._serialized_end=3583
   _globals['_WORKORDER']._serialized_start=110
-  _globals['_WORKORDER']._serialized_end=1068
-  _globals['_APPOINTMENTWINDOW']._serialized_start=1070
-  _globals['_APPOINTMENTWINDOW']._serialized_end=1185
-  _globals['_CHECKLISTRESULT']._serialized_start=1187
-  _globals['_CHECKLISTRESULT']._serialized_end=1305
-  _globals['_PHOTOEVIDENCE']._serialized_start=1307
-  _globals['_PHOTOEVIDENCE']._serialized_end=1417
-  _globals['_COMPLETIONREPORT']._serialized_start=1420
-  _globals['_COMPLETIONREPORT']._serialized_end=1654
-  _globals['_SITE']._serialized_start=1656
-  _globals['_SITE']._serialized_end=1749
-  _globals['_ADDRESS']._serialized_start=1751
-  _globals['_ADDRESS']._serialized_end=1857
-  _globals['_EQUIPMENT']._serialized_start=1860
-  _globals['_EQUIPMENT']._serialized_end=1992
-  _globals['_REQUESTER']._serialized_start=1994
-  _globals['_REQUESTER']._serialized_end=2080
-  _globals['_PARTLINE']._serialized_start=2082
-  _globals['_PARTLINE']._serialized_end=2131
-  _globals['_TIMELINEENTRY']._serialized_start=2134
-  _globals['_TIMELINEENTRY']._serialized_end=2377
-  _globals['_TIMELINEENTRY_DETAILSENTRY']._serialized_start=2316
-  _globals['_TIMELINEENTRY_DETAILSENTRY']._serialized_end=2362
+  _globals['_WORKORDER']._serialized_end=1118
+  _globals['_APPOINTMENTWINDOW']._serialized_start=1120
+  _globals['_APPOINTMENTWINDOW']._serialized_end=1235
+  _globals['_CHECKLISTRESULT']._serialized_start=1237
+  _globals['_CHECKLISTRESULT']._serialized_end=1355
+  _globals['_PHOTOEVIDENCE']._serialized_start=1357
+  _globals['_PHOTOEVIDENCE']._serialized_end=1467
+  _globals['_COMPLETIONREPORT']._serialized_start=1470
+  _globals['_COMPLETIONREPORT']._serialized_end=1704
+  _globals['_SITE']._serialized_start=1706
+  _globals['_SITE']._serialized_end=1799
+  _globals['_ADDRESS']._serialized_start=1801
+  _globals['_ADDRESS']._serialized_end=1907
+  _globals['_EQUIPMENT']._serialized_start=1910
+  _globals['_EQUIPMENT']._serialized_end=2042
+  _globals['_REQUESTER']._serialized_start=2044
+  _globals['_REQUESTER']._serialized_end=2130
+  _globals['_PARTLINE']._serialized_start=2132
+  _globals['_PARTLINE']._serialized_end=2181
+  _globals['_TIMELINEENTRY']._serialized_start=2184
+  _globals['_TIMELINEENTRY']._serialized_end=2427
+  _globals['_TIMELINEENTRY_DETAILSENTRY']._serialized_start=2366
+  _globals['_TIMELINEENTRY_DETAILSENTRY']._serialized_end=2412
 # @@protoc_insertion_point(module_scope)

@@ -101,7 +101,7 @@ PRIORITY_NORMAL: Priority
 PRIORITY_LOW: Priority
 
 class WorkOrder(_message.Message):
-    __slots__ = ("id", "tenant", "state", "source_platform", "external_id", "site", "equipment", "category", "priority", "description", "requester", "required_parts", "received_at", "updated_at", "timeline", "contractor_id", "appointment", "eta", "completion", "version", "verify_by", "closed_at", "reopen_count", "state_as_of")
+    __slots__ = ("id", "tenant", "state", "source_platform", "external_id", "site", "equipment", "category", "priority", "description", "requester", "required_parts", "received_at", "updated_at", "timeline", "contractor_id", "appointment", "eta", "completion", "version", "verify_by", "closed_at", "reopen_count", "state_as_of", "follow_up_of")
     ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +126,7 @@ class WorkOrder(_message.Message):
     CLOSED_AT_FIELD_NUMBER: _ClassVar[int]
     REOPEN_COUNT_FIELD_NUMBER: _ClassVar[int]
     STATE_AS_OF_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_UP_OF_FIELD_NUMBER: _ClassVar[int]
     id: str
     tenant: str
     state: WorkOrderState
@@ -150,7 +151,8 @@ class WorkOrder(_message.Message):
     closed_at: _timestamp_pb2.Timestamp
     reopen_count: int
     state_as_of: WorkOrderState
-    def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., state: _Optional[_Union[WorkOrderState, str]] = ..., source_platform: _Optional[str] = ..., external_id: _Optional[str] = ..., site: _Optional[_Union[Site, _Mapping]] = ..., equipment: _Optional[_Union[Equipment, _Mapping]] = ..., category: _Optional[_Union[Category, str]] = ..., priority: _Optional[_Union[Priority, str]] = ..., description: _Optional[str] = ..., requester: _Optional[_Union[Requester, _Mapping]] = ..., required_parts: _Optional[_Iterable[_Union[PartLine, _Mapping]]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timeline: _Optional[_Iterable[_Union[TimelineEntry, _Mapping]]] = ..., contractor_id: _Optional[str] = ..., appointment: _Optional[_Union[AppointmentWindow, _Mapping]] = ..., eta: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completion: _Optional[_Union[CompletionReport, _Mapping]] = ..., version: _Optional[int] = ..., verify_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reopen_count: _Optional[int] = ..., state_as_of: _Optional[_Union[WorkOrderState, str]] = ...) -> None: ...
+    follow_up_of: str
+    def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., state: _Optional[_Union[WorkOrderState, str]] = ..., source_platform: _Optional[str] = ..., external_id: _Optional[str] = ..., site: _Optional[_Union[Site, _Mapping]] = ..., equipment: _Optional[_Union[Equipment, _Mapping]] = ..., category: _Optional[_Union[Category, str]] = ..., priority: _Optional[_Union[Priority, str]] = ..., description: _Optional[str] = ..., requester: _Optional[_Union[Requester, _Mapping]] = ..., required_parts: _Optional[_Iterable[_Union[PartLine, _Mapping]]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timeline: _Optional[_Iterable[_Union[TimelineEntry, _Mapping]]] = ..., contractor_id: _Optional[str] = ..., appointment: _Optional[_Union[AppointmentWindow, _Mapping]] = ..., eta: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completion: _Optional[_Union[CompletionReport, _Mapping]] = ..., version: _Optional[int] = ..., verify_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reopen_count: _Optional[int] = ..., state_as_of: _Optional[_Union[WorkOrderState, str]] = ..., follow_up_of: _Optional[str] = ...) -> None: ...
 
 class AppointmentWindow(_message.Message):
     __slots__ = ("start", "end")

@@ -187,10 +187,12 @@ class RejectCompletionRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., work_order_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RejectCompletionResponse(_message.Message):
-    __slots__ = ("work_order",)
+    __slots__ = ("work_order", "follow_up")
     WORK_ORDER_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_UP_FIELD_NUMBER: _ClassVar[int]
     work_order: _work_order_pb2.WorkOrder
-    def __init__(self, work_order: _Optional[_Union[_work_order_pb2.WorkOrder, _Mapping]] = ...) -> None: ...
+    follow_up: _work_order_pb2.WorkOrder
+    def __init__(self, work_order: _Optional[_Union[_work_order_pb2.WorkOrder, _Mapping]] = ..., follow_up: _Optional[_Union[_work_order_pb2.WorkOrder, _Mapping]] = ...) -> None: ...
 
 class AddCommentRequest(_message.Message):
     __slots__ = ("request_id", "work_order_id", "text")

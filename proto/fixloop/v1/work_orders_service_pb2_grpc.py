@@ -148,7 +148,8 @@ class WorkOrdersServiceServicer:
 
     def RejectCompletion(self, request, context):
         """Rejects completed work (reason required): the order is reopened and goes
-        back to its contractor.
+        back to its contractor. A closed order past its reopen window (14 days by
+        default) is not reopened: a follow-up order is created for the work instead.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

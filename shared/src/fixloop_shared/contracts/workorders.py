@@ -105,6 +105,10 @@ class WorkOrderReceived(EventPayload, WorkOrderDetails):
     tenant: TenantId
     source_platform: SourcePlatform
     received_at: AwareDatetime
+    follow_up_of: Identifier | None = Field(
+        default=None,
+        description="the closed order whose work was rejected after its reopen window, if any",
+    )
 
 
 __all__ = [

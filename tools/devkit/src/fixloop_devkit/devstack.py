@@ -68,6 +68,13 @@ LOCAL_PRINCIPALS: tuple[LocalPrincipal, ...] = (
         PrincipalKind.CONTRACTOR,
         contractor_id="ctr-berliner-klima",
     ),
+    # Also serves Berlin hvac orders for acme (takes them when Berliner Klima is busier).
+    LocalPrincipal(
+        "dev-key-contractor-kaelte-nord",
+        "kaelte-nord-app",
+        PrincipalKind.CONTRACTOR,
+        contractor_id="ctr-kaelte-nord",
+    ),
 )
 """Principals of the embedded stack only, with their dev keys (``fixloop orders show --api-key
 dev-key-acme``). The service is given their hashes (``FIXLOOP_ORDERS_PRINCIPALS``), as in
@@ -601,10 +608,14 @@ def _print_summary(platform: LocalPlatform, services: Iterable[str] = SERVICES) 
         )
     if "orders" in services:
         table.add_row(
-            "orders gRPC (partner API)",
+            "partner API: fixloop.v1.WorkOrdersService (orders)",
             platform.grpc_target,
-            "API keys: dev-key-acme (partner), dev-key-ops-acme (operator), "
-            "dev-key-contractor-berliner-klima (contractor)",
+            "keys: dev-key-acme (partner), dev-key-ops-acme (operator)",
+        )
+        table.add_row(
+            "partner API: fixloop.v1.ContractorJobsService (orders)",
+            platform.grpc_target,
+            "keys: dev-key-contractor-berliner-klima, dev-key-contractor-kaelte-nord",
         )
     console.print(table)
     console.print(
@@ -615,6 +626,7 @@ def _print_summary(platform: LocalPlatform, services: Iterable[str] = SERVICES) 
         "      uv run fixloop parts import examples/stock.yaml\n"
         "      uv run fixloop inbound publish examples/orders/hvac-breakdown-berlin.json\n"
         "      uv run fixloop orders show <work-order-id> --api-key dev-key-acme\n"
+        "      uv run fixloop demo --orders 3   (the whole loop, to closed)\n"
         "Press Ctrl-C to stop everything.",
         highlight=False,
     )

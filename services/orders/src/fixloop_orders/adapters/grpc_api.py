@@ -490,13 +490,34 @@ class WorkOrdersServicer(work_orders_service_pb2_grpc.WorkOrdersServiceServicer)
         request: work_orders_service_pb2.RejectCompletionRequest,
         context: grpc.aio.ServicerContext,
     ) -> work_orders_service_pb2.RejectCompletionResponse:
-        def build(v: Violations) -> tuple[Step, dict[str, Any]]:
-            return Step.REJECT, {"reason": v.text(request.reason, "reason", limit=REASON_MAX)}
+        tenant = await authenticated_tenant(context)
+        principal = await authenticated_principal(context)
+        lifecycle, mutations = self._writes()
+        violations = Violations()
+        request_id = violations.request_id(request.request_id)
+        work_order_id = violations.work_order_id(request.work_order_id)
+        reason = violations.text(request.reason, "reason", limit=REASON_MAX) or ""
+        violations.check()
+        actor = actor_of(principal)
 
-        answer: work_orders_service_pb2.RejectCompletionResponse = await self._step(
-            context, request, work_orders_service_pb2.RejectCompletionResponse, build
+        async def reject(uow: UnitOfWork) -> work_orders_service_pb2.RejectCompletionResponse:
+            order = await lifecycle.order_of_tenant(uow, tenant, work_order_id)
+            follow_up = await lifecycle.reject(uow, order, actor, reason, via="grpc")
+            answer = work_orders_service_pb2.RejectCompletionResponse(
+                work_order=work_order_message(view_of(order))
+            )
+            if follow_up is not None:
+                answer.follow_up.CopyFrom(work_order_message(view_of(follow_up)))
+            return answer
+
+        return await mutations.run(
+            context,
+            principal,
+            request=request,
+            request_id=request_id,
+            response_type=work_orders_service_pb2.RejectCompletionResponse,
+            mutate=reject,
         )
-        return answer
 
     async def AddComment(  # noqa: N802
         self,

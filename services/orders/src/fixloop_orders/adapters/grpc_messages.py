@@ -189,6 +189,7 @@ def work_order_message(view: WorkOrderView) -> work_order_pb2.WorkOrder:
         contractor_id=view.contractor_id,
         version=view.version,
         reopen_count=view.reopen_count,
+        follow_up_of=view.follow_up_of,
     )
     if view.window is not None:
         message.appointment.start.CopyFrom(timestamp(view.window[0]))

@@ -154,6 +154,7 @@ def received_event(order: WorkOrder) -> WorkOrderReceived:
         tenant=order.tenant,
         source_platform=order.source_platform,
         received_at=order.received_at,
+        follow_up_of=order.follow_up_of,
     )
 
 

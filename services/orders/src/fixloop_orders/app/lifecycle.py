@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -23,6 +23,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from fixloop_orders.app.intake import received_event
 from fixloop_orders.app.lifecycle_events import event_type_of, lifecycle_event
 from fixloop_orders.app.ports import (
     LifecycleTimers,
@@ -40,8 +41,10 @@ from fixloop_orders.domain.lifecycle import (
     Decision,
     Request,
     Step,
+    follow_up_external_id,
+    needs_follow_up,
 )
-from fixloop_orders.domain.work_order import ExternalOrderKey, WorkOrder
+from fixloop_orders.domain.work_order import ExternalOrderKey, TimelineEntry, WorkOrder
 from fixloop_shared.errors import IllegalTransition, NotFound, is_transient
 from fixloop_shared.kernel import UnitOfWork, UnitsOfWork
 from fixloop_shared.topics import Topic
@@ -213,6 +216,71 @@ class WorkOrderLifecycle:
                 await self._timers.clear(uow, order.work_order_id, kind)
         elif step is Step.ARCHIVE:
             await self._timers.clear(uow, order.work_order_id, TimerKind.ARCHIVE)
+
+    async def reject(
+        self,
+        uow: UnitOfWork,
+        order: WorkOrder,
+        actor: Actor,
+        reason: str,
+        *,
+        via: str,
+        correlationid: str | None = None,
+    ) -> WorkOrder | None:
+        """The requester rejects the completed work: the order is reopened, back to its
+        contractor; or, closed longer ago than its reopen window (or archived), it stays as it is
+        and a new order for the same work is received, linked to it. Returns that follow-up."""
+        now = self._clock()
+        if not needs_follow_up(order.standing(self.policy.reopen_window), now):
+            request = Request(Step.REJECT, actor, now, reason=reason)
+            await self.take(uow, order, request, via=via, correlationid=correlationid)
+            return None
+        follow_up_id = self._new_id()
+        details = replace(
+            order.details,
+            external_id=follow_up_external_id(order.details.external_id, follow_up_id),
+            reported_at=None,
+        )
+        follow_up = WorkOrder.receive(
+            work_order_id=follow_up_id,
+            tenant=order.tenant,
+            source_platform=order.source_platform,
+            details=details,
+            received_at=now,
+            submission_id=f"follow-up:{order.work_order_id}:{follow_up_id}",
+            submission_type=event_type_of(Step.REJECT),
+            follow_up_of=order.work_order_id,
+        )
+        await self._orders.add(uow, follow_up)
+        uow.emit(
+            received_event(follow_up),
+            topic=Topic.WORKORDERS_EVENTS,
+            key=follow_up.work_order_id,
+            tenant=follow_up.tenant,
+            correlationid=correlationid,
+        )
+        order.note(
+            TimelineEntry(
+                entry_id=f"follow-up:{follow_up_id}",
+                at=now,
+                kind="follow_up_created",
+                summary=f"Work rejected after the reopen window: follow-up order {follow_up_id}: "
+                f"{reason}"[:500],
+                details={
+                    "follow_up_work_order_id": follow_up_id,
+                    "reason": reason,
+                    "actor_kind": actor.kind.value,
+                    **({"actor_id": actor.id} if actor.id else {}),
+                },
+            ),
+            recorded_at=now,
+        )
+        await self._orders.append_timeline(uow, order)
+        log.info(
+            "follow-up order created",
+            extra={"work_order_id": order.work_order_id, "follow_up": follow_up_id},
+        )
+        return follow_up
 
     # ----------------------------------------------------------------- offers
 

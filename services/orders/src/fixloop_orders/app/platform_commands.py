@@ -65,7 +65,10 @@ class PlatformCommands:
         elif isinstance(payload, CompletionVerified):
             request = Request(Step.VERIFY, actor, at, note=payload.note)
         else:
-            request = Request(Step.REJECT, actor, at, reason=payload.reason)
+            await self._lifecycle.reject(
+                uow, order, actor, payload.reason, via="kafka", correlationid=envelope.correlationid
+            )
+            return True
         await self._lifecycle.take(
             uow, order, request, via="kafka", correlationid=envelope.correlationid
         )

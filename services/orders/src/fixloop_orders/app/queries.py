@@ -60,6 +60,7 @@ class WorkOrderView:
     reopen_count: int = 0
     state_as_of: str | None = None
     """The state at the moment a view "as of" was asked for (replayed from the timeline)."""
+    follow_up_of: str | None = None
 
 
 def view_of(order: WorkOrder, timeline: Sequence[TimelineEntryView] = ()) -> WorkOrderView:
@@ -89,6 +90,7 @@ def view_of(order: WorkOrder, timeline: Sequence[TimelineEntryView] = ()) -> Wor
         verify_by=order.verify_by,
         closed_at=order.closed_at,
         reopen_count=order.reopen_count,
+        follow_up_of=order.follow_up_of,
     )
 
 

@@ -337,6 +337,22 @@ def _verb(step: Step) -> str:
     }[step]
 
 
+def needs_follow_up(standing: Standing, at: datetime) -> bool:
+    """True when rejected work can no longer reopen the order: it was closed longer ago than its
+    reopen window (or archived). The rejection then becomes a new order, linked to this one."""
+    if standing.state is S.ARCHIVED:
+        return True
+    until = standing.reopen_until
+    return standing.state is S.CLOSED and until is not None and at > until
+
+
+def follow_up_external_id(external_id: str, follow_up_id: str) -> str:
+    """The external id of a follow-up order: the original's with a suffix naming the new order
+    (unique, and still at most 128 characters)."""
+    suffix = f":followup-{follow_up_id[:8]}"
+    return external_id[: 128 - len(suffix)] + suffix
+
+
 def reachable_from_received() -> frozenset[WorkOrderState]:
     """Every state some sequence of steps leads to from ``received`` (for checks and docs)."""
     seen = {S.RECEIVED}
@@ -385,6 +401,8 @@ __all__ = [
     "Standing",
     "Step",
     "decide",
+    "follow_up_external_id",
+    "needs_follow_up",
     "reachable_from_received",
     "state_diagram",
 ]

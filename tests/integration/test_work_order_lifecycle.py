@@ -429,6 +429,193 @@ async def test_a_mutation_retried_with_its_request_id_has_one_effect_and_one_ans
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def twice(stack: Stack, method: Any, request: Message, who: str) -> Any:
+    """Send a mutation twice at once and once more after: one answer, byte for byte."""
+    answers = await asyncio.gather(*(stack.call(method, request, who) for _ in range(2)))
+    answers.append(await stack.call(method, request, who))
+    first = answers[0].SerializeToString(deterministic=True)
+    assert all(a.SerializeToString(deterministic=True) == first for a in answers), method
+    return answers[0]
+
+
+async def test_every_mutation_repeated_with_its_request_id_has_one_effect(stack: Stack) -> None:
+    external_id = unique("LC-TWICE")
+    create = wo_pb2.CreateWorkOrderRequest(
+        request_id=rid(),
+        work_order=wo_pb2.WorkOrderSubmission(
+            external_id=external_id,
+            site=work_order_pb2.Site(
+                site_id="berlin-mitte",
+                name="Acme Store Berlin Mitte",
+                address=work_order_pb2.Address(
+                    line1="Rosenthaler Str. 40", city="Berlin", postal_code="10178", country="DE"
+                ),
+                timezone="Europe/Berlin",
+            ),
+            equipment=work_order_pb2.Equipment(equipment_id="ahu-3", equipment_class="hvac"),
+            category=work_order_pb2.CATEGORY_BREAKDOWN,
+            priority=work_order_pb2.PRIORITY_HIGH,
+            description="Air handling unit 3 trips its breaker.",
+            requester=work_order_pb2.Requester(
+                name="Mara Keller", email="mara.keller@example.com", locale="de-DE"
+            ),
+        ),
+    )
+    created = await twice(stack, stack.orders.CreateWorkOrder, create, "partner")
+    assert created.created
+    # The same external order with a new request id: the same order, not created again.
+    again = create.__deepcopy__()
+    again.request_id = rid()
+    repeated = await stack.call(stack.orders.CreateWorkOrder, again, "partner")
+    assert (repeated.created, repeated.work_order.id) == (False, created.work_order.id)
+    work_order_id = created.work_order.id
+
+    offer_id = await offer(stack, work_order_id, C1)
+    await stack.wait_state(work_order_id, S.WORK_ORDER_STATE_DISPATCHING)
+    declined_offer = await offer(stack, work_order_id, C2)
+    await twice(
+        stack,
+        stack.jobs.DeclineOffer,
+        jobs_pb2.DeclineOfferRequest(request_id=rid(), offer_id=declined_offer, reason="too far"),
+        "c2",
+    )
+    await twice(
+        stack,
+        stack.jobs.AcceptOffer,
+        jobs_pb2.AcceptOfferRequest(request_id=rid(), offer_id=offer_id),
+        "c1",
+    )
+    now = datetime.now(UTC)
+    window = work_order_pb2.AppointmentWindow(
+        start=stamp(now + timedelta(hours=1)), end=stamp(now + timedelta(hours=2))
+    )
+    steps: list[tuple[Any, Message, str]] = [
+        (
+            stack.jobs.ScheduleVisit,
+            jobs_pb2.ScheduleVisitRequest(
+                request_id=rid(), work_order_id=work_order_id, window=window
+            ),
+            "c1",
+        ),
+        (
+            stack.jobs.ReportProgress,
+            jobs_pb2.ReportProgressRequest(
+                request_id=rid(), work_order_id=work_order_id, kind=jobs_pb2.PROGRESS_KIND_EN_ROUTE
+            ),
+            "c1",
+        ),
+        (
+            stack.jobs.ReportProgress,
+            jobs_pb2.ReportProgressRequest(
+                request_id=rid(), work_order_id=work_order_id, kind=jobs_pb2.PROGRESS_KIND_ON_SITE
+            ),
+            "c1",
+        ),
+        (
+            stack.jobs.ReportDelay,
+            jobs_pb2.ReportDelayRequest(
+                request_id=rid(),
+                work_order_id=work_order_id,
+                cause=work_order_pb2.DELAY_CAUSE_PARTS,
+                new_eta=stamp(now + timedelta(days=1)),
+            ),
+            "c1",
+        ),
+        (
+            stack.jobs.ReportProgress,
+            jobs_pb2.ReportProgressRequest(
+                request_id=rid(),
+                work_order_id=work_order_id,
+                kind=jobs_pb2.PROGRESS_KIND_AWAITING_PARTS,
+                parts=[work_order_pb2.PartLine(part_number="RELAY-9", quantity=1)],
+            ),
+            "c1",
+        ),
+        (
+            stack.jobs.ReportProgress,
+            jobs_pb2.ReportProgressRequest(
+                request_id=rid(), work_order_id=work_order_id, kind=jobs_pb2.PROGRESS_KIND_ON_SITE
+            ),
+            "c1",
+        ),
+        (
+            stack.jobs.CommentOnJob,
+            jobs_pb2.CommentOnJobRequest(
+                request_id=rid(), work_order_id=work_order_id, text="Relay fitted."
+            ),
+            "c1",
+        ),
+        (
+            stack.orders.AddComment,
+            wo_pb2.AddCommentRequest(request_id=rid(), work_order_id=work_order_id, text="Thanks!"),
+            "operator",
+        ),
+        (
+            stack.jobs.CompleteWork,
+            jobs_pb2.CompleteWorkRequest(
+                request_id=rid(), work_order_id=work_order_id, completion=COMPLETION
+            ),
+            "c1",
+        ),
+        (
+            stack.orders.RejectCompletion,
+            wo_pb2.RejectCompletionRequest(
+                request_id=rid(), work_order_id=work_order_id, reason="still noisy"
+            ),
+            "partner",
+        ),
+        (
+            stack.jobs.ReportProgress,
+            jobs_pb2.ReportProgressRequest(
+                request_id=rid(), work_order_id=work_order_id, kind=jobs_pb2.PROGRESS_KIND_ON_SITE
+            ),
+            "c1",
+        ),
+        (
+            stack.jobs.CompleteWork,
+            jobs_pb2.CompleteWorkRequest(
+                request_id=rid(), work_order_id=work_order_id, completion=COMPLETION
+            ),
+            "c1",
+        ),
+        (
+            stack.orders.VerifyCompletion,
+            wo_pb2.VerifyCompletionRequest(request_id=rid(), work_order_id=work_order_id),
+            "partner",
+        ),
+    ]
+    for method, request, who in steps:
+        await twice(stack, method, request, who)
+    await stack.wait_state(work_order_id, S.WORK_ORDER_STATE_CLOSED)
+    kinds = await stack.timeline_kinds(work_order_id)
+    expected = {
+        "offer_declined": 1,
+        "assigned": 1,
+        "scheduled": 1,
+        "en_route": 1,
+        "on_site": 3,
+        "delayed": 1,
+        "awaiting_parts": 1,
+        "comment_added": 2,
+        "work_completed": 2,
+        "reopened": 1,
+        "verified": 1,
+        "closed": 1,
+    }
+    assert {kind: kinds.count(kind) for kind in expected} == expected
+    # A cancel repeated after the order closed is refused, not a second effect.
+    await expect(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        stack.call(
+            stack.orders.CancelWorkOrder,
+            wo_pb2.CancelWorkOrderRequest(
+                request_id=rid(), work_order_id=work_order_id, reason="x"
+            ),
+            "partner",
+        ),
+    )
+
+
 # --------------------------------------------------------------------------- refusals
 
 

@@ -14,6 +14,7 @@ BENCH_RUNS ?= 1
 BENCH_RATES ?= 1,10,25
 BENCH_RATE_SECONDS ?= 20
 BENCH_ARGS ?=
+BENCH_GRPC_ARGS ?=
 
 .PHONY: help
 help: ## list the targets
@@ -85,6 +86,10 @@ schemas: sync ## regenerate docs/contracts (JSON Schemas + AsyncAPI)
 bench: sync ## benchmark the order pipeline (BENCH_ORDERS=2000 BENCH_RUNS=1 BENCH_RATES=1,10,25)
 	$(RUN) python -m bench.pipeline --orders $(BENCH_ORDERS) --runs $(BENCH_RUNS) \
 		--rates '$(BENCH_RATES)' --rate-seconds $(BENCH_RATE_SECONDS) $(BENCH_ARGS)
+
+.PHONY: bench-grpc
+bench-grpc: sync ## benchmark the partner gRPC API's reads against a bare grpc.aio echo (BENCH_RUNS=1)
+	$(RUN) python -m bench.grpc_reads --runs $(BENCH_RUNS) $(BENCH_GRPC_ARGS)
 
 .PHONY: k8s-render
 k8s-render: sync ## render the Kustomize overlays

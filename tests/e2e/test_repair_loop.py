@@ -415,3 +415,11 @@ async def test_orders_killed_while_a_hundred_orders_run_the_loop_each_step_once(
             assert [k for k in kinds if k in MAIN_LINE] == MAIN_LINE, (offer.work_order_id, kinds)
     finally:
         await edges.close()
+
+
+def test_the_demo_drives_three_orders_to_closed(platform: LocalPlatform) -> None:
+    result = cli(platform, "demo", "--orders", "3")
+    out = result.stdout
+    for state in ("assigned", "scheduled", "en_route", "on_site", "work_completed", "closed"):
+        assert state in out, state
+    assert out.count("closed") >= 3

@@ -616,6 +616,94 @@ async def test_every_mutation_repeated_with_its_request_id_has_one_effect(stack:
     )
 
 
+def submission(external_id: str) -> wo_pb2.WorkOrderSubmission:
+    return wo_pb2.WorkOrderSubmission(
+        external_id=external_id,
+        site=work_order_pb2.Site(
+            site_id="berlin-mitte",
+            name="Acme Store Berlin Mitte",
+            address=work_order_pb2.Address(
+                line1="Rosenthaler Str. 40", city="Berlin", postal_code="10178", country="DE"
+            ),
+            timezone="Europe/Berlin",
+        ),
+        equipment=work_order_pb2.Equipment(equipment_id="ahu-3", equipment_class="hvac"),
+        category=work_order_pb2.CATEGORY_BREAKDOWN,
+        priority=work_order_pb2.PRIORITY_HIGH,
+        description="Air handling unit 3 trips its breaker.",
+        requester=work_order_pb2.Requester(
+            name="Mara Keller", email="mara.keller@example.com", locale="de-DE"
+        ),
+    )
+
+
+async def test_pages_list_every_order_and_offer_once(stack: Stack) -> None:
+    for _ in range(23):
+        await stack.call(
+            stack.orders.CreateWorkOrder,
+            wo_pb2.CreateWorkOrderRequest(request_id=rid(), work_order=submission(unique("PG"))),
+            "partner",
+        )
+
+    async def walk(**filters: Any) -> list[str]:
+        ids: list[str] = []
+        token = ""
+        while True:
+            page = await stack.call(
+                stack.orders.ListWorkOrders,
+                wo_pb2.ListWorkOrdersRequest(page_size=7, page_token=token, **filters),
+                "partner",
+            )
+            assert len(page.work_orders) <= 7
+            ids.extend(o.id for o in page.work_orders)
+            token = page.next_page_token
+            if not token:
+                return ids
+
+    stored = await stack.db[WORK_ORDERS].find({"tenant": TENANT}).to_list()
+    everything = await walk()
+    assert len(everything) == len(set(everything))
+    assert set(everything) == {d["_id"] for d in stored}
+    received = await walk(states=[S.WORK_ORDER_STATE_RECEIVED])
+    assert sorted(received) == sorted(d["_id"] for d in stored if d["state"] == "received")
+    newest = max(d["updated_at"] for d in stored)
+    recent = await walk(updated_since=stamp(newest))
+    assert set(recent) == {d["_id"] for d in stored if d["updated_at"] >= newest}
+    other = await stack.call(stack.orders.ListWorkOrders, wo_pb2.ListWorkOrdersRequest(), "other")
+    assert not set(everything) & {o.id for o in other.work_orders}
+
+    # Nine offers to contractor c2, three of them declined: open ones page by page, each once.
+    offered = [await offer(stack, work_order_id, C2) for work_order_id in received[:9]]
+    for offer_id in offered[:3]:
+        await stack.call(
+            stack.jobs.DeclineOffer,
+            jobs_pb2.DeclineOfferRequest(request_id=rid(), offer_id=offer_id, reason="booked"),
+            "c2",
+        )
+
+    async def offers(include_closed: bool) -> list[str]:
+        ids: list[str] = []
+        token = ""
+        while True:
+            page = await stack.call(
+                stack.jobs.ListOffers,
+                jobs_pb2.ListOffersRequest(
+                    page_size=4, page_token=token, include_closed=include_closed
+                ),
+                "c2",
+            )
+            ids.extend(o.offer_id for o in page.offers)
+            token = page.next_page_token
+            if not token:
+                return ids
+
+    mine = set(offered)
+    open_ones = [o for o in await offers(False) if o in mine]
+    assert sorted(open_ones) == sorted(offered[3:])
+    all_ones = [o for o in await offers(True) if o in mine]
+    assert sorted(all_ones) == sorted(offered)
+
+
 # --------------------------------------------------------------------------- refusals
 
 

@@ -98,8 +98,15 @@ def test_cli_depends_on_no_dev_tooling() -> None:
     assert "fixloop-shared" in names
 
 
+# Command groups a service adds besides the one named after it: group -> the module's target.
+EXTRA_COMMAND_GROUPS = {
+    "jobs": "fixloop_orders.cli_jobs:app",
+    "demo": "fixloop_orders.cli_demo:app",
+}
+
+
 def test_services_plug_their_commands_into_the_cli() -> None:
     plugins = {ep.name: ep.value for ep in entry_points(group="fixloop.cli")}
-    assert {"orders", "contractors", "parts"} <= set(plugins)
+    assert {"orders", "contractors", "parts", *EXTRA_COMMAND_GROUPS} <= set(plugins)
     for name, target in plugins.items():
-        assert target == f"fixloop_{name}.cli:app"
+        assert target == EXTRA_COMMAND_GROUPS.get(name, f"fixloop_{name}.cli:app")

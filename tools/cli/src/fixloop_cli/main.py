@@ -24,7 +24,6 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from rich.console import Console
 from rich.table import Table
 
-from fixloop_shared.bus import DLQ_HEADER_PREFIX
 from fixloop_shared.contracts import INBOUND_EVENT_TYPES
 from fixloop_shared.envelope import STRUCTURED_CONTENT_TYPE, decode_event
 from fixloop_shared.errors import PoisonMessage
@@ -214,6 +213,8 @@ def dlq_list(
 
 
 def _dlq_summary(service: str, record: ConsumedRecord) -> dict[str, str]:
+    from fixloop_shared.bus import DLQ_HEADER_PREFIX  # the bus (FastStream) loads slowly
+
     h = record.headers
     p = DLQ_HEADER_PREFIX
     return {
@@ -255,6 +256,8 @@ def dlq_replay(
 
 
 async def _replay(settings: KafkaSettings, records: list[tuple[str, ConsumedRecord]]) -> None:
+    from fixloop_shared.bus import DLQ_HEADER_PREFIX
+
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=settings.idempotence
     )

@@ -94,14 +94,13 @@ INDEXES: Mapping[str, list[IndexModel]] = {
             name=EXTERNAL_KEY_INDEX,
         ),
         IndexModel([("tenant", ASCENDING), ("state", ASCENDING), ("updated_at", ASCENDING)]),
-        # Lists, newest update first. ``_id`` is left out: the embedded store cannot index it.
-        IndexModel([("tenant", ASCENDING), ("updated_at", DESCENDING)]),
-        IndexModel([("contractor_id", ASCENDING), ("updated_at", DESCENDING)]),
+        # Lists, newest update first, paged on one sortable key (see ``list_key``).
+        IndexModel([("tenant", ASCENDING), ("list_key", DESCENDING)]),
+        IndexModel([("contractor_id", ASCENDING), ("list_key", DESCENDING)]),
     ],
     OFFERS: [
-        IndexModel(
-            [("contractor_id", ASCENDING), ("status", ASCENDING), ("offered_at", ASCENDING)]
-        ),
+        IndexModel([("contractor_id", ASCENDING), ("status", ASCENDING), ("list_key", ASCENDING)]),
+        IndexModel([("contractor_id", ASCENDING), ("list_key", ASCENDING)]),
         IndexModel([("work_order_id", ASCENDING)]),
     ],
     LIFECYCLE_TIMERS: [IndexModel([("due_ms", ASCENDING), ("lease_until_ms", ASCENDING)])],
@@ -142,9 +141,20 @@ def _text(value: object, name: str) -> str:
 # --------------------------------------------------------------------------- documents
 
 
+def list_key(moment: datetime, ident: str) -> str:
+    """One sortable string for (moment, id): lists page on a single range of it.
+
+    A keyset condition on two fields needs an ``$or``, which the embedded store answers wrongly
+    (documents outside it, and a scan of the whole collection); one field is also the cheapest
+    range on MongoDB.
+    """
+    return f"{epoch_ms(moment):015d}:{ident}"
+
+
 def order_document(order: WorkOrder) -> Document:
     details = order.details
     return {
+        "list_key": list_key(order.updated_at, order.work_order_id),
         "_id": order.work_order_id,
         "tenant": order.tenant,
         "source_platform": order.source_platform,
@@ -443,6 +453,7 @@ def offer_document(offer: OfferRecord) -> Document:
         "offered_at": offer.offered_at,
         "expires_at": offer.expires_at,
         "status": offer.status.value,
+        "list_key": list_key(offer.offered_at, offer.offer_id),
         # A number, not a datetime: the embedded store keeps a ``$set`` datetime as a string.
         "settled_at_ms": 0 if offer.settled_at is None else epoch_ms(offer.settled_at),
     }
@@ -582,18 +593,13 @@ class MongoRequestLog:
 
 
 def _page_after(after: PagePosition | None) -> dict[str, object]:
-    """Keyset condition: orders after ``after`` in (updated_at, id) descending order."""
+    """Orders after ``after`` in newest-first order: one range on ``list_key``."""
     if after is None:
         return {}
-    return {
-        "$or": [
-            {"updated_at": {"$lt": after.updated_at}},
-            {**equals({"updated_at": after.updated_at}), "_id": {"$lt": after.work_order_id}},
-        ]
-    }
+    return {"list_key": {"$lt": list_key(after.updated_at, after.work_order_id)}}
 
 
-NEWEST_FIRST = [("updated_at", DESCENDING), ("_id", DESCENDING)]
+NEWEST_FIRST = [("list_key", DESCENDING)]
 
 
 class MongoWorkOrderQueries:
@@ -635,9 +641,11 @@ class MongoWorkOrderQueries:
             query.update(
                 equals({"equipment.equipment_class": _text(wanted.equipment_class, "class")})
             )
+        page = _page_after(after)
         if wanted.updated_since is not None:
-            query["updated_at"] = {"$gte": wanted.updated_since}
-        query.update(_page_after(after))
+            since = {"$gte": f"{epoch_ms(wanted.updated_since):015d}"}
+            page = {"list_key": {**since, **page.get("list_key", {})}}  # type: ignore[dict-item]
+        query.update(page)
         docs = await self._db[WORK_ORDERS].find(query).sort(NEWEST_FIRST).limit(limit).to_list()
         return [view_of(order_from_document(doc)) for doc in docs]
 
@@ -668,14 +676,11 @@ class MongoWorkOrderQueries:
         if open_only:
             query.update(equals({"status": OfferStatus.OPEN.value}))
         if after is not None:
-            query["$or"] = [
-                {"offered_at": {"$gt": after.offered_at}},
-                {**equals({"offered_at": after.offered_at}), "_id": {"$gt": after.offer_id}},
-            ]
+            query["list_key"] = {"$gt": list_key(after.offered_at, after.offer_id)}
         docs = (
             await self._db[OFFERS]
             .find(query)
-            .sort([("offered_at", ASCENDING), ("_id", ASCENDING)])
+            .sort([("list_key", ASCENDING)])
             .limit(limit)
             .to_list()
         )

@@ -419,7 +419,7 @@ async def in_unit_of_work(units: UnitsOfWork, work: Callable[[UnitOfWork], Await
     conflict, a store that does not answer for a moment) runs it again in a fresh one."""
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(is_transient),
-        wait=wait_exponential_jitter(initial=0.02, max=0.5),
+        wait=wait_exponential_jitter(multiplier=0.02, max=0.5),
         stop=stop_after_attempt(MAX_ATTEMPTS),
         reraise=True,
     ):

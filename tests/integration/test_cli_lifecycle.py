@@ -33,7 +33,7 @@ from fixloop.v1 import contractor_jobs_service_pb2_grpc as jobs_grpc
 from fixloop.v1 import work_order_pb2
 from fixloop.v1 import work_orders_service_pb2 as wo_pb2
 from fixloop.v1 import work_orders_service_pb2_grpc as wo_grpc
-from fixloop_devkit.testing import eventually, unique
+from fixloop_devkit.testing import eventually, start_in_process, unique
 from fixloop_orders.adapters.mongo import OFFERS, WORK_ORDERS
 from fixloop_orders.cli_demo import DEMO_ORDER, completion_report, demo_event
 from fixloop_orders.cli_support import (
@@ -149,8 +149,7 @@ async def stack(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Stack]:
         close_after_seconds=0,
         lifecycle_timer_poll_seconds=0.2,
     )
-    service = bootstrap(settings)
-    await service.app.start()
+    service = await start_in_process(lambda: bootstrap(settings))
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.partner_api.bound_port}")
     try:
         yield Stack(service=service, bootstrap=kafka_bootstrap, channel=channel)

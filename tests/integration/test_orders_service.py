@@ -21,7 +21,14 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fixloop.v1 import work_order_pb2, work_orders_service_pb2, work_orders_service_pb2_grpc
-from fixloop_devkit.testing import ConsumedRecord, eventually, produce, read_topic, unique
+from fixloop_devkit.testing import (
+    ConsumedRecord,
+    eventually,
+    produce,
+    read_topic,
+    start_in_process,
+    unique,
+)
 from fixloop_orders.adapters.grpc_api import SERVICE_NAME
 from fixloop_orders.adapters.mongo import TIMELINE, WORK_ORDERS
 from fixloop_orders.adapters.partner_api import PartnerApi
@@ -122,8 +129,7 @@ async def running(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Runni
         source_tenants={SOURCE: [TENANT_A, TENANT_B], "erp.example": [TENANT_B]},
         outbox_poll_seconds=0.1,
     )
-    service = bootstrap(settings)
-    await service.app.start()
+    service = await start_in_process(lambda: bootstrap(settings))
     port = service.partner_api.bound_port
     assert port is not None
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")

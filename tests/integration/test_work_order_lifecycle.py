@@ -24,7 +24,7 @@ from fixloop.v1 import contractor_jobs_service_pb2_grpc as jobs_grpc
 from fixloop.v1 import work_order_pb2
 from fixloop.v1 import work_orders_service_pb2 as wo_pb2
 from fixloop.v1 import work_orders_service_pb2_grpc as wo_grpc
-from fixloop_devkit.testing import eventually, read_topic, unique
+from fixloop_devkit.testing import eventually, read_topic, start_in_process, unique
 from fixloop_orders.adapters.mongo import OFFERS, TIMELINE, WORK_ORDERS
 from fixloop_orders.main import OrdersService, bootstrap
 from fixloop_orders.settings import OrdersSettings
@@ -147,8 +147,7 @@ async def stack(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Stack]:
         lifecycle_timer_poll_seconds=0.2,
         reopen_window_days=REOPEN_WINDOW_SECONDS / 86400,
     )
-    service = bootstrap(settings)
-    await service.app.start()
+    service = await start_in_process(lambda: bootstrap(settings))
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.partner_api.bound_port}")
     try:
         yield Stack(service=service, bootstrap=kafka_bootstrap, channel=channel)

@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer
 
@@ -130,3 +131,36 @@ def start_embedded_store(data_dir: Path, name: str = "test") -> tuple[ManagedPro
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class _Startable(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class _Service(Protocol):
+    @property
+    def app(self) -> _Startable: ...
+
+
+ServiceT = TypeVar("ServiceT", bound=_Service)
+
+
+async def start_in_process(build: Callable[[], ServiceT], *, within: float = 90.0) -> ServiceT:
+    """Build and start a service in this process (its ``app``). A start that does not finish
+    ``within`` seconds is abandoned and tried once more with a fresh instance: on the embedded
+    broker a consumer group's join has been seen to stall for good, and new members join."""
+    for attempt in (1, 2):
+        service = build()
+        try:
+            await asyncio.wait_for(service.app.start(), within)
+        except TimeoutError:
+            if attempt == 2:
+                raise
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(service.app.stop(), 30)
+            continue
+        return service
+    msg = "unreachable"  # pragma: no cover
+    raise AssertionError(msg)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from fixloop_orders.app.lifecycle import WorkOrderLifecycle
+from fixloop_orders.app.lifecycle import WorkOrderLifecycle, WorkOrderNotFoundError
 from fixloop_orders.app.ports import OfferRecord, WorkOrderRepository, utc_now
 from fixloop_orders.app.timeline_facts import timeline_fact
 from fixloop_orders.domain.work_order import TimelineEntry, WorkOrder
@@ -25,24 +25,9 @@ from fixloop_shared.contracts import (
     EventPayload,
 )
 from fixloop_shared.envelope import Event
-from fixloop_shared.errors import NotFound
 from fixloop_shared.kernel import UnitOfWork
 
 log = logging.getLogger(__name__)
-
-
-class WorkOrderNotFoundError(NotFound):
-    """The event concerns a work order that its tenant does not have."""
-
-    reason = "unknown-work-order"
-
-    def __init__(self, tenant: str, work_order_id: str, event_type: str) -> None:
-        super().__init__(
-            f"tenant {tenant!r} has no work order {work_order_id!r}; "
-            f"the {event_type} event cannot be recorded"
-        )
-        self.tenant = tenant
-        self.work_order_id = work_order_id
 
 
 class TimelineRecorder:
@@ -82,7 +67,11 @@ class TimelineRecorder:
         envelope = event.envelope
         order = await self._orders.get(uow, envelope.tenant, fact.work_order_id)
         if order is None:
-            raise WorkOrderNotFoundError(envelope.tenant, fact.work_order_id, envelope.type)
+            msg = (
+                f"tenant {envelope.tenant!r} has no work order {fact.work_order_id!r}; "
+                f"the {envelope.type} event cannot be recorded"
+            )
+            raise WorkOrderNotFoundError(msg)
         order.note(
             TimelineEntry(
                 entry_id=envelope.id,

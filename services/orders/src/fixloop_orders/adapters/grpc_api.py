@@ -120,7 +120,7 @@ async def bounded_read(
 # --------------------------------------------------------------------------- page tokens
 
 
-def _filter_digest(parts: object) -> str:
+def filter_digest(parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -325,7 +325,7 @@ class WorkOrdersServicer(work_orders_service_pb2_grpc.WorkOrdersServiceServicer)
         wanted = WorkOrderFilter(
             states=states, site_id=site_id, equipment_class=equipment_class, updated_since=since
         )
-        digest = _filter_digest([sorted(states), site_id, equipment_class, since, tenant])
+        digest = filter_digest([sorted(states), site_id, equipment_class, since, tenant])
         after = decode_page_token(request.page_token, digest, violations)
         violations.check()
         views = await bounded_read(
@@ -608,6 +608,9 @@ __all__ = [
     "WorkOrderNotVisibleError",
     "WorkOrdersServicer",
     "bounded_read",
+    "decode_page_token",
+    "encode_page_token",
+    "filter_digest",
     "is_canonical_uuid",
     "partner_source",
     "start_grpc_server",

@@ -20,7 +20,12 @@ import grpc
 
 from fixloop.v1 import contractor_jobs_service_pb2 as jobs_pb2
 from fixloop.v1 import contractor_jobs_service_pb2_grpc as jobs_grpc
-from fixloop_orders.adapters.grpc_api import bounded_read
+from fixloop_orders.adapters.grpc_api import (
+    bounded_read,
+    decode_page_token,
+    encode_page_token,
+    filter_digest,
+)
 from fixloop_orders.adapters.grpc_messages import (
     CAUSES_BY_NUMBER,
     MAX_ETA_AHEAD,
@@ -36,7 +41,6 @@ from fixloop_orders.app.lifecycle import WorkOrderLifecycle
 from fixloop_orders.app.queries import (
     OfferPosition,
     OfferView,
-    PagePosition,
     WorkOrderQueries,
     view_of,
 )
@@ -152,13 +156,8 @@ class ContractorJobsServicer(jobs_grpc.ContractorJobsServiceServicer):
         violations = Violations()
         size = page_size(request.page_size, violations)
         states = violations.states(request.states)
-        data = _untoken(request.page_token, violations)
-        after = None
-        if data is not None:
-            try:
-                after = PagePosition(updated_at=_moment(data["u"]), work_order_id=data["i"])
-            except (KeyError, ValueError):
-                violations.add("page_token", "not a page token of this list")
+        digest = filter_digest([sorted(states), contractor_id])
+        after = decode_page_token(request.page_token, digest, violations)
         violations.check()
         views = await bounded_read(
             context,
@@ -166,12 +165,9 @@ class ContractorJobsServicer(jobs_grpc.ContractorJobsServiceServicer):
             lambda: self._queries.list_jobs(contractor_id, states, after=after, limit=size + 1),
         )
         page, more = views[:size], len(views) > size
-        last = page[-1] if page else None
         return jobs_pb2.ListJobsResponse(
             jobs=[work_order_message(v) for v in page if v.contractor_id == contractor_id],
-            next_page_token=_token({"u": last.updated_at.isoformat(), "i": last.work_order_id})
-            if more and last is not None
-            else "",
+            next_page_token=encode_page_token(page[-1], digest) if more and page else "",
         )
 
     # ----------------------------------------------------------------- offers

@@ -389,12 +389,27 @@ async def test_every_call_is_logged_once_with_its_principal_and_code(
 
 
 async def test_refused_calls_are_logged_without_key_material(
-    edge: RunningEdge, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="fixloop_shared.grpc_edge.auth")
-    await _error(edge, ACME_ORDER, metadata=())
-    await _error(edge, ACME_ORDER, metadata=(("x-api-key", ACME_KEY + "x"),))
-    await _error(edge, ACME_ORDER, metadata=(("x-api-key", ACME_KEY), ("x-api-key", GLOBEX_KEY)))
+    queries = InMemoryWorkOrders({ACME_ORDER: _view(ACME_ORDER, "acme")})
+    server, port, health = await start_grpc_server(
+        queries, host="127.0.0.1", port=0, principals=PRINCIPALS, reflection=False
+    )
+    target = f"127.0.0.1:{port}"
+    try:
+        async with grpc.aio.insecure_channel(target) as channel:
+            edge = RunningEdge(target=target, channel=channel)
+            # A flood of refusals of one kind is one log line (per window), not one per call.
+            for _ in range(5):
+                await _error(edge, ACME_ORDER, metadata=())
+                await _error(edge, ACME_ORDER, metadata=(("x-api-key", ACME_KEY + "x"),))
+                both = (("x-api-key", ACME_KEY), ("x-api-key", GLOBEX_KEY))
+                assert (await _error(edge, ACME_ORDER, metadata=both)).code() == (
+                    grpc.StatusCode.UNAUTHENTICATED
+                )
+    finally:
+        await stop_server(server, health, grace=0.5)
     refused = _records(caplog, REFUSED_LOG_MESSAGE)
     reasons = [(r.code, r.reason) for r in refused]  # type: ignore[attr-defined]
     assert reasons == [

@@ -21,6 +21,7 @@ from fixloop_shared.grpc_edge import (
     new_api_key,
 )
 from fixloop_shared.grpc_edge.principals import MAX_PRESENTED_KEY_CHARS, is_key_hash
+from fixloop_shared.grpc_edge.rate_limit import PrincipalRateLimit
 
 PARTNER_KEY = "partner-key-4b1e"
 NEXT_PARTNER_KEY = "partner-key-next-77c0"
@@ -204,7 +205,7 @@ def test_other_problems_name_the_field_in_one_line() -> None:
     )
     assert problem(partner(keys=["x"])) == (
         "principal 'acme-erp': keys: unknown field (allowed: id, kind, tenant, contractor_id, "
-        "key_hashes)"
+        "key_hashes, rate_limit)"
     )
     assert problem(partner(id="Acme ERP")).startswith("a principal: id: must be 1-63 lower-case")
     assert problem({"kind": "partner", "tenant": "acme"}) == (
@@ -214,6 +215,32 @@ def test_other_problems_name_the_field_in_one_line() -> None:
     assert problem("acme-erp") == (
         "a principal: Input should be a valid dictionary or instance of PrincipalSpec"
     )
+
+
+def test_a_principal_may_have_a_rate_limit_of_its_own() -> None:
+    spec = PrincipalSpec.model_validate(partner(rate_limit=" 200/second;6000/minute "))
+    assert spec.principal().rate_limit == "200/second;6000/minute"
+    assert PrincipalSpec.model_validate(partner()).principal().rate_limit is None
+    assert problem(partner(rate_limit="lots")).startswith(
+        "principal 'acme-erp': rate_limit: couldn't parse rate limit string 'lots'"
+    )
+
+
+def test_a_principals_own_limit_replaces_the_default_and_counts_only_its_calls() -> None:
+    limits = PrincipalRateLimit("2/minute")
+    assert limits.retry_after("erp") is None
+    assert limits.retry_after("erp") is None
+    hit = limits.retry_after("erp")
+    assert hit is not None
+    assert str(hit[0]) == "2 per 1 minute"
+    assert 0 < hit[1] <= 60
+    for _ in range(5):  # its own, larger budget
+        assert limits.retry_after("bulk-sync", "5/minute") is None
+    assert limits.retry_after("bulk-sync", "5/minute") is not None
+    unlimited = PrincipalRateLimit(None)
+    assert all(unlimited.retry_after("erp") is None for _ in range(100))
+    assert unlimited.retry_after("tiny", "1/hour") is None
+    assert unlimited.retry_after("tiny", "1/hour") is not None
 
 
 def test_a_principal_itself_checks_its_binding() -> None:

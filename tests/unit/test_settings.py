@@ -16,7 +16,7 @@ def test_defaults_load(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FIXLOOP_ORDERS_GRPC_RATE_LIMIT", raising=False)
     monkeypatch.delenv("FIXLOOP_ORDERS_PRINCIPALS", raising=False)
     settings = load_settings(OrdersSettings)
-    assert settings.grpc_rate_limit == "50/second;1000/minute"
+    assert settings.grpc_rate_limit == "100/second;3000/minute"
     assert settings.principals == []
 
 

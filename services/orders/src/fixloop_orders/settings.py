@@ -8,7 +8,7 @@ from pydantic_settings import SettingsConfigDict
 from fixloop_shared.contracts.types import SourcePlatform, TenantId
 from fixloop_shared.default_ports import DEV_PORTS
 from fixloop_shared.grpc_edge.principals import PrincipalSpecs
-from fixloop_shared.grpc_edge.rate_limit import PrincipalRateLimit
+from fixloop_shared.grpc_edge.rate_limit import parse_rate_limit
 from fixloop_shared.settings import ServiceSettings
 
 
@@ -41,11 +41,12 @@ class OrdersSettings(ServiceSettings):
     )
     grpc_query_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     grpc_rate_limit: str = Field(
-        default="50/second;1000/minute",
+        default="100/second;3000/minute",
         max_length=200,
         description=(
-            "Calls each principal may make, in moving windows (e.g. '50/second;1000/minute')."
-            " Beyond it calls end with RESOURCE_EXHAUSTED and a RetryInfo. Empty: unlimited."
+            "Calls each principal may make, in moving windows (e.g. '100/second;3000/minute'),"
+            " unless the principal has a limit of its own. Beyond it calls end with"
+            " RESOURCE_EXHAUSTED and a RetryInfo. Empty: unlimited."
         ),
     )
     grpc_stop_grace_seconds: float = Field(default=5.0, ge=0, le=60)
@@ -100,12 +101,33 @@ class OrdersSettings(ServiceSettings):
         description="A closed or cancelled order moves to the archive after this (still readable).",
     )
     lifecycle_timer_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    read_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description=(
+            "The partner API's reads are answered from memory until what they show changes, and "
+            "for at most this long; 0 answers every read from the store."
+        ),
+    )
+    read_cache_max_mib: int = Field(
+        default=64, ge=1, le=4096, description="Most memory the kept read answers take."
+    )
+    read_cache_settle_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description=(
+            "How long after another service's event about an order its reads skip the cache "
+            "(another pod may still be writing it into the timeline)."
+        ),
+    )
 
     @field_validator("grpc_rate_limit")
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:
         if value.strip():
-            PrincipalRateLimit(value)  # ValueError names what it could not read
+            parse_rate_limit(value)  # ValueError names what it could not read
         return value.strip()
 
 

@@ -11,7 +11,9 @@ reflection need no key (Kubernetes' gRPC probes send none). With a
 limit end with RESOURCE_EXHAUSTED before their request is read.
 
 Every authenticated call is logged once when it ends (``principal``, ``principal_kind``, ``rpc``,
-``code``, ``duration_ms``); refused calls are logged when refused. No key material is logged.
+``code``, ``duration_ms``); refused calls are logged when refused, each kind (reason, method,
+principal) at most once per ``REFUSAL_LOG_SECONDS`` with the count held back. No key material is
+logged.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection as grpc_reflection
 
 from fixloop_shared.errors import Forbidden
-from fixloop_shared.grpc_edge._handlers import around, rejecting_handler, wrap_behavior
-from fixloop_shared.grpc_edge.errors import abort_for, abort_with_details
+from fixloop_shared.grpc_edge._handlers import around, ending_handler, wrap_behavior
+from fixloop_shared.grpc_edge.errors import abort_for, abort_with_details, error_hook, rich_status
 from fixloop_shared.grpc_edge.principals import Principal, PrincipalDirectory
-from fixloop_shared.grpc_edge.rate_limit import PrincipalRateLimit, abort_rate_limited
+from fixloop_shared.grpc_edge.rate_limit import PrincipalRateLimit, rate_limited_status
+from fixloop_shared.log_throttle import ThrottledLog
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +66,10 @@ async def abort_unauthenticated(context: grpc.aio.ServicerContext) -> NoReturn:
     await abort_with_details(context, grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
 
 
-async def _deny(_request: Any, context: grpc.aio.ServicerContext) -> None:
-    await abort_unauthenticated(context)
+UNAUTHENTICATED_STATUS = rich_status(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
+REFUSAL_LOG_SECONDS = 10.0
+"""Refusals of one kind (reason, method, principal) are logged once per this many seconds, with
+how many were held back: a flood of bad calls does not become a flood of log lines."""
 
 
 class ApiKeyAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -73,7 +78,9 @@ class ApiKeyAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     A call without a key, with an unknown key or with more than one credential ends with
     UNAUTHENTICATED and a generic message before its request is even decoded. An accepted call
     runs with its :class:`Principal` bound, for :func:`authenticated_principal` and
-    :func:`authenticated_tenant`, and is logged once when it ends. With ``rate_limit``, a
+    :func:`authenticated_tenant`, is logged once when it ends, and ends with the status of the
+    domain error its servicer raises (any other exception: INTERNAL; see
+    :func:`~fixloop_shared.grpc_edge.errors.error_hook`). With ``rate_limit``, a
     principal's calls beyond it end with RESOURCE_EXHAUSTED. Keys are only ever hashed
     (:meth:`PrincipalDirectory.authenticate`), never kept or logged.
     """
@@ -88,6 +95,7 @@ class ApiKeyAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._principals = principals
         self._exempt = tuple(exempt_method_prefixes)
         self._rate_limit = rate_limit
+        self._refusals = ThrottledLog(logger, every_seconds=REFUSAL_LOG_SECONDS)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._principals!r})"
@@ -105,21 +113,28 @@ class ApiKeyAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         principal = self._authenticate(presented)
         handler = await continuation(handler_call_details)
         if principal is None:
-            logger.info(
+            reason = _refusal_reason(presented)
+            self._refusals.log(
+                logging.INFO,
+                f"{reason}|{method}",
                 REFUSED_LOG_MESSAGE,
                 extra={
                     "rpc": method,
                     "code": grpc.StatusCode.UNAUTHENTICATED.name,
-                    "reason": _refusal_reason(presented),
+                    "reason": reason,
                 },
             )
-            return rejecting_handler(handler, _deny)
+            return ending_handler(handler, UNAUTHENTICATED_STATUS)
         if handler is None:
             return None
-        if self._rate_limit is not None and (hit := self._rate_limit.retry_after(principal.id)):
+        if self._rate_limit is not None and (
+            hit := self._rate_limit.retry_after(principal.id, principal.rate_limit)
+        ):
             item, retry_after = hit
             limit = str(item)
-            logger.info(
+            self._refusals.log(
+                logging.INFO,
+                f"rate limit|{method}|{principal.id}",
                 REFUSED_LOG_MESSAGE,
                 extra={
                     **_who(principal),
@@ -129,22 +144,20 @@ class ApiKeyAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     "limit": limit,
                 },
             )
-
-            async def reject(_request: Any, context: grpc.aio.ServicerContext) -> None:
-                await abort_rate_limited(
-                    context,
-                    limit=limit,
-                    retry_after_seconds=math.ceil(retry_after * 10) / 10,
-                    subject=f"principal:{principal.id}",
-                )
-
-            return rejecting_handler(handler, reject)
+            status = rate_limited_status(
+                limit=limit,
+                retry_after_seconds=math.ceil(retry_after * 10) / 10,
+                subject=f"principal:{principal.id}",
+            )
+            return ending_handler(handler, status)
 
         def begin(context: grpc.aio.ServicerContext) -> None:
             _principal.set(principal)
             context.add_done_callback(lambda ended: _log_call(ended, principal, method, started))
 
-        return wrap_behavior(handler, lambda behavior: around(behavior, begin, None))
+        # One wrapper per call binds the principal, logs the call and maps its errors.
+        ending = error_hook(method)
+        return wrap_behavior(handler, lambda behavior: around(behavior, begin, ending))
 
     def principal_for(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Principal | None:
         """The principal of the one API key presented in ``metadata``, or None."""

@@ -5,10 +5,10 @@
   ``caller_message`` when set) and ``google.rpc`` details: ``BadRequest`` field violations for
   :class:`~fixloop_shared.errors.InvalidInput`, ``ResourceInfo`` (the resource's type, never its
   id) for :class:`~fixloop_shared.errors.NotFound`.
-* :func:`abort_for` ends a call with that status; :class:`DomainErrorInterceptor` does it for any
-  domain error a servicer raises, so servicers just raise.
-* :class:`UnexpectedErrorInterceptor` turns any other exception into a bare ``INTERNAL`` instead
-  of grpc's default ``UNKNOWN`` whose details carry the exception's text.
+* :func:`abort_for` ends a call with that status; :func:`error_hook` (applied to every call by
+  the edge's interceptor) does it for any domain error a servicer raises, so servicers just
+  raise, and turns any other exception into a bare ``INTERNAL`` instead of grpc's default
+  ``UNKNOWN`` whose details carry the exception's text.
 * ``abort_*`` helpers end a call with the statuses that are not domain errors (deadline,
   unavailable, internal), always with a fixed message.
 """
@@ -16,8 +16,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, NoReturn
+from collections.abc import Mapping
+from typing import NoReturn
 
 import grpc
 from google.protobuf import duration_pb2
@@ -26,7 +26,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from fixloop_shared.errors import DomainError, FieldViolation, InvalidInput, NotFound
-from fixloop_shared.grpc_edge._handlers import around, nothing, wrap_behavior
+from fixloop_shared.grpc_edge._handlers import ErrorHook
 
 logger = logging.getLogger(__name__)
 
@@ -145,54 +145,26 @@ async def abort_internal(context: grpc.aio.ServicerContext) -> NoReturn:
     await abort_with_details(context, grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
 
 
-# --------------------------------------------------------------------------- interceptors
-
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]]
+# --------------------------------------------------------------------------- the calls' errors
 
 
-class DomainErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Ends a call whose servicer raised a :class:`~fixloop_shared.errors.DomainError` with that
-    error's status (:func:`status_for`); other exceptions pass through untouched."""
+def error_hook(method: str) -> ErrorHook:
+    """What ends a call of ``method`` whose servicer raised: a
+    :class:`~fixloop_shared.errors.DomainError` becomes its status (:func:`status_for`); anything
+    else is logged with its traceback and becomes a bare INTERNAL (grpc's default, UNKNOWN, would
+    put the exception's text in the details)."""
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Any:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method: str = handler_call_details.method
-
-        async def refuse(exc: Exception, context: grpc.aio.ServicerContext) -> None:
-            if not isinstance(exc, DomainError):
-                raise exc
+    async def end(exc: Exception, context: grpc.aio.ServicerContext) -> None:
+        if isinstance(exc, DomainError):
             logger.info(
                 "gRPC call refused",
                 extra={"rpc": method, "status": exc.status, "reason": exc.reason},
             )
             await abort_for(context, exc)
+        logger.error("unhandled error in gRPC call", exc_info=exc, extra={"rpc": method})
+        await abort_internal(context)
 
-        return wrap_behavior(handler, lambda behavior: around(behavior, nothing, refuse))
-
-
-class UnexpectedErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Logs an unhandled exception with its traceback and ends the call with a bare INTERNAL.
-
-    Without it grpc answers UNKNOWN with the exception's class and text in the details.
-    """
-
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Any:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method: str = handler_call_details.method
-
-        async def report(exc: Exception, context: grpc.aio.ServicerContext) -> None:
-            logger.error("unhandled error in gRPC call", exc_info=exc, extra={"rpc": method})
-            await abort_internal(context)
-
-        return wrap_behavior(handler, lambda behavior: around(behavior, nothing, report))
+    return end
 
 
 __all__ = [
@@ -200,8 +172,6 @@ __all__ = [
     "INTERNAL_MESSAGE",
     "INVALID_ARGUMENT_MESSAGE",
     "UNAVAILABLE_MESSAGE",
-    "DomainErrorInterceptor",
-    "UnexpectedErrorInterceptor",
     "abort_deadline_exceeded",
     "abort_for",
     "abort_internal",
@@ -210,6 +180,7 @@ __all__ = [
     "abort_unavailable",
     "abort_with_details",
     "bad_request",
+    "error_hook",
     "retry_info",
     "rich_status",
     "status_code",

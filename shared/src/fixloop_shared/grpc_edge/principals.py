@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from fixloop_shared.contracts.types import Identifier, TenantId
+from fixloop_shared.grpc_edge.rate_limit import parse_rate_limit
 
 API_KEY_PREFIX = "flk_"
 """What every key :func:`new_api_key` makes starts with, so a leaked key is recognisable (secret
@@ -101,6 +102,8 @@ class Principal:
     kind: PrincipalKind
     tenant: str | None = None
     contractor_id: str | None = None
+    rate_limit: str | None = None
+    """Its own request rate limit (``limits`` notation), instead of the service's default."""
 
     def __post_init__(self) -> None:
         if not PRINCIPAL_ID_PATTERN.fullmatch(self.id):
@@ -180,6 +183,14 @@ class PrincipalSpec(BaseModel):
             "a key is rotated. Never a plain key."
         )
     )
+    rate_limit: str | None = Field(
+        default=None,
+        max_length=200,
+        description=(
+            "This principal's request rate limit, e.g. '100/second;3000/minute', instead of the "
+            "service's default (FIXLOOP_ORDERS_GRPC_RATE_LIMIT)."
+        ),
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -215,9 +226,21 @@ class PrincipalSpec(BaseModel):
             raise ValueError(msg)
         return hashes
 
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_rate_limit(value)  # ValueError names what it could not read
+        return value.strip()
+
     def principal(self) -> Principal:
         return Principal(
-            id=self.id, kind=self.kind, tenant=self.tenant, contractor_id=self.contractor_id
+            id=self.id,
+            kind=self.kind,
+            tenant=self.tenant,
+            contractor_id=self.contractor_id,
+            rate_limit=self.rate_limit,
         )
 
     def entry(self) -> dict[str, Any]:
@@ -237,7 +260,7 @@ def _describe(data: Any, exc: ValidationError) -> str:
         reason = str(error["msg"]).removeprefix("Value error, ")
         where = ".".join(str(part) for part in error["loc"])
         if error["type"] == "extra_forbidden":
-            reason = "unknown field (allowed: id, kind, tenant, contractor_id, key_hashes)"
+            reason = f"unknown field (allowed: {', '.join(PrincipalSpec.model_fields)})"
         separator = "" if reason.startswith("[") else ": "
         problems.append(f"{where}{separator}{reason}" if where else reason)
     return f"{who}: {'; '.join(problems)}"

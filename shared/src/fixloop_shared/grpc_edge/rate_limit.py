@@ -9,7 +9,6 @@ a contractor app serving several tenants has one budget, not one per tenant.
 from __future__ import annotations
 
 import time
-from typing import NoReturn
 
 import grpc
 from google.rpc import error_details_pb2
@@ -17,41 +16,59 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from fixloop_shared.grpc_edge.errors import abort_with_details, retry_info
+from fixloop_shared.grpc_edge.errors import retry_info, rich_status
 
 RESOURCE_EXHAUSTED_MESSAGE = "request rate limit exceeded, retry later"
 
 
-class PrincipalRateLimit:
-    """Requests per principal in moving windows, e.g. ``"50/second;1000/minute"`` (``limits``
-    notation). Counted in this process: with several pods each allows the limit."""
+def parse_rate_limit(spec: str) -> tuple[RateLimitItem, ...]:
+    """The windows of a limit in ``limits`` notation (``"100/second;3000/minute"``); ValueError
+    (one line naming what could not be read) otherwise."""
+    items = tuple(parse_many(spec))
+    if not items:
+        msg = f"no rate limit in {spec!r}"
+        raise ValueError(msg)
+    return items
 
-    def __init__(self, spec: str) -> None:
-        self.items: tuple[RateLimitItem, ...] = tuple(parse_many(spec))
-        if not self.items:
-            msg = f"no rate limit in {spec!r}"
-            raise ValueError(msg)
+
+class PrincipalRateLimit:
+    """Requests per principal in moving windows, e.g. ``"100/second;3000/minute"`` (``limits``
+    notation): ``default`` for every principal without a limit of its own (None: unlimited).
+    Counted in this process: with several pods each allows the limit."""
+
+    def __init__(self, default: str | None) -> None:
+        self.default: tuple[RateLimitItem, ...] = parse_rate_limit(default) if default else ()
+        self._own: dict[str, tuple[RateLimitItem, ...]] = {}
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    def retry_after(self, principal_id: str) -> tuple[RateLimitItem, float] | None:
-        """Count one request of the principal ``principal_id``; None if allowed, else the limit
-        hit and the seconds until the window lets another request through."""
-        for item in self.items:  # a refused call counts against no window
+    def items(self, own: str | None) -> tuple[RateLimitItem, ...]:
+        """The windows for a principal whose own limit is ``own`` (None: the default)."""
+        if own is None:
+            return self.default
+        items = self._own.get(own)
+        if items is None:
+            items = self._own[own] = parse_rate_limit(own)
+        return items
+
+    def retry_after(
+        self, principal_id: str, own: str | None = None
+    ) -> tuple[RateLimitItem, float] | None:
+        """Count one request of the principal ``principal_id`` (whose own limit is ``own``); None
+        if allowed, else the limit hit and the seconds until the window lets another request
+        through."""
+        items = self.items(own)
+        for item in items:  # a refused call counts against no window
             if not self._limiter.test(item, principal_id):
                 reset_at = self._limiter.get_window_stats(item, principal_id).reset_time
                 return item, max(0.0, reset_at - time.time())
-        for item in self.items:
+        for item in items:
             self._limiter.hit(item, principal_id)
         return None
 
 
-async def abort_rate_limited(
-    context: grpc.aio.ServicerContext,
-    *,
-    limit: str,
-    retry_after_seconds: float,
-    subject: str = "principal",
-) -> NoReturn:
+def rate_limited_status(
+    *, limit: str, retry_after_seconds: float, subject: str = "principal"
+) -> grpc.Status:
     """RESOURCE_EXHAUSTED with the exceeded limit (``QuotaFailure`` on ``subject``, e.g.
     ``"principal:acme-erp"``) and when to retry."""
     quota = error_details_pb2.QuotaFailure(
@@ -61,8 +78,7 @@ async def abort_rate_limited(
             )
         ]
     )
-    await abort_with_details(
-        context,
+    return rich_status(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
         RESOURCE_EXHAUSTED_MESSAGE,
         quota,
@@ -70,4 +86,9 @@ async def abort_rate_limited(
     )
 
 
-__all__ = ["RESOURCE_EXHAUSTED_MESSAGE", "PrincipalRateLimit", "abort_rate_limited"]
+__all__ = [
+    "RESOURCE_EXHAUSTED_MESSAGE",
+    "PrincipalRateLimit",
+    "parse_rate_limit",
+    "rate_limited_status",
+]

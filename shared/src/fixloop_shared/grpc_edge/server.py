@@ -1,8 +1,8 @@
 """Building and stopping a partner-facing ``grpc.aio`` server.
 
 :func:`build_server` creates a server with message-size and concurrency limits, the edge's
-interceptors (unexpected errors → INTERNAL, authentication of principals by API key, rate limit
-per principal and call log, domain errors → their status), standard health checking and
+interceptor (authentication of principals by API key, rate limit per principal, call log, domain
+errors → their status, unexpected errors → INTERNAL), standard health checking and
 (optionally) server reflection; :func:`stop_server` drains it gracefully.
 """
 
@@ -22,7 +22,6 @@ from fixloop_shared.grpc_edge.auth import (
     REFLECTION_SERVICE_NAME,
     ApiKeyAuthInterceptor,
 )
-from fixloop_shared.grpc_edge.errors import DomainErrorInterceptor, UnexpectedErrorInterceptor
 from fixloop_shared.grpc_edge.principals import PrincipalDirectory
 from fixloop_shared.grpc_edge.rate_limit import PrincipalRateLimit
 
@@ -62,21 +61,17 @@ async def build_server(
 ) -> GrpcServer:
     """Create, wire and bind (not start) a ``grpc.aio`` server.
 
-    Every call passes :class:`UnexpectedErrorInterceptor`, :class:`ApiKeyAuthInterceptor` (which
-    finds the calling principal in ``principals``; an empty directory denies every call but
-    health and reflection), :class:`DomainErrorInterceptor`, then ``interceptors``. Health
+    Every call passes :class:`ApiKeyAuthInterceptor` (which finds the calling principal in
+    ``principals``, an empty directory denying every call but health and reflection; applies the
+    rate limit; logs the call; maps its errors to statuses), then ``interceptors``. Health
     reports SERVING for ``""`` and each service. ``port=0`` binds a free port; the bound one is
     returned. Without ``credentials`` the port is plaintext (TLS is then expected to end at the
-    ingress or mesh). ``rate_limit`` (e.g. ``"50/second;1000/minute"``) bounds each principal's
-    calls; None means unlimited.
+    ingress or mesh). ``rate_limit`` (e.g. ``"100/second;3000/minute"``) bounds each principal's
+    calls unless the principal has a limit of its own; None means unlimited.
     """
     server = grpc.aio.server(
         interceptors=[
-            UnexpectedErrorInterceptor(),
-            ApiKeyAuthInterceptor(
-                principals, rate_limit=PrincipalRateLimit(rate_limit) if rate_limit else None
-            ),
-            DomainErrorInterceptor(),
+            ApiKeyAuthInterceptor(principals, rate_limit=PrincipalRateLimit(rate_limit or None)),
             *interceptors,
         ],
         options=[

@@ -8,6 +8,7 @@ publishing its ``assignment.offered`` events. Everything else goes through the p
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -25,7 +26,10 @@ from fixloop.v1 import work_order_pb2
 from fixloop.v1 import work_orders_service_pb2 as wo_pb2
 from fixloop.v1 import work_orders_service_pb2_grpc as wo_grpc
 from fixloop_devkit.testing import eventually, read_topic, start_in_process, unique
+from fixloop_orders.adapters.change_feed import OrderChangeFeed
+from fixloop_orders.adapters.consumers import TIMELINE_TOPICS
 from fixloop_orders.adapters.mongo import OFFERS, TIMELINE, WORK_ORDERS
+from fixloop_orders.adapters.read_cache import ReadCache
 from fixloop_orders.main import OrdersService, bootstrap
 from fixloop_orders.settings import OrdersSettings
 from fixloop_shared.bus import DLQ_HEADER_PREFIX
@@ -701,6 +705,80 @@ async def test_pages_list_every_order_and_offer_once(stack: Stack) -> None:
     assert sorted(open_ones) == sorted(offered[3:])
     all_ones = [o for o in await offers(True) if o in mine]
     assert sorted(all_ones) == sorted(offered)
+
+
+# --------------------------------------------------------------------------- read cache
+
+
+async def test_another_pods_kept_reads_follow_every_change(stack: Stack) -> None:
+    """Pod B answers reads from memory; pod A (this stack) makes every change. B's answers follow
+    A's steps (from the work order events) and the timeline entries and offers A records from
+    other services' events (unsettled for a moment), long before B's kept answers would age out."""
+    cache: ReadCache[Any] = ReadCache(max_age_seconds=600, settle_seconds=1.0, followed=True)
+    feed = OrderChangeFeed(
+        KafkaSettings(bootstrap=stack.bootstrap), cache, other_topics=TIMELINE_TOPICS
+    )
+    pod_b = dataclasses.replace(stack.service.partner_api, port=0, readiness=None, cache=cache)
+    await pod_b.start()
+    await feed.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{pod_b.bound_port}")
+    b = Stack(service=stack.service, bootstrap=stack.bootstrap, channel=channel)
+    try:
+        await eventually(lambda: asyncio.sleep(0, cache.live), lambda live: live)
+        work_order_id = await received_order(stack)
+        first = await offer(stack, work_order_id, C1)
+        await b.wait_state(work_order_id, S.WORK_ORDER_STATE_DISPATCHING)
+        await asyncio.sleep(1.5)  # the offer's record left the order unsettled for 1 s
+        kept = await b.get(work_order_id)  # from the store, then kept
+        hits = cache.hits
+        assert await b.get(work_order_id) == kept
+        assert cache.hits == hits + 1  # answered from memory
+
+        # A timeline entry and an offer recorded by pod A (no lifecycle step of their own).
+        second = await offer(stack, work_order_id, C2)
+        seen = await eventually(
+            lambda: b.get(work_order_id),
+            lambda o: len(o.timeline) > len(kept.timeline),
+            timeout=10,
+        )
+        assert second in {e.details.get("offer_id") for e in seen.timeline}
+
+        async def c2_offers() -> list[str]:
+            page = await b.call(b.jobs.ListOffers, jobs_pb2.ListOffersRequest(), "c2")
+            return [o.offer_id for o in page.offers]
+
+        assert second in await eventually(c2_offers, lambda ids: second in ids, timeout=10)
+
+        # A lifecycle step on pod A: B's kept order, list and jobs follow.
+        async def acme_list() -> dict[str, int]:
+            page = await b.call(
+                b.orders.ListWorkOrders, wo_pb2.ListWorkOrdersRequest(page_size=100), "partner"
+            )
+            return {o.id: o.state for o in page.work_orders}
+
+        assert (await acme_list())[work_order_id] == S.WORK_ORDER_STATE_DISPATCHING
+        await stack.call(
+            stack.jobs.AcceptOffer,
+            jobs_pb2.AcceptOfferRequest(request_id=rid(), offer_id=first),
+            "c1",
+        )
+        assigned = await eventually(
+            lambda: b.get(work_order_id),
+            lambda o: o.state == S.WORK_ORDER_STATE_ASSIGNED,
+            timeout=10,
+        )
+        assert assigned.contractor_id == C1
+        lists = await eventually(
+            acme_list, lambda o: o[work_order_id] == S.WORK_ORDER_STATE_ASSIGNED, timeout=10
+        )
+        assert lists[work_order_id] == S.WORK_ORDER_STATE_ASSIGNED
+        jobs = await b.call(b.jobs.ListJobs, jobs_pb2.ListJobsRequest(), "c1")
+        assert work_order_id in {j.id for j in jobs.jobs}
+    finally:
+        await channel.close()
+        await feed.stop()
+        await pod_b.stop()
+    assert not cache.live
 
 
 # --------------------------------------------------------------------------- refusals

@@ -10,8 +10,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from fixloop_orders.adapters.consumers import CONSUMED_TOPICS, orders_consumers
+from fixloop_orders.adapters.change_feed import OrderChangeFeed
+from fixloop_orders.adapters.consumers import CONSUMED_TOPICS, TIMELINE_TOPICS, orders_consumers
 from fixloop_orders.adapters.grpc_mutations import Mutations
 from fixloop_orders.adapters.memory import (
     MemoryLifecycleTimers,
@@ -29,6 +31,7 @@ from fixloop_orders.adapters.mongo import (
     ensure_indexes,
 )
 from fixloop_orders.adapters.partner_api import PartnerApi
+from fixloop_orders.adapters.read_cache import ObservedOfferBook, ObservedWorkOrders, ReadCache
 from fixloop_orders.adapters.timers import lifecycle_timer_work
 from fixloop_orders.adapters.watch import WorkOrderWatch
 from fixloop_orders.app.intake import WorkOrderIntake
@@ -85,6 +88,21 @@ class OrdersService:
     app: ServiceApp
 
 
+def read_cache(
+    settings: OrdersSettings, *, followed: bool
+) -> tuple[ReadCache[Any], OrderChangeFeed]:
+    """The partner API's read cache and the feed that follows other pods' writes for it: reads
+    are kept in memory until this pod's writes (at commit) or the topics say what they show has
+    changed (``followed=False``: there are no other pods, nothing to follow)."""
+    cache: ReadCache[Any] = ReadCache(
+        max_age_seconds=settings.read_cache_seconds,
+        max_bytes=settings.read_cache_max_mib * 1024 * 1024,
+        settle_seconds=settings.read_cache_settle_seconds,
+        followed=followed,
+    )
+    return cache, OrderChangeFeed(settings.kafka, cache, other_topics=TIMELINE_TOPICS)
+
+
 def bootstrap(
     settings: OrdersSettings | None = None,
     *,
@@ -120,6 +138,11 @@ def bootstrap(
         offers, timers = MemoryOfferBook(memory), MemoryLifecycleTimers(memory)
         requests = MemoryRequestLog(memory)
         ctx.units = memory
+    cache, feed = read_cache(settings, followed=uow is None)
+    orders, offers = (
+        ObservedWorkOrders(orders, cache.changed),
+        ObservedOfferBook(offers, cache.changed),
+    )
     policy = LifecyclePolicy(
         reopen_window=timedelta(days=settings.reopen_window_days),
         verify_after=timedelta(hours=settings.verify_after_hours),
@@ -165,6 +188,7 @@ def bootstrap(
         intake=intake,
         mutations=Mutations(ctx.units, requests, clock=now),
         watch=WorkOrderWatch(settings.kafka),
+        cache=cache,
     )
 
     async def announce() -> None:
@@ -182,8 +206,8 @@ def bootstrap(
         await partner_api.check_serving()
 
     # build_app runs these after the indexes exist, before consuming starts.
-    ctx.on_startup.extend([announce, partner_api.start])
-    ctx.on_shutdown.append(partner_api.stop)
+    ctx.on_startup.extend([announce, partner_api.start, feed.start])
+    ctx.on_shutdown.extend([partner_api.stop, feed.stop])
     ctx.readiness_checks.append(grpc)
 
     app = build_app(

@@ -46,6 +46,7 @@ from fixloop_orders.adapters.grpc_messages import (
     work_order_message,
 )
 from fixloop_orders.adapters.grpc_mutations import Mutations, actor_of
+from fixloop_orders.adapters.read_cache import ReadCache, order_scope, tenant_scope
 from fixloop_orders.adapters.watch import WatchedStep, WorkOrderWatch
 from fixloop_orders.app.intake import WorkOrderIntake, work_order_details
 from fixloop_orders.app.lifecycle import WorkOrderLifecycle, WorkOrderNotFoundError
@@ -256,8 +257,10 @@ class WorkOrdersServicer(work_orders_service_pb2_grpc.WorkOrdersServiceServicer)
         mutations: Mutations | None = None,
         watch: WorkOrderWatch | None = None,
         query_timeout_seconds: float = DEFAULT_QUERY_TIMEOUT_SECONDS,
+        cache: ReadCache[Any] | None = None,
     ) -> None:
         self._queries = queries
+        self._cache: ReadCache[Any] = cache if cache is not None else ReadCache(max_age_seconds=0)
         self._lifecycle = lifecycle
         self._intake = intake
         self._mutations = mutations
@@ -287,6 +290,10 @@ class WorkOrdersServicer(work_orders_service_pb2_grpc.WorkOrdersServiceServicer)
             else None
         )
         violations.check()
+        key = ("GetWorkOrder", tenant, work_order_id)
+        if moment is None and (kept := self._cache.lookup(key)) is not None:
+            return kept  # type: ignore[no-any-return]
+        ticket = self._cache.ticket()
         view = await bounded_read(
             context,
             self._query_timeout,
@@ -302,7 +309,10 @@ class WorkOrdersServicer(work_orders_service_pb2_grpc.WorkOrdersServiceServicer)
                     [FieldViolation("as_of", "lies before the work order was received")],
                 )
             view = as_of(view, moment)
-        return work_orders_service_pb2.GetWorkOrderResponse(work_order=work_order_message(view))
+            return work_orders_service_pb2.GetWorkOrderResponse(work_order=work_order_message(view))
+        response = work_orders_service_pb2.GetWorkOrderResponse(work_order=work_order_message(view))
+        self._cache.keep(key, response, ticket, (order_scope(work_order_id),))
+        return response
 
     async def ListWorkOrders(  # noqa: N802
         self,
@@ -328,16 +338,22 @@ class WorkOrdersServicer(work_orders_service_pb2_grpc.WorkOrdersServiceServicer)
         digest = filter_digest([sorted(states), site_id, equipment_class, since, tenant])
         after = decode_page_token(request.page_token, digest, violations)
         violations.check()
+        key = ("ListWorkOrders", tenant, request.SerializeToString(deterministic=True))
+        if (kept := self._cache.lookup(key)) is not None:
+            return kept  # type: ignore[no-any-return]
+        ticket = self._cache.ticket()
         views = await bounded_read(
             context,
             self._query_timeout,
             lambda: self._queries.list_work_orders(tenant, wanted, after=after, limit=size + 1),
         )
         page, more = views[:size], len(views) > size
-        return work_orders_service_pb2.ListWorkOrdersResponse(
+        response = work_orders_service_pb2.ListWorkOrdersResponse(
             work_orders=[work_order_message(v) for v in page if v.tenant == tenant],
             next_page_token=encode_page_token(page[-1], digest) if more and page else "",
         )
+        self._cache.keep(key, response, ticket, (tenant_scope(tenant),))
+        return response
 
     async def WatchWorkOrders(  # noqa: N802
         self,
@@ -549,6 +565,7 @@ async def start_grpc_server(
     intake: WorkOrderIntake | None = None,
     mutations: Mutations | None = None,
     watch: WorkOrderWatch | None = None,
+    cache: ReadCache[Any] | None = None,
 ) -> GrpcServer:
     """Build, bind and start the orders gRPC server; returns ``(server, bound port, health)``.
 
@@ -564,6 +581,7 @@ async def start_grpc_server(
         mutations=mutations,
         watch=watch,
         query_timeout_seconds=query_timeout_seconds,
+        cache=cache,
     )
     services = [
         GrpcService(
@@ -577,7 +595,7 @@ async def start_grpc_server(
     ]
     if lifecycle is not None and mutations is not None:
         jobs = ContractorJobsServicer(
-            queries, lifecycle, mutations, query_timeout_seconds=query_timeout_seconds
+            queries, lifecycle, mutations, query_timeout_seconds=query_timeout_seconds, cache=cache
         )
         services.append(
             GrpcService(

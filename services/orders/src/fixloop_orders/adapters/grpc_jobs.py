@@ -37,6 +37,7 @@ from fixloop_orders.adapters.grpc_messages import (
     work_order_message,
 )
 from fixloop_orders.adapters.grpc_mutations import Mutations, actor_of
+from fixloop_orders.adapters.read_cache import CONTRACTORS_SCOPE, ReadCache
 from fixloop_orders.app.lifecycle import WorkOrderLifecycle
 from fixloop_orders.app.queries import (
     OfferPosition,
@@ -108,11 +109,13 @@ class ContractorJobsServicer(jobs_grpc.ContractorJobsServiceServicer):
         mutations: Mutations,
         *,
         query_timeout_seconds: float = 5.0,
+        cache: ReadCache[Any] | None = None,
     ) -> None:
         self._queries = queries
         self._lifecycle = lifecycle
         self._mutations = mutations
         self._timeout = query_timeout_seconds
+        self._cache: ReadCache[Any] = cache if cache is not None else ReadCache(max_age_seconds=0)
 
     # ----------------------------------------------------------------- reads
 
@@ -131,6 +134,11 @@ class ContractorJobsServicer(jobs_grpc.ContractorJobsServiceServicer):
             except (KeyError, ValueError):
                 violations.add("page_token", "not a page token of this list")
         violations.check()
+        key = ("ListOffers", contractor_id, request.SerializeToString(deterministic=True))
+        now = self._lifecycle.now()
+        if (kept := self._cache.lookup(key, now=now)) is not None:
+            return kept  # type: ignore[no-any-return]
+        ticket = self._cache.ticket()
         views: list[OfferView] = await bounded_read(
             context,
             self._timeout,
@@ -139,14 +147,19 @@ class ContractorJobsServicer(jobs_grpc.ContractorJobsServiceServicer):
             ),
         )
         page, more = views[:size], len(views) > size
-        now = self._lifecycle.now()
         last = page[-1].offer if page else None
-        return jobs_pb2.ListOffersResponse(
+        response = jobs_pb2.ListOffersResponse(
             offers=[offer_message(v, now) for v in page if v.offer.contractor_id == contractor_id],
             next_page_token=_token({"t": last.offered_at.isoformat(), "o": last.offer_id})
             if more and last is not None
             else "",
         )
+        # An open offer stops being open when it expires: the answer is true until the first does.
+        expiries = [v.offer.expires_at for v in page if v.offer.is_open_at(now)]
+        self._cache.keep(
+            key, response, ticket, (CONTRACTORS_SCOPE,), until=min(expiries, default=None)
+        )
+        return response
 
     async def ListJobs(  # noqa: N802
         self, request: jobs_pb2.ListJobsRequest, context: grpc.aio.ServicerContext
@@ -159,16 +172,22 @@ class ContractorJobsServicer(jobs_grpc.ContractorJobsServiceServicer):
         digest = filter_digest([sorted(states), contractor_id])
         after = decode_page_token(request.page_token, digest, violations)
         violations.check()
+        key = ("ListJobs", contractor_id, request.SerializeToString(deterministic=True))
+        if (kept := self._cache.lookup(key)) is not None:
+            return kept  # type: ignore[no-any-return]
+        ticket = self._cache.ticket()
         views = await bounded_read(
             context,
             self._timeout,
             lambda: self._queries.list_jobs(contractor_id, states, after=after, limit=size + 1),
         )
         page, more = views[:size], len(views) > size
-        return jobs_pb2.ListJobsResponse(
+        response = jobs_pb2.ListJobsResponse(
             jobs=[work_order_message(v) for v in page if v.contractor_id == contractor_id],
             next_page_token=encode_page_token(page[-1], digest) if more and page else "",
         )
+        self._cache.keep(key, response, ticket, (CONTRACTORS_SCOPE,))
+        return response
 
     # ----------------------------------------------------------------- offers
 

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -21,6 +22,7 @@ from grpc_health.v1.health import aio as health_aio
 from fixloop_orders.adapters.grpc_api import SERVICE_NAME, start_grpc_server
 from fixloop_orders.adapters.grpc_jobs import JOBS_SERVICE_NAME
 from fixloop_orders.adapters.grpc_mutations import Mutations
+from fixloop_orders.adapters.read_cache import ReadCache
 from fixloop_orders.adapters.watch import WorkOrderWatch
 from fixloop_orders.app.intake import WorkOrderIntake
 from fixloop_orders.app.lifecycle import WorkOrderLifecycle
@@ -53,6 +55,7 @@ class PartnerApi:
     intake: WorkOrderIntake | None = None
     mutations: Mutations | None = None
     watch: WorkOrderWatch | None = None
+    cache: ReadCache[Any] | None = None
     bound_port: int | None = field(default=None, init=False)
     serving: bool = field(default=False, init=False)
     _server: grpc.aio.Server | None = field(default=None, init=False, repr=False)
@@ -72,6 +75,7 @@ class PartnerApi:
             intake=self.intake,
             mutations=self.mutations,
             watch=self.watch,
+            cache=self.cache,
         )
         self._server, self._health, self.bound_port = server, health, port
         self.serving = True

@@ -89,7 +89,7 @@ class OrdersService:
 
 
 def read_cache(
-    settings: OrdersSettings, *, followed: bool
+    settings: OrdersSettings, *, followed: bool, after: Callable[[], bool] | None = None
 ) -> tuple[ReadCache[Any], OrderChangeFeed]:
     """The partner API's read cache and the feed that follows other pods' writes for it: reads
     are kept in memory until this pod's writes (at commit) or the topics say what they show has
@@ -100,7 +100,8 @@ def read_cache(
         settle_seconds=settings.read_cache_settle_seconds,
         followed=followed,
     )
-    return cache, OrderChangeFeed(settings.kafka, cache, other_topics=TIMELINE_TOPICS)
+    feed = OrderChangeFeed(settings.kafka, cache, other_topics=TIMELINE_TOPICS, after=after)
+    return cache, feed
 
 
 def bootstrap(
@@ -138,7 +139,7 @@ def bootstrap(
         offers, timers = MemoryOfferBook(memory), MemoryLifecycleTimers(memory)
         requests = MemoryRequestLog(memory)
         ctx.units = memory
-    cache, feed = read_cache(settings, followed=uow is None)
+    cache, feed = read_cache(settings, followed=uow is None, after=lambda: app.running)
     orders, offers = (
         ObservedWorkOrders(orders, cache.changed),
         ObservedOfferBook(offers, cache.changed),

@@ -7,8 +7,9 @@ record (published after its commit) changes that order's scopes of the
 order makes the order's scopes unsettled for a moment, because the pod that consumes it writes the
 timeline a little later (and an offer's record, the contractors' lists too).
 
-The cache is live only while the feed follows: from the first fetch after it has placed itself at
-the end of every partition, until a fetch fails or none has completed for ``stale_after_seconds``.
+The feed starts once the service's own consumers are up. The cache is live only while the feed
+follows: from the first fetch after it has placed itself at the end of every partition, until a
+fetch fails or none has completed for ``stale_after_seconds``.
 A feed that loses track (an error, a broker that lost its topics) makes the cache forget
 everything and starts again from the end of the topics.
 """
@@ -20,7 +21,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -38,6 +39,10 @@ log = logging.getLogger(__name__)
 
 ASSIGNMENT_EVENT_PREFIX = "fixloop.assignment."
 RETRY_SECONDS = 1.0
+FETCH_MAX_WAIT_MS = 500
+"""The feed's fetches wait up to this long for records: a change reaches the other pods within
+about this much, and an idle feed asks the broker twice a second, not twenty times."""
+STOP_SECONDS = 5.0
 
 
 def _header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> str | None:
@@ -68,12 +73,16 @@ class OrderChangeFeed:
         own_topic: str = Topic.WORKORDERS_EVENTS,
         other_topics: Sequence[str] = (),
         stale_after_seconds: float = 5.0,
+        after: Callable[[], bool] | None = None,
     ) -> None:
         self._kafka = kafka
         self._cache = cache
         self._own = own_topic
         self._others = tuple(other_topics)
         self._stale_after = stale_after_seconds
+        self._after = after
+        """The feed starts following once this holds (the service's own consumers are up), so
+        that its fetches never compete with a consumer group's join."""
         self._task: asyncio.Task[None] | None = None
         self._last_fetch = 0.0
         self.records = 0
@@ -108,6 +117,8 @@ class OrderChangeFeed:
             self._cache.changed(scopes, settling=True)
 
     async def _follow(self) -> None:
+        while self._after is not None and not self._after():  # noqa: ASYNC110 - a flag of the app
+            await asyncio.sleep(0.2)
         watchdog = asyncio.create_task(self._watch_staleness(), name="orders-change-feed-watch")
         try:
             while True:
@@ -133,7 +144,7 @@ class OrderChangeFeed:
             enable_auto_commit=False,
             # A position past the end means the broker lost its log: the new one from its start.
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
+            fetch_max_wait_ms=max(self._kafka.fetch_max_wait_ms, FETCH_MAX_WAIT_MS),
             **self._kafka.client_options(),
         )
         await consumer.start()
@@ -153,7 +164,8 @@ class OrderChangeFeed:
                     log.info("read cache on: the change feed follows the topics")
         finally:
             self._cache.suspend()
-            await consumer.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), STOP_SECONDS)
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         assigned: list[TopicPartition] = []

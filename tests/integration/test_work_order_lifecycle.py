@@ -724,7 +724,10 @@ async def test_another_pods_kept_reads_follow_every_change(stack: Stack) -> None
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{pod_b.bound_port}")
     b = Stack(service=stack.service, bootstrap=stack.bootstrap, channel=channel)
     try:
-        await eventually(lambda: asyncio.sleep(0, cache.live), lambda live: live)
+        # Both pods' caches follow the topics (pod A's own feed starts once its consumers are up).
+        own = stack.service.partner_api.cache
+        assert own is not None
+        await eventually(lambda: asyncio.sleep(0, own.live and cache.live), lambda live: live)
         work_order_id = await received_order(stack)
         first = await offer(stack, work_order_id, C1)
         await b.wait_state(work_order_id, S.WORK_ORDER_STATE_DISPATCHING)

@@ -139,7 +139,7 @@ def bootstrap(
         offers, timers = MemoryOfferBook(memory), MemoryLifecycleTimers(memory)
         requests = MemoryRequestLog(memory)
         ctx.units = memory
-    cache, feed = read_cache(settings, followed=uow is None, after=lambda: app.running)
+    cache, feed = read_cache(settings, followed=uow is None, after=lambda: app.up)
     orders, offers = (
         ObservedWorkOrders(orders, cache.changed),
         ObservedOfferBook(offers, cache.changed),

@@ -30,7 +30,7 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection as grpc_reflection
 
 from fixloop_shared.errors import Forbidden
-from fixloop_shared.grpc_edge._handlers import around, ending_handler, wrap_behavior
+from fixloop_shared.grpc_edge._handlers import ErrorHook, around, ending_handler, wrap_behavior
 from fixloop_shared.grpc_edge.errors import abort_for, abort_with_details, error_hook, rich_status
 from fixloop_shared.grpc_edge.principals import Principal, PrincipalDirectory
 from fixloop_shared.grpc_edge.rate_limit import PrincipalRateLimit, rate_limited_status
@@ -96,6 +96,8 @@ class ApiKeyAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._exempt = tuple(exempt_method_prefixes)
         self._rate_limit = rate_limit
         self._refusals = ThrottledLog(logger, every_seconds=REFUSAL_LOG_SECONDS)
+        self._error_hooks: dict[str, ErrorHook] = {}
+        """One per method, made on its first call (the hook depends on the method only)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._principals!r})"
@@ -156,7 +158,9 @@ class ApiKeyAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             context.add_done_callback(lambda ended: _log_call(ended, principal, method, started))
 
         # One wrapper per call binds the principal, logs the call and maps its errors.
-        ending = error_hook(method)
+        ending = self._error_hooks.get(method)
+        if ending is None:
+            ending = self._error_hooks[method] = error_hook(method)
         return wrap_behavior(handler, lambda behavior: around(behavior, begin, ending))
 
     def principal_for(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Principal | None:

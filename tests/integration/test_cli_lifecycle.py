@@ -50,9 +50,9 @@ from fixloop_orders.main import OrdersService, bootstrap
 from fixloop_orders.settings import OrdersSettings
 from fixloop_shared.contracts import INBOUND_EVENT_TYPES, AssignmentOffered
 from fixloop_shared.envelope import EventEnvelope, decode_event
-from fixloop_shared.grpc_edge.principals import PrincipalKind, PrincipalSpec, hash_api_key
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.topics import Service, Topic
+from tests.integration.principals import principals_of
 from tests.integration.test_orders_service import publish_binary, submit_structured, submitted
 
 pytestmark = pytest.mark.integration
@@ -62,38 +62,9 @@ SOURCE = "cli-lifecycle.example"
 TENANT = "cli-lc-acme"
 OTHER_TENANT = "cli-lc-globex"
 C1 = "cli-lc-c1"
-KEYS = {
-    "partner": "cli-lc-partner-key",
-    "operator": "cli-lc-operator-key",
-    "other": "cli-lc-other-tenant-key",
-    "c1": "cli-lc-contractor-c1-key",
-}
-PRINCIPALS = [
-    PrincipalSpec(
-        id="cli-lc-erp",
-        kind=PrincipalKind.PARTNER,
-        tenant=TENANT,
-        key_hashes=[hash_api_key(KEYS["partner"])],
-    ),
-    PrincipalSpec(
-        id="cli-lc-desk",
-        kind=PrincipalKind.OPERATOR,
-        tenant=TENANT,
-        key_hashes=[hash_api_key(KEYS["operator"])],
-    ),
-    PrincipalSpec(
-        id="cli-lc-other",
-        kind=PrincipalKind.PARTNER,
-        tenant=OTHER_TENANT,
-        key_hashes=[hash_api_key(KEYS["other"])],
-    ),
-    PrincipalSpec(
-        id="cli-lc-app-c1",
-        kind=PrincipalKind.CONTRACTOR,
-        contractor_id=C1,
-        key_hashes=[hash_api_key(KEYS["c1"])],
-    ),
-]
+KEYS, PRINCIPALS = principals_of(
+    "cli-lc", tenant=TENANT, other_tenant=OTHER_TENANT, contractors={"c1": C1}
+)
 S = work_order_pb2
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

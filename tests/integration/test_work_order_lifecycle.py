@@ -40,9 +40,9 @@ from fixloop_shared.contracts import (
     EventPayload,
 )
 from fixloop_shared.envelope import EventEnvelope
-from fixloop_shared.grpc_edge.principals import PrincipalKind, PrincipalSpec, hash_api_key
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.topics import Service, Topic, dead_letter_topic
+from tests.integration.principals import principals_of
 from tests.integration.test_orders_service import publish_binary, submit_structured, submitted
 
 pytestmark = pytest.mark.integration
@@ -51,45 +51,9 @@ SOURCE = "lifecycle.example"
 TENANT = "lifecycle-it-acme"
 OTHER_TENANT = "lifecycle-it-globex"
 C1, C2 = "lifecycle-it-c1", "lifecycle-it-c2"
-KEYS = {
-    "partner": "lc-partner-key-1",
-    "operator": "lc-operator-key-1",
-    "other": "lc-other-tenant-key-1",
-    "c1": "lc-contractor-c1-key",
-    "c2": "lc-contractor-c2-key",
-}
-PRINCIPALS = [
-    PrincipalSpec(
-        id="lc-erp",
-        kind=PrincipalKind.PARTNER,
-        tenant=TENANT,
-        key_hashes=[hash_api_key(KEYS["partner"])],
-    ),
-    PrincipalSpec(
-        id="lc-desk",
-        kind=PrincipalKind.OPERATOR,
-        tenant=TENANT,
-        key_hashes=[hash_api_key(KEYS["operator"])],
-    ),
-    PrincipalSpec(
-        id="lc-other",
-        kind=PrincipalKind.PARTNER,
-        tenant=OTHER_TENANT,
-        key_hashes=[hash_api_key(KEYS["other"])],
-    ),
-    PrincipalSpec(
-        id="lc-app-c1",
-        kind=PrincipalKind.CONTRACTOR,
-        contractor_id=C1,
-        key_hashes=[hash_api_key(KEYS["c1"])],
-    ),
-    PrincipalSpec(
-        id="lc-app-c2",
-        kind=PrincipalKind.CONTRACTOR,
-        contractor_id=C2,
-        key_hashes=[hash_api_key(KEYS["c2"])],
-    ),
-]
+KEYS, PRINCIPALS = principals_of(
+    "lc", tenant=TENANT, other_tenant=OTHER_TENANT, contractors={"c1": C1, "c2": C2}
+)
 S = work_order_pb2
 REOPEN_WINDOW_SECONDS = 3.0
 

@@ -156,10 +156,12 @@ async def start_in_process(build: Callable[[], ServiceT], *, within: float = 90.
         try:
             await asyncio.wait_for(service.app.start(), within)
         except TimeoutError:
-            if attempt == 2:
-                raise
+            # Stopped either way: a stalled instance left running (its gRPC server, its
+            # consumers) keeps the test process from exiting.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(service.app.stop(), 30)
+            if attempt == 2:
+                raise
             continue
         return service
     msg = "unreachable"  # pragma: no cover

@@ -434,6 +434,7 @@ class Bench:
             grpc_port=0,
             grpc_reflection=False,
             grpc_rate_limit="",
+            read_cache_seconds=60,
             principals=principals,
             source_tenants={SOURCE: [TENANT]},
         )

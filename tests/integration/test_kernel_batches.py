@@ -142,6 +142,8 @@ async def test_a_batch_with_poison_among_valid_records_applies_each_valid_one_on
     refused_letter = next(r for r in dlq if r.key == b"wo-refused")
     assert "cancelled work order" in refused_letter.headers["fixloop_dlq_message"]
     assert refused_letter.value == refused
+    # The consumer's own group read it (one group per consumer of a service).
+    assert refused_letter.headers["fixloop_dlq_consumer_group"] == f"{harness.service}.batch"
 
     # The records came as a batch (more than one record per unit of work at least once), and
     # the batch that failed on the refused record was applied again one record at a time.
@@ -150,7 +152,7 @@ async def test_a_batch_with_poison_among_valid_records_applies_each_valid_one_on
     assert all(harness.calls.count(i) <= 2 for i in ids)
 
     await eventually(
-        lambda: committed_offset(kafka_bootstrap, harness.service, harness.topic),
+        lambda: committed_offset(kafka_bootstrap, f"{harness.service}.batch", harness.topic),
         lambda offset: offset == total,
         timeout=30,
     )

@@ -114,7 +114,6 @@ async def stack(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Stack]:
         verify_after_hours=2 / 3600,  # two seconds: automatic verification is seen in a test
         lifecycle_timer_poll_seconds=0.2,
         reopen_window_days=REOPEN_WINDOW_SECONDS / 86400,
-        read_cache_seconds=60,
     )
     service = await start_in_process(lambda: bootstrap(settings))
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.partner_api.bound_port}")

@@ -130,7 +130,7 @@ class DeadLetterPolicy:
             raise PartitionHeldUpError(msg)
 
     def dead_letter_record(
-        self, record: Any, exc: BaseException, *, reason: str, attempts: int
+        self, record: Any, exc: BaseException, *, reason: str, attempts: int, group: str = ""
     ) -> tuple[bytes, bytes | None, dict[str, str]]:
         """The dead-letter copy of ``record``: its body (omitted if too large), key and headers."""
         value = getattr(record, "value", None) or b""
@@ -148,7 +148,7 @@ class DeadLetterPolicy:
                 f"{DLQ_HEADER_PREFIX}original_size": str(len(value)),
                 f"{DLQ_HEADER_PREFIX}original_sha256": hashlib.sha256(value).hexdigest(),
                 f"{DLQ_HEADER_PREFIX}service": self.service,
-                f"{DLQ_HEADER_PREFIX}consumer_group": self.service,
+                f"{DLQ_HEADER_PREFIX}consumer_group": group or self.service,
                 f"{DLQ_HEADER_PREFIX}time": datetime.now(UTC).isoformat(),
                 f"{DLQ_HEADER_PREFIX}attempts": str(attempts),
             }
@@ -162,7 +162,7 @@ class DeadLetterPolicy:
         return value, key, headers
 
     async def dead_letter(
-        self, record: Any, exc: BaseException, *, reason: str, attempts: int
+        self, record: Any, exc: BaseException, *, reason: str, attempts: int, group: str = ""
     ) -> None:
         """Publish the dead-letter copy of ``record``; keeps trying until the broker has it.
 
@@ -171,7 +171,9 @@ class DeadLetterPolicy:
         are enough to find the record on its source topic.
         """
         assert self.broker is not None  # noqa: S101 - attached by make_broker
-        value, key, headers = self.dead_letter_record(record, exc, reason=reason, attempts=attempts)
+        value, key, headers = self.dead_letter_record(
+            record, exc, reason=reason, attempts=attempts, group=group
+        )
         where = f"{getattr(record, 'topic', '')}/{getattr(record, 'partition', '')}"
         async for attempt in self.backoff():
             with attempt:

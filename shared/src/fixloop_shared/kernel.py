@@ -142,6 +142,16 @@ class EventConsumer:
     def scope_of(self, envelope: EventEnvelope, service: str) -> str:
         return self.claim_scope(envelope) if self.claim_scope is not None else service
 
+    def group(self, service: str) -> str:
+        """This consumer's Kafka consumer group: every pod of ``service`` joins it.
+
+        One group per consumer, never one shared by a service's consumers: each group then has
+        one member per pod, its rebalances stay its own, and no two members of one pod ever
+        join, heartbeat or leave the same group at once (the embedded broker loses group state
+        when two requests for one group overlap, see DESIGN.md section 6).
+        """
+        return f"{service}.{self.name}"
+
 
 @dataclass(frozen=True)
 class _Work:
@@ -332,7 +342,11 @@ class EventProcessor:
 
     async def _dead_letter(self, record: Any, exc: BaseException, *, attempts: int) -> None:
         await self.dead_letters.dead_letter(
-            record, exc, reason=dead_letter_reason(exc), attempts=attempts
+            record,
+            exc,
+            reason=dead_letter_reason(exc),
+            attempts=attempts,
+            group=self.consumer.group(self.service),
         )
         self.dead_letters.moved_on(record)
         self._count(1, "dead-lettered")
@@ -384,7 +398,7 @@ def subscribe_consumer(
     max_records: int = 100,
     batch_timeout_ms: int = 50,
 ) -> EventProcessor:
-    """Consume ``consumer.topics`` in the service's group, in batches, through the kernel."""
+    """Consume ``consumer.topics`` in the consumer's group, in batches, through the kernel."""
     processor = EventProcessor(
         consumer=consumer,
         units=units,
@@ -402,7 +416,7 @@ def subscribe_consumer(
     rewind = RewindAfterLoss(bus)
     subscriber = bus.broker.subscriber(
         *consumer.topics,
-        group_id=units.service,
+        group_id=consumer.group(units.service),
         batch=True,
         max_records=max_records,
         batch_timeout_ms=batch_timeout_ms,

@@ -102,14 +102,12 @@ class OrdersSettings(ServiceSettings):
     )
     lifecycle_timer_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     read_cache_seconds: float = Field(
-        default=0.0,
+        default=60.0,
         ge=0,
         le=3600,
         description=(
             "The partner API's reads are answered from memory until what they show changes, and "
-            "for at most this long (60 is a good value); 0 (the default for now) answers every "
-            "read from the store. Its change feed has been seen to stall consumer-group joins on "
-            "the embedded broker."
+            "for at most this long; 0 answers every read from the store."
         ),
     )
     read_cache_max_mib: int = Field(

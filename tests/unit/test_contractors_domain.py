@@ -242,15 +242,18 @@ def test_reasons_per_contractor_are_bounded() -> None:
 # -- the choice ---------------------------------------------------------------------------------
 
 
-def test_longest_prefix_wins_over_load() -> None:
-    local = Candidate(contractor("ctr-z", regions=[ServiceRegion("DE", ("10",))]), open_offers=9)
-    wide = Candidate(contractor("ctr-a", regions=[ServiceRegion("DE", ("1",))]), open_offers=0)
-    country = Candidate(contractor("ctr-b", regions=[ServiceRegion("DE")]), open_offers=0)
+def test_longest_prefix_wins_among_equally_loaded() -> None:
+    local = Candidate(contractor("ctr-z", regions=[ServiceRegion("DE", ("10",))]), open_offers=1)
+    wide = Candidate(contractor("ctr-a", regions=[ServiceRegion("DE", ("1",))]), open_offers=1)
+    country = Candidate(contractor("ctr-b", regions=[ServiceRegion("DE")]), open_offers=1)
     decision = choose_contractor(request(), [wide, country, local], NOON)
     assert isinstance(decision, ContractorChosen)
     assert decision.contractor.contractor_id == "ctr-z"
     assert decision.match_length == 2
     assert decision.eligible_count == 3
+    # Travel and load are weighed together: a local contractor buried in open offers loses.
+    buried = replace(local, open_offers=9)
+    assert chosen_id(choose_contractor(request(), [wide, country, buried], NOON)) == "ctr-a"
 
 
 def test_fewest_open_offers_wins_among_equally_local() -> None:
@@ -437,15 +440,11 @@ def test_choice_properties(pool: list[Candidate], order: DispatchRequest, at: da
         chosen = decision.contractor.contractor_id
         assert verdicts[chosen].eligible
 
-        # ... and no eligible contractor is more local, then less loaded, then smaller id.
-        def key(c: Candidate) -> tuple[int, int, str]:
-            length = verdicts[c.contractor.contractor_id].match_length
-            assert length is not None
-            return (-length, c.open_offers, c.contractor.contractor_id)
-
-        assert key(next(c for c in pool if c.contractor.contractor_id == chosen)) == min(
-            key(c) for c in eligible
-        )
+        # ... the ranking holds exactly the eligible ones, and no eligible contractor scores
+        # higher, or as high with a smaller id.
+        ranked = decision.ranking.ranked
+        assert {r.contractor_id for r in ranked} == {c.contractor.contractor_id for c in eligible}
+        assert (-ranked[0].total, chosen) == min((-r.total, r.contractor_id) for r in ranked)
     else:
         assert decision.considered_total == len(pool)
         assert all(not a.eligible for a in decision.considered)

@@ -15,6 +15,7 @@ BENCH_RATES ?= 1,10,25
 BENCH_RATE_SECONDS ?= 20
 BENCH_ARGS ?=
 BENCH_GRPC_ARGS ?=
+BENCH_DISPATCH_ARGS ?=
 
 .PHONY: help
 help: ## list the targets
@@ -90,6 +91,10 @@ bench: sync ## benchmark the order pipeline (BENCH_ORDERS=2000 BENCH_RUNS=1 BENC
 .PHONY: bench-grpc
 bench-grpc: sync ## benchmark the partner gRPC API's reads against a bare grpc.aio echo (BENCH_RUNS=1)
 	$(RUN) python -m bench.grpc_reads --runs $(BENCH_RUNS) $(BENCH_GRPC_ARGS)
+
+.PHONY: bench-dispatch
+bench-dispatch: sync ## benchmark the pure dispatch choice among 10,000 contractors in one region
+	$(RUN) python -m bench.dispatch_choice $(BENCH_DISPATCH_ARGS)
 
 .PHONY: k8s-render
 k8s-render: sync ## render the Kustomize overlays

@@ -98,7 +98,8 @@ async def test_one_order_runs_the_whole_loop(platform: LocalPlatform, tmp_path: 
         ),
         lambda found: len(found) == 1,
     )
-    assert offered[0]["contractor_id"] == "ctr-berliner-klima"
+    # Both serve Berlin hvac for acme; load balancing across the module's orders picks either.
+    assert offered[0]["contractor_id"] in {"ctr-berliner-klima", "ctr-kaelte-nord"}
 
     reserved = await eventually(
         lambda: of_work_order(

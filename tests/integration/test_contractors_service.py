@@ -47,6 +47,7 @@ from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.store import MongoClient as AsyncMongoClient
 from fixloop_shared.store import Store
 from fixloop_shared.topics import Topic, dead_letter_topic
+from fixloop_shared.vocabulary import Priority
 
 pytestmark = pytest.mark.integration
 
@@ -491,7 +492,9 @@ async def offered_twice(
         dispatch_round=2,
     )
     async with service.ctx.store.transaction() as uow:
-        await service.ledger.within(uow).save_offer(second, dispatch_request(order))
+        await service.ledger.within(uow).save_offer(
+            second, dispatch_request(order), Priority.NORMAL, correlationid="test"
+        )
     return str(offered.json()["offer_id"]), second.offer_id
 
 
@@ -676,9 +679,14 @@ async def test_declined_offer_and_the_job_through_completion_and_reopening(
     await publish_step(kafka_bootstrap, reopened)
     await eventually(kaelte_load, lambda load: load == (kaelte[0] - 1, kaelte[1] + 1))
     assert (await offer_doc(service, second))["job"] == "open"
-    # Nothing in all of this is announced: only offers that no longer stand are.
+    # Only offers that end are announced (here the declined one); the job's steps are not, and
+    # the decline made no new round: the order's second offer was still open.
     records = await every_decision_for(kafka_bootstrap, wo)
-    assert [r.headers["ce_type"] for r in records] == ["fixloop.assignment.offered.v1"]
+    assert [r.headers["ce_type"] for r in records] == [
+        "fixloop.assignment.offered.v1",
+        "fixloop.assignment.declined.v1",
+    ]
+    assert records[1].json()["reason"] == "no technician free"
 
 
 async def test_offer_and_its_cancellation_in_one_batch(

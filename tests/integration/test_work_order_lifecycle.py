@@ -34,6 +34,7 @@ from fixloop_orders.main import OrdersService, bootstrap
 from fixloop_orders.settings import OrdersSettings
 from fixloop_shared.bus import DLQ_HEADER_PREFIX
 from fixloop_shared.contracts import (
+    AssignmentExpired,
     AssignmentOffered,
     CancellationRequested,
     CompletionVerified,
@@ -813,6 +814,50 @@ async def test_illegal_steps_are_refused_and_change_nothing(stack: Stack) -> Non
     order = await stack.get(work_order_id)
     assert order.state == S.WORK_ORDER_STATE_CANCELLED
     assert not order.HasField("contractor_id")
+
+
+async def test_an_offer_the_contractors_service_timed_out_can_no_longer_be_taken(
+    stack: Stack,
+) -> None:
+    work_order_id = await received_order(stack)
+    offer_id = await offer(stack, work_order_id, C1)
+    await stack.wait_state(work_order_id, S.WORK_ORDER_STATE_DISPATCHING)
+    expired = AssignmentExpired(
+        work_order_id=work_order_id,
+        offer_id=offer_id,
+        contractor_id=C1,
+        expired_at=datetime.now(UTC),
+        dispatch_round=1,
+    )
+    envelope = EventEnvelope.new(
+        expired, source=Service.CONTRACTORS, subject=work_order_id, tenant=TENANT
+    )
+    await publish_binary(
+        stack.bootstrap, Topic.CONTRACTORS_EVENTS, envelope, expired, work_order_id
+    )
+
+    async def stored() -> Any:
+        return await stack.db[OFFERS].find_one({"_id": offer_id})
+
+    await eventually(stored, lambda doc: doc is not None and doc["status"] == "expired")
+    assert "assignment_expired" in await stack.timeline_kinds(work_order_id)
+    # Gone from the contractor's open offers, listed as expired with the closed ones.
+    open_offers = await stack.call(stack.jobs.ListOffers, jobs_pb2.ListOffersRequest(), "c1")
+    assert offer_id not in {o.offer_id for o in open_offers.offers}
+    every = await stack.call(
+        stack.jobs.ListOffers, jobs_pb2.ListOffersRequest(include_closed=True), "c1"
+    )
+    (mine,) = [o for o in every.offers if o.offer_id == offer_id]
+    assert mine.status == jobs_pb2.OFFER_STATUS_EXPIRED
+    await expect(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        stack.call(
+            stack.jobs.AcceptOffer,
+            jobs_pb2.AcceptOfferRequest(request_id=rid(), offer_id=offer_id),
+            "c1",
+        ),
+    )
+    assert (await stack.get(work_order_id)).state == S.WORK_ORDER_STATE_DISPATCHING
 
 
 async def test_verify_twice_and_a_contractor_on_another_contractors_job(stack: Stack) -> None:

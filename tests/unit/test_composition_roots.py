@@ -68,6 +68,7 @@ from fixloop_shared.memory import MemoryStore
 from fixloop_shared.runtime import ServiceContext
 from fixloop_shared.store import Store
 from fixloop_shared.topics import Service, Topic
+from fixloop_shared.vocabulary import Priority
 from fixloop_sla.adapters.memory import MemoryClockRepository
 from fixloop_sla.domain import ClockState, clock_id_for
 from fixloop_sla.main import bootstrap as sla_bootstrap
@@ -393,7 +394,9 @@ async def test_contractors_assignment_in_memory_withdraws_the_other_offer_once()
         dispatch_round=2,
     )
     async with store.transaction() as uow:
-        await service.ledger.within(uow).save_offer(second, dispatch_request(order))
+        await service.ledger.within(uow).save_offer(
+            second, dispatch_request(order), Priority.NORMAL, correlationid="test"
+        )
 
     assigned_at = NOON + timedelta(minutes=7)
     assigned = event_of(

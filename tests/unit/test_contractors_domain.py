@@ -27,6 +27,8 @@ from fixloop_contractors.adapters.contractor_file import (
 from fixloop_contractors.adapters.memory import MemoryDispatchLedger
 from fixloop_contractors.app.assignments import AssignmentTracker, LifecycleOutcome
 from fixloop_contractors.app.dispatch import DispatchOutcome, DispatchResult, WorkOrderDispatcher
+from fixloop_contractors.app.explain import DispatchExplanation
+from fixloop_contractors.app.ports import DispatchHistory
 from fixloop_contractors.app.registry import credential_alerts
 from fixloop_contractors.domain.dispatch import (
     MAX_REASONS_PER_CONTRACTOR,
@@ -77,7 +79,7 @@ from fixloop_shared.envelope import Event, EventEnvelope
 from fixloop_shared.kernel import UnitOfWork, apply_event
 from fixloop_shared.memory import MemoryStore, MemoryUnitOfWork
 from fixloop_shared.topics import Topic
-from fixloop_shared.vocabulary import ActorKind, WorkOrderState
+from fixloop_shared.vocabulary import ActorKind, Priority, WorkOrderState
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_FILE = REPO / "examples" / "contractors.yaml"
@@ -242,15 +244,18 @@ def test_reasons_per_contractor_are_bounded() -> None:
 # -- the choice ---------------------------------------------------------------------------------
 
 
-def test_longest_prefix_wins_over_load() -> None:
-    local = Candidate(contractor("ctr-z", regions=[ServiceRegion("DE", ("10",))]), open_offers=9)
-    wide = Candidate(contractor("ctr-a", regions=[ServiceRegion("DE", ("1",))]), open_offers=0)
-    country = Candidate(contractor("ctr-b", regions=[ServiceRegion("DE")]), open_offers=0)
+def test_longest_prefix_wins_among_equally_loaded() -> None:
+    local = Candidate(contractor("ctr-z", regions=[ServiceRegion("DE", ("10",))]), open_offers=1)
+    wide = Candidate(contractor("ctr-a", regions=[ServiceRegion("DE", ("1",))]), open_offers=1)
+    country = Candidate(contractor("ctr-b", regions=[ServiceRegion("DE")]), open_offers=1)
     decision = choose_contractor(request(), [wide, country, local], NOON)
     assert isinstance(decision, ContractorChosen)
     assert decision.contractor.contractor_id == "ctr-z"
     assert decision.match_length == 2
     assert decision.eligible_count == 3
+    # Travel and load are weighed together: a local contractor buried in open offers loses.
+    buried = replace(local, open_offers=9)
+    assert chosen_id(choose_contractor(request(), [wide, country, buried], NOON)) == "ctr-a"
 
 
 def test_fewest_open_offers_wins_among_equally_local() -> None:
@@ -437,15 +442,11 @@ def test_choice_properties(pool: list[Candidate], order: DispatchRequest, at: da
         chosen = decision.contractor.contractor_id
         assert verdicts[chosen].eligible
 
-        # ... and no eligible contractor is more local, then less loaded, then smaller id.
-        def key(c: Candidate) -> tuple[int, int, str]:
-            length = verdicts[c.contractor.contractor_id].match_length
-            assert length is not None
-            return (-length, c.open_offers, c.contractor.contractor_id)
-
-        assert key(next(c for c in pool if c.contractor.contractor_id == chosen)) == min(
-            key(c) for c in eligible
-        )
+        # ... the ranking holds exactly the eligible ones, and no eligible contractor scores
+        # higher, or as high with a smaller id.
+        ranked = decision.ranking.ranked
+        assert {r.contractor_id for r in ranked} == {c.contractor.contractor_id for c in eligible}
+        assert (-ranked[0].total, chosen) == min((-r.total, r.contractor_id) for r in ranked)
     else:
         assert decision.considered_total == len(pool)
         assert all(not a.eligible for a in decision.considered)
@@ -704,7 +705,22 @@ class MemoryTransaction:
             for cid, c in self.ledger.profiles.items()
         ]
 
-    async def save_offer(self, offer: Offer, request: DispatchRequest) -> None:
+    async def history(self, work_order_id: str, *, tenant: str) -> DispatchHistory | None:
+        return None  # one round only here: next rounds are tested on the service's ledgers
+
+    async def save_explanation(self, explanation: DispatchExplanation) -> None:
+        self.uow.session.collection("explanations")[explanation.work_order_id] = {
+            "explanation": explanation
+        }
+
+    async def save_offer(
+        self,
+        offer: Offer,
+        request: DispatchRequest,
+        priority: Priority,
+        *,
+        correlationid: str,
+    ) -> None:
         self.uow.session.collection("decisions")[offer.work_order_id] = {"offer": offer}
         load = self.uow.session.collection("load").setdefault(offer.contractor_id, {"open": 0})
         load["open"] += 1
@@ -714,12 +730,13 @@ class MemoryTransaction:
         *,
         decision_id: str,
         request: DispatchRequest,
-        decision: NoEligibleContractor,
+        reason: str,
+        considered_total: int,
         decided_at: datetime,
+        dispatch_round: int,
+        priority: Priority,
     ) -> None:
-        self.uow.session.collection("decisions")[request.work_order_id] = {
-            "unfilled": decision.reason
-        }
+        self.uow.session.collection("decisions")[request.work_order_id] = {"unfilled": reason}
 
     def emit(
         self, payload: EventPayload, *, topic: str, key: str, tenant: str, correlationid: str
@@ -1085,7 +1102,12 @@ async def test_assigned_and_cancelled_through_the_use_case_in_memory(
             offer_to("ctr-kaelte-nord", "off-2", work_order_id="wo-7", dispatch_round=2),
             offer_to("ctr-berliner-klima", "off-3", work_order_id="wo-8"),
         ):
-            await tx.save_offer(offer, request(work_order_id=offer.work_order_id))
+            await tx.save_offer(
+                offer,
+                request(work_order_id=offer.work_order_id),
+                Priority.NORMAL,
+                correlationid="test",
+            )
     tracker = AssignmentTracker(ledger)
     assert ledger.open_offers("ctr-berliner-klima") == 2
 
@@ -1153,3 +1175,349 @@ async def test_assigned_and_cancelled_through_the_use_case_in_memory(
     assert result.withdrawn == ()  # off-1 was withdrawn already
     assert (ledger.open_offers("ctr-kaelte-nord"), ledger.open_jobs("ctr-kaelte-nord")) == (0, 0)
     assert len(store.outbox) == 1
+
+
+# -- the contractor file: location, capacity, skill levels and rota ----------------------------
+
+PROFILE_YAML = """\
+contractors:
+  - contractor_id: ctr-a
+    name: A GmbH
+    email: a@example.com
+    timezone: Europe/Berlin
+    tenants: [acme]
+    skills: [hvac, elevator]
+    regions: [{country: DE, postal_prefixes: ["10"]}]
+    base_location: {latitude: 52.52, longitude: 13}
+    max_concurrent_jobs: 6
+    skill_levels: {hvac: 5, elevator: 1}
+    rota:
+      primary:
+        windows:
+          - {days: weekdays, from: "07:00", to: "19:00"}
+          - {days: sat, from: "09:00", to: "13:00"}
+        exceptions:
+          - {date: 2026-12-25}
+          - date: "2026-12-24"
+            hours: [{from: "08:00", to: "12:00"}, {from: "20:00", to: "24:00"}]
+      backup:
+        windows:
+          - {days: every_day, from: "19:00", to: "07:00"}
+          - {days: [sun], from: "00:00", to: "00:00"}
+          - {days: weekends, from: "13:00", to: "24:00"}
+"""
+
+
+def test_profile_fields_are_read_from_the_file() -> None:
+    from fixloop_contractors.domain.model import GeoPoint
+    from fixloop_contractors.domain.rota import (
+        EVERY_DAY,
+        WORKING_DAYS,
+        DayException,
+        OnCallRota,
+        RotaLayer,
+        Weekday,
+        WeeklyWindow,
+    )
+
+    (parsed,) = parse_contractors(PROFILE_YAML)
+    weekend = (Weekday.SATURDAY, Weekday.SUNDAY)
+    expected = replace(
+        contractor(skills=("hvac", "elevator")),
+        name="A GmbH",
+        email="a@example.com",
+        base_location=GeoPoint(52.52, 13.0),
+        max_concurrent_jobs=6,
+        skill_levels=(("elevator", 1), ("hvac", 5)),
+        rota=OnCallRota(
+            primary=RotaLayer(
+                windows=(
+                    *WeeklyWindow.daily(time(7), time(19), WORKING_DAYS),
+                    *WeeklyWindow.daily(time(9), time(13), (Weekday.SATURDAY,)),
+                ),
+                exceptions=(
+                    DayException.off(date(2026, 12, 25)),
+                    DayException(date(2026, 12, 24), ((time(8), time(12)), (time(20), time(0)))),
+                ),
+            ),
+            backup=RotaLayer(
+                windows=(
+                    *WeeklyWindow.daily(time(19), time(7), EVERY_DAY),
+                    *WeeklyWindow.daily(time(0), time(0), (Weekday.SUNDAY,)),
+                    *WeeklyWindow.daily(time(13), time(0), weekend),
+                )
+            ),
+        ),
+    )
+    assert parsed == expected
+    assert parsed.skill_level("hvac") == 5
+    assert parsed.base_location is not None
+    assert parsed.base_location.latitude == 52.52
+
+    # The same file written as JSON (dates as text) gives the same contractor.
+    as_json = json.dumps(yaml.safe_load(PROFILE_YAML), default=str)
+    assert parse_contractors(as_json, fmt="json") == [parsed]
+
+    # The windows mean what the file says, on the contractor's wall clock.
+    berlin = ZoneInfo("Europe/Berlin")
+    rota = parsed.rota
+    assert rota is not None
+
+    def layer(day: date, hour: int, minute: int = 0) -> str | None:
+        assert rota is not None
+        local = datetime.combine(day, time(hour, minute), tzinfo=berlin)
+        found = rota.on_call_at(local, berlin)
+        return None if found is None else found.value
+
+    assert layer(date(2026, 11, 23), 7) == "primary"  # Monday
+    assert layer(date(2026, 11, 23), 6, 59) == "backup"  # the night before, past midnight
+    assert layer(date(2026, 11, 21), 12) == "primary"  # Saturday morning hours
+    assert layer(date(2026, 11, 21), 13, 30) == "backup"  # Saturday afternoon
+    assert layer(date(2026, 11, 22), 12) == "backup"  # Sunday, 24 hours
+    assert layer(date(2026, 12, 24), 10) == "primary"  # Christmas Eve: its own hours
+    assert layer(date(2026, 12, 24), 14) is None  # a Thursday, but not in those hours
+    assert layer(date(2026, 12, 24), 23) == "primary"  # 20:00 to the end of the day
+    assert layer(date(2026, 12, 25), 10) is None  # off all day, and no backup by day
+
+
+def test_profile_fields_are_optional_and_default_in_the_domain() -> None:
+    (plain,) = parse_contractors(json.dumps({"contractors": [entry()]}), fmt="json")
+    assert plain.base_location is None
+    assert plain.max_concurrent_jobs is None
+    assert plain.skill_levels == ()
+    assert plain.skill_level("hvac") == 3
+    assert plain.rota is None
+
+    primary_only = entry(
+        rota={"primary": {"windows": [{"days": "every_day", "from": "08:00", "to": "08:00"}]}},
+    )
+    explicit_null = entry(
+        base_location=None,
+        max_concurrent_jobs=None,
+        rota={
+            "primary": {"windows": [{"days": "every_day", "from": "08:00", "to": "08:00"}]},
+            "backup": None,
+        },
+    )
+    a, b = parse_contractors(
+        json.dumps({"contractors": [primary_only, dict(explicit_null, contractor_id="ctr-b")]}),
+        fmt="json",
+    )
+    assert a.rota is not None
+    assert a.rota.backup is None
+    assert a.rota == b.rota
+    assert b.base_location is None
+    # From equal to to: 24 hours from that time, every day.
+    assert a.rota.on_call_at(NOON, ZoneInfo("Europe/Berlin")) is not None
+    # A layer of exceptions only (on call on named dates) is allowed.
+    (dated,) = parse_contractors(
+        json.dumps(
+            {
+                "contractors": [
+                    entry(
+                        rota={
+                            "primary": {
+                                "windows": [],
+                                "exceptions": [
+                                    {
+                                        "date": "2026-12-31",
+                                        "hours": [{"from": "00:00", "to": "24:00"}],
+                                    }
+                                ],
+                            }
+                        }
+                    )
+                ]
+            }
+        ),
+        fmt="json",
+    )
+    assert dated.rota is not None
+    assert dated.rota.primary.windows == ()
+
+
+PROFILE_MISTAKES_YAML = """\
+contractors:
+  - contractor_id: ctr-a
+    name: A
+    email: a@example.com
+    timezone: Europe/Berlin
+    tenants: [acme]
+    skills: [hvac]
+    regions: [{country: DE}]
+    base_location: {latitude: 91, longitude: "13.4", altitude: 30}
+    max_concurrent_jobs: 0
+    skill_levels: {hvac: 6, Plumbing: 2}
+    rota:
+      primary:
+        windows:
+          - {days: workdays, from: 19:00, to: "25:00"}
+          - {days: [mon, mon, monday], from: "7:00", to: "08:00", note: x}
+        exceptions:
+          - {date: 2026-12-25, hours: [{from: "12:00", to: "08:00"}]}
+          - {date: 2026-02-30}
+          - {date: 2026-12-26T00:00:00Z}
+      backup:
+        windows: []
+      standby: {windows: []}
+  - contractor_id: ctr-b
+    name: B
+    email: b@example.com
+    timezone: Europe/Berlin
+    tenants: [acme]
+    skills: [hvac]
+    regions: [{country: DE}]
+    max_concurrent_jobs: 1001
+    skill_levels: {hvac: "4", plumbing: 2, electrical: 1}
+    rota:
+      primary:
+        windows: [{days: every_day, from: "08:00", to: "18:00"}]
+        exceptions: [{date: 2026-12-25}, {date: 2026-12-26}, {date: 2026-12-25}]
+  - contractor_id: ctr-c
+    name: C
+    email: c@example.com
+    timezone: Europe/Berlin
+    tenants: [acme]
+    skills: [hvac]
+    regions: [{country: DE}]
+    max_concurrent_jobs: true
+    skill_levels: {hvac: 2, plumbing: 2}
+    rota: {backup: {windows: [{days: every_day, from: "00:00", to: "00:00"}]}}
+"""
+
+
+def test_profile_mistakes_are_refused_with_their_locations() -> None:
+    assert problems_of(PROFILE_MISTAKES_YAML) == [
+        "contractors[0].base_location.latitude: Input should be less than or equal to 90",
+        "contractors[0].base_location.longitude: Input should be a valid number",
+        "contractors[0].base_location.altitude: Extra inputs are not permitted",
+        "contractors[0].max_concurrent_jobs: Input should be greater than or equal to 1",
+        "contractors[0].skill_levels.hvac: Input should be less than or equal to 5",
+        "contractors[0].skill_levels.Plumbing[key]: String should match pattern "
+        "'^[a-z][a-z0-9_-]{1,39}$'",
+        "contractors[0].rota.primary.windows[0].days: Input should be a list of days (mon, tue, "
+        "wed, thu, fri, sat, sun) or one of 'weekdays', 'weekends', 'every_day'",
+        'contractors[0].rota.primary.windows[0].from: Input should be a time written "HH:MM" in '
+        "quotes (YAML read 19:00 as the number 1140)",
+        'contractors[0].rota.primary.windows[0].to: Input should be a time written "HH:MM" '
+        "(00:00 to 24:00)",
+        "contractors[0].rota.primary.windows[1].days[2]: Input should be 'mon', 'tue', 'wed', "
+        "'thu', 'fri', 'sat' or 'sun'",
+        'contractors[0].rota.primary.windows[1].from: Input should be a time written "HH:MM" '
+        "(00:00 to 23:59)",
+        "contractors[0].rota.primary.windows[1].note: Extra inputs are not permitted",
+        "contractors[0].rota.primary.exceptions[0].hours[0]: 'to' (08:00) should be after "
+        """'from' (12:00) on the same day; write "24:00" for midnight at its end""",
+        "contractors[0].rota.primary.exceptions[1].date: Input should be a valid date: "
+        "day is out of range for month",
+        "contractors[0].rota.primary.exceptions[2].date: Input should be a date (YYYY-MM-DD), "
+        "not a date and time",
+        "contractors[0].rota.backup: a rota layer needs at least one window or exception "
+        "(it would never be on call)",
+        "contractors[0].rota.standby: Extra inputs are not permitted",
+        "contractors[1].max_concurrent_jobs: Input should be less than or equal to 1000",
+        "contractors[1].skill_levels.hvac: Input should be a valid integer",
+        "contractors[1].rota.primary.exceptions: 2026-12-25 is listed twice (exceptions[0] and "
+        "exceptions[2]); give all of that day's hours in one entry",
+        "contractors[2].max_concurrent_jobs: Input should be a valid integer",
+        "contractors[2].skill_levels: 'plumbing' is not among its skills (hvac)",
+        "contractors[2].rota.primary: Field required",
+    ]
+
+
+def test_profile_skill_levels_only_for_its_skills_and_days_listed_once() -> None:
+    doc = {
+        "contractors": [
+            entry(skill_levels={"plumbing": 2, "electrical": 4, "hvac": 1}),
+            entry(
+                contractor_id="ctr-b",
+                rota={
+                    "primary": {
+                        "windows": [{"days": ["sat", "sat"], "from": "08:00", "to": "09:00"}]
+                    }
+                },
+            ),
+        ]
+    }
+    assert problems_of(json.dumps(doc), fmt="json") == [
+        "contractors[0].skill_levels: 'plumbing', 'electrical' are not among its skills (hvac)",
+        "contractors[1].rota.primary.windows[0].days: 'sat' is listed twice",
+    ]
+
+
+def test_profile_list_sizes_are_bounded() -> None:
+    from fixloop_contractors.adapters.contractor_file import (
+        MAX_EXCEPTION_HOURS,
+        MAX_ROTA_EXCEPTIONS,
+        MAX_ROTA_WINDOWS,
+    )
+
+    def sized(windows: int, exceptions: int, hours: int, levels: int) -> str:
+        window = {"days": "mon", "from": "08:00", "to": "09:00"}
+        first = date(2026, 1, 1)
+        rota = {
+            "primary": {
+                "windows": [window] * windows,
+                "exceptions": [
+                    {"date": (first + timedelta(days=i)).isoformat()} for i in range(exceptions)
+                ],
+            },
+            "backup": {
+                "windows": [window],
+                "exceptions": [
+                    {"date": "2026-12-24", "hours": [{"from": "08:00", "to": "09:00"}] * hours}
+                ],
+            },
+        }
+        skill_levels = {"hvac": 3, **{f"class-{i}": 3 for i in range(levels - 1)}}
+        return json.dumps({"contractors": [entry(rota=rota, skill_levels=skill_levels)]})
+
+    problems = problems_of(
+        sized(MAX_ROTA_WINDOWS + 1, MAX_ROTA_EXCEPTIONS + 1, MAX_EXCEPTION_HOURS + 1, 51),
+        fmt="json",
+    )
+    assert [p.split(": ", 1)[0] for p in problems] == [
+        "contractors[0].skill_levels",
+        "contractors[0].rota.primary.windows",
+        "contractors[0].rota.primary.exceptions",
+        "contractors[0].rota.backup.exceptions[0].hours",
+    ]
+    assert all("should have at most" in p for p in problems)
+
+    # At the limits it is accepted (but for skill levels of classes that are not its skills).
+    (parsed,) = parse_contractors(
+        sized(MAX_ROTA_WINDOWS, MAX_ROTA_EXCEPTIONS, MAX_EXCEPTION_HOURS, 1), fmt="json"
+    )
+    assert parsed.rota is not None
+    assert len(parsed.rota.primary.exceptions) == MAX_ROTA_EXCEPTIONS
+    assert parsed.skill_levels == (("hvac", 3),)
+
+
+def test_example_file_carries_profiles_for_lift_go_and_thamesfix(
+    example_world: list[Contractor],
+) -> None:
+    from fixloop_contractors.domain.rota import OnCall
+
+    by_id = {c.contractor_id: c for c in example_world}
+    lift, thames = by_id["ctr-lift-go"], by_id["ctr-thamesfix"]
+    assert lift.base_location is not None
+    assert lift.max_concurrent_jobs == 6
+    assert lift.rota is not None
+    assert lift.rota.backup is not None
+    berlin, london = ZoneInfo("Europe/Berlin"), ZoneInfo("Europe/London")
+    # Lift & Go: office hours on weekdays, its emergency service at night and at weekends.
+    assert lift.rota.on_call_at(datetime(2026, 11, 23, 9, tzinfo=berlin), berlin) is OnCall.PRIMARY
+    assert lift.rota.on_call_at(datetime(2026, 11, 23, 22, tzinfo=berlin), berlin) is OnCall.BACKUP
+    assert lift.rota.on_call_at(NOON, berlin) is OnCall.BACKUP  # a Saturday
+    assert thames.skill_levels == (("electrical", 3), ("hvac", 4), ("plumbing", 5))
+    assert thames.rota is not None
+    # ThamesFix: office hours on weekdays, closed on Christmas Day, 24-hour call-out behind it.
+    workday = datetime(2026, 12, 24, 10, tzinfo=london)
+    christmas = datetime(2026, 12, 25, 10, tzinfo=london)
+    assert thames.rota.on_call_at(workday, london) is OnCall.PRIMARY
+    assert thames.rota.on_call_at(christmas, london) is OnCall.BACKUP
+    assert thames.rota.primary.has_exception(date(2026, 12, 25))
+    assert thames.rota.primary.has_exception(date(2026, 12, 26))
+    # The other contractors state none of it.
+    others = [c for c in example_world if c.contractor_id not in {"ctr-lift-go", "ctr-thamesfix"}]
+    assert all(c.rota is None and c.base_location is None for c in others)

@@ -102,6 +102,7 @@ def test_cli_depends_on_no_dev_tooling() -> None:
 EXTRA_COMMAND_GROUPS = {
     "jobs": "fixloop_orders.cli_jobs:app",
     "demo": "fixloop_orders.cli_demo:app",
+    "dispatch": "fixloop_contractors.cli_dispatch:app",
 }
 
 

@@ -37,7 +37,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 
-def _fail(message: str, exit_code: int = EXIT_FAILURE) -> NoReturn:
+def fail(message: str, exit_code: int = EXIT_FAILURE) -> NoReturn:
     Console(stderr=True, highlight=False).print(
         Text(f"error: {message}", style="red"), soft_wrap=True
     )
@@ -48,7 +48,7 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
-def _settings() -> ContractorsSettings:
+def service_settings() -> ContractorsSettings:
     from pydantic import ValidationError
 
     from fixloop_contractors.settings import ContractorsSettings
@@ -60,10 +60,10 @@ def _settings() -> ContractorsSettings:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
             for err in exc.errors(include_url=False, include_input=False)
         )
-        _fail(f"invalid FIXLOOP_CONTRACTORS_* settings: {problems}", EXIT_USAGE)
+        fail(f"invalid FIXLOOP_CONTRACTORS_* settings: {problems}", EXIT_USAGE)
 
 
-def _with_store(settings: ContractorsSettings, work: Callable[[Store], Awaitable[T]]) -> T:
+def with_store(settings: ContractorsSettings, work: Callable[[Store], Awaitable[T]]) -> T:
     """Run ``work`` against the contractors store; a store that cannot be reached is an error."""
     from pymongo.errors import PyMongoError
 
@@ -84,7 +84,7 @@ def _with_store(settings: ContractorsSettings, work: Callable[[Store], Awaitable
         return asyncio.run(run())
     except PyMongoError as exc:
         detail = str(exc).split(" (configured timeouts")[0][:200]
-        _fail(
+        fail(
             "the contractors store (FIXLOOP_CONTRACTORS_MONGODB_URI, database "
             f"{settings.database!r}) failed: {type(exc).__name__}: {detail}"
         )
@@ -106,7 +106,7 @@ def _read(path: Path) -> list[Contractor]:
         if hidden > 0:
             typer.echo(f"... and {hidden} more problems", err=True)
         count = len(exc.problems)
-        _fail(f"{path}: {count} problem{'s' if count != 1 else ''}; nothing was imported")
+        fail(f"{path}: {count} problem{'s' if count != 1 else ''}; nothing was imported")
 
 
 def _alert_table(title: str, alerts: Sequence[CredentialAlert], *, style: str) -> Table:
@@ -214,7 +214,7 @@ def import_file(
     async def work(store: Store) -> ImportReport:
         return await import_contractors(MongoContractorRegistry(store), contractors, as_of=day)
 
-    report = _with_store(_settings(), work)
+    report = with_store(service_settings(), work)
     counts = report.counts
     summary = Table(title=f"Imported {counts.total} contractors from {file}", title_justify="left")
     summary.add_column("imported", justify="right")
@@ -263,12 +263,12 @@ def list_contractors(
         try:
             TypeAdapter(TenantId).validate_python(tenant)
         except ValidationError:
-            _fail(f"--tenant {tenant!r} is not a tenant id", EXIT_USAGE)
+            fail(f"--tenant {tenant!r} is not a tenant id", EXIT_USAGE)
 
     async def work(store: Store) -> list[Candidate]:
         return await MongoContractorRegistry(store).list_contractors(tenant=tenant)
 
-    candidates = _with_store(_settings(), work)
+    candidates = with_store(service_settings(), work)
     console = Console(highlight=False)
     if not candidates:
         console.print("No contractors." if tenant is None else f"No contractors serve {tenant}.")

@@ -14,6 +14,7 @@ from fixloop_contractors.adapters.mongo import (
     MongoDispatchLedger,
     ensure_indexes,
 )
+from fixloop_contractors.adapters.offer_expiry import offer_expiry_work
 from fixloop_contractors.app.assignments import AssignmentTracker
 from fixloop_contractors.app.dispatch import Clock, WorkOrderDispatcher, utc_now
 from fixloop_contractors.app.ports import ContractorRegistry, DispatchLedger
@@ -69,9 +70,27 @@ def bootstrap(
         memory = memory_store(uow)
         registry, ledger = MemoryContractorRegistry(memory), MemoryDispatchLedger(memory)
         ctx.units = memory
-    dispatcher = WorkOrderDispatcher(ledger, offer_ttl=settings.offer_ttl, clock=clock or utc_now)
-    assignments = AssignmentTracker(ledger)
+    now = clock or utc_now
+    dispatcher = WorkOrderDispatcher(
+        ledger,
+        offer_ttl=settings.offer_ttl,
+        emergency_offer_ttl=settings.emergency_offer_ttl,
+        max_rounds=settings.dispatch_max_rounds,
+        clock=now,
+        weights=settings.score_weights.score_weights(),
+        preferences={
+            tenant: given.tenant_preferences()
+            for tenant, given in settings.tenant_preferences.items()
+        },
+    )
+    assignments = AssignmentTracker(ledger, dispatcher, clock=now)
     consumers = contractors_consumers(dispatcher, assignments, metrics=ctx.metrics)
+    if isinstance(ledger, MongoDispatchLedger):
+        ctx.scheduler.add(
+            offer_expiry_work(
+                assignments, ledger, ctx.units, poll_seconds=settings.offer_expiry_poll_seconds
+            )
+        )
     ctx.consume(*consumers)
     declare_published_topics(ctx.bus, [Topic.CONTRACTORS_EVENTS])
     app = build_app(
@@ -80,9 +99,10 @@ def bootstrap(
         indexes=ensure_indexes,
         title="Fixloop contractors",
         description=(
-            "Contractor registry and dispatch: offers each received work order to the most "
-            "local, least loaded eligible contractor, and follows the order's lifecycle "
-            "(accepted, declined and withdrawn offers; contractors' open jobs)."
+            "Contractor registry and dispatch: offers each received work order to the best "
+            "ranked eligible contractor, and to the next one when an offer is declined or runs "
+            "out, until it is taken or reported unfilled; follows the order's lifecycle "
+            "(accepted and withdrawn offers; contractors' open jobs)."
         ),
     )
     return ContractorsService(

@@ -3,10 +3,12 @@
 Each demo order is the example HVAC breakdown in Berlin (``examples/orders/``, built in here so
 the command runs anywhere) with a fresh event id, external id ``DEMO-<random>`` and the current
 time. It is published to the inbound topic as an external platform would; then the demo plays
-everyone else through the partner gRPC API: the contractor's app (dev key of Berliner Klima)
-accepts the offer, books the visit, reports en route and on site and completes the work with a
-report and a photo reference; the requester (acme's partner key) verifies it; the orders service
-closes it. Orders run concurrently; every step is printed as it happens.
+everyone else through the partner gRPC API: the apps of the contractors whose keys it is given
+(by default the dev keys of Berliner Klima and Kälte Nord, the two contractors the example order
+can go to) look for the offer; the app that got it accepts it, books the visit, reports en route
+and on site and completes the work with a report and a photo reference; the requester (acme's
+partner key) verifies it; the orders service closes it. Orders run concurrently; every step is
+printed as it happens (the ``assigned`` step names the contractor that took the order).
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ app = typer.Typer(
 )
 
 PARTNER_KEY = "dev-key-acme"
-CONTRACTOR_KEY = "dev-key-contractor-berliner-klima"
+# The dev keys of both contractors that serve the example order (Berlin, hvac, acme): dispatch
+# spreads the load, so with a few orders open some go to Kälte Nord.
+CONTRACTOR_KEYS = ("dev-key-contractor-berliner-klima", "dev-key-contractor-kaelte-nord")
 CONTRACTORS_HINT = (
     "import the example contractors first: fixloop contractors import examples/contractors.yaml"
 )
@@ -149,6 +153,7 @@ class Run:
     style: str
     started: float = field(default_factory=time.monotonic)
     work_order_id: str = ""
+    contractor_id: str = ""
     state: str = "not published"
     finished: float | None = None
 
@@ -162,14 +167,22 @@ class DemoSettings:
     count: int
     target: str
     partner_key: str
-    contractor_key: str
+    contractor_keys: tuple[str, ...]
     kafka: KafkaSettings
     timeout: float
     offer_timeout: float
 
 
+@dataclass(frozen=True)
+class SeenOffer:
+    """An open offer and the contractor key whose app sees it (the one to take the job with)."""
+
+    key: str
+    offer: Any
+
+
 class Demo:
-    """Publishes the orders and plays the contractor and the requester until they are closed."""
+    """Publishes the orders and plays the contractors and the requester until they are closed."""
 
     def __init__(self, settings: DemoSettings) -> None:
         self.s = settings
@@ -178,7 +191,7 @@ class Demo:
             for i in range(settings.count)
         ]
         self._orders: dict[str, work_order_pb2.WorkOrder] = {}  # by external id
-        self._offers: dict[str, Any] = {}  # open offers by work order id
+        self._offers: dict[str, SeenOffer] = {}  # open offers by work order id
         self._changed = asyncio.Condition()
         self._since = datetime.now(UTC) - timedelta(seconds=30)
         self._channel: Any = None
@@ -259,8 +272,8 @@ class Demo:
                 self._changed.notify_all()
             await asyncio.sleep(POLL_SECONDS)
 
-    async def _poll_offers(self) -> None:
-        """The contractor's open offers, by work order id (as the contractor's app)."""
+    async def _poll_offers(self, key: str) -> None:
+        """The open offers of ``key``'s contractor, by work order id (as that contractor's app)."""
         from fixloop.v1 import contractor_jobs_service_pb2 as pb
 
         stub = self._jobs_stub()
@@ -269,9 +282,9 @@ class Demo:
             token = ""
             while True:
                 request = pb.ListOffersRequest(page_size=200, page_token=token)
-                answer = await self._call(stub.ListOffers, request, self.s.contractor_key, ctx)
+                answer = await self._call(stub.ListOffers, request, key, ctx)
                 for offer in answer.offers:
-                    self._offers[offer.work_order_id] = offer
+                    self._offers[offer.work_order_id] = SeenOffer(key, offer)
                 token = answer.next_page_token
                 if not token:
                     break
@@ -292,7 +305,7 @@ class Demo:
     # ------------------------------------------------------------------ start and stop
 
     async def _connect(self) -> None:
-        """Reach the API with both keys, then the broker: one line saying which is missing."""
+        """Reach the API with every key, then the broker: one line saying which is missing."""
         import grpc
         from aiokafka import AIOKafkaProducer
         from aiokafka.errors import KafkaError
@@ -301,28 +314,35 @@ class Demo:
         from fixloop.v1 import work_orders_service_pb2 as orders_pb
 
         self._channel = grpc.aio.insecure_channel(self.s.target)
-        for method, request, key, action, what in (
+        checks: list[tuple[Any, Any, str, str, str, str]] = [
             (
                 self._orders_stub().ListWorkOrders,
                 orders_pb.ListWorkOrdersRequest(page_size=1),
                 self.s.partner_key,
+                "--partner-key",
                 "list work orders (--partner-key must be a partner or operator key)",
                 "work orders",
-            ),
-            (
-                self._jobs_stub().ListOffers,
-                jobs_pb.ListOffersRequest(page_size=1),
-                self.s.contractor_key,
-                "list offers (--contractor-key must be a contractor's key)",
-                "offers",
-            ),
-        ):
+            )
+        ]
+        keys = self.s.contractor_keys
+        for number, key in enumerate(keys, start=1):
+            option = "--contractor-key" if len(keys) == 1 else f"--contractor-key #{number}"
+            checks.append(
+                (
+                    self._jobs_stub().ListOffers,
+                    jobs_pb.ListOffersRequest(page_size=1),
+                    key,
+                    option,
+                    f"list offers ({option} must be a contractor's key)",
+                    "offers",
+                )
+            )
+        for method, request, key, option, action, what in checks:
             try:
                 await method(request, timeout=CALL_TIMEOUT, metadata=(("x-api-key", key),))
             except grpc.aio.AioRpcError as error:
                 message, _ = rpc_failure(error, self._context(action, what))
                 if error.code() == grpc.StatusCode.UNAUTHENTICATED:
-                    option = "--partner-key" if key == self.s.partner_key else "--contractor-key"
                     message = f"{message}: check {option}"
                 elif message.startswith("cannot reach"):
                     message = f"{message}: is the stack running? (`make run`, `fixloop status`)"
@@ -385,7 +405,7 @@ class Demo:
         self._step(run, "published", f"to {Topic.WORKORDERS_INBOUND.value}")
 
     async def _no_offer(self, run: Run) -> str:
-        """What is probably missing when the contractor got no offer for the order."""
+        """What is probably missing when none of the contractors got an offer for the order."""
         from fixloop.v1 import work_orders_service_pb2 as pb
 
         answer = await self._call(
@@ -399,13 +419,19 @@ class Demo:
             if entry.kind == "assignment_offered":
                 other = entry.details.get("contractor_id", "another contractor")
                 return (
-                    f"no offer for {run.external_id} {within} to the --contractor-key's "
-                    f"contractor: it was offered to {other}"
+                    f"no offer for {run.external_id} {within} to "
+                    f"{self._contractors_given()}: it was offered to {other}"
                 )
             if entry.kind == "assignment_unfilled":
                 reason = entry.details.get("reason", "no eligible contractor")
                 return f"no offer for {run.external_id}: {reason}; {CONTRACTORS_HINT}"
         return f"no offer for {run.external_id} {within}: {CONTRACTORS_HINT}"
+
+    def _contractors_given(self) -> str:
+        count = len(self.s.contractor_keys)
+        if count == 1:
+            return "the --contractor-key's contractor"
+        return f"any of the {count} contractors of the --contractor-key options"
 
     async def _drive(self, run: Run) -> None:
         from fixloop.v1 import contractor_jobs_service_pb2 as jobs_pb
@@ -425,14 +451,16 @@ class Demo:
         self._step(run, state_label(order.state), f"work order {work_order_id}")
 
         left = self.s.offer_timeout - run.took
-        offer = await self._wait_for(lambda: self._offers.get(work_order_id), left)
-        if offer is None:
+        seen = await self._wait_for(lambda: self._offers.get(work_order_id), left)
+        if seen is None:
             raise DemoFailedError(await self._no_offer(run))
+        offer = seen.offer
         self._step(
             run, "offered", f"offer {offer.offer_id}, open until {_clock_of(offer.expires_at)}"
         )
 
-        jobs, key = self._jobs_stub(), self.s.contractor_key
+        # The whole job is done by the app of the contractor the order was offered to.
+        jobs, key = self._jobs_stub(), seen.key
 
         async def job_step(method: Any, request: Any, action: str) -> Any:
             ctx = self._context(action, f"job {work_order_id}", request.request_id)
@@ -446,6 +474,7 @@ class Demo:
             jobs_pb.AcceptOfferRequest(request_id=rid(), offer_id=offer.offer_id),
             "accept offers",
         )
+        run.contractor_id = job.contractor_id
         self._step(run, state_label(job.state), job.contractor_id)
 
         now = datetime.now(UTC)
@@ -525,7 +554,7 @@ class Demo:
             raise
         pollers = [
             asyncio.create_task(self._poll_orders()),
-            asyncio.create_task(self._poll_offers()),
+            *(asyncio.create_task(self._poll_offers(key)) for key in self.s.contractor_keys),
         ]
         drivers = [asyncio.create_task(self._drive(run)) for run in self.runs]
         try:
@@ -549,11 +578,13 @@ class Demo:
 
     def summary(self) -> Table:
         table = Table(title="Demo orders")
-        for column in ("order", "work order", "state", "took"):
+        for column in ("order", "work order", "contractor", "state", "took"):
             table.add_column(column, no_wrap=column != "work order")
         for run in self.runs:
             took = f"{run.took:.1f}s" if run.finished is not None else f"{run.took:.1f}s, open"
-            table.add_row(run.external_id, run.work_order_id or "-", run.state, took)
+            table.add_row(
+                run.external_id, run.work_order_id or "-", run.contractor_id or "-", run.state, took
+            )
         return table
 
 
@@ -607,8 +638,14 @@ def demo(
         str, typer.Option(help="API key of acme's partner (the requester).")
     ] = PARTNER_KEY,
     contractor_key: Annotated[
-        str, typer.Option(help="API key of the contractor the orders are offered to.")
-    ] = CONTRACTOR_KEY,
+        list[str] | None,
+        typer.Option(
+            metavar="KEY",
+            help="API key of a contractor's app to play (repeatable): each order is taken, "
+            "accepted through completed, by the contractor whose key sees its offer.",
+            show_default=", ".join(CONTRACTOR_KEYS),
+        ),
+    ] = None,
     target: TargetOption = DEFAULT_TARGET,
     bootstrap: Annotated[
         str | None,
@@ -618,8 +655,9 @@ def demo(
     """Drive orders through the whole loop on a running stack and print every step.
 
     Each order is published to the inbound topic like `fixloop inbound publish` does, offered to
-    the contractor, accepted, scheduled, reported en route and on site, completed with a report
-    and a photo, verified by the requester and closed. Exit code 0 only when every order closed.
+    one of the contractors whose keys are given, accepted by that contractor, scheduled, reported
+    en route and on site, completed with a report and a photo, verified by the requester and
+    closed. Exit code 0 only when every order closed.
     """
     if ctx.invoked_subcommand is not None:  # pragma: no cover - the group has no subcommands
         return
@@ -628,7 +666,9 @@ def demo(
     from fixloop_shared.settings import KafkaSettings
 
     check_api_key(partner_key, "--partner-key")
-    check_api_key(contractor_key, "--contractor-key")
+    contractor_keys = tuple(dict.fromkeys(contractor_key or CONTRACTOR_KEYS))  # once each, in order
+    for key in contractor_keys:
+        check_api_key(key, "--contractor-key")
     try:
         kafka = KafkaSettings()
     except ValidationError as exc:
@@ -641,7 +681,7 @@ def demo(
             count=orders,
             target=target,
             partner_key=partner_key,
-            contractor_key=contractor_key,
+            contractor_keys=contractor_keys,
             kafka=kafka,
             timeout=timeout,
             offer_timeout=offer_timeout,

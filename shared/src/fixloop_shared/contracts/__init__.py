@@ -21,6 +21,8 @@ from fixloop_shared.contracts.base import (
 )
 from fixloop_shared.contracts.contractors import (
     AssignmentAccepted,
+    AssignmentDeclined,
+    AssignmentExpired,
     AssignmentOffered,
     AssignmentUnfilled,
     AssignmentWithdrawn,
@@ -105,6 +107,8 @@ __all__ = [
     "Actor",
     "Address",
     "AssignmentAccepted",
+    "AssignmentDeclined",
+    "AssignmentExpired",
     "AssignmentOffered",
     "AssignmentUnfilled",
     "AssignmentWithdrawn",

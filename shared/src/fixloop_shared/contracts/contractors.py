@@ -20,6 +20,9 @@ class AssignmentOffered(EventPayload):
     contractor_name: Name
     offered_at: AwareDatetime
     expires_at: AwareDatetime
+    dispatch_round: Annotated[int, Field(ge=1, le=1000)] = 1
+    """Which offer of the work order this is: 1 on its receipt, one more after each offer that
+    was declined or ran out."""
 
 
 class UnfilledReason(Contract):
@@ -47,6 +50,31 @@ class AssignmentAccepted(EventPayload):
     accepted_at: AwareDatetime
 
 
+class AssignmentDeclined(EventPayload):
+    event_type: ClassVar[str] = "fixloop.assignment.declined.v1"
+    summary: ClassVar[str] = "A contractor declined an offer; the order goes to the next candidate"
+
+    work_order_id: Identifier
+    offer_id: Identifier
+    contractor_id: Identifier
+    reason: ShortText | None = None
+    declined_at: AwareDatetime
+    dispatch_round: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
+class AssignmentExpired(EventPayload):
+    event_type: ClassVar[str] = "fixloop.assignment.expired.v1"
+    summary: ClassVar[str] = (
+        "An offer ran out before the contractor answered; the order goes to the next candidate"
+    )
+
+    work_order_id: Identifier
+    offer_id: Identifier
+    contractor_id: Identifier
+    expired_at: AwareDatetime
+    dispatch_round: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
 class AssignmentWithdrawn(EventPayload):
     event_type: ClassVar[str] = "fixloop.assignment.withdrawn.v1"
     summary: ClassVar[str] = "An open offer was withdrawn (the order was cancelled or taken)"
@@ -60,6 +88,8 @@ class AssignmentWithdrawn(EventPayload):
 
 __all__ = [
     "AssignmentAccepted",
+    "AssignmentDeclined",
+    "AssignmentExpired",
     "AssignmentOffered",
     "AssignmentUnfilled",
     "AssignmentWithdrawn",

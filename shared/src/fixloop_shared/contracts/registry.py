@@ -5,6 +5,8 @@ from __future__ import annotations
 from fixloop_shared.contracts.base import EventPayload
 from fixloop_shared.contracts.contractors import (
     AssignmentAccepted,
+    AssignmentDeclined,
+    AssignmentExpired,
     AssignmentOffered,
     AssignmentUnfilled,
     AssignmentWithdrawn,
@@ -32,6 +34,8 @@ _ALL: tuple[type[EventPayload], ...] = (
     AssignmentOffered,
     AssignmentUnfilled,
     AssignmentAccepted,
+    AssignmentDeclined,
+    AssignmentExpired,
     AssignmentWithdrawn,
     PartsReserved,
     PartsBackordered,
@@ -54,6 +58,8 @@ EVENTS_ON_TOPIC: dict[Topic, tuple[type[EventPayload], ...]] = {
         AssignmentOffered,
         AssignmentUnfilled,
         AssignmentAccepted,
+        AssignmentDeclined,
+        AssignmentExpired,
         AssignmentWithdrawn,
     ),
     Topic.PARTS_EVENTS: (PartsReserved, PartsBackordered, PartsReleased, PartsConsumed),

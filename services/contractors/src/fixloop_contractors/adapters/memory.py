@@ -17,20 +17,24 @@ from typing import Any
 
 from fixloop_contractors.adapters.mongo import (
     CONTRACTORS,
+    EXPLANATIONS,
     MAX_CANDIDATES,
     OFFERS,
     UNFILLED,
+    history_from_decisions,
     offer_fields,
     offer_from_document,
 )
-from fixloop_contractors.app.ports import UpsertCounts
-from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest, NoEligibleContractor
+from fixloop_contractors.app.explain import DispatchExplanation
+from fixloop_contractors.app.ports import DispatchHistory, UpsertCounts
+from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest
 from fixloop_contractors.domain.lifecycle import OfferChange
 from fixloop_contractors.domain.model import Contractor
 from fixloop_contractors.domain.offers import Offer
 from fixloop_shared.contracts import EventPayload
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.memory import Documents, MemoryStore, MemoryUnitOfWork
+from fixloop_shared.vocabulary import Priority
 
 OFFERS_BY_WORK_ORDER = "offers_by_work_order"
 """{work order id: {"rounds": {dispatch round: decision id}}}: what MongoDB's index is for."""
@@ -124,8 +128,29 @@ class MemoryDispatchTransaction:
                     break
         return found
 
-    async def save_offer(self, offer: Offer, request: DispatchRequest) -> None:
-        self._decide({"_id": offer.offer_id, **offer_fields(offer), "site": _site(request)})
+    async def history(self, work_order_id: str, *, tenant: str) -> DispatchHistory | None:
+        entry = self._by_work_order.get(work_order_id)
+        if entry is None:
+            return None
+        docs = [self._offers[decision_id] for decision_id in entry["rounds"].values()]
+        return history_from_decisions([d for d in docs if d["tenant"] == tenant])
+
+    async def save_offer(
+        self,
+        offer: Offer,
+        request: DispatchRequest,
+        priority: Priority,
+        *,
+        correlationid: str,  # noqa: ARG002 - no expiry timer runs in memory
+    ) -> None:
+        self._decide(
+            {
+                "_id": offer.offer_id,
+                **offer_fields(offer),
+                "site": _site(request),
+                "priority": priority.value,
+            }
+        )
         contractor = self._contractors.get(offer.contractor_id)
         if contractor is None:
             msg = f"contractor {offer.contractor_id} vanished while being offered an order"
@@ -137,8 +162,11 @@ class MemoryDispatchTransaction:
         *,
         decision_id: str,
         request: DispatchRequest,
-        decision: NoEligibleContractor,
+        reason: str,
+        considered_total: int,
         decided_at: datetime,
+        dispatch_round: int,
+        priority: Priority,
     ) -> None:
         self._decide(
             {
@@ -146,14 +174,20 @@ class MemoryDispatchTransaction:
                 "work_order_id": request.work_order_id,
                 "tenant": request.tenant,
                 "contractor_id": None,
-                "dispatch_round": 1,
+                "dispatch_round": dispatch_round,
                 "status": UNFILLED,
                 "decided_at": decided_at,
-                "reason": decision.reason,
-                "considered_total": decision.considered_total,
+                "reason": reason,
+                "considered_total": considered_total,
                 "site": _site(request),
+                "priority": priority.value,
             },
         )
+
+    async def save_explanation(self, explanation: DispatchExplanation) -> None:
+        self._uow.session.collection(EXPLANATIONS)[explanation.decision_id] = {
+            "explanation": explanation
+        }
 
     def _decide(self, doc: dict[str, Any]) -> None:
         work_order_id, dispatch_round = doc["work_order_id"], doc["dispatch_round"]

@@ -13,7 +13,12 @@ Collections (besides the shared ``processed_events`` and ``outbox``):
   could be offered the order. ``expires_at`` is stored, so a time-out sweep can find due offers
   after any restart (index on ``status, expires_at``). An offer changes by a whole-document
   replace guarded by the state it was read in (the embedded store turns a datetime written by
-  ``$set`` into a string).
+  ``$set`` into a string). Each decision also keeps the order's ``site`` and ``priority``, which
+  the next round needs.
+- ``dispatch_explanations``: one per decision (``_id`` = the decision's id): every contractor
+  assessed, ranked with its score components or excluded with its reasons.
+- ``offer_expiries``: one due-work item per offer (``_id`` = offer id, ``due_ms`` = its expiry),
+  written with the offer and deleted when it fires (kind ``offer-expiry``).
 
 Every filter is built from validated values (slugs, tenant ids, equipment classes) and strings
 checked to be strings (:func:`_text`); nothing from outside reaches a filter as a raw document.
@@ -22,32 +27,48 @@ checked to be strings (:func:`_text`); nothing from outside reaches a filter as 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
-from fixloop_contractors.app.ports import UpsertCounts
-from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest, NoEligibleContractor
+from fixloop_contractors.app.explain import CandidateOutcome, DispatchExplanation
+from fixloop_contractors.app.ports import DispatchHistory, UpsertCounts
+from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest
 from fixloop_contractors.domain.lifecycle import OfferChange
 from fixloop_contractors.domain.model import (
     Contractor,
     Credential,
     CredentialKind,
+    GeoPoint,
     ServiceRegion,
 )
 from fixloop_contractors.domain.offers import JobStatus, Offer, OfferStatus
+from fixloop_contractors.domain.rota import (
+    DayException,
+    OnCallRota,
+    RotaLayer,
+    Weekday,
+    WeeklyWindow,
+)
 from fixloop_shared.contracts import EventPayload
+from fixloop_shared.due_work import epoch_ms, unleased
+from fixloop_shared.errors import TransientError
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.store import Document, Store, equals, mongo_uow
+from fixloop_shared.vocabulary import Priority
 
 log = logging.getLogger(__name__)
 
 CONTRACTORS = "contractors"
 OFFERS = "offers"
 UNFILLED = "unfilled"
+OFFER_EXPIRIES = "offer_expiries"
+OFFER_EXPIRY_WORK = "offer-expiry"
+EXPLANATIONS = "dispatch_explanations"
 
 MAX_CANDIDATES = 5000
 """At most this many contractors are assessed for one order (one file's worth)."""
@@ -64,6 +85,14 @@ INDEXES: dict[str, Sequence[IndexModel]] = {
         ),
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)], name="status_expires_at"),
         IndexModel([("contractor_id", ASCENDING), ("status", ASCENDING)], name="contractor_status"),
+    ],
+    # Also creates the collection at start-up: on the embedded store a transaction whose first
+    # command reads a collection that does not exist yet fails to commit.
+    OFFER_EXPIRIES: [
+        IndexModel([("due_ms", ASCENDING), ("lease_until_ms", ASCENDING)], name="due_lease")
+    ],
+    EXPLANATIONS: [
+        IndexModel([("work_order_id", ASCENDING), ("dispatch_round", ASCENDING)], name="round")
     ],
 }
 
@@ -97,8 +126,84 @@ def _text(value: object, name: str) -> str:
 # -- documents --------------------------------------------------------------------------------
 
 
+def _location_document(point: GeoPoint | None) -> Document | None:
+    if point is None:
+        return None
+    return {"latitude": point.latitude, "longitude": point.longitude}
+
+
+def _location_from(value: Any) -> GeoPoint | None:
+    if value is None:
+        return None
+    return GeoPoint(latitude=float(value["latitude"]), longitude=float(value["longitude"]))
+
+
+def _layer_document(layer: RotaLayer) -> Document:
+    """A rota layer as plain lists: each window ``[start_day, "HH:MM:SS", end_day, "HH:MM:SS"]``
+    (days 0 = Monday .. 6 = Sunday), each exception ``["YYYY-MM-DD", start, end, start, end, ...]``
+    (only the date: off all day). Times are ``time.isoformat()`` text, so they read back exactly;
+    no BSON date is involved (the embedded store turns a ``$set`` datetime into a string)."""
+    return {
+        "windows": [
+            [int(w.start_day), w.start.isoformat(), int(w.end_day), w.end.isoformat()]
+            for w in layer.windows
+        ],
+        "exceptions": [
+            [e.day.isoformat(), *(t.isoformat() for span in e.hours for t in span)]
+            for e in layer.exceptions
+        ],
+    }
+
+
+def _layer_from(doc: Document) -> RotaLayer:
+    exceptions: list[DayException] = []
+    for item in doc.get("exceptions", []):
+        day, *times = item
+        bounds = [time.fromisoformat(t) for t in times]
+        exceptions.append(
+            DayException(
+                date.fromisoformat(day), tuple(zip(bounds[::2], bounds[1::2], strict=True))
+            )
+        )
+    return RotaLayer(
+        windows=tuple(
+            WeeklyWindow(
+                Weekday(int(start_day)),
+                time.fromisoformat(start),
+                Weekday(int(end_day)),
+                time.fromisoformat(end),
+            )
+            for start_day, start, end_day, end in doc.get("windows", [])
+        ),
+        exceptions=tuple(exceptions),
+    )
+
+
+def _rota_document(rota: OnCallRota | None) -> Document | None:
+    if rota is None:
+        return None
+    return {
+        "primary": _layer_document(rota.primary),
+        "backup": None if rota.backup is None else _layer_document(rota.backup),
+    }
+
+
+def _rota_from(value: Any) -> OnCallRota | None:
+    if value is None:
+        return None
+    backup = value.get("backup")
+    return OnCallRota(
+        primary=_layer_from(value["primary"]),
+        backup=None if backup is None else _layer_from(backup),
+    )
+
+
 def contractor_profile(contractor: Contractor) -> Document:
-    """The fields an import owns (``$set`` on every import), in a stable order."""
+    """The fields an import owns (``$set`` on every import), in a stable order.
+
+    Every field is written, absent ones as null (or an empty list), so a re-import of a file
+    that drops one clears it.
+    """
     return {
         "name": contractor.name,
         "email": contractor.email,
@@ -120,10 +225,18 @@ def contractor_profile(contractor: Contractor) -> Document:
             }
             for c in contractor.credentials
         ],
+        "base_location": _location_document(contractor.base_location),
+        "max_concurrent_jobs": contractor.max_concurrent_jobs,
+        "skill_levels": [[c, level] for c, level in contractor.skill_levels],
+        "rota": _rota_document(contractor.rota),
     }
 
 
 def contractor_from_document(doc: Document) -> Contractor:
+    """The contractor in ``doc``; fields missing from documents written before they existed
+    take the domain's defaults (no base location, no capacity limit, default skill levels, on
+    call around the clock)."""
+    capacity = doc.get("max_concurrent_jobs")
     return Contractor(
         contractor_id=doc["_id"],
         name=doc["name"],
@@ -145,6 +258,10 @@ def contractor_from_document(doc: Document) -> Contractor:
             )
             for c in doc.get("credentials", [])
         ),
+        base_location=_location_from(doc.get("base_location")),
+        max_concurrent_jobs=None if capacity is None else int(capacity),
+        skill_levels=tuple((str(c), int(level)) for c, level in doc.get("skill_levels") or ()),
+        rota=_rota_from(doc.get("rota")),
     )
 
 
@@ -211,6 +328,112 @@ def _site(request: DispatchRequest) -> Document:
     }
 
 
+def request_from_decision(doc: Document) -> DispatchRequest:
+    """The dispatch request a decision was made for (from the site it keeps)."""
+    site = doc["site"]
+    return DispatchRequest(
+        work_order_id=str(doc["work_order_id"]),
+        tenant=str(site["tenant"]),
+        equipment_class=str(site["equipment_class"]),
+        country=str(site["country"]),
+        postal_code=str(site["postal_code"]),
+    )
+
+
+def history_from_decisions(docs: Sequence[Document]) -> DispatchHistory | None:
+    """A work order's dispatch so far, from its decision documents (any order)."""
+    if not docs:
+        return None
+    ordered = sorted(docs, key=lambda d: int(d.get("dispatch_round", 1)))
+    latest = ordered[-1]
+    return DispatchHistory(
+        request=request_from_decision(ordered[0]),
+        priority=Priority(latest.get("priority", Priority.NORMAL.value)),
+        rounds=int(latest.get("dispatch_round", 1)),
+        offers=tuple(offer_from_document(d) for d in ordered if d["status"] != UNFILLED),
+        unfilled=latest["status"] == UNFILLED,
+    )
+
+
+def explanation_document(explanation: DispatchExplanation) -> Document:
+    """An explanation as stored: each candidate with only the fields it has."""
+    return {
+        "_id": explanation.decision_id,
+        "work_order_id": explanation.work_order_id,
+        "tenant": explanation.tenant,
+        "dispatch_round": explanation.dispatch_round,
+        "decided_at": explanation.decided_at,
+        "offered_to": explanation.offered_to,
+        "reason": explanation.reason,
+        "weights": dict(explanation.weights),
+        "assessed": explanation.assessed,
+        "candidates": [
+            {
+                key: value
+                for key, value in (
+                    ("contractor_id", c.contractor_id),
+                    ("rank", c.rank),
+                    ("total", c.total),
+                    ("components", dict(c.components) or None),
+                    ("travel_km", c.travel_km),
+                    ("travel_basis", c.travel_basis),
+                    ("on_call", c.on_call),
+                    ("skill_level", c.skill_level),
+                    ("preferred", c.preferred or None),
+                    ("offered", c.offered or None),
+                    ("excluded", list(c.excluded) or None),
+                )
+                if value is not None
+            }
+            for c in explanation.candidates
+        ],
+    }
+
+
+def explanation_from_document(doc: Document) -> DispatchExplanation:
+    return DispatchExplanation(
+        decision_id=str(doc["_id"]),
+        work_order_id=str(doc["work_order_id"]),
+        tenant=str(doc["tenant"]),
+        dispatch_round=int(doc["dispatch_round"]),
+        decided_at=doc["decided_at"],
+        offered_to=doc.get("offered_to"),
+        reason=doc.get("reason"),
+        weights=tuple((str(k), float(v)) for k, v in (doc.get("weights") or {}).items()),
+        candidates=tuple(
+            CandidateOutcome(
+                contractor_id=str(c["contractor_id"]),
+                rank=c.get("rank"),
+                total=c.get("total"),
+                components=tuple(
+                    (str(k), float(v)) for k, v in (c.get("components") or {}).items()
+                ),
+                travel_km=c.get("travel_km"),
+                travel_basis=c.get("travel_basis"),
+                on_call=c.get("on_call"),
+                skill_level=c.get("skill_level"),
+                preferred=bool(c.get("preferred", False)),
+                offered=bool(c.get("offered", False)),
+                excluded=tuple(c.get("excluded") or ()),
+            )
+            for c in doc.get("candidates", [])
+        ),
+        assessed=int(doc.get("assessed", 0)),
+    )
+
+
+def expiry_item(offer: Offer, correlationid: str) -> Document:
+    """The due-work item that times ``offer`` out if nobody answers it."""
+    return {
+        "_id": offer.offer_id,
+        "work_order_id": offer.work_order_id,
+        "tenant": offer.tenant,
+        "correlationid": correlationid,
+        "due_ms": epoch_ms(offer.expires_at),
+        **unleased(),
+    }
+
+
 # -- registry ---------------------------------------------------------------------------------
 
 
@@ -267,9 +490,16 @@ def _pending(uow: UnitOfWork) -> dict[str, list[Document]]:
 class MongoDispatchTransaction:
     """The dispatch records and the offers' lifecycle in one MongoDB unit of work."""
 
-    def __init__(self, uow: UnitOfWork, db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        db: AsyncDatabase[Document],
+        notify: Callable[[Sequence[tuple[str, datetime]]], None],
+    ) -> None:
         self._uow = uow
         self._db = db
+        self._notify = notify
+        """Tells the due-work scheduler of committed expiries (``Store.notify_due``)."""
         self._read: dict[str, Document] = {}
 
     def _decide(self, doc: Document) -> None:
@@ -311,9 +541,36 @@ class MongoDispatchTransaction:
             )
         return [candidate_from_document(doc) for doc in docs]
 
-    async def save_offer(self, offer: Offer, request: DispatchRequest) -> None:
+    async def history(self, work_order_id: str, *, tenant: str) -> DispatchHistory | None:
+        query = equals(
+            {
+                "work_order_id": _text(work_order_id, "work_order_id"),
+                "tenant": _text(tenant, "tenant"),
+            }
+        )
+        stored = await self._db[OFFERS].find(query, session=self._uow.session).to_list()
+        pending = [d for d in _pending(self._uow).get(work_order_id, []) if d["tenant"] == tenant]
+        for doc in stored:
+            self._read.setdefault(str(doc["_id"]), doc)
+        return history_from_decisions([*stored, *pending])
+
+    async def save_offer(
+        self, offer: Offer, request: DispatchRequest, priority: Priority, *, correlationid: str
+    ) -> None:
         session = self._uow.session
-        self._decide({"_id": offer.offer_id, **offer_fields(offer), "site": _site(request)})
+        doc = {
+            "_id": offer.offer_id,
+            **offer_fields(offer),
+            "site": _site(request),
+            "priority": priority.value,
+        }
+        if offer.dispatch_round == 1:
+            self._decide(doc)
+        else:
+            await self._decide_now(doc)
+        mongo_uow(self._uow).append_at_commit(OFFER_EXPIRIES, [expiry_item(offer, correlationid)])
+        notify, at = self._notify, offer.expires_at
+        self._uow.after_commit(lambda: notify([(OFFER_EXPIRY_WORK, at)]))
         result = await self._db[CONTRACTORS].update_one(
             {"_id": offer.contractor_id}, {"$inc": {"open_offers": 1}}, session=session
         )
@@ -321,27 +578,51 @@ class MongoDispatchTransaction:
             msg = f"contractor {offer.contractor_id} vanished while being offered an order"
             raise LookupError(msg)
 
+    async def save_explanation(self, explanation: DispatchExplanation) -> None:
+        mongo_uow(self._uow).append_at_commit(EXPLANATIONS, [explanation_document(explanation)])
+
+    async def _decide_now(self, doc: Document) -> None:
+        """A later round's decision, written at once: two pods deciding the same round (a
+        decline and an expiry at the same moment) meet at the unique index here, and the one
+        that lost is tried again and finds the round decided."""
+        try:
+            await self._db[OFFERS].insert_one(doc, session=self._uow.session)
+        except DuplicateKeyError as exc:
+            msg = (
+                f"round {doc['dispatch_round']} of work order {doc['work_order_id']} was "
+                "decided meanwhile"
+            )
+            raise TransientError(msg) from exc
+        self._read[str(doc["_id"])] = doc
+
     async def save_unfilled(
         self,
         *,
         decision_id: str,
         request: DispatchRequest,
-        decision: NoEligibleContractor,
+        reason: str,
+        considered_total: int,
         decided_at: datetime,
+        dispatch_round: int,
+        priority: Priority,
     ) -> None:
         doc: dict[str, Any] = {
             "_id": decision_id,
             "work_order_id": request.work_order_id,
             "tenant": request.tenant,
             "contractor_id": None,
-            "dispatch_round": 1,
+            "dispatch_round": dispatch_round,
             "status": UNFILLED,
             "decided_at": decided_at,
-            "reason": decision.reason,
-            "considered_total": decision.considered_total,
+            "reason": reason,
+            "considered_total": considered_total,
             "site": _site(request),
+            "priority": priority.value,
         }
-        self._decide(doc)
+        if dispatch_round == 1:
+            self._decide(doc)
+        else:
+            await self._decide_now(doc)
 
     async def offers_of(self, work_order_id: str, *, tenant: str) -> list[Offer]:
         query = equals(
@@ -421,23 +702,59 @@ class MongoDispatchTransaction:
 
 class MongoDispatchLedger:
     def __init__(self, store: Store) -> None:
-        self._db = store.db
+        self._store = store
+
+    async def explanations(self, work_order_id: str) -> list[DispatchExplanation]:
+        """Every decision's explanation for the work order, by round."""
+        docs = (
+            await self._store.db[EXPLANATIONS]
+            .find(equals({"work_order_id": _text(work_order_id, "work_order_id")}))
+            .sort("dispatch_round", ASCENDING)
+            .to_list()
+        )
+        return [explanation_from_document(doc) for doc in docs]
+
+    async def offers(self, work_order_id: str) -> list[Offer]:
+        """Every offer of the work order (whatever became of it), by round."""
+        docs = (
+            await self._store.db[OFFERS]
+            .find(equals({"work_order_id": _text(work_order_id, "work_order_id")}))
+            .sort("dispatch_round", ASCENDING)
+            .to_list()
+        )
+        return [offer_from_document(doc) for doc in docs if doc["status"] != UNFILLED]
 
     def within(self, uow: UnitOfWork) -> MongoDispatchTransaction:
-        return MongoDispatchTransaction(uow, self._db)
+        return MongoDispatchTransaction(uow, self._store.db, self._store.notify_due)
+
+    async def forget_expiry(self, uow: UnitOfWork, offer_id: str) -> None:
+        """The offer's expiry fired: its item is done."""
+        await self._store.db[OFFER_EXPIRIES].delete_one(
+            equals({"_id": _text(offer_id, "offer_id")}), session=uow.session
+        )
+
+
+def due_expiries(now: datetime) -> dict[str, object]:
+    """Offer expiries due at ``now`` (epoch milliseconds: an indexed range on every store)."""
+    return {"due_ms": {"$lte": epoch_ms(now)}}
 
 
 __all__ = [
     "CONTRACTORS",
+    "EXPLANATIONS",
     "INDEXES",
     "OFFERS",
+    "OFFER_EXPIRIES",
+    "OFFER_EXPIRY_WORK",
     "UNFILLED",
     "MongoContractorRegistry",
     "MongoDispatchLedger",
     "MongoDispatchTransaction",
     "contractor_from_document",
     "contractor_profile",
+    "due_expiries",
     "ensure_indexes",
+    "history_from_decisions",
     "offer_fields",
     "offer_from_document",
 ]

@@ -3,9 +3,12 @@
 Assigned, offer declined, cancelled, work completed and reopened each change the order's offers
 (see :mod:`fixloop_contractors.domain.lifecycle`) and the contractors' load, and tell the
 contractors whose open offers were withdrawn (``fixloop.assignment.withdrawn.v1``), all in the
-kernel's unit of work with the claim of the event. A change is written only if the offer is still
-as it was read, so an offer is accepted, declined or withdrawn at most once, and a job's count
-moves once per step, whatever is delivered again.
+kernel's unit of work with the claim of the event. An offer declined
+(``fixloop.assignment.declined.v1``) or run out (``fixloop.assignment.expired.v1``, from the
+service's own expiry timer) sends the order on to its next dispatch round in the same unit of
+work (:meth:`~fixloop_contractors.app.dispatch.WorkOrderDispatcher.next_round`). A change is
+written only if the offer is still as it was read, so an offer is accepted, declined or withdrawn
+at most once, and a job's count moves once per step, whatever is delivered again.
 
 An order or offer this service has no record of (an order older than its records, an order
 nobody could be offered) is nothing to act on: the result says so, and nothing is written.
@@ -15,25 +18,35 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from fixloop_contractors.app.dispatch import to_millis
-from fixloop_contractors.app.ports import OfferLedger
+from fixloop_contractors.app.dispatch import (
+    Clock,
+    DispatchResult,
+    WorkOrderDispatcher,
+    to_millis,
+    utc_now,
+)
+from fixloop_contractors.app.ports import OfferLedger, OfferTransaction
 from fixloop_contractors.domain.lifecycle import (
     Changes,
     OfferChange,
     offer_declined,
+    offer_ran_out,
     order_assigned,
     order_cancelled,
     order_reopened,
     work_completed,
 )
-from fixloop_contractors.domain.offers import Offer
+from fixloop_contractors.domain.offers import Offer, OfferStatus
 from fixloop_shared.contracts import (
+    AssignmentDeclined,
+    AssignmentExpired,
     AssignmentWithdrawn,
+    EventPayload,
     LifecycleFacts,
     WorkOrderAssigned,
     WorkOrderCancelled,
@@ -55,6 +68,8 @@ class LifecycleOutcome(StrEnum):
     """Nothing left to change: the step was applied already, or its offers are no longer open."""
     UNKNOWN = "unknown"
     """The work order, or the offer the step names, is not known here; nothing was recorded."""
+    NOT_DUE = "not_due"
+    """The offer is open and its time is not up yet (a clock behind another pod's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +77,8 @@ class LifecycleResult:
     outcome: LifecycleOutcome
     changes: Changes = ()
     """The changes written."""
+    next_round: DispatchResult | None = None
+    """The dispatch round that followed a declined or run-out offer."""
 
     @property
     def withdrawn(self) -> tuple[str, ...]:
@@ -80,8 +97,17 @@ def occurred_at(facts: LifecycleFacts) -> datetime:
 class AssignmentTracker:
     """Follows each work order's offers and jobs through the order's lifecycle."""
 
-    def __init__(self, ledger: OfferLedger) -> None:
+    def __init__(
+        self,
+        ledger: OfferLedger,
+        dispatcher: WorkOrderDispatcher | None = None,
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
         self._ledger = ledger
+        self._dispatcher = dispatcher
+        """Makes the next round after a declined or run-out offer (None: no next rounds)."""
+        self._clock = clock
 
     async def assigned(self, event: Event[WorkOrderAssigned], uow: UnitOfWork) -> LifecycleResult:
         """The order was assigned through one of its offers: that one is accepted, the other
@@ -111,16 +137,55 @@ class AssignmentTracker:
     async def offer_declined(
         self, event: Event[WorkOrderOfferDeclined], uow: UnitOfWork
     ) -> LifecycleResult:
-        """The contractor declined the offer: declined, with the reason given."""
+        """The contractor declined the offer: declined, with the reason given; the order goes to
+        its next dispatch round."""
         facts = event.payload
         at = occurred_at(facts)
-        return await self._apply(
+        result = await self._apply(
             event,
             uow,
             lambda offers: offer_declined(
                 offers, offer_id=facts.offer_id, at=at, reason=facts.reason
             ),
         )
+        return await self._then_next_round(result, uow, event.envelope.correlationid)
+
+    async def offer_ran_out(
+        self,
+        uow: UnitOfWork,
+        *,
+        tenant: str,
+        work_order_id: str,
+        offer_id: str,
+        correlationid: str,
+    ) -> LifecycleResult:
+        """The expiry of ``offer_id`` fell due: if it is still open and its time is up, it times
+        out and the order goes to its next dispatch round; otherwise nothing changes."""
+        tx = self._ledger.within(uow)
+        at = to_millis(self._clock())
+        offers = await tx.offers_of(work_order_id, tenant=tenant)
+        if any(o.offer_id == offer_id and o.is_open and not o.is_expired(at) for o in offers):
+            return LifecycleResult(LifecycleOutcome.NOT_DUE)
+        changes = offer_ran_out(offers, offer_id=offer_id, at=at)
+        if changes is None:
+            return UNKNOWN
+        written = await self._write(
+            tx, changes, key=work_order_id, tenant=tenant, cid=correlationid
+        )
+        result = _result(written)
+        return await self._then_next_round(result, uow, correlationid)
+
+    async def _then_next_round(
+        self, result: LifecycleResult, uow: UnitOfWork, correlationid: str
+    ) -> LifecycleResult:
+        ended = [c.after for c in result.changes if c.ended_unanswered]
+        if not ended or self._dispatcher is None:
+            return result
+        offer = ended[0]
+        following = await self._dispatcher.next_round(
+            uow, work_order_id=offer.work_order_id, tenant=offer.tenant, correlationid=correlationid
+        )
+        return replace(result, next_round=following)
 
     async def cancelled(self, event: Event[WorkOrderCancelled], uow: UnitOfWork) -> LifecycleResult:
         """The order was cancelled: its open offers are withdrawn ("work order cancelled"), its
@@ -155,31 +220,79 @@ class AssignmentTracker:
         changes = decide(await tx.offers_of(facts.work_order_id, tenant=envelope.tenant))
         if changes is None:
             return UNKNOWN
+        written = await self._write(
+            tx,
+            changes,
+            key=facts.work_order_id,
+            tenant=envelope.tenant,
+            cid=envelope.correlationid,
+        )
+        return _result(written)
+
+    async def _write(
+        self, tx: OfferTransaction, changes: Changes, *, key: str, tenant: str, cid: str
+    ) -> list[OfferChange]:
+        """Write each change still possible, and announce it; the changes written."""
         written: list[OfferChange] = []
         for change in changes:
             if not await tx.save_change(change):
                 continue  # changed meanwhile: the change it was computed from is gone
             written.append(change)
-            if change.withdrawn:
-                withdrawn = change.after
-                assert withdrawn.closed_at is not None  # noqa: S101 - set when withdrawn
-                assert withdrawn.reason is not None  # noqa: S101 - set when withdrawn
+            announcement = _announcement(change)
+            if announcement is not None:
                 tx.emit(
-                    AssignmentWithdrawn(
-                        work_order_id=withdrawn.work_order_id,
-                        offer_id=withdrawn.offer_id,
-                        contractor_id=withdrawn.contractor_id,
-                        reason=withdrawn.reason,
-                        withdrawn_at=withdrawn.closed_at,
-                    ),
+                    announcement,
                     topic=Topic.CONTRACTORS_EVENTS,
-                    key=facts.work_order_id,
-                    tenant=envelope.tenant,
-                    correlationid=envelope.correlationid,
+                    key=key,
+                    tenant=tenant,
+                    correlationid=cid,
                 )
-        if not written:
-            return LifecycleResult(LifecycleOutcome.UNCHANGED)
-        return LifecycleResult(LifecycleOutcome.APPLIED, tuple(written))
+        return written
+
+
+def _result(written: Sequence[OfferChange]) -> LifecycleResult:
+    if not written:
+        return LifecycleResult(LifecycleOutcome.UNCHANGED)
+    return LifecycleResult(LifecycleOutcome.APPLIED, tuple(written))
+
+
+def _announcement(change: OfferChange) -> EventPayload | None:
+    """What the contractors service tells of a change: an offer withdrawn, declined or run out."""
+    offer = change.after
+    if not change.before.is_open or offer.closed_at is None:
+        return None
+    work_order_id, offer_id, contractor_id = (
+        offer.work_order_id,
+        offer.offer_id,
+        offer.contractor_id,
+    )
+    if offer.status is OfferStatus.WITHDRAWN:
+        assert offer.reason is not None  # noqa: S101 - set when withdrawn
+        return AssignmentWithdrawn(
+            work_order_id=work_order_id,
+            offer_id=offer_id,
+            contractor_id=contractor_id,
+            reason=offer.reason,
+            withdrawn_at=offer.closed_at,
+        )
+    if offer.status is OfferStatus.DECLINED:
+        return AssignmentDeclined(
+            work_order_id=work_order_id,
+            offer_id=offer_id,
+            contractor_id=contractor_id,
+            reason=offer.reason,
+            declined_at=offer.closed_at,
+            dispatch_round=offer.dispatch_round,
+        )
+    if offer.status is OfferStatus.TIMED_OUT:
+        return AssignmentExpired(
+            work_order_id=work_order_id,
+            offer_id=offer_id,
+            contractor_id=contractor_id,
+            expired_at=offer.closed_at,
+            dispatch_round=offer.dispatch_round,
+        )
+    return None
 
 
 __all__ = [

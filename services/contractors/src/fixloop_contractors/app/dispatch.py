@@ -1,26 +1,40 @@
-"""Use case: a work order was received; offer it to one eligible contractor, or say why nobody.
+"""Use cases: offer a work order to the best eligible contractor, and to the next when an offer
+is declined or runs out; after too many, or with nobody left, say why nobody.
 
-Claim of the consumed event, the decision record (unique per work order), the contractor's load
-change and the outgoing event are one transaction: a redelivered or duplicated event never offers
-the same order twice, and an offer is never recorded without its event (or the other way round).
+Each decision is one round of the order's dispatch (round 1 on its receipt). The claim of the
+consumed event (or the expiry that fired), the decision record (unique per work order and round),
+the contractors' load change, the offer's expiry and the outgoing events are one transaction: a
+redelivered or duplicated event never makes a round twice, and an offer is never recorded without
+its event (or the other way round). A contractor that had an offer of the order (declined it, or
+let it run out) is never offered it again.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from fixloop_contractors.app.ports import DispatchLedger
+from fixloop_contractors.app.explain import (
+    CandidateOutcome,
+    DispatchExplanation,
+    explain,
+    weights_of,
+)
+from fixloop_contractors.app.ports import DispatchHistory, DispatchLedger, DispatchTransaction
 from fixloop_contractors.domain.dispatch import (
     DEFAULT_CONSIDERED_LIMIT,
+    DEFAULT_WEIGHTS,
+    NO_PREFERENCES,
     ContractorChosen,
     DispatchRequest,
+    TenantPreferences,
     choose_contractor,
 )
-from fixloop_contractors.domain.offers import Offer
+from fixloop_contractors.domain.offers import Offer, OfferStatus
+from fixloop_contractors.domain.scoring import ScoreWeights
 from fixloop_shared.contracts import (
     AssignmentOffered,
     AssignmentUnfilled,
@@ -30,6 +44,7 @@ from fixloop_shared.contracts import (
 from fixloop_shared.envelope import Event
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.topics import Topic
+from fixloop_shared.vocabulary import Priority
 
 Clock = Callable[[], datetime]
 
@@ -51,6 +66,8 @@ class DispatchOutcome(StrEnum):
     OFFERED = "offered"
     UNFILLED = "unfilled"
     ALREADY_DECIDED = "already_decided"
+    """Nothing to decide: the round was decided already, an offer is open or was accepted, or
+    the order was found unfilled (it waits for an operator)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +76,10 @@ class DispatchResult:
     contractor_id: str | None = None
     offer_id: str | None = None
     reason: str | None = None
+    dispatch_round: int = 1
+
+
+ALREADY_DECIDED = DispatchResult(DispatchOutcome.ALREADY_DECIDED)
 
 
 def dispatch_request(order: WorkOrderReceived) -> DispatchRequest:
@@ -71,37 +92,110 @@ def dispatch_request(order: WorkOrderReceived) -> DispatchRequest:
     )
 
 
+def _outcome_of(offer: Offer) -> str:
+    """What became of an earlier offer, as an unfilled decision reports it."""
+    if offer.status is OfferStatus.DECLINED:
+        return f"declined the offer: {offer.reason}" if offer.reason else "declined the offer"
+    if offer.status is OfferStatus.TIMED_OUT:
+        return "did not answer the offer in time"
+    return f"offer {offer.status.value}"
+
+
 class WorkOrderDispatcher:
     def __init__(
         self,
         ledger: DispatchLedger,
         *,
         offer_ttl: timedelta,
+        emergency_offer_ttl: timedelta | None = None,
+        max_rounds: int = 5,
         clock: Clock = utc_now,
         ids: Callable[[], str] = new_id,
         considered_limit: int = DEFAULT_CONSIDERED_LIMIT,
+        weights: ScoreWeights = DEFAULT_WEIGHTS,
+        preferences: Mapping[str, TenantPreferences] | None = None,
     ) -> None:
+        if max_rounds < 1:
+            msg = f"an order is offered at least once, not {max_rounds} times"
+            raise ValueError(msg)
         self._ledger = ledger
         self._offer_ttl = offer_ttl
+        self._emergency_offer_ttl = emergency_offer_ttl or offer_ttl
+        self._max_rounds = max_rounds
         self._clock = clock
         self._ids = ids
         self._considered_limit = considered_limit
+        self._weights = weights
+        self._preferences = dict(preferences or {})
+
+    def offer_ttl(self, priority: Priority) -> timedelta:
+        """How long a contractor has to answer an offer of an order of ``priority``."""
+        if priority is Priority.EMERGENCY:
+            return self._emergency_offer_ttl
+        return self._offer_ttl
 
     async def work_order_received(
         self, event: Event[WorkOrderReceived], uow: UnitOfWork
     ) -> DispatchResult:
-        """Offer the work order to one eligible contractor, or record why nobody can take it."""
+        """Offer the work order to the best eligible contractor, or record why nobody can."""
         envelope, order = event.envelope, event.payload
         request = dispatch_request(order)
         tx = self._ledger.within(uow)
         if await tx.decision_exists(request.work_order_id):
-            return DispatchResult(DispatchOutcome.ALREADY_DECIDED)
+            return ALREADY_DECIDED
+        return await self._decide(
+            tx,
+            request,
+            order.priority,
+            dispatch_round=1,
+            offered_to=frozenset(),
+            correlationid=envelope.correlationid,
+        )
+
+    async def next_round(
+        self, uow: UnitOfWork, *, work_order_id: str, tenant: str, correlationid: str
+    ) -> DispatchResult:
+        """The order's latest offer was declined or ran out: offer it to the next best
+        contractor that had no offer of it yet, or, after ``max_rounds`` offers or with nobody
+        left, record why nobody can take it.
+
+        Nothing happens while an offer of the order is open, once one was accepted, or once it
+        was found unfilled (an operator decides then).
+        """
+        tx = self._ledger.within(uow)
+        history = await tx.history(work_order_id, tenant=tenant)
+        if history is None or history.unfilled or history.settled:
+            return ALREADY_DECIDED
+        if history.rounds >= self._max_rounds:
+            return await self._out_of_rounds(tx, history, correlationid)
+        return await self._decide(
+            tx,
+            history.request,
+            history.priority,
+            dispatch_round=history.rounds + 1,
+            offered_to=history.offered_to,
+            correlationid=correlationid,
+        )
+
+    async def _decide(
+        self,
+        tx: DispatchTransaction,
+        request: DispatchRequest,
+        priority: Priority,
+        *,
+        dispatch_round: int,
+        offered_to: frozenset[str],
+        correlationid: str,
+    ) -> DispatchResult:
         now = to_millis(self._clock())
         decision = choose_contractor(
             request,
             await tx.candidates(request),
             now,
             considered_limit=self._considered_limit,
+            declined=offered_to,
+            preferences=self._preferences.get(request.tenant, NO_PREFERENCES),
+            weights=self._weights,
         )
         if isinstance(decision, ContractorChosen):
             contractor = decision.contractor
@@ -110,9 +204,19 @@ class WorkOrderDispatcher:
                 request=request,
                 contractor_id=contractor.contractor_id,
                 at=now,
-                ttl=self._offer_ttl,
+                ttl=self.offer_ttl(priority),
+                dispatch_round=dispatch_round,
             )
-            await tx.save_offer(offer, request)
+            await tx.save_offer(offer, request, priority, correlationid=correlationid)
+            await tx.save_explanation(
+                explain(
+                    decision.ranking,
+                    decision_id=offer.offer_id,
+                    dispatch_round=dispatch_round,
+                    offered_to=contractor.contractor_id,
+                    reason=None,
+                )
+            )
             tx.emit(
                 AssignmentOffered(
                     work_order_id=offer.work_order_id,
@@ -121,36 +225,125 @@ class WorkOrderDispatcher:
                     contractor_name=contractor.name,
                     offered_at=offer.offered_at,
                     expires_at=offer.expires_at,
+                    dispatch_round=dispatch_round,
                 ),
                 topic=Topic.CONTRACTORS_EVENTS,
                 key=request.work_order_id,
                 tenant=request.tenant,
-                correlationid=envelope.correlationid,
+                correlationid=correlationid,
             )
             return DispatchResult(
                 DispatchOutcome.OFFERED,
                 contractor_id=contractor.contractor_id,
                 offer_id=offer.offer_id,
+                dispatch_round=dispatch_round,
             )
+        considered = [
+            UnfilledReason(contractor_id=a.contractor_id, reasons=list(a.reasons))
+            for a in decision.considered
+        ]
+        decision_id = self._ids()
+        await tx.save_explanation(
+            explain(
+                decision.ranking,
+                decision_id=decision_id,
+                dispatch_round=dispatch_round,
+                offered_to=None,
+                reason=decision.reason,
+            )
+        )
+        return await self._unfilled(
+            tx,
+            request,
+            priority,
+            decision_id=decision_id,
+            reason=decision.reason,
+            considered=considered,
+            dispatch_round=dispatch_round,
+            decided_at=now,
+            correlationid=correlationid,
+        )
+
+    async def _out_of_rounds(
+        self, tx: DispatchTransaction, history: DispatchHistory, correlationid: str
+    ) -> DispatchResult:
+        offers = history.offers
+        noun = "offer" if len(offers) == 1 else "offers"
+        reason = (
+            f"no contractor took the work order after {len(offers)} {noun} "
+            f"(at most {self._max_rounds} are made before an operator decides)"
+        )
+        considered = [
+            UnfilledReason(contractor_id=o.contractor_id, reasons=[_outcome_of(o)[:500]])
+            for o in offers[: self._considered_limit]
+        ]
+        decision_id, decided_at = self._ids(), to_millis(self._clock())
+        await tx.save_explanation(
+            DispatchExplanation(
+                decision_id=decision_id,
+                work_order_id=history.request.work_order_id,
+                tenant=history.request.tenant,
+                dispatch_round=history.rounds + 1,
+                decided_at=decided_at,
+                offered_to=None,
+                reason=reason,
+                weights=weights_of(self._weights),
+                candidates=tuple(
+                    CandidateOutcome(contractor_id=o.contractor_id, excluded=(_outcome_of(o),))
+                    for o in offers
+                ),
+                assessed=len(offers),
+            )
+        )
+        return await self._unfilled(
+            tx,
+            history.request,
+            history.priority,
+            decision_id=decision_id,
+            reason=reason,
+            considered=considered,
+            dispatch_round=history.rounds + 1,
+            decided_at=decided_at,
+            correlationid=correlationid,
+        )
+
+    async def _unfilled(
+        self,
+        tx: DispatchTransaction,
+        request: DispatchRequest,
+        priority: Priority,
+        *,
+        decision_id: str,
+        reason: str,
+        considered: list[UnfilledReason],
+        dispatch_round: int,
+        decided_at: datetime,
+        correlationid: str,
+    ) -> DispatchResult:
         await tx.save_unfilled(
-            decision_id=self._ids(), request=request, decision=decision, decided_at=now
+            decision_id=decision_id,
+            request=request,
+            reason=reason,
+            considered_total=len(considered),
+            decided_at=decided_at,
+            dispatch_round=dispatch_round,
+            priority=priority,
         )
         tx.emit(
             AssignmentUnfilled(
                 work_order_id=request.work_order_id,
-                reason=decision.reason,
-                considered=[
-                    UnfilledReason(contractor_id=a.contractor_id, reasons=list(a.reasons))
-                    for a in decision.considered
-                ],
-                decided_at=now,
+                reason=reason,
+                considered=considered,
+                decided_at=decided_at,
             ),
             topic=Topic.CONTRACTORS_EVENTS,
             key=request.work_order_id,
             tenant=request.tenant,
-            correlationid=envelope.correlationid,
+            correlationid=correlationid,
         )
-        return DispatchResult(DispatchOutcome.UNFILLED, reason=decision.reason)
+        return DispatchResult(
+            DispatchOutcome.UNFILLED, reason=reason, dispatch_round=dispatch_round
+        )
 
 
 __all__ = [

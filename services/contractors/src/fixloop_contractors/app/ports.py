@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest, NoEligibleContractor
+from fixloop_contractors.app.explain import DispatchExplanation
+from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest
 from fixloop_contractors.domain.lifecycle import OfferChange
 from fixloop_contractors.domain.model import Contractor
 from fixloop_contractors.domain.offers import Offer
 from fixloop_shared.contracts import EventPayload
 from fixloop_shared.kernel import UnitOfWork
+from fixloop_shared.vocabulary import Priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,30 @@ class ContractorRegistry(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class DispatchHistory:
+    """Every decision made so far for one work order: what it asked for, and each offer."""
+
+    request: DispatchRequest
+    priority: Priority
+    rounds: int
+    """Decisions made (offers and unfilled ones); the next offer is round ``rounds + 1``."""
+    offers: tuple[Offer, ...]
+    """Every offer made, by round, whatever became of it."""
+    unfilled: bool
+    """The latest decision found nobody (the order waits for an operator)."""
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more to dispatch: an offer is still open, or one was accepted."""
+        return any(o.is_open or o.job is not None for o in self.offers)
+
+    @property
+    def offered_to(self) -> frozenset[str]:
+        """The contractors that had an offer of the order (never offered it again)."""
+        return frozenset(o.contractor_id for o in self.offers)
+
+
 class DispatchTransaction(Protocol):
     """One atomic unit: the decision, the load change, the events (the kernel claims the event)."""
 
@@ -53,8 +79,17 @@ class DispatchTransaction(Protocol):
         """
         ...
 
-    async def save_offer(self, offer: Offer, request: DispatchRequest) -> None:
-        """Record the open offer and add one to the contractor's open-offer count."""
+    async def history(self, work_order_id: str, *, tenant: str) -> DispatchHistory | None:
+        """The order's decisions so far (including ones made earlier in this unit of work);
+        None if none was made here."""
+        ...
+
+    async def save_offer(
+        self, offer: Offer, request: DispatchRequest, priority: Priority, *, correlationid: str
+    ) -> None:
+        """Record the open offer, add one to the contractor's open-offer count, and set the
+        offer's expiry (due work). A second decision of the same round of the order fails (the
+        unit of work is tried again, and then finds it)."""
         ...
 
     async def save_unfilled(
@@ -62,10 +97,17 @@ class DispatchTransaction(Protocol):
         *,
         decision_id: str,
         request: DispatchRequest,
-        decision: NoEligibleContractor,
+        reason: str,
+        considered_total: int,
         decided_at: datetime,
+        dispatch_round: int,
+        priority: Priority,
     ) -> None:
-        """Record that nobody could be offered the work order."""
+        """Record that nobody could be offered the work order (in ``dispatch_round``)."""
+        ...
+
+    async def save_explanation(self, explanation: DispatchExplanation) -> None:
+        """Keep why the round's decision went as it did (every contractor assessed)."""
         ...
 
     def emit(

@@ -7,6 +7,7 @@ service follows it for the offers it made:
   offer less and one open job more); every other offer of the order still open is withdrawn
   (:data:`ASSIGNED_ELSEWHERE`).
 - **offer declined**: that offer is declined, with the contractor's reason.
+- **offer ran out** (this service's own timer): an offer still open at its expiry times out.
 - **cancelled**: every offer still open is withdrawn (:data:`ORDER_CANCELLED`), and the open job,
   if the order was assigned, is cancelled.
 - **work completed**: the open job is completed; **reopened** to the contractor who had it, the
@@ -56,6 +57,15 @@ class OfferChange:
         return self.after.load - self.before.load
 
     @property
+    def ended_unanswered(self) -> bool:
+        """Whether this change ends an open offer without a taker: declined or run out (the
+        order then goes to its next dispatch round)."""
+        return self.before.is_open and self.after.status in {
+            OfferStatus.DECLINED,
+            OfferStatus.TIMED_OUT,
+        }
+
+    @property
     def withdrawn(self) -> bool:
         """Whether this change withdraws an open offer (the contractor is to be told)."""
         return self.before.is_open and self.after.status is OfferStatus.WITHDRAWN
@@ -100,6 +110,17 @@ def offer_declined(
     if not declined.is_open:
         return ()
     return (OfferChange(declined, declined.record_decline(at, reason)),)
+
+
+def offer_ran_out(offers: Iterable[Offer], *, offer_id: str, at: datetime) -> Changes | None:
+    """``offer_id`` was not answered in time: timed out if it is still open and its time is up
+    at ``at`` (``None``: unknown; no change: answered already, or not due yet)."""
+    offer = next((o for o in offers if o.offer_id == offer_id), None)
+    if offer is None:
+        return None
+    if not offer.is_open or not offer.is_expired(at):
+        return ()
+    return (OfferChange(offer, offer.time_out(at)),)
 
 
 def order_cancelled(offers: Iterable[Offer], *, at: datetime) -> Changes | None:
@@ -148,6 +169,7 @@ __all__ = [
     "Changes",
     "OfferChange",
     "offer_declined",
+    "offer_ran_out",
     "order_assigned",
     "order_cancelled",
     "order_reopened",

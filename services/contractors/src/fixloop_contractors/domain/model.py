@@ -6,10 +6,29 @@ Pure values: no I/O, no framework. Postal codes and prefixes are compared in one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from functools import cache
 from zoneinfo import ZoneInfo
+
+from fixloop_contractors.domain.rota import OnCallRota
+
+MIN_SKILL_LEVEL = 1
+"""A skill level: 1 (can do the basics) .. 5 (specialist)."""
+MAX_SKILL_LEVEL = 5
+DEFAULT_SKILL_LEVEL = 3
+"""The level assumed where a contractor states none for an equipment class."""
+EARTH_RADIUS_KM = 6371.0088
+"""The mean Earth radius (IUGG)."""
+
+
+@cache
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``, built once per process (there are a few hundred)."""
+    return ZoneInfo(name)
 
 
 class CredentialKind(StrEnum):
@@ -82,6 +101,46 @@ class ServiceRegion:
 
 
 @dataclass(frozen=True, slots=True)
+class GeoPoint:
+    """A place on Earth in decimal degrees (WGS 84)."""
+
+    latitude: float
+    longitude: float
+    radians: tuple[float, float, float] = field(init=False, repr=False, compare=False)
+    """Latitude and longitude in radians, and the cosine of the latitude."""
+
+    def __post_init__(self) -> None:
+        if not (-90.0 <= self.latitude <= 90.0 and -180.0 <= self.longitude <= 180.0):
+            msg = f"no place on Earth at latitude {self.latitude}, longitude {self.longitude}"
+            raise ValueError(msg)
+        latitude = math.radians(self.latitude)
+        object.__setattr__(
+            self, "radians", (latitude, math.radians(self.longitude), math.cos(latitude))
+        )
+
+    def distance_km(self, other: GeoPoint) -> float:
+        """The great-circle distance to ``other`` (haversine, on a sphere of the mean radius)."""
+        lat1, lon1, cos1 = self.radians
+        lat2, lon2, cos2 = other.radians
+        h = math.sin((lat2 - lat1) / 2) ** 2 + cos1 * cos2 * math.sin((lon2 - lon1) / 2) ** 2
+        return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _coverage(regions: Iterable[ServiceRegion]) -> dict[str, tuple[bool, tuple[str, ...]]]:
+    """By country: whether one of ``regions`` covers all of it, and their prefixes, longest
+    first."""
+    whole: dict[str, bool] = {}
+    prefixes: dict[str, set[str]] = {}
+    for region in regions:
+        whole[region.country] = whole.get(region.country, False) or region.whole_country
+        prefixes.setdefault(region.country, set()).update(region.postal_prefixes)
+    return {
+        country: (covers_all, tuple(sorted(prefixes[country], key=lambda p: (-len(p), p))))
+        for country, covers_all in whole.items()
+    }
+
+
+@dataclass(frozen=True, slots=True)
 class Contractor:
     """A service company that can be offered work orders."""
 
@@ -94,28 +153,85 @@ class Contractor:
     regions: tuple[ServiceRegion, ...]
     credentials: tuple[Credential, ...] = ()
     phone: str | None = None
+    base_location: GeoPoint | None = None
+    """Where its technicians set out from; without it, travel is judged by postal prefix."""
+    max_concurrent_jobs: int | None = None
+    """Capacity: at most this many open jobs and open offers together; it is not offered work
+    beyond it (None: no limit)."""
+    skill_levels: tuple[tuple[str, int], ...] = ()
+    """(equipment class, level) for classes among its skills; others count as
+    :data:`DEFAULT_SKILL_LEVEL`."""
+    rota: OnCallRota | None = None
+    """When it may be offered work (None: around the clock)."""
+    credentials_valid_through: date | None = field(init=False, repr=False, compare=False)
+    """The last day on which every one of its credentials is valid (None: it holds none)."""
+    coverage: dict[str, tuple[bool, tuple[str, ...]]] = field(init=False, repr=False, compare=False)
+    """Its regions by country: whether one covers all of it, and its postal prefixes there,
+    longest first."""
+    level_by_class: dict[str, int] = field(init=False, repr=False, compare=False)
+    """``skill_levels`` as a mapping."""
+
+    def __post_init__(self) -> None:
+        if self.max_concurrent_jobs is not None and self.max_concurrent_jobs < 0:
+            msg = f"{self.contractor_id}: capacity {self.max_concurrent_jobs} is below zero"
+            raise ValueError(msg)
+        levels = dict(self.skill_levels)
+        for equipment_class, level in levels.items():
+            if equipment_class not in self.skills:
+                msg = f"{self.contractor_id}: skill level for '{equipment_class}', not a skill"
+                raise ValueError(msg)
+            if not MIN_SKILL_LEVEL <= level <= MAX_SKILL_LEVEL:
+                msg = (
+                    f"{self.contractor_id}: skill level {level} for '{equipment_class}' is "
+                    f"outside {MIN_SKILL_LEVEL}..{MAX_SKILL_LEVEL}"
+                )
+                raise ValueError(msg)
+        object.__setattr__(self, "skill_levels", tuple(sorted(levels.items())))
+        object.__setattr__(self, "level_by_class", levels)
+        object.__setattr__(
+            self,
+            "credentials_valid_through",
+            min((c.expires_on for c in self.credentials), default=None),
+        )
+        object.__setattr__(self, "coverage", _coverage(self.regions))
 
     def local_date(self, moment: datetime) -> date:
         """The calendar day it is for this contractor at ``moment`` (an aware datetime)."""
-        return moment.astimezone(ZoneInfo(self.timezone)).date()
+        return moment.astimezone(zone(self.timezone)).date()
 
     def match_length(self, country: str, postal_code: str) -> int | None:
         """The most specific match of the site among the contractor's regions (None: not served)."""
-        lengths = [
-            length
-            for region in self.regions
-            if (length := region.match_length(country, postal_code)) is not None
-        ]
-        return max(lengths) if lengths else None
+        return self.site_match(country, normalize_postal_code(postal_code))
+
+    def site_match(self, country: str, normalized_code: str) -> int | None:
+        """:meth:`match_length` for a postal code already in :func:`normalize_postal_code` form."""
+        covered = self.coverage.get(country)
+        if covered is None:
+            return None
+        whole, prefixes = covered
+        for prefix in prefixes:
+            if normalized_code.startswith(prefix):
+                return len(prefix)
+        return 0 if whole else None
+
+    def skill_level(self, equipment_class: str) -> int:
+        """Its level for ``equipment_class`` (:data:`DEFAULT_SKILL_LEVEL` where none is stated)."""
+        return self.level_by_class.get(equipment_class, DEFAULT_SKILL_LEVEL)
 
     def expired_credentials(self, day: date) -> tuple[Credential, ...]:
         return tuple(c for c in self.credentials if not c.is_valid_on(day))
 
 
 __all__ = [
+    "DEFAULT_SKILL_LEVEL",
+    "EARTH_RADIUS_KM",
+    "MAX_SKILL_LEVEL",
+    "MIN_SKILL_LEVEL",
     "Contractor",
     "Credential",
     "CredentialKind",
+    "GeoPoint",
     "ServiceRegion",
     "normalize_postal_code",
+    "zone",
 ]

@@ -6,9 +6,10 @@ exactly once: accepted or declined by the contractor it was offered to, timed ou
 job on the order, open until the work is completed or the order cancelled (a reopened order opens
 it again).
 
-Each contractor's load is two counts: its open offers (used to choose between equally local
-contractors) and its open jobs. What an offer adds to them is :attr:`Offer.load`; a change of an
-offer changes its contractor's counts by the difference, in the transaction that records it.
+Each contractor's load is two counts: its open offers and its open jobs; together they count
+against its capacity and weigh in its dispatch score. What an offer adds to them is
+:attr:`Offer.load`; a change of an offer changes its contractor's counts by the difference, in the
+transaction that records it.
 
 The opening (``fixloop.assignment.offered.v1``) and the work order's lifecycle as the orders
 service reports it (see :mod:`fixloop_contractors.domain.lifecycle`) are wired today. ``accept``,

@@ -355,6 +355,10 @@ class WorkOrderLifecycle:
     async def withdrawn(self, uow: UnitOfWork, offer_id: str, at: datetime) -> None:
         await self._offers.settle(uow, offer_id, OfferStatus.WITHDRAWN, at)
 
+    async def expired(self, uow: UnitOfWork, offer_id: str, at: datetime) -> None:
+        """The contractors service timed the offer out: it can no longer be accepted."""
+        await self._offers.settle(uow, offer_id, OfferStatus.EXPIRED, at)
+
     # ----------------------------------------------------------------- timers
 
     async def timer_due(

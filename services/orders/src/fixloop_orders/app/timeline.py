@@ -19,6 +19,7 @@ from fixloop_orders.app.ports import OfferRecord, WorkOrderRepository, utc_now
 from fixloop_orders.app.timeline_facts import timeline_fact
 from fixloop_orders.domain.work_order import TimelineEntry, WorkOrder
 from fixloop_shared.contracts import (
+    AssignmentExpired,
     AssignmentOffered,
     AssignmentUnfilled,
     AssignmentWithdrawn,
@@ -111,6 +112,8 @@ class TimelineRecorder:
             )
         elif isinstance(payload, AssignmentWithdrawn):
             await self._lifecycle.withdrawn(uow, payload.offer_id, payload.withdrawn_at)
+        elif isinstance(payload, AssignmentExpired):
+            await self._lifecycle.expired(uow, payload.offer_id, payload.expired_at)
 
 
 __all__ = ["TimelineRecorder", "WorkOrderNotFoundError"]

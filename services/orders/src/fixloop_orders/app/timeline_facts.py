@@ -14,6 +14,7 @@ from typing import Any
 from fixloop_orders.domain.timeline import TimelineFact, utc_clock
 from fixloop_shared.contracts import (
     AssignmentAccepted,
+    AssignmentExpired,
     AssignmentOffered,
     AssignmentUnfilled,
     AssignmentWithdrawn,
@@ -100,6 +101,20 @@ def _accepted(event: AssignmentAccepted) -> TimelineFact:
         at=event.accepted_at,
         summary=f"Offer accepted by contractor {event.contractor_id}",
         details={"offer_id": event.offer_id, "contractor_id": event.contractor_id},
+    )
+
+
+def _expired(event: AssignmentExpired) -> TimelineFact:
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="assignment_expired",
+        at=event.expired_at,
+        summary=f"Offer to contractor {event.contractor_id} ran out without an answer",
+        details={
+            "offer_id": event.offer_id,
+            "contractor_id": event.contractor_id,
+            "dispatch_round": str(event.dispatch_round),
+        },
     )
 
 
@@ -278,6 +293,7 @@ _DESCRIBERS: Mapping[type[EventPayload], Callable[[Any], TimelineFact | None]] =
     AssignmentOffered: _offered,
     AssignmentUnfilled: _unfilled,
     AssignmentAccepted: _accepted,
+    AssignmentExpired: _expired,
     AssignmentWithdrawn: _withdrawn,
     PartsReserved: _reserved,
     PartsBackordered: _backordered,

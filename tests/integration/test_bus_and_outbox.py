@@ -178,7 +178,7 @@ async def test_internal_topics_skip_event_types_they_do_not_know(
     await bus.broker.start()
     try:
         value, headers = binary(accepted("wo-newer"))
-        newer = dict(headers, ce_type="fixloop.contractor.credential_expiring.v1")
+        newer = dict(headers, ce_type="fixloop.contractor.not_known_yet.v1")
         await produce(kafka_bootstrap, topic, value, key=b"wo-newer", headers=newer)
         await produce(kafka_bootstrap, topic, value, key=b"wo-newer", headers=headers)
         await eventually(lambda: asyncio.sleep(0, seen), lambda s: len(s) == 1)

@@ -733,17 +733,30 @@ async def test_offer_and_its_cancellation_in_one_batch(
 async def test_indexes_replace_the_one_decision_per_order_index(
     mongo_client: AsyncMongoClient, database_name: str
 ) -> None:
-    """A store indexed before an order could have several offers loses its unique index on the
-    work order alone; one decision per dispatch round is still enforced."""
+    """A store indexed before an order could have several offers (or an emergency's round
+    several at once) loses its older unique indexes; one decision per round and fan-out slot is
+    still enforced."""
     store = Store(mongo_client, database_name, service="contractors")
     offers = store.db[OFFERS]
     await offers.create_index([("work_order_id", 1)], name="work_order_id_unique", unique=True)
+    await ensure_indexes(store)
+    await offers.drop_index("work_order_round_slot_unique")
+    await offers.create_index(
+        [("work_order_id", 1), ("dispatch_round", 1)], name="work_order_round_unique", unique=True
+    )
     await ensure_indexes(store)
     await ensure_indexes(store)  # idempotent
 
     keys = [spec["key"] for spec in (await offers.index_information()).values()]
     assert [("work_order_id", 1)] not in keys
-    await offers.insert_one({"_id": "o1", "work_order_id": "wo-x", "dispatch_round": 1})
-    await offers.insert_one({"_id": "o2", "work_order_id": "wo-x", "dispatch_round": 2})
+    assert [("work_order_id", 1), ("dispatch_round", 1)] not in keys
+
+    def decision(offer_id: str, dispatch_round: int, slot: int) -> dict[str, object]:
+        return {"_id": offer_id, "work_order_id": "wo-x", "dispatch_round": dispatch_round,
+                "fan_slot": slot}  # fmt: skip
+
+    await offers.insert_one(decision("o1", 1, 0))
+    await offers.insert_one(decision("o2", 2, 0))
+    await offers.insert_one(decision("o3", 2, 1))  # an emergency's second offer of round 2
     with pytest.raises(DuplicateKeyError):
-        await offers.insert_one({"_id": "o3", "work_order_id": "wo-x", "dispatch_round": 2})
+        await offers.insert_one(decision("o4", 2, 1))

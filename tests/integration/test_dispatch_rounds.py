@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from fixloop_contractors.adapters.mongo import (
     CONTRACTORS,
@@ -76,6 +76,7 @@ async def service(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Contr
         outbox_poll_seconds=0.05,
         offer_ttl_seconds=600,
         emergency_offer_ttl_seconds=EMERGENCY_OFFER_SECONDS,
+        emergency_fan_out=1,  # one contractor per round here (fan-out: test_dispatch_fan_out)
         dispatch_max_rounds=3,
         offer_expiry_poll_seconds=0.2,
     )
@@ -274,9 +275,9 @@ async def test_expired_then_declined_offers_go_to_the_next_best_until_one_is_acc
     # Every round is explained: each contractor ranked with its components, or excluded.
     explained = await MongoDispatchLedger(service.ctx.store).explanations(wo)
     assert [(e.dispatch_round, e.offered_to, e.assessed) for e in explained] == [
-        (1, first, 3),
-        (2, second, 3),
-        (3, third, 3),
+        (1, (first,), 3),
+        (2, (second,), 3),
+        (3, (third,), 3),
     ]
     ranks = [[(c.contractor_id, c.rank) for c in e.candidates if c.rank] for e in explained]
     assert ranks == [[(first, 1), (second, 2), (third, 3)], [(second, 1), (third, 2)], [(third, 1)]]
@@ -297,16 +298,7 @@ async def test_expired_then_declined_offers_go_to_the_next_best_until_one_is_acc
     assert last_round[first].excluded == (ALREADY_OFFERED,)
     assert last_round[second].excluded == (ALREADY_OFFERED,)
 
-    shown = await asyncio.to_thread(
-        CliRunner().invoke,
-        dispatch_cli,
-        ["explain", wo],
-        env={
-            "FIXLOOP_CONTRACTORS_MONGODB_URI": service.settings.mongodb_uri,
-            "FIXLOOP_CONTRACTORS_DATABASE": service.settings.database,
-            "COLUMNS": "250",
-        },
-    )
+    shown = await dispatch_command(service, "explain", wo)
     assert shown.exit_code == 0, shown.output
     for text in (
         "Round 1, ",
@@ -347,37 +339,130 @@ async def test_after_the_last_round_the_order_is_unfilled_with_what_became_of_ea
         assert await load_of(service, contractor_id) == (0, 0)
 
 
-async def test_with_nobody_left_the_next_round_is_unfilled_with_the_domain_reasons(
+async def test_with_nobody_left_it_waits_in_the_queue_until_an_operator_assigns_it(
     service: ContractorsService, kafka_bootstrap: str
 ) -> None:
     tenant = unique("rounds")
     only, *_ = await contractors(service, tenant, ["10115"])
+    lapsed = await lapsed_contractor(service, tenant)
     order = received(tenant)
+    wo = order.work_order_id
     await publish(kafka_bootstrap, order, tenant)
     await publish(
         kafka_bootstrap,
         lifecycle_step(
             WorkOrderOfferDeclined,
-            order.work_order_id,
+            wo,
             "dispatching",
-            offer_id=(await events_of(kafka_bootstrap, order.work_order_id, 1))[0].json()[
-                "offer_id"
-            ],
+            offer_id=(await events_of(kafka_bootstrap, wo, 1))[0].json()["offer_id"],
             declined_by=only,
             reason=None,
         ),
         tenant,
     )
-    records = await events_of(kafka_bootstrap, order.work_order_id, 3)
+    records = await events_of(kafka_bootstrap, wo, 3)
     assert kinds(records) == ["offered.v1", "declined.v1", "unfilled.v1"]
     unfilled = records[2].json()
-    assert "had an offer of it already" in unfilled["reason"]
-    assert unfilled["considered"] == [
-        {
-            "contractor_id": only,
-            "reasons": [ALREADY_OFFERED],
-        }
-    ]
+    assert "(1 with an expired credential, 1 offered already)" in unfilled["reason"]
+    considered = {c["contractor_id"]: c["reasons"] for c in unfilled["considered"]}
+    assert considered[only] == [ALREADY_OFFERED]
+    assert any("expired" in r for r in considered[lapsed])
+
+    # It waits in the operators' queue.
+    ledger = MongoDispatchLedger(service.ctx.store)
+    (queued,) = await ledger.queue(tenant=tenant)
+    assert (queued.work_order_id, queued.rounds, queued.site) == (wo, 1, "DE-10115")
+    shown = await dispatch_command(service, "queue", "--tenant", tenant)
+    assert shown.exit_code == 0, shown.output
+    assert wo in shown.stdout
+
+    # An operator may not give it to a contractor with an expired credential without a reason.
+    refused = await dispatch_command(service, "assign", wo, lapsed, "--reason", "only one free")
+    assert refused.exit_code == 1
+    assert "expired credential" in refused.stderr
+    assert "--override-credentials" in refused.stderr
+    assert len(await ledger.queue(tenant=tenant)) == 1
+
+    given = await dispatch_command(
+        service,
+        "assign",
+        wo,
+        lapsed,
+        "--reason",
+        "only one free",
+        "--override-credentials",
+        "insurance renewal seen on paper",
+        "--by",
+        "ops-jane",
+    )
+    assert given.exit_code == 0, given.output
+    records = await events_of(kafka_bootstrap, wo, 4)
+    offered = records[3].json()
+    assert kinds(records)[3] == "offered.v1"
+    assert (offered["contractor_id"], offered["assigned_by"], offered["dispatch_round"]) == (
+        lapsed,
+        "ops-jane",
+        3,
+    )
+    assert offered["reason"] == (
+        "only one free (credentials overridden: insurance renewal seen on paper)"
+    )
+    assert await ledger.queue(tenant=tenant) == []
+
+    # The orders service assigns it: the operator's offer becomes the contractor's job.
+    await publish(
+        kafka_bootstrap,
+        lifecycle_step(
+            WorkOrderAssigned, wo, "assigned", offer_id=offered["offer_id"], contractor_id=lapsed
+        ),
+        tenant,
+    )
+    assert await eventually(lambda: load_of(service, lapsed), lambda load: load == (0, 1))
+    again = await dispatch_command(service, "assign", wo, only, "--reason", "changed my mind")
+    assert again.exit_code == 1
+    assert f"assigned to {lapsed} already" in again.stderr
+
+
+async def lapsed_contractor(service: ContractorsService, tenant: str) -> str:
+    """A contractor of ``tenant`` covering the site whose liability insurance has expired."""
+    contractor_id = unique("ctr-lapsed")
+    await import_contractors(
+        service.registry,
+        [
+            Contractor(
+                contractor_id=contractor_id,
+                name="Lapsed GmbH",
+                email="lapsed@example.com",
+                timezone="Europe/Berlin",
+                tenants=frozenset({tenant}),
+                skills=frozenset({"hvac"}),
+                regions=(ServiceRegion(country="DE", postal_prefixes=("1",)),),
+                credentials=(
+                    Credential(
+                        kind=CredentialKind.LIABILITY_INSURANCE,
+                        number="INS-OLD",
+                        expires_on=datetime(2020, 1, 31, tzinfo=UTC).date(),
+                    ),
+                ),
+            )
+        ],
+        as_of=datetime.now(UTC).date(),
+    )
+    return contractor_id
+
+
+async def dispatch_command(service: ContractorsService, *args: str) -> Result:
+    """``fixloop dispatch ARGS`` against the service's store."""
+    return await asyncio.to_thread(
+        CliRunner().invoke,
+        dispatch_cli,
+        list(args),
+        env={
+            "FIXLOOP_CONTRACTORS_MONGODB_URI": service.settings.mongodb_uri,
+            "FIXLOOP_CONTRACTORS_DATABASE": service.settings.database,
+            "COLUMNS": "250",
+        },
+    )
 
 
 class Publisher:

@@ -146,7 +146,15 @@ async def received_order(stack: Stack) -> str:
     return str(doc["_id"])
 
 
-async def offer(stack: Stack, work_order_id: str, contractor: str, *, minutes: int = 30) -> str:
+async def offer(
+    stack: Stack,
+    work_order_id: str,
+    contractor: str,
+    *,
+    minutes: int = 30,
+    assigned_by: str | None = None,
+    reason: str | None = None,
+) -> str:
     offer_id = unique("offer")
     now = datetime.now(UTC)
     payload = AssignmentOffered(
@@ -156,6 +164,8 @@ async def offer(stack: Stack, work_order_id: str, contractor: str, *, minutes: i
         contractor_name=f"Contractor {contractor}",
         offered_at=now,
         expires_at=now + timedelta(minutes=minutes),
+        assigned_by=assigned_by,
+        reason=reason,
     )
     envelope = EventEnvelope.new(
         payload, source=Service.CONTRACTORS, subject=work_order_id, tenant=TENANT
@@ -858,6 +868,36 @@ async def test_an_offer_the_contractors_service_timed_out_can_no_longer_be_taken
         ),
     )
     assert (await stack.get(work_order_id)).state == S.WORK_ORDER_STATE_DISPATCHING
+
+
+async def test_an_operator_assignment_from_the_dispatch_queue_assigns_the_order_at_once(
+    stack: Stack,
+) -> None:
+    work_order_id = await received_order(stack)
+    first = await offer(stack, work_order_id, C1)
+    await stack.wait_state(work_order_id, S.WORK_ORDER_STATE_DISPATCHING)
+    await offer(stack, work_order_id, C2, assigned_by="ops-jane", reason="knows the site")
+
+    order = await stack.wait_state(work_order_id, S.WORK_ORDER_STATE_ASSIGNED)
+    assert order.contractor_id == C2
+    docs = await stack.db[TIMELINE].find({"work_order_id": work_order_id}).to_list()
+    given = [d for d in docs if d["kind"] == "assignment_offered" and "operator" in d["summary"]]
+    assert [d["summary"] for d in given] == [
+        f"Given to Contractor {C2} by operator ops-jane: knows the site"
+    ]
+    (assigned,) = [d for d in docs if d["kind"] == "assigned"]
+    details = assigned["details"]
+    assert (details["actor_kind"], details["actor_id"]) == ("operator", "ops-jane")
+    assert (details["reason"], details["contractor_id"]) == ("knows the site", C2)
+    # The first contractor's offer can no longer be taken: the order is assigned.
+    await expect(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        stack.call(
+            stack.jobs.AcceptOffer,
+            jobs_pb2.AcceptOfferRequest(request_id=rid(), offer_id=first),
+            "c1",
+        ),
+    )
 
 
 async def test_verify_twice_and_a_contractor_on_another_contractors_job(stack: Stack) -> None:

@@ -705,8 +705,18 @@ class MemoryTransaction:
             for cid, c in self.ledger.profiles.items()
         ]
 
-    async def history(self, work_order_id: str, *, tenant: str) -> DispatchHistory | None:
+    async def history(self, work_order_id: str, *, tenant: str | None) -> DispatchHistory | None:
         return None  # one round only here: next rounds are tested on the service's ledgers
+
+    async def contractor(self, contractor_id: str) -> Candidate | None:
+        return self.ledger.profiles.get(contractor_id)
+
+    async def dequeue(self, work_order_id: str) -> None:
+        return None
+
+    async def save_change(self, change: OfferChange) -> bool:
+        msg = "offers never change in the one-round tests that use this ledger"
+        raise AssertionError(msg)
 
     async def save_explanation(self, explanation: DispatchExplanation) -> None:
         self.uow.session.collection("explanations")[explanation.work_order_id] = {

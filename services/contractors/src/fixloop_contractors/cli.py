@@ -185,6 +185,7 @@ def import_file(
     The whole file is validated first; if anything is wrong, every problem is printed with its
     location and nothing is imported. Re-importing updates profiles and never duplicates them.
     """
+    from fixloop_contractors.adapters.credential_alerts import MongoCredentialAlerts
     from fixloop_contractors.adapters.mongo import MongoContractorRegistry
     from fixloop_contractors.app.ports import UpsertCounts
     from fixloop_contractors.app.registry import (
@@ -211,10 +212,15 @@ def import_file(
         _print_alerts(console, checked)
         return
 
-    async def work(store: Store) -> ImportReport:
-        return await import_contractors(MongoContractorRegistry(store), contractors, as_of=day)
+    settings = service_settings()
 
-    report = with_store(service_settings(), work)
+    async def work(store: Store) -> ImportReport:
+        alerts = MongoCredentialAlerts(store, morning=settings.credential_alert_morning)
+        return await import_contractors(
+            MongoContractorRegistry(store), contractors, as_of=day, alerts=alerts
+        )
+
+    report = with_store(settings, work)
     counts = report.counts
     summary = Table(title=f"Imported {counts.total} contractors from {file}", title_justify="left")
     summary.add_column("imported", justify="right")

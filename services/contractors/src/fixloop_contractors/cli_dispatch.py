@@ -1,13 +1,21 @@
-"""``fixloop dispatch ...``: why a work order went to whom.
+"""``fixloop dispatch ...``: the operators' dispatch desk.
 
-Reads the contractors service's own store (``FIXLOOP_CONTRACTORS_MONGODB_URI`` and
-``FIXLOOP_CONTRACTORS_DATABASE``, defaults for the embedded stack): each round's decision with
-every contractor it assessed, and what became of each offer.
+- ``queue``: work orders nobody took, waiting for an operator, oldest first.
+- ``assign``: give a work order to a contractor (audited: the operator and the reason go into
+  the order's timeline).
+- ``explain``: why a work order went to whom: each round's decision with every contractor it
+  assessed, and what became of each offer.
+
+Works on the contractors service's own store (``FIXLOOP_CONTRACTORS_MONGODB_URI`` and
+``FIXLOOP_CONTRACTORS_DATABASE``, defaults for the embedded stack) through the service's use
+cases; what they publish goes out through the service's outbox.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -18,13 +26,15 @@ from rich.text import Text
 from fixloop_contractors.cli import EXIT_FAILURE, EXIT_USAGE, fail, service_settings, with_store
 
 if TYPE_CHECKING:
+    from fixloop_contractors.app.dispatch import DispatchResult
     from fixloop_contractors.app.explain import CandidateOutcome, DispatchExplanation
+    from fixloop_contractors.app.ports import QueuedOrder
     from fixloop_contractors.domain.offers import Offer
     from fixloop_shared.store import Store
 
 app = typer.Typer(
     name="dispatch",
-    help="Dispatch: explain why a work order was offered to whom.",
+    help="Dispatch desk: the queue of orders nobody took, assigning one, explaining a decision.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -48,19 +58,26 @@ def offer_outcome(offer: Offer) -> str:
 
 
 def candidate_outcome(candidate: CandidateOutcome, offer: Offer | None) -> Text:
+    if candidate.offered:
+        text = "offered: " + (offer_outcome(offer) if offer else "open")
+        if candidate.excluded:  # an operator's choice over the rules
+            text += " (" + "; ".join(candidate.excluded) + ")"
+        return Text(text, style="bold")
     if candidate.excluded:
         return Text("excluded: " + "; ".join(candidate.excluded), style="dim")
-    if candidate.offered:
-        return Text("offered: " + (offer_outcome(offer) if offer else "open"), style="bold")
     return Text("ranked, not offered")
 
 
-def round_table(explanation: DispatchExplanation, offer: Offer | None) -> Table:
+def round_table(explanation: DispatchExplanation, offers: dict[str, Offer]) -> Table:
     when = explanation.decided_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
-    if explanation.offered_to is not None:
-        result = f"offered to {explanation.offered_to}"
-        if offer is not None:
-            result += f" ({offer_outcome(offer)})"
+    if explanation.offered_to:
+        parts = []
+        for contractor_id in explanation.offered_to:
+            offer = offers.get(contractor_id)
+            parts.append(
+                contractor_id if offer is None else f"{contractor_id} ({offer_outcome(offer)})"
+            )
+        result = "offered to " + ", ".join(parts)
     else:
         result = f"unfilled: {explanation.reason}"
     weights = ", ".join(f"{name} {value:g}" for name, value in explanation.weights)
@@ -86,18 +103,18 @@ def round_table(explanation: DispatchExplanation, offer: Offer | None) -> Table:
             "" if candidate.total is None else f"{candidate.total:.3f}",
             *("" if name not in components else f"{components[name]:.2f}" for name in COMPONENTS),
             "" if candidate.travel_km is None else f"{candidate.travel_km:.1f}",
-            candidate_outcome(candidate, offer if candidate.offered else None),
+            candidate_outcome(candidate, offers.get(candidate.contractor_id)),
         )
     return table
 
 
-def as_json(explanation: DispatchExplanation, offer: Offer | None) -> dict[str, Any]:
+def as_json(explanation: DispatchExplanation, offers: dict[str, Offer]) -> dict[str, Any]:
     from fixloop_contractors.adapters.mongo import explanation_document
 
     doc = explanation_document(explanation)
     doc["decision_id"] = doc.pop("_id")
     doc["decided_at"] = explanation.decided_at.isoformat()
-    doc["offer_outcome"] = None if offer is None else offer.status.value
+    doc["offer_outcomes"] = {c: o.status.value for c, o in offers.items()}
     return doc
 
 
@@ -127,15 +144,161 @@ def explain_dispatch(
     explanations, offers = with_store(service_settings(), work)
     if not explanations:
         fail(f"no dispatch decision for work order {work_order_id}", EXIT_FAILURE)
-    by_round = {o.dispatch_round: o for o in offers}
+    by_round: dict[int, dict[str, Offer]] = {}
+    for offer in offers:
+        by_round.setdefault(offer.dispatch_round, {})[offer.contractor_id] = offer
     if output_json:
         for explanation in explanations:
-            offer = by_round.get(explanation.dispatch_round)
-            typer.echo(json.dumps(as_json(explanation, offer), default=str))
+            in_round = by_round.get(explanation.dispatch_round, {})
+            typer.echo(json.dumps(as_json(explanation, in_round), default=str))
         return
     console = Console(highlight=False)
     for explanation in explanations:
-        console.print(round_table(explanation, by_round.get(explanation.dispatch_round)))
+        console.print(round_table(explanation, by_round.get(explanation.dispatch_round, {})))
+
+
+def _waited(since: datetime, now: datetime) -> str:
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+
+
+@app.command("queue")
+def show_queue(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's orders.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many orders.", min=1, max=1000)] = 200,
+) -> None:
+    """Work orders nobody took (unfilled), oldest first, with how long they have waited."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from fixloop_contractors.adapters.mongo import MongoDispatchLedger
+    from fixloop_shared.contracts.types import TenantId
+
+    if tenant is not None:
+        try:
+            TypeAdapter(TenantId).validate_python(tenant)
+        except ValidationError:
+            fail(f"--tenant {tenant!r} is not a tenant id", EXIT_USAGE)
+
+    async def work(store: Store) -> list[QueuedOrder]:
+        return await MongoDispatchLedger(store).queue(tenant=tenant, limit=limit)
+
+    queued = with_store(service_settings(), work)
+    console = Console(highlight=False)
+    if not queued:
+        console.print("No work orders waiting for an operator.")
+        return
+    now = datetime.now(UTC)
+    table = Table(title=f"{len(queued)} work orders waiting for an operator", title_justify="left")
+    for column in ("work order", "tenant", "site", "equipment", "priority", "waiting", "offers"):
+        table.add_column(column, justify="right" if column in {"waiting", "offers"} else "left")
+    table.add_column("why nobody took it")
+    for order in queued:
+        table.add_row(
+            order.work_order_id,
+            order.tenant,
+            order.site,
+            order.equipment_class,
+            order.priority,
+            _waited(order.waiting_since, now),
+            str(order.rounds),
+            order.reason,
+        )
+    console.print(table)
+
+
+@app.command("assign")
+def assign(
+    work_order_id: Annotated[str, typer.Argument(help="The work order's id.")],
+    contractor_id: Annotated[str, typer.Argument(help="The contractor to give it to.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why this contractor (kept in the order's timeline).")
+    ],
+    override_credentials: Annotated[
+        str | None,
+        typer.Option(
+            "--override-credentials",
+            help="Assign even though a credential of the contractor has expired; say why.",
+        ),
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="The operator's id for the audit trail (default: $USER)."),
+    ] = None,
+) -> None:
+    """Give a work order to a contractor: its open offers are withdrawn and the orders service
+    assigns it at once. Refused for a contractor with an expired credential unless
+    --override-credentials gives a reason."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from fixloop_contractors.adapters.mongo import MongoDispatchLedger
+    from fixloop_contractors.adapters.offer_expiry import in_unit_of_work
+    from fixloop_contractors.app.dispatch import (
+        OperatorAssignmentRefusedError,
+        WorkOrderDispatcher,
+    )
+    from fixloop_shared.contracts.types import Identifier, ShortText
+
+    operator = by or _default_operator()
+    for value, what in (
+        (work_order_id, "a work order id"),
+        (contractor_id, "a contractor id"),
+        (operator, "an operator id (--by)"),
+    ):
+        try:
+            TypeAdapter(Identifier).validate_python(value)
+        except ValidationError:
+            fail(f"{value!r} is not {what}", EXIT_USAGE)
+    texts = [(reason, "--reason")]
+    if override_credentials is not None:
+        texts.append((override_credentials, "--override-credentials"))
+    for text, option in texts:
+        try:
+            TypeAdapter(ShortText).validate_python(text)
+        except ValidationError:
+            fail(f"{option} must be 1 to 500 printable characters", EXIT_USAGE)
+    settings = service_settings()
+
+    async def work(store: Store) -> DispatchResult:
+        dispatcher = WorkOrderDispatcher(
+            MongoDispatchLedger(store),
+            offer_ttl=settings.offer_ttl,
+            emergency_offer_ttl=settings.emergency_offer_ttl,
+            max_rounds=settings.dispatch_max_rounds,
+            weights=settings.score_weights.score_weights(),
+        )
+        return await in_unit_of_work(
+            store,
+            lambda uow: dispatcher.assign_by_operator(
+                uow,
+                work_order_id=work_order_id,
+                contractor_id=contractor_id,
+                operator=operator,
+                reason=reason,
+                override_credentials=override_credentials,
+            ),
+        )
+
+    try:
+        result = with_store(settings, work)
+    except OperatorAssignmentRefusedError as exc:
+        fail(str(exc), EXIT_FAILURE)
+    Console(highlight=False).print(
+        f"Work order {work_order_id} given to {contractor_id} by {operator} "
+        f"(round {result.dispatch_round}, offer {result.offer_id}); the orders service assigns "
+        "it now."
+    )
+
+
+def _default_operator() -> str:
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+    return name or "operator"
 
 
 __all__ = ["app"]

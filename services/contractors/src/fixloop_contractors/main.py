@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fixloop_contractors.adapters.consumer import contractors_consumers
+from fixloop_contractors.adapters.credential_alerts import credential_alert_work
 from fixloop_contractors.adapters.memory import (
     MemoryContractorRegistry,
     MemoryDispatchLedger,
@@ -76,6 +77,7 @@ def bootstrap(
         offer_ttl=settings.offer_ttl,
         emergency_offer_ttl=settings.emergency_offer_ttl,
         max_rounds=settings.dispatch_max_rounds,
+        emergency_fan_out=settings.emergency_fan_out,
         clock=now,
         weights=settings.score_weights.score_weights(),
         preferences={
@@ -89,6 +91,11 @@ def bootstrap(
         ctx.scheduler.add(
             offer_expiry_work(
                 assignments, ledger, ctx.units, poll_seconds=settings.offer_expiry_poll_seconds
+            )
+        )
+        ctx.scheduler.add(
+            credential_alert_work(
+                ctx.units, clock=now, poll_seconds=settings.credential_alert_poll_seconds
             )
         )
     ctx.consume(*consumers)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -73,6 +73,15 @@ class ContractorsSettings(ServiceSettings):
         le=7 * 24 * 3600,
         description="How long a contractor has to answer an offer of an emergency order.",
     )
+    emergency_fan_out: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description=(
+            "An emergency is offered to this many of the best contractors at once; the first "
+            "to accept takes it and the others' offers are withdrawn."
+        ),
+    )
     dispatch_max_rounds: int = Field(
         default=5,
         ge=1,
@@ -87,6 +96,19 @@ class ContractorsSettings(ServiceSettings):
         gt=0,
         le=60,
         description="How often offers that ran out are looked for (they also wake the sweep).",
+    )
+    credential_alert_morning: time = Field(
+        default=time(8, 0),
+        description=(
+            "The contractor's local time of day (HH:MM, its own time zone) at which credential "
+            "alerts are due: 30 and 7 days before a credential expires, and the day after."
+        ),
+    )
+    credential_alert_poll_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How often credential alerts that fell due are looked for.",
     )
 
     score_weights: Weights = Field(

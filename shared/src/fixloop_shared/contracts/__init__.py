@@ -26,6 +26,8 @@ from fixloop_shared.contracts.contractors import (
     AssignmentOffered,
     AssignmentUnfilled,
     AssignmentWithdrawn,
+    ContractorCredentialExpired,
+    ContractorCredentialExpiring,
     UnfilledReason,
 )
 from fixloop_shared.contracts.lifecycle import (
@@ -121,6 +123,8 @@ __all__ = [
     "CompletionReport",
     "CompletionVerified",
     "Contract",
+    "ContractorCredentialExpired",
+    "ContractorCredentialExpiring",
     "Equipment",
     "EventPayload",
     "LifecycleFacts",

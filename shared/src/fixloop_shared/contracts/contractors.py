@@ -1,7 +1,9 @@
-"""Events of the contractors service (``fixloop.contractors.events.v1``): offers and assignments."""
+"""Events of the contractors service (``fixloop.contractors.events.v1``): offers, assignments and
+credential alerts."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, ClassVar
 
 from pydantic import AwareDatetime, Field
@@ -23,6 +25,11 @@ class AssignmentOffered(EventPayload):
     dispatch_round: Annotated[int, Field(ge=1, le=1000)] = 1
     """Which offer of the work order this is: 1 on its receipt, one more after each offer that
     was declined or ran out."""
+    assigned_by: Identifier | None = None
+    """The operator who gave the order to this contractor directly (from the dispatch queue):
+    the order is assigned at once, without the contractor's answer."""
+    reason: ShortText | None = None
+    """Why the operator chose this contractor (operator assignments only)."""
 
 
 class UnfilledReason(Contract):
@@ -86,6 +93,52 @@ class AssignmentWithdrawn(EventPayload):
     withdrawn_at: AwareDatetime
 
 
+CredentialKindName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+"""What a credential is: ``trade_licence``, ``liability_insurance``, ``certification`` (more may
+come; readers show unknown kinds as they are)."""
+CredentialNumber = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./_-]{0,63}$")]
+"""A licence, policy or certificate number as its issuer writes it."""
+
+
+# Sent 30 and 7 days before a credential's expiry date, at the contractor's local morning (each
+# once); a credential imported later than that gets one warning at once, with the days it really
+# has left. One event per tenant the contractor works for.
+class ContractorCredentialExpiring(EventPayload):
+    event_type: ClassVar[str] = "fixloop.contractor.credential_expiring.v1"
+    summary: ClassVar[str] = "A contractor's licence, insurance or certification expires soon"
+
+    contractor_id: Identifier
+    contractor_name: Name
+    credential_kind: CredentialKindName
+    credential_number: CredentialNumber
+    credential_name: Name | None = None
+    expires_on: date
+    """The last day the credential is valid (the contractor's calendar)."""
+    days_left: Annotated[int, Field(ge=0, le=3660)]
+    """Days from the contractor's local date when this was sent to ``expires_on`` (30, 7, or
+    fewer for a credential imported late)."""
+    due_at: AwareDatetime
+    """When the warning was due (the contractor's local morning, or the import for a late one)."""
+
+
+# Sent on the day after a credential's expiry date, at the contractor's local morning (once); the
+# contractor gets no offers until it is renewed. One event per tenant the contractor works for.
+class ContractorCredentialExpired(EventPayload):
+    event_type: ClassVar[str] = "fixloop.contractor.credential_expired.v1"
+    summary: ClassVar[str] = "A contractor's licence, insurance or certification has expired"
+
+    contractor_id: Identifier
+    contractor_name: Name
+    credential_kind: CredentialKindName
+    credential_number: CredentialNumber
+    credential_name: Name | None = None
+    expires_on: date
+    """The last day the credential was valid (the contractor's calendar)."""
+    due_at: AwareDatetime
+    """When the alert was due (the contractor's local morning of the day after ``expires_on``,
+    or the import for a credential imported already expired)."""
+
+
 __all__ = [
     "AssignmentAccepted",
     "AssignmentDeclined",
@@ -93,5 +146,9 @@ __all__ = [
     "AssignmentOffered",
     "AssignmentUnfilled",
     "AssignmentWithdrawn",
+    "ContractorCredentialExpired",
+    "ContractorCredentialExpiring",
+    "CredentialKindName",
+    "CredentialNumber",
     "UnfilledReason",
 ]

@@ -10,6 +10,8 @@ from fixloop_shared.contracts.contractors import (
     AssignmentOffered,
     AssignmentUnfilled,
     AssignmentWithdrawn,
+    ContractorCredentialExpired,
+    ContractorCredentialExpiring,
 )
 from fixloop_shared.contracts.lifecycle import LIFECYCLE_EVENTS, PLATFORM_COMMANDS
 from fixloop_shared.contracts.notifications import NotificationFailed, NotificationSent
@@ -37,6 +39,8 @@ _ALL: tuple[type[EventPayload], ...] = (
     AssignmentDeclined,
     AssignmentExpired,
     AssignmentWithdrawn,
+    ContractorCredentialExpiring,
+    ContractorCredentialExpired,
     PartsReserved,
     PartsBackordered,
     PartsReleased,
@@ -61,6 +65,8 @@ EVENTS_ON_TOPIC: dict[Topic, tuple[type[EventPayload], ...]] = {
         AssignmentDeclined,
         AssignmentExpired,
         AssignmentWithdrawn,
+        ContractorCredentialExpiring,
+        ContractorCredentialExpired,
     ),
     Topic.PARTS_EVENTS: (PartsReserved, PartsBackordered, PartsReleased, PartsConsumed),
     Topic.SLA_EVENTS: (SlaWarning, SlaBreached, SlaMet, SlaStopped),

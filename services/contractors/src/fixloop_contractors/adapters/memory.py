@@ -37,7 +37,8 @@ from fixloop_shared.memory import Documents, MemoryStore, MemoryUnitOfWork
 from fixloop_shared.vocabulary import Priority
 
 OFFERS_BY_WORK_ORDER = "offers_by_work_order"
-"""{work order id: {"rounds": {dispatch round: decision id}}}: what MongoDB's index is for."""
+"""{work order id: {"rounds": {(dispatch round, fan slot): decision id}}}: what MongoDB's unique
+index is for."""
 
 
 def _site(request: DispatchRequest) -> dict[str, str]:
@@ -128,12 +129,21 @@ class MemoryDispatchTransaction:
                     break
         return found
 
-    async def history(self, work_order_id: str, *, tenant: str) -> DispatchHistory | None:
+    async def history(self, work_order_id: str, *, tenant: str | None) -> DispatchHistory | None:
         entry = self._by_work_order.get(work_order_id)
         if entry is None:
             return None
         docs = [self._offers[decision_id] for decision_id in entry["rounds"].values()]
-        return history_from_decisions([d for d in docs if d["tenant"] == tenant])
+        return history_from_decisions([d for d in docs if tenant in {None, d["tenant"]}])
+
+    async def contractor(self, contractor_id: str) -> Candidate | None:
+        doc = self._contractors.get(contractor_id)
+        return None if doc is None else _candidate(doc)
+
+    async def dequeue(self, work_order_id: str) -> None:
+        entry = self._by_work_order.get(work_order_id) or {"rounds": {}}
+        for decision_id in entry["rounds"].values():
+            self._offers[decision_id]["queued"] = False
 
     async def save_offer(
         self,
@@ -175,12 +185,14 @@ class MemoryDispatchTransaction:
                 "tenant": request.tenant,
                 "contractor_id": None,
                 "dispatch_round": dispatch_round,
+                "fan_slot": 0,
                 "status": UNFILLED,
                 "decided_at": decided_at,
                 "reason": reason,
                 "considered_total": considered_total,
                 "site": _site(request),
                 "priority": priority.value,
+                "queued": True,
             },
         )
 
@@ -191,11 +203,12 @@ class MemoryDispatchTransaction:
 
     def _decide(self, doc: dict[str, Any]) -> None:
         work_order_id, dispatch_round = doc["work_order_id"], doc["dispatch_round"]
+        slot = (dispatch_round, int(doc.get("fan_slot") or 0))
         rounds = self._by_work_order.setdefault(work_order_id, {"rounds": {}})["rounds"]
-        if dispatch_round in rounds or doc["_id"] in self._offers:
+        if slot in rounds or doc["_id"] in self._offers:
             msg = f"work order {work_order_id} was decided already (round {dispatch_round})"
             raise ValueError(msg)
-        rounds[dispatch_round] = doc["_id"]
+        rounds[slot] = doc["_id"]
         self._offers[doc["_id"]] = doc
 
     async def offers_of(self, work_order_id: str, *, tenant: str) -> list[Offer]:
@@ -245,7 +258,7 @@ class MemoryDispatchLedger:
     def decision(self, work_order_id: str, dispatch_round: int = 1) -> dict[str, Any] | None:
         """The committed decision on a work order in a round (its offer, or why it is unfilled)."""
         entry = self._store.state.collection(OFFERS_BY_WORK_ORDER).get(work_order_id)
-        decision_id = None if entry is None else entry["rounds"].get(dispatch_round)
+        decision_id = None if entry is None else entry["rounds"].get((dispatch_round, 0))
         return None if decision_id is None else self._store.state.collection(OFFERS)[decision_id]
 
     def offer(self, offer_id: str) -> dict[str, Any] | None:

@@ -6,8 +6,10 @@ Collections (besides the shared ``processed_events`` and ``outbox``):
   replaced by each import; the load (``open_offers``, ``open_jobs``) is owned by dispatch and the
   lifecycle, and only set when the document is first created (``open_jobs`` is added by the first
   change to documents from before it existed).
-- ``offers``: one decision per dispatch round of a work order (unique index on ``work_order_id,
-  dispatch_round``; round 1 is the decision on the received order): the offer and later what
+- ``offers``: the decisions of each dispatch round of a work order (unique index on
+  ``work_order_id, dispatch_round, fan_slot``: one offer per round, or an emergency's offers to
+  several contractors at once in slots 0, 1, ...; round 1 is the decision on the received
+  order): the offer and later what
   became of it (``status`` open/accepted/declined/timed_out/withdrawn, ``reason``, and for an
   accepted offer its ``job``: open/completed/cancelled), or ``status: unfilled`` when nobody
   could be offered the order. ``expires_at`` is stored, so a time-out sweep can find due offers
@@ -19,6 +21,9 @@ Collections (besides the shared ``processed_events`` and ``outbox``):
   assessed, ranked with its score components or excluded with its reasons.
 - ``offer_expiries``: one due-work item per offer (``_id`` = offer id, ``due_ms`` = its expiry),
   written with the offer and deleted when it fires (kind ``offer-expiry``).
+- ``credential_alerts``: one due-work item per (contractor, credential kind, number, alert stage),
+  armed at import and marked fired (kind ``credential-alerts``; see
+  :mod:`fixloop_contractors.adapters.credential_alerts`).
 
 Every filter is built from validated values (slugs, tenant ids, equipment classes) and strings
 checked to be strings (:func:`_text`); nothing from outside reaches a filter as a raw document.
@@ -36,7 +41,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from fixloop_contractors.app.explain import CandidateOutcome, DispatchExplanation
-from fixloop_contractors.app.ports import DispatchHistory, UpsertCounts
+from fixloop_contractors.app.ports import DispatchHistory, QueuedOrder, UpsertCounts
 from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest
 from fixloop_contractors.domain.lifecycle import OfferChange
 from fixloop_contractors.domain.model import (
@@ -68,6 +73,8 @@ OFFERS = "offers"
 UNFILLED = "unfilled"
 OFFER_EXPIRIES = "offer_expiries"
 OFFER_EXPIRY_WORK = "offer-expiry"
+CREDENTIAL_ALERTS = "credential_alerts"
+CREDENTIAL_ALERT_WORK = "credential-alerts"
 EXPLANATIONS = "dispatch_explanations"
 
 MAX_CANDIDATES = 5000
@@ -77,10 +84,11 @@ INDEXES: dict[str, Sequence[IndexModel]] = {
     # Single-field multikey index: a compound index over two array fields is not allowed.
     CONTRACTORS: [IndexModel([("tenants", ASCENDING)], name="tenants")],
     OFFERS: [
-        # One decision per dispatch round of a work order; also the look-up of an order's offers.
+        # One decision per dispatch round (and fan-out slot) of a work order; also the look-up of
+        # an order's offers.
         IndexModel(
-            [("work_order_id", ASCENDING), ("dispatch_round", ASCENDING)],
-            name="work_order_round_unique",
+            [("work_order_id", ASCENDING), ("dispatch_round", ASCENDING), ("fan_slot", ASCENDING)],
+            name="work_order_round_slot_unique",
             unique=True,
         ),
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)], name="status_expires_at"),
@@ -94,11 +102,25 @@ INDEXES: dict[str, Sequence[IndexModel]] = {
     EXPLANATIONS: [
         IndexModel([("work_order_id", ASCENDING), ("dispatch_round", ASCENDING)], name="round")
     ],
+    # Credential alerts (see adapters/credential_alerts.py); also creates the collection at
+    # start-up. Unfired items only (``fired_at_ms: 0``) are due, so fired ones stay out of every
+    # scan; the contractor index serves arming at import.
+    CREDENTIAL_ALERTS: [
+        IndexModel(
+            [("fired_at_ms", ASCENDING), ("due_ms", ASCENDING), ("lease_until_ms", ASCENDING)],
+            name="unfired_due_lease",
+        ),
+        IndexModel([("contractor_id", ASCENDING)], name="contractor"),
+    ],
 }
 
 
-LEGACY_OFFER_KEY = [("work_order_id", ASCENDING)]
-"""The unique key ``offers`` had when a work order could have only one decision."""
+LEGACY_OFFER_KEYS = (
+    [("work_order_id", ASCENDING)],
+    [("work_order_id", ASCENDING), ("dispatch_round", ASCENDING)],
+)
+"""The unique keys ``offers`` had: one decision per work order, then one offer per round (before
+an emergency's round offered it to several contractors at once)."""
 
 
 async def ensure_indexes(store: Store) -> None:
@@ -109,7 +131,7 @@ async def ensure_indexes(store: Store) -> None:
     """
     offers = store.db[OFFERS]
     for name, spec in (await offers.index_information()).items():
-        if spec.get("unique") and list(spec.get("key", ())) == LEGACY_OFFER_KEY:
+        if spec.get("unique") and list(spec.get("key", ())) in LEGACY_OFFER_KEYS:
             log.info("dropping the legacy unique index of %s: %s", OFFERS, name)
             await offers.drop_index(name)
     await store.ensure_indexes(INDEXES)
@@ -280,6 +302,7 @@ def offer_fields(offer: Offer) -> Document:
         "tenant": offer.tenant,
         "contractor_id": offer.contractor_id,
         "dispatch_round": offer.dispatch_round,
+        "fan_slot": offer.fan_slot,
         "status": offer.status.value,
         "offered_at": offer.offered_at,
         "expires_at": offer.expires_at,
@@ -301,6 +324,7 @@ def offer_from_document(doc: Document) -> Offer:
         status=OfferStatus(doc["status"]),
         closed_at=doc.get("closed_at"),
         dispatch_round=int(doc.get("dispatch_round", 1)),
+        fan_slot=int(doc.get("fan_slot") or 0),
         reason=doc.get("reason"),
         job=None if job is None else JobStatus(job),
     )
@@ -344,7 +368,9 @@ def history_from_decisions(docs: Sequence[Document]) -> DispatchHistory | None:
     """A work order's dispatch so far, from its decision documents (any order)."""
     if not docs:
         return None
-    ordered = sorted(docs, key=lambda d: int(d.get("dispatch_round", 1)))
+    ordered = sorted(
+        docs, key=lambda d: (int(d.get("dispatch_round", 1)), int(d.get("fan_slot") or 0))
+    )
     latest = ordered[-1]
     return DispatchHistory(
         request=request_from_decision(ordered[0]),
@@ -363,7 +389,7 @@ def explanation_document(explanation: DispatchExplanation) -> Document:
         "tenant": explanation.tenant,
         "dispatch_round": explanation.dispatch_round,
         "decided_at": explanation.decided_at,
-        "offered_to": explanation.offered_to,
+        "offered_to": list(explanation.offered_to),
         "reason": explanation.reason,
         "weights": dict(explanation.weights),
         "assessed": explanation.assessed,
@@ -390,6 +416,12 @@ def explanation_document(explanation: DispatchExplanation) -> Document:
     }
 
 
+def _offered_to(stored: object) -> tuple[str, ...]:
+    if isinstance(stored, str):  # one contractor, as kept before fan-out
+        return (stored,)
+    return tuple(str(c) for c in stored) if isinstance(stored, list) else ()
+
+
 def explanation_from_document(doc: Document) -> DispatchExplanation:
     return DispatchExplanation(
         decision_id=str(doc["_id"]),
@@ -397,7 +429,7 @@ def explanation_from_document(doc: Document) -> DispatchExplanation:
         tenant=str(doc["tenant"]),
         dispatch_round=int(doc["dispatch_round"]),
         decided_at=doc["decided_at"],
-        offered_to=doc.get("offered_to"),
+        offered_to=_offered_to(doc.get("offered_to")),
         reason=doc.get("reason"),
         weights=tuple((str(k), float(v)) for k, v in (doc.get("weights") or {}).items()),
         candidates=tuple(
@@ -541,15 +573,16 @@ class MongoDispatchTransaction:
             )
         return [candidate_from_document(doc) for doc in docs]
 
-    async def history(self, work_order_id: str, *, tenant: str) -> DispatchHistory | None:
-        query = equals(
-            {
-                "work_order_id": _text(work_order_id, "work_order_id"),
-                "tenant": _text(tenant, "tenant"),
-            }
-        )
-        stored = await self._db[OFFERS].find(query, session=self._uow.session).to_list()
-        pending = [d for d in _pending(self._uow).get(work_order_id, []) if d["tenant"] == tenant]
+    async def history(self, work_order_id: str, *, tenant: str | None) -> DispatchHistory | None:
+        query = {"work_order_id": _text(work_order_id, "work_order_id")}
+        if tenant is not None:
+            query["tenant"] = _text(tenant, "tenant")
+        stored = await self._db[OFFERS].find(equals(query), session=self._uow.session).to_list()
+        pending = [
+            d
+            for d in _pending(self._uow).get(work_order_id, [])
+            if tenant is None or d["tenant"] == tenant
+        ]
         for doc in stored:
             self._read.setdefault(str(doc["_id"]), doc)
         return history_from_decisions([*stored, *pending])
@@ -580,6 +613,27 @@ class MongoDispatchTransaction:
 
     async def save_explanation(self, explanation: DispatchExplanation) -> None:
         mongo_uow(self._uow).append_at_commit(EXPLANATIONS, [explanation_document(explanation)])
+
+    async def contractor(self, contractor_id: str) -> Candidate | None:
+        doc = await self._db[CONTRACTORS].find_one(
+            equals({"_id": _text(contractor_id, "contractor_id")}), session=self._uow.session
+        )
+        return None if doc is None else candidate_from_document(doc)
+
+    async def dequeue(self, work_order_id: str) -> None:
+        for doc in _pending(self._uow).get(work_order_id, []):
+            doc["queued"] = False
+        await self._db[OFFERS].update_many(
+            equals(
+                {
+                    "work_order_id": _text(work_order_id, "work_order_id"),
+                    "status": UNFILLED,
+                    "queued": True,
+                }
+            ),
+            {"$set": {"queued": False}},
+            session=self._uow.session,
+        )
 
     async def _decide_now(self, doc: Document) -> None:
         """A later round's decision, written at once: two pods deciding the same round (a
@@ -612,12 +666,14 @@ class MongoDispatchTransaction:
             "tenant": request.tenant,
             "contractor_id": None,
             "dispatch_round": dispatch_round,
+            "fan_slot": 0,
             "status": UNFILLED,
             "decided_at": decided_at,
             "reason": reason,
             "considered_total": considered_total,
             "site": _site(request),
             "priority": priority.value,
+            "queued": True,
         }
         if dispatch_round == 1:
             self._decide(doc)
@@ -714,6 +770,43 @@ class MongoDispatchLedger:
         )
         return [explanation_from_document(doc) for doc in docs]
 
+    async def queue(self, *, tenant: str | None = None, limit: int = 200) -> list[QueuedOrder]:
+        """Orders nobody took, waiting for an operator, oldest first."""
+        query: Document = {"status": UNFILLED, "queued": True}
+        if tenant is not None:
+            query["tenant"] = _text(tenant, "tenant")
+        docs = (
+            await self._store.db[OFFERS]
+            .find(equals(query))
+            .sort("decided_at", ASCENDING)
+            .limit(max(1, min(limit, 1000)))
+            .to_list()
+        )
+        queued: list[QueuedOrder] = []
+        for doc in docs:
+            work_order_id = str(doc["work_order_id"])
+            first = await self._store.db[OFFERS].find_one(
+                equals({"work_order_id": work_order_id, "dispatch_round": 1})
+            )
+            since = doc["decided_at"]
+            if first is not None:
+                since = first.get("offered_at") or first.get("decided_at") or since
+            site = doc.get("site") or {}
+            queued.append(
+                QueuedOrder(
+                    work_order_id=work_order_id,
+                    tenant=str(doc["tenant"]),
+                    site=f"{site.get('country', '')}-{site.get('postal_code', '')}",
+                    equipment_class=str(site.get("equipment_class", "")),
+                    priority=str(doc.get("priority", "normal")),
+                    waiting_since=since,
+                    unfilled_at=doc["decided_at"],
+                    rounds=int(doc.get("dispatch_round", 1)) - 1,
+                    reason=str(doc.get("reason") or ""),
+                )
+            )
+        return sorted(queued, key=lambda q: (q.waiting_since, q.work_order_id))
+
     async def offers(self, work_order_id: str) -> list[Offer]:
         """Every offer of the work order (whatever became of it), by round."""
         docs = (
@@ -741,6 +834,8 @@ def due_expiries(now: datetime) -> dict[str, object]:
 
 __all__ = [
     "CONTRACTORS",
+    "CREDENTIAL_ALERTS",
+    "CREDENTIAL_ALERT_WORK",
     "EXPLANATIONS",
     "INDEXES",
     "OFFERS",

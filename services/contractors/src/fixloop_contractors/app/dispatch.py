@@ -30,18 +30,23 @@ from fixloop_contractors.domain.dispatch import (
     NO_PREFERENCES,
     ContractorChosen,
     DispatchRequest,
+    EligibilityRule,
     TenantPreferences,
+    assess,
     choose_contractor,
 )
+from fixloop_contractors.domain.lifecycle import OfferChange
 from fixloop_contractors.domain.offers import Offer, OfferStatus
 from fixloop_contractors.domain.scoring import ScoreWeights
 from fixloop_shared.contracts import (
     AssignmentOffered,
     AssignmentUnfilled,
+    AssignmentWithdrawn,
     UnfilledReason,
     WorkOrderReceived,
 )
 from fixloop_shared.envelope import Event
+from fixloop_shared.errors import DomainError
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.topics import Topic
 from fixloop_shared.vocabulary import Priority
@@ -77,9 +82,24 @@ class DispatchResult:
     offer_id: str | None = None
     reason: str | None = None
     dispatch_round: int = 1
+    offered_to: tuple[str, ...] = ()
+    """Every contractor offered the order in this round (several for an emergency)."""
 
 
 ALREADY_DECIDED = DispatchResult(DispatchOutcome.ALREADY_DECIDED)
+
+ASSIGNED_BY_OPERATOR = "given to another contractor by an operator"
+"""Why open offers are withdrawn when an operator gives the order to someone."""
+OPERATOR_OFFER_TTL = timedelta(days=7)
+"""An operator's assignment is not the contractor's to answer: its offer stands until the orders
+service assigns the order (at once, or when it is back), however long that takes."""
+
+
+class OperatorAssignmentRefusedError(DomainError):
+    """An operator's assignment the order or the contractor does not allow."""
+
+    status = "FAILED_PRECONDITION"
+    reason = "operator-assignment-refused"
 
 
 def dispatch_request(order: WorkOrderReceived) -> DispatchRequest:
@@ -114,9 +134,13 @@ class WorkOrderDispatcher:
         considered_limit: int = DEFAULT_CONSIDERED_LIMIT,
         weights: ScoreWeights = DEFAULT_WEIGHTS,
         preferences: Mapping[str, TenantPreferences] | None = None,
+        emergency_fan_out: int = 1,
     ) -> None:
-        if max_rounds < 1:
-            msg = f"an order is offered at least once, not {max_rounds} times"
+        if max_rounds < 1 or emergency_fan_out < 1:
+            msg = (
+                f"an order is offered at least once to at least one contractor, not "
+                f"{max_rounds} times to {emergency_fan_out}"
+            )
             raise ValueError(msg)
         self._ledger = ledger
         self._offer_ttl = offer_ttl
@@ -127,6 +151,7 @@ class WorkOrderDispatcher:
         self._considered_limit = considered_limit
         self._weights = weights
         self._preferences = dict(preferences or {})
+        self._emergency_fan_out = emergency_fan_out
 
     def offer_ttl(self, priority: Priority) -> timedelta:
         """How long a contractor has to answer an offer of an order of ``priority``."""
@@ -177,6 +202,136 @@ class WorkOrderDispatcher:
             correlationid=correlationid,
         )
 
+    async def assign_by_operator(
+        self,
+        uow: UnitOfWork,
+        *,
+        work_order_id: str,
+        contractor_id: str,
+        operator: str,
+        reason: str,
+        override_credentials: str | None = None,
+    ) -> DispatchResult:
+        """An operator gives the order to ``contractor_id`` (from the dispatch queue, or over
+        the engine's choice): its open offers are withdrawn and the order is offered to the
+        contractor as assigned by the operator (the orders service assigns it at once).
+
+        Refused for an order that is not dispatched here or is assigned already, for a
+        contractor that does not serve the order's tenant, and for one with an expired
+        credential unless ``override_credentials`` says why. Every other rule (skill, area,
+        capacity, rota, an earlier offer) is the operator's call, and kept in the explanation.
+        """
+        tx = self._ledger.within(uow)
+        history = await tx.history(work_order_id, tenant=None)
+        if history is None:
+            msg = f"no dispatch decision for work order {work_order_id}"
+            raise OperatorAssignmentRefusedError(msg)
+        taken = [o for o in history.offers if o.job is not None]
+        if taken:
+            msg = f"work order {work_order_id} is assigned to {taken[-1].contractor_id} already"
+            raise OperatorAssignmentRefusedError(msg)
+        candidate = await tx.contractor(contractor_id)
+        if candidate is None:
+            msg = f"no contractor {contractor_id}"
+            raise OperatorAssignmentRefusedError(msg)
+        request, now = history.request, to_millis(self._clock())
+        assessment = assess(
+            candidate.contractor,
+            request,
+            now,
+            open_offers=candidate.open_offers,
+            open_jobs=candidate.open_jobs,
+            declined=history.offered_to,
+        )
+        failed = assessment.failed_rules
+        if EligibilityRule.TENANT in failed:
+            msg = f"contractor {contractor_id} does not work for tenant {request.tenant}"
+            raise OperatorAssignmentRefusedError(msg)
+        if EligibilityRule.CREDENTIALS in failed and not override_credentials:
+            problems = "; ".join(
+                r for r in assessment.reasons if "credential" in r or "expire" in r
+            )
+            msg = (
+                f"contractor {contractor_id} has an expired credential ({problems or 'expired'});"
+                " give --override-credentials with a reason to assign all the same"
+            )
+            raise OperatorAssignmentRefusedError(msg)
+        for offer in history.offers:
+            if offer.is_open:
+                withdrawn = offer.withdraw(now, ASSIGNED_BY_OPERATOR)
+                if await tx.save_change(OfferChange(offer, withdrawn)):
+                    tx.emit(
+                        AssignmentWithdrawn(
+                            work_order_id=work_order_id,
+                            offer_id=offer.offer_id,
+                            contractor_id=offer.contractor_id,
+                            reason=ASSIGNED_BY_OPERATOR,
+                            withdrawn_at=now,
+                        ),
+                        topic=Topic.CONTRACTORS_EVENTS,
+                        key=work_order_id,
+                        tenant=request.tenant,
+                        correlationid=work_order_id,
+                    )
+        dispatch_round = history.rounds + 1
+        offer = Offer.open(
+            offer_id=self._ids(),
+            request=request,
+            contractor_id=contractor_id,
+            at=now,
+            ttl=OPERATOR_OFFER_TTL,
+            dispatch_round=dispatch_round,
+        )
+        why = reason
+        if override_credentials and EligibilityRule.CREDENTIALS in failed:
+            why = f"{reason} (credentials overridden: {override_credentials})"
+        await tx.save_offer(offer, request, history.priority, correlationid=work_order_id)
+        await tx.save_explanation(
+            DispatchExplanation(
+                decision_id=offer.offer_id,
+                work_order_id=work_order_id,
+                tenant=request.tenant,
+                dispatch_round=dispatch_round,
+                decided_at=now,
+                offered_to=(contractor_id,),
+                reason=f"assigned by operator {operator}: {why}"[:500],
+                weights=weights_of(self._weights),
+                candidates=(
+                    CandidateOutcome(
+                        contractor_id=contractor_id,
+                        offered=True,
+                        excluded=tuple(f"overridden: {r}" for r in assessment.reasons),
+                    ),
+                ),
+                assessed=1,
+            )
+        )
+        await tx.dequeue(work_order_id)
+        tx.emit(
+            AssignmentOffered(
+                work_order_id=work_order_id,
+                offer_id=offer.offer_id,
+                contractor_id=contractor_id,
+                contractor_name=candidate.contractor.name,
+                offered_at=offer.offered_at,
+                expires_at=offer.expires_at,
+                dispatch_round=dispatch_round,
+                assigned_by=operator,
+                reason=why[:500],
+            ),
+            topic=Topic.CONTRACTORS_EVENTS,
+            key=work_order_id,
+            tenant=request.tenant,
+            correlationid=work_order_id,
+        )
+        return DispatchResult(
+            DispatchOutcome.OFFERED,
+            contractor_id=contractor_id,
+            offer_id=offer.offer_id,
+            dispatch_round=dispatch_round,
+            offered_to=(contractor_id,),
+        )
+
     async def _decide(
         self,
         tx: DispatchTransaction,
@@ -198,45 +353,51 @@ class WorkOrderDispatcher:
             weights=self._weights,
         )
         if isinstance(decision, ContractorChosen):
-            contractor = decision.contractor
-            offer = Offer.open(
-                offer_id=self._ids(),
-                request=request,
-                contractor_id=contractor.contractor_id,
-                at=now,
-                ttl=self.offer_ttl(priority),
-                dispatch_round=dispatch_round,
-            )
-            await tx.save_offer(offer, request, priority, correlationid=correlationid)
+            fan_out = self._emergency_fan_out if priority is Priority.EMERGENCY else 1
+            chosen = decision.ranking.top(fan_out) if fan_out > 1 else decision.ranking.offered
+            offers: list[Offer] = []
+            for slot, entry in enumerate(chosen):
+                offer = Offer.open(
+                    offer_id=self._ids(),
+                    request=request,
+                    contractor_id=entry.contractor_id,
+                    at=now,
+                    ttl=self.offer_ttl(priority),
+                    dispatch_round=dispatch_round,
+                    fan_slot=slot,
+                )
+                offers.append(offer)
+                await tx.save_offer(offer, request, priority, correlationid=correlationid)
+                tx.emit(
+                    AssignmentOffered(
+                        work_order_id=offer.work_order_id,
+                        offer_id=offer.offer_id,
+                        contractor_id=entry.contractor_id,
+                        contractor_name=entry.contractor.name,
+                        offered_at=offer.offered_at,
+                        expires_at=offer.expires_at,
+                        dispatch_round=dispatch_round,
+                    ),
+                    topic=Topic.CONTRACTORS_EVENTS,
+                    key=request.work_order_id,
+                    tenant=request.tenant,
+                    correlationid=correlationid,
+                )
             await tx.save_explanation(
                 explain(
                     decision.ranking,
-                    decision_id=offer.offer_id,
+                    decision_id=offers[0].offer_id,
                     dispatch_round=dispatch_round,
-                    offered_to=contractor.contractor_id,
+                    offered_to=tuple(o.contractor_id for o in offers),
                     reason=None,
                 )
             )
-            tx.emit(
-                AssignmentOffered(
-                    work_order_id=offer.work_order_id,
-                    offer_id=offer.offer_id,
-                    contractor_id=contractor.contractor_id,
-                    contractor_name=contractor.name,
-                    offered_at=offer.offered_at,
-                    expires_at=offer.expires_at,
-                    dispatch_round=dispatch_round,
-                ),
-                topic=Topic.CONTRACTORS_EVENTS,
-                key=request.work_order_id,
-                tenant=request.tenant,
-                correlationid=correlationid,
-            )
             return DispatchResult(
                 DispatchOutcome.OFFERED,
-                contractor_id=contractor.contractor_id,
-                offer_id=offer.offer_id,
+                contractor_id=offers[0].contractor_id,
+                offer_id=offers[0].offer_id,
                 dispatch_round=dispatch_round,
+                offered_to=tuple(o.contractor_id for o in offers),
             )
         considered = [
             UnfilledReason(contractor_id=a.contractor_id, reasons=list(a.reasons))
@@ -248,7 +409,7 @@ class WorkOrderDispatcher:
                 decision.ranking,
                 decision_id=decision_id,
                 dispatch_round=dispatch_round,
-                offered_to=None,
+                offered_to=(),
                 reason=decision.reason,
             )
         )
@@ -285,7 +446,7 @@ class WorkOrderDispatcher:
                 tenant=history.request.tenant,
                 dispatch_round=history.rounds + 1,
                 decided_at=decided_at,
-                offered_to=None,
+                offered_to=(),
                 reason=reason,
                 weights=weights_of(self._weights),
                 candidates=tuple(

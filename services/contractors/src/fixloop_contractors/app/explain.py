@@ -51,8 +51,9 @@ class DispatchExplanation:
     tenant: str
     dispatch_round: int
     decided_at: datetime
-    offered_to: str | None
-    """The contractor offered the order in this round (None: unfilled)."""
+    offered_to: tuple[str, ...]
+    """The contractors offered the order in this round (several for an emergency; none:
+    unfilled)."""
     reason: str | None
     """Why nobody was offered it (unfilled rounds only)."""
     weights: tuple[tuple[str, float], ...]
@@ -70,7 +71,7 @@ def explain(
     *,
     decision_id: str,
     dispatch_round: int,
-    offered_to: str | None,
+    offered_to: tuple[str, ...],
     reason: str | None,
 ) -> DispatchExplanation:
     """The explanation of a decision made from ``ranking``."""
@@ -85,7 +86,7 @@ def explain(
             on_call=entry.on_call.value,
             skill_level=entry.skill_level,
             preferred=entry.preferred,
-            offered=entry.contractor_id == offered_to,
+            offered=entry.contractor_id in offered_to,
         )
         for position, entry in enumerate(ranking.ranked[:MAX_EXPLAINED], start=1)
     ]

@@ -42,6 +42,23 @@ class ContractorRegistry(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedOrder:
+    """A work order nobody took, waiting in the operators' dispatch queue."""
+
+    work_order_id: str
+    tenant: str
+    site: str
+    equipment_class: str
+    priority: str
+    waiting_since: datetime
+    """When it was first dispatched (its first offer, or its first unfilled decision)."""
+    unfilled_at: datetime
+    rounds: int
+    """Offers made before it was found unfilled."""
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class DispatchHistory:
     """Every decision made so far for one work order: what it asked for, and each offer."""
 
@@ -79,9 +96,21 @@ class DispatchTransaction(Protocol):
         """
         ...
 
-    async def history(self, work_order_id: str, *, tenant: str) -> DispatchHistory | None:
+    async def history(self, work_order_id: str, *, tenant: str | None) -> DispatchHistory | None:
         """The order's decisions so far (including ones made earlier in this unit of work);
-        None if none was made here."""
+        None if none was made here. ``tenant`` None: whichever tenant's (operators only)."""
+        ...
+
+    async def contractor(self, contractor_id: str) -> Candidate | None:
+        """One contractor with its load, or None."""
+        ...
+
+    async def dequeue(self, work_order_id: str) -> None:
+        """The order leaves the operators' dispatch queue (an operator gave it to someone)."""
+        ...
+
+    async def save_change(self, change: OfferChange) -> bool:
+        """As :meth:`OfferTransaction.save_change` (an operator's assignment withdraws offers)."""
         ...
 
     async def save_offer(
@@ -146,4 +175,20 @@ class OfferTransaction(Protocol):
 class OfferLedger(Protocol):
     def within(self, uow: UnitOfWork) -> OfferTransaction:
         """The offers, read and written inside the kernel's unit of work."""
+        ...
+
+
+class CredentialAlertSchedule(Protocol):
+    """Where the alerts of contractors' credentials are armed (due work of the service)."""
+
+    async def arm_credential_alerts(
+        self, contractors: Sequence[Contractor], *, now: datetime
+    ) -> int:
+        """Arm the alerts the domain says to arm at ``now`` for each credential of these
+        (just imported) contractors; returns how many were armed.
+
+        Each alert once: one armed before for the same expiry date is left as it is (fired or
+        not), also across re-imports. A renewed credential (new expiry date, or a new number)
+        gets its alerts armed afresh; the unfired ones of what it replaced are dropped.
+        """
         ...

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from fixloop_contractors.app.ports import ContractorRegistry, UpsertCounts
+from fixloop_contractors.app.ports import (
+    ContractorRegistry,
+    CredentialAlertSchedule,
+    UpsertCounts,
+)
 from fixloop_contractors.domain.model import Contractor, Credential
 
 EXPIRY_WARNING_DAYS = 30
@@ -29,6 +33,8 @@ class ImportReport:
     """Credentials valid on ``as_of`` that expire within ``warning_days``, soonest first."""
     expired: tuple[CredentialAlert, ...]
     """Credentials already expired on ``as_of``: these contractors get no offers until renewed."""
+    alerts_armed: int = 0
+    """Credential alerts armed by this import (new credentials, renewals; none for a re-import)."""
 
 
 def credential_alerts(
@@ -63,9 +69,20 @@ async def import_contractors(
     *,
     as_of: date,
     warning_days: int = EXPIRY_WARNING_DAYS,
+    alerts: CredentialAlertSchedule | None = None,
+    now: datetime | None = None,
 ) -> ImportReport:
-    """Upsert every profile (all or nothing) and report credentials that need attention."""
+    """Upsert every profile (all or nothing) and report credentials that need attention.
+
+    With ``alerts``, the credentials' expiry alerts are armed too, as of ``now`` (default: the
+    current moment; ``as_of`` is only the day the report is judged on). That happens after the
+    profiles are saved, in writes of its own: an import that stops between the two arms the
+    alerts when it is run again (arming is idempotent).
+    """
     counts = await registry.upsert(contractors)
+    armed = 0
+    if alerts is not None:
+        armed = await alerts.arm_credential_alerts(contractors, now=now or datetime.now(UTC))
     expiring, expired = credential_alerts(contractors, as_of=as_of, within_days=warning_days)
     return ImportReport(
         counts=counts,
@@ -73,6 +90,7 @@ async def import_contractors(
         warning_days=warning_days,
         expiring=expiring,
         expired=expired,
+        alerts_armed=armed,
     )
 
 

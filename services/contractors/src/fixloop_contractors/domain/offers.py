@@ -85,6 +85,9 @@ class Offer:
     closed_at: datetime | None = None
     dispatch_round: int = 1
     """Which dispatch of the work order made the offer (1: the one on its receipt)."""
+    fan_slot: int = 0
+    """Its place among the offers of one round made at once (an emergency goes to several
+    contractors together; the first to accept takes it)."""
     reason: str | None = None
     """Why it was declined or withdrawn, if known."""
     job: JobStatus | None = None
@@ -100,6 +103,7 @@ class Offer:
         at: datetime,
         ttl: timedelta,
         dispatch_round: int = 1,
+        fan_slot: int = 0,
     ) -> Offer:
         if ttl <= timedelta(0):
             msg = f"an offer needs a positive time to live, not {ttl}"
@@ -112,6 +116,7 @@ class Offer:
             offered_at=at,
             expires_at=at + ttl,
             dispatch_round=dispatch_round,
+            fan_slot=fan_slot,
         )
 
     @property

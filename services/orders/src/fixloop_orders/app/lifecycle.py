@@ -35,6 +35,7 @@ from fixloop_orders.app.ports import (
     utc_now,
 )
 from fixloop_orders.domain.lifecycle import (
+    BEFORE_ASSIGNMENT,
     DEFAULT_REOPEN_WINDOW,
     SYSTEM,
     Actor,
@@ -341,6 +342,38 @@ class WorkOrderLifecycle:
             # Taken when the orders service learns of the offer, after the offer's own entry.
             request = Request(Step.START_DISPATCH, SYSTEM, self._clock(), offer_id=offer.offer_id)
             await self.take(uow, order, request, via="events", correlationid=correlationid)
+
+    async def assigned_by_operator(
+        self,
+        uow: UnitOfWork,
+        order: WorkOrder,
+        offer: OfferRecord,
+        *,
+        operator: str,
+        reason: str | None,
+        correlationid: str | None,
+    ) -> bool:
+        """An operator gave the order to ``offer``'s contractor from the dispatch queue: it is
+        assigned at once. False (and only the offer recorded) if the order is past assignment
+        (cancelled or assigned meanwhile): the contractors service withdraws the offer then."""
+        if order.state not in BEFORE_ASSIGNMENT:
+            log.info(
+                "operator assignment of a work order past assignment; offer left to be withdrawn",
+                extra={"work_order_id": order.work_order_id, "state": order.state.value},
+            )
+            return False
+        now = self._clock()
+        request = Request(
+            Step.ASSIGN,
+            Actor(ActorKind.OPERATOR, operator),
+            now,
+            reason=reason,
+            offer_id=offer.offer_id,
+            contractor_id=offer.contractor_id,
+        )
+        await self.take(uow, order, request, via="events", correlationid=correlationid)
+        await self._offers.settle(uow, offer.offer_id, OfferStatus.ACCEPTED, now)
+        return True
 
     async def unfilled(
         self, uow: UnitOfWork, order: WorkOrder, at: datetime, *, correlationid: str | None

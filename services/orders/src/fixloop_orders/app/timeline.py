@@ -106,6 +106,15 @@ class TimelineRecorder:
                 expires_at=payload.expires_at,
             )
             await self._lifecycle.offered(uow, order, offer, correlationid=correlationid)
+            if payload.assigned_by is not None:
+                await self._lifecycle.assigned_by_operator(
+                    uow,
+                    order,
+                    offer,
+                    operator=payload.assigned_by,
+                    reason=payload.reason,
+                    correlationid=correlationid,
+                )
         elif isinstance(payload, AssignmentUnfilled):
             await self._lifecycle.unfilled(
                 uow, order, payload.decided_at, correlationid=correlationid

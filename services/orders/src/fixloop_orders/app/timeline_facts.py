@@ -67,6 +67,23 @@ def _milestone(milestone: Milestone) -> str:
 
 def _offered(event: AssignmentOffered) -> TimelineFact:
     expires = utc_clock(event.expires_at, reference=event.offered_at)
+    if event.assigned_by is not None:
+        why = f": {event.reason}" if event.reason else ""
+        return TimelineFact(
+            work_order_id=event.work_order_id,
+            kind="assignment_offered",
+            at=event.offered_at,
+            summary=f"Given to {event.contractor_name} by operator {event.assigned_by}{why}",
+            details={
+                "offer_id": event.offer_id,
+                "contractor_id": event.contractor_id,
+                "contractor_name": event.contractor_name,
+                "offered_at": _iso(event.offered_at),
+                "expires_at": _iso(event.expires_at),
+                "assigned_by": event.assigned_by,
+                "reason": event.reason or "",
+            },
+        )
     return TimelineFact(
         work_order_id=event.work_order_id,
         kind="assignment_offered",

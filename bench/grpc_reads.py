@@ -467,11 +467,10 @@ class Bench:
         """``--orders`` work orders through intake; each offered to the bench contractor (as the
         contractors service's event would be recorded), every other offer accepted."""
         from fixloop_orders.app.intake import work_order_details
-        from fixloop_orders.app.lifecycle import in_unit_of_work
         from fixloop_orders.domain.lifecycle import Actor
         from fixloop_shared.contracts import AssignmentOffered, WorkOrderSubmitted
         from fixloop_shared.envelope import Event, EventEnvelope
-        from fixloop_shared.kernel import UnitOfWork
+        from fixloop_shared.kernel import UnitOfWork, in_unit_of_work
         from fixloop_shared.topics import Service
         from fixloop_shared.vocabulary import ActorKind
 

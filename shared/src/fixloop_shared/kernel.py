@@ -33,7 +33,12 @@ from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry.trace import Tracer
 from prometheus_client import Counter
-from tenacity import wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from fixloop_shared.bus import Bus, DeadLetterPolicy, check_tenant
 from fixloop_shared.contracts import EVENT_TYPES, EventPayload
@@ -390,6 +395,27 @@ async def apply_event(
     return None  # pragma: no cover - the loop returns or raises
 
 
+UNIT_OF_WORK_ATTEMPTS = 6
+"""How often :func:`in_unit_of_work` tries a unit of work that fails transiently."""
+
+
+async def in_unit_of_work(units: UnitsOfWork, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    """Run ``work`` in a unit of work of ``units`` and commit it; a transient failure (a write
+    conflict, a store that does not answer for a moment, a decision another pod made meanwhile)
+    runs it again in a fresh one. For work that is no consumed event: commands, timers."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_transient),
+        wait=wait_exponential_jitter(multiplier=0.02, max=0.5),
+        stop=stop_after_attempt(UNIT_OF_WORK_ATTEMPTS),
+        reraise=True,
+    ):
+        with attempt:
+            async with units.transaction() as uow:
+                return await work(uow)
+    msg = "unreachable: the retry loop returns or raises"  # pragma: no cover
+    raise AssertionError(msg)
+
+
 def subscribe_consumer(
     bus: Bus,
     units: UnitsOfWork,
@@ -487,5 +513,6 @@ __all__ = [
     "UnitOfWork",
     "UnitsOfWork",
     "apply_event",
+    "in_unit_of_work",
     "subscribe_consumer",
 ]

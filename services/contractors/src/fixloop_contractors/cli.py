@@ -63,6 +63,23 @@ def service_settings() -> ContractorsSettings:
         fail(f"invalid FIXLOOP_CONTRACTORS_* settings: {problems}", EXIT_USAGE)
 
 
+def check_value(type_name: str, value: str | None, option: str, what: str) -> None:
+    """Exit with one line (usage error) unless ``value`` (if given) is a valid ``type_name`` of
+    :mod:`fixloop_shared.contracts.types`."""
+    if value is None:
+        return
+    from pydantic import TypeAdapter, ValidationError
+
+    from fixloop_shared.contracts import types
+
+    try:
+        TypeAdapter(getattr(types, type_name)).validate_python(value)
+    except ValidationError:
+        shown = repr(value if len(value) <= 60 else value[:57] + "...")
+        label = f"{option} {shown}" if option.startswith("--") else shown
+        fail(f"{label} is not {what}", EXIT_USAGE)
+
+
 def with_store(settings: ContractorsSettings, work: Callable[[Store], Awaitable[T]]) -> T:
     """Run ``work`` against the contractors store; a store that cannot be reached is an error."""
     from pymongo.errors import PyMongoError
@@ -260,16 +277,9 @@ def list_contractors(
     ] = None,
 ) -> None:
     """List contractors with their skills, regions, load (open offers) and next expiry."""
-    from pydantic import TypeAdapter, ValidationError
-
     from fixloop_contractors.adapters.mongo import MongoContractorRegistry
-    from fixloop_shared.contracts.types import TenantId
 
-    if tenant is not None:
-        try:
-            TypeAdapter(TenantId).validate_python(tenant)
-        except ValidationError:
-            fail(f"--tenant {tenant!r} is not a tenant id", EXIT_USAGE)
+    check_value("TenantId", tenant, "--tenant", "a tenant id")
 
     async def work(store: Store) -> list[Candidate]:
         return await MongoContractorRegistry(store).list_contractors(tenant=tenant)

@@ -23,7 +23,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fixloop_contractors.cli import EXIT_FAILURE, EXIT_USAGE, fail, service_settings, with_store
+from fixloop_contractors.cli import (
+    EXIT_FAILURE,
+    check_value,
+    fail,
+    service_settings,
+    with_store,
+)
 
 if TYPE_CHECKING:
     from fixloop_contractors.app.dispatch import DispatchResult
@@ -127,15 +133,9 @@ def explain_dispatch(
 ) -> None:
     """Every dispatch round of a work order: each contractor assessed, ranked with its score
     components or excluded with its reasons, and what became of the offer."""
-    from pydantic import TypeAdapter, ValidationError
-
     from fixloop_contractors.adapters.mongo import MongoDispatchLedger
-    from fixloop_shared.contracts.types import Identifier
 
-    try:
-        TypeAdapter(Identifier).validate_python(work_order_id)
-    except ValidationError:
-        fail(f"{work_order_id!r} is not a work order id", EXIT_USAGE)
+    check_value("Identifier", work_order_id, "ORDER", "a work order id")
 
     async def work(store: Store) -> tuple[list[DispatchExplanation], list[Offer]]:
         ledger = MongoDispatchLedger(store)
@@ -172,16 +172,9 @@ def show_queue(
     limit: Annotated[int, typer.Option(help="At most this many orders.", min=1, max=1000)] = 200,
 ) -> None:
     """Work orders nobody took (unfilled), oldest first, with how long they have waited."""
-    from pydantic import TypeAdapter, ValidationError
-
     from fixloop_contractors.adapters.mongo import MongoDispatchLedger
-    from fixloop_shared.contracts.types import TenantId
 
-    if tenant is not None:
-        try:
-            TypeAdapter(TenantId).validate_python(tenant)
-        except ValidationError:
-            fail(f"--tenant {tenant!r} is not a tenant id", EXIT_USAGE)
+    check_value("TenantId", tenant, "--tenant", "a tenant id")
 
     async def work(store: Store) -> list[QueuedOrder]:
         return await MongoDispatchLedger(store).queue(tenant=tenant, limit=limit)
@@ -232,34 +225,19 @@ def assign(
     """Give a work order to a contractor: its open offers are withdrawn and the orders service
     assigns it at once. Refused for a contractor with an expired credential unless
     --override-credentials gives a reason."""
-    from pydantic import TypeAdapter, ValidationError
-
     from fixloop_contractors.adapters.mongo import MongoDispatchLedger
-    from fixloop_contractors.adapters.offer_expiry import in_unit_of_work
     from fixloop_contractors.app.dispatch import (
         OperatorAssignmentRefusedError,
         WorkOrderDispatcher,
     )
-    from fixloop_shared.contracts.types import Identifier, ShortText
+    from fixloop_shared.kernel import in_unit_of_work
 
     operator = by or _default_operator()
-    for value, what in (
-        (work_order_id, "a work order id"),
-        (contractor_id, "a contractor id"),
-        (operator, "an operator id (--by)"),
-    ):
-        try:
-            TypeAdapter(Identifier).validate_python(value)
-        except ValidationError:
-            fail(f"{value!r} is not {what}", EXIT_USAGE)
-    texts = [(reason, "--reason")]
-    if override_credentials is not None:
-        texts.append((override_credentials, "--override-credentials"))
-    for text, option in texts:
-        try:
-            TypeAdapter(ShortText).validate_python(text)
-        except ValidationError:
-            fail(f"{option} must be 1 to 500 printable characters", EXIT_USAGE)
+    check_value("Identifier", work_order_id, "ORDER", "a work order id")
+    check_value("Identifier", contractor_id, "CONTRACTOR", "a contractor id")
+    check_value("Identifier", operator, "--by", "an operator id")
+    for text, option in ((reason, "--reason"), (override_credentials, "--override-credentials")):
+        check_value("ShortText", text, option, "1 to 500 printable characters")
     settings = service_settings()
 
     async def work(store: Store) -> DispatchResult:

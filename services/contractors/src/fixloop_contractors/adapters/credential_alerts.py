@@ -48,7 +48,6 @@ from fixloop_contractors.adapters.mongo import (
     CREDENTIAL_ALERTS,
     contractor_from_document,
 )
-from fixloop_contractors.adapters.offer_expiry import in_unit_of_work
 from fixloop_contractors.domain.credential_alerts import (
     DEFAULT_MORNING,
     AlertStage,
@@ -71,7 +70,7 @@ from fixloop_shared.due_work import (
     unleased,
     utc_now,
 )
-from fixloop_shared.kernel import UnitOfWork, UnitsOfWork
+from fixloop_shared.kernel import UnitOfWork, UnitsOfWork, in_unit_of_work
 from fixloop_shared.store import Document, Store, database_of, equals
 from fixloop_shared.topics import Topic
 

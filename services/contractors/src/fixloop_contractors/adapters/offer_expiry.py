@@ -13,16 +13,7 @@ because each round of an order is unique.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
-
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from fixloop_contractors.adapters.mongo import (
     OFFER_EXPIRIES,
@@ -36,28 +27,7 @@ from fixloop_contractors.app.assignments import (
     LifecycleResult,
 )
 from fixloop_shared.due_work import ClaimedItem, DueWork
-from fixloop_shared.errors import is_transient
-from fixloop_shared.kernel import UnitOfWork, UnitsOfWork
-
-T = TypeVar("T")
-
-MAX_ATTEMPTS = 5
-
-
-async def in_unit_of_work(units: UnitsOfWork, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-    """Run ``work`` in a unit of work and commit it; a transient failure (a write conflict, the
-    round decided by another pod meanwhile) runs it again in a fresh one."""
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception(is_transient),
-        wait=wait_exponential_jitter(multiplier=0.02, max=0.5),
-        stop=stop_after_attempt(MAX_ATTEMPTS),
-        reraise=True,
-    ):
-        with attempt:
-            async with units.transaction() as uow:
-                return await work(uow)
-    msg = "unreachable: the retry loop returns or raises"  # pragma: no cover
-    raise AssertionError(msg)
+from fixloop_shared.kernel import UnitOfWork, UnitsOfWork, in_unit_of_work
 
 
 def offer_expiry_work(

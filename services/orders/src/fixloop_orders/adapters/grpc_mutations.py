@@ -18,13 +18,12 @@ from typing import TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from fixloop_orders.app.lifecycle import in_unit_of_work
 from fixloop_orders.app.ports import RecordedAnswer, RequestLog
 from fixloop_orders.domain.lifecycle import Actor
 from fixloop_shared.errors import FieldViolation, InvalidInput
 from fixloop_shared.grpc_edge.errors import INVALID_ARGUMENT_MESSAGE, abort_deadline_exceeded
 from fixloop_shared.grpc_edge.principals import Principal, PrincipalKind
-from fixloop_shared.kernel import UnitOfWork, UnitsOfWork
+from fixloop_shared.kernel import UnitOfWork, UnitsOfWork, in_unit_of_work
 from fixloop_shared.vocabulary import ActorKind
 
 R = TypeVar("R", bound=Message)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fixloop_orders.adapters.mongo import LIFECYCLE_TIMER_WORK, LIFECYCLE_TIMERS, due_timers
-from fixloop_orders.app.lifecycle import WorkOrderLifecycle, in_unit_of_work
+from fixloop_orders.app.lifecycle import WorkOrderLifecycle
 from fixloop_orders.app.ports import TimerKind
 from fixloop_shared.due_work import ClaimedItem, DueWork
-from fixloop_shared.kernel import UnitOfWork, UnitsOfWork
+from fixloop_shared.kernel import UnitOfWork, UnitsOfWork, in_unit_of_work
 
 
 def lifecycle_timer_work(

@@ -11,17 +11,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TypeVar
-
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from fixloop_orders.app.intake import received_event
 from fixloop_orders.app.lifecycle_events import event_type_of, lifecycle_event
@@ -46,8 +38,8 @@ from fixloop_orders.domain.lifecycle import (
     needs_follow_up,
 )
 from fixloop_orders.domain.work_order import ExternalOrderKey, TimelineEntry, WorkOrder
-from fixloop_shared.errors import IllegalTransition, NotFound, is_transient
-from fixloop_shared.kernel import UnitOfWork, UnitsOfWork
+from fixloop_shared.errors import IllegalTransition, NotFound
+from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.topics import Topic
 from fixloop_shared.vocabulary import ActorKind, WorkOrderState
 
@@ -446,33 +438,11 @@ def platform_actor(source_platform: str) -> Actor:
     return Actor(ActorKind.REQUESTER, source_platform[:128])
 
 
-T = TypeVar("T")
-
-MAX_ATTEMPTS = 6
-
-
-async def in_unit_of_work(units: UnitsOfWork, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-    """Run ``work`` in a unit of work of ``units`` and commit it; a transient failure (a write
-    conflict, a store that does not answer for a moment) runs it again in a fresh one."""
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception(is_transient),
-        wait=wait_exponential_jitter(multiplier=0.02, max=0.5),
-        stop=stop_after_attempt(MAX_ATTEMPTS),
-        reraise=True,
-    ):
-        with attempt:
-            async with units.transaction() as uow:
-                return await work(uow)
-    msg = "unreachable: the retry loop returns or raises"  # pragma: no cover
-    raise AssertionError(msg)
-
-
 __all__ = [
     "LifecyclePolicy",
     "OfferNotFoundError",
     "OfferNotOpenError",
     "WorkOrderLifecycle",
     "WorkOrderNotFoundError",
-    "in_unit_of_work",
     "platform_actor",
 ]

@@ -5,6 +5,7 @@ daylight-saving changes of Europe/Berlin."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -13,13 +14,23 @@ import pytest
 from fixloop_contractors.adapters.contractor_file import read_contractor_file
 from fixloop_contractors.adapters.mongo import (
     CONTRACTORS,
+    UPSERT_BATCH,
     MongoContractorRegistry,
+    MongoDispatchLedger,
     contractor_from_document,
     ensure_indexes,
 )
 from fixloop_contractors.app.ports import UpsertCounts
 from fixloop_contractors.app.registry import import_contractors
-from fixloop_contractors.domain.model import DEFAULT_SKILL_LEVEL, Contractor, zone
+from fixloop_contractors.domain.dispatch import DispatchRequest
+from fixloop_contractors.domain.model import (
+    DEFAULT_SKILL_LEVEL,
+    Contractor,
+    Credential,
+    CredentialKind,
+    ServiceRegion,
+    zone,
+)
 from fixloop_contractors.domain.rota import OnCall, OnCallRota, WallClock
 from fixloop_shared.store import MongoClient, Store
 
@@ -257,3 +268,77 @@ async def test_example_file_round_trips(store: Store) -> None:
     by_id = {c.contractor.contractor_id: c.contractor for c in stored}
     assert by_id["ctr-lift-go"].rota is not None
     assert by_id["ctr-thamesfix"].skill_levels == (("electrical", 3), ("hvac", 4), ("plumbing", 5))
+
+
+def many(count: int, *, expires_on: date, tenant: str = "big") -> list[Contractor]:
+    """``count`` contractors of ``tenant`` for hvac in Germany, credentials valid through
+    ``expires_on``."""
+    return [
+        Contractor(
+            contractor_id=f"ctr-{tenant}-{i:06d}",
+            name=f"Contractor {i}",
+            email=f"c{i}@example.com",
+            timezone="Pacific/Kiritimati" if i % 2 else "Pacific/Pago_Pago",  # UTC+14 / UTC-11
+            tenants=frozenset({tenant}),
+            skills=frozenset({"hvac"}),
+            regions=(ServiceRegion(country="DE", postal_prefixes=("1",)),),
+            credentials=(
+                Credential(
+                    kind=CredentialKind.LIABILITY_INSURANCE, number=f"I-{i}", expires_on=expires_on
+                ),
+            ),
+        )
+        for i in range(count)
+    ]
+
+
+async def test_an_import_of_any_size_and_the_candidates_narrowed_by_credentials(
+    store: Store,
+) -> None:
+    """An import larger than one batch lands whole; dispatch's query returns every contractor
+    whose credentials may still be valid somewhere on earth, none cut for its id, and leaves
+    out those expired for sure (two days ago)."""
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    valid = many(UPSERT_BATCH + 300, expires_on=now.date())
+    lapsed = [
+        dataclasses.replace(c, tenants=frozenset({"big"}))
+        for c in many(40, expires_on=now.date() - timedelta(days=2), tenant="lapsed")
+    ]
+    counts = await MongoContractorRegistry(store).upsert([*valid, *lapsed])
+    assert counts == UpsertCounts(created=len(valid) + len(lapsed), updated=0, unchanged=0)
+
+    request = DispatchRequest(
+        work_order_id="wo-big", tenant="big", equipment_class="hvac", country="DE",
+        postal_code="10115",
+    )  # fmt: skip
+    async with store.transaction() as uow:
+        found = await MongoDispatchLedger(store).within(uow).candidates(request, at=now)
+    assert sorted(c.contractor.contractor_id for c in found) == sorted(
+        c.contractor_id for c in valid
+    )
+    # Valid through today: still valid on the local dates of UTC-11 and UTC+14 alike (the
+    # domain decides per local date); the query leaves none of them out.
+
+
+async def test_profiles_from_before_the_credential_day_are_backfilled(store: Store) -> None:
+    await store.db[CONTRACTORS].insert_one(
+        {
+            "_id": "ctr-old",
+            "name": "Old GmbH",
+            "email": "old@example.com",
+            "timezone": "Europe/Berlin",
+            "tenants": ["acme"],
+            "skills": ["hvac"],
+            "regions": [{"country": "DE", "postal_prefixes": ["10"]}],
+            "credentials": [
+                {"kind": "trade_licence", "number": "T-2", "expires_on": "2028-05-31"},
+                {"kind": "liability_insurance", "number": "I-2", "expires_on": "2027-02-28"},
+            ],
+            "open_offers": 0,
+        }
+    )
+    await ensure_indexes(store)  # at start-up
+    doc = await store.db[CONTRACTORS].find_one({"_id": "ctr-old"})
+    assert doc is not None
+    assert doc["credentials_valid_through"] == "2027-02-28"
+    assert await MongoContractorRegistry(store).backfill_credentials_valid_through() == 0

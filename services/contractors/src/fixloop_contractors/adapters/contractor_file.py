@@ -44,7 +44,8 @@ entry's ``hours`` (each ``to`` after its ``from``; none: off all day, as on a pu
 
 Validation is strict: unknown fields, wrong types (``10`` where ``"10"`` is meant), duplicate keys
 and duplicate contractor ids are errors, every string and list is bounded, and a file holds at
-most :data:`MAX_CONTRACTORS` contractors. Every problem is reported with its location, e.g.
+most :data:`MAX_CONTRACTORS` contractors (:data:`MAX_FILE_BYTES` in all). Every problem is
+reported with its location, e.g.
 ``contractors[3].credentials[0].expires_on: ...`` or
 ``contractors[0].rota.backup.windows[1].to: ...``; a file with any problem imports nothing.
 """
@@ -100,8 +101,9 @@ from fixloop_shared.contracts.types import (
     TimeZoneName,
 )
 
-MAX_CONTRACTORS = 5000
-MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_CONTRACTORS = 100_000
+"""Contractors in one file (the store takes them in batches; see the registry's upsert)."""
+MAX_FILE_BYTES = 128 * 1024 * 1024
 MAX_PROBLEMS_SHOWN = 500
 MAX_CONCURRENT_JOBS = 1000
 MAX_ROTA_WINDOWS = 50
@@ -556,6 +558,15 @@ def parse_contractors(text: str, *, fmt: Literal["yaml", "json"] = "yaml") -> li
     if not isinstance(document, dict):
         raise ContractorFileError(
             ["(file): expected a mapping with a top-level 'contractors' list"]
+        )
+    listed = document.get("contractors")
+    if isinstance(listed, list) and len(listed) > MAX_CONTRACTORS:
+        # Said before any entry is looked at: a file far too large is refused at once.
+        raise ContractorFileError(
+            [
+                f"contractors: List should have at most {MAX_CONTRACTORS} items after "
+                f"validation, not {len(listed)}"
+            ]
         )
     try:
         parsed = ContractorFile.model_validate(document)

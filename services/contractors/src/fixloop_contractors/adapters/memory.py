@@ -114,7 +114,12 @@ class MemoryDispatchTransaction:
     async def decision_exists(self, work_order_id: str) -> bool:
         return work_order_id in self._by_work_order
 
-    async def candidates(self, request: DispatchRequest) -> list[Candidate]:
+    async def candidates(
+        self,
+        request: DispatchRequest,
+        *,
+        at: datetime,  # noqa: ARG002 - every profile is looked at here; the domain judges dates
+    ) -> list[Candidate]:
         found: list[Candidate] = []
         for contractor_id in sorted(self._contractors):
             doc = self._contractors[contractor_id]

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
@@ -77,8 +77,15 @@ CREDENTIAL_ALERTS = "credential_alerts"
 CREDENTIAL_ALERT_WORK = "credential-alerts"
 EXPLANATIONS = "dispatch_explanations"
 
-MAX_CANDIDATES = 5000
-"""At most this many contractors are assessed for one order (one file's worth)."""
+MAX_CANDIDATES = 200_000
+"""A safety bound on the contractors assessed for one order, far above any registry's share of
+one tenant, skill and country (every one of them is assessed: none is cut for its id)."""
+
+UPSERT_BATCH = 1000
+"""Profiles written per transaction by an import."""
+
+NEVER_EXPIRES = "9999-12-31"
+"""``credentials_valid_through`` of a contractor that holds no credential."""
 
 INDEXES: dict[str, Sequence[IndexModel]] = {
     # Single-field multikey index: a compound index over two array fields is not allowed.
@@ -135,6 +142,7 @@ async def ensure_indexes(store: Store) -> None:
             log.info("dropping the legacy unique index of %s: %s", OFFERS, name)
             await offers.drop_index(name)
     await store.ensure_indexes(INDEXES)
+    await MongoContractorRegistry(store).backfill_credentials_valid_through()
 
 
 def _text(value: object, name: str) -> str:
@@ -247,6 +255,13 @@ def contractor_profile(contractor: Contractor) -> Document:
             }
             for c in contractor.credentials
         ],
+        # The last day every credential is valid (ISO text sorts as dates do): dispatch's query
+        # leaves out contractors whose credentials expired for sure.
+        "credentials_valid_through": (
+            min(c.expires_on for c in contractor.credentials).isoformat()
+            if contractor.credentials
+            else NEVER_EXPIRES
+        ),
         "base_location": _location_document(contractor.base_location),
         "max_concurrent_jobs": contractor.max_concurrent_jobs,
         "skill_levels": [[c, level] for c, level in contractor.skill_levels],
@@ -474,29 +489,48 @@ class MongoContractorRegistry:
         self._store = store
 
     async def upsert(self, contractors: Sequence[Contractor]) -> UpsertCounts:
-        if not contractors:
-            return UpsertCounts(created=0, updated=0, unchanged=0)
+        """Upsert the profiles in batches of :data:`UPSERT_BATCH`, each batch one transaction:
+        an import of any size stays within a transaction's limits; one that stopped half-way
+        is finished by running it again (an upsert of the same profile changes nothing)."""
+        created = updated = unchanged = 0
         now = datetime.now(UTC)
-        operations = [
-            UpdateOne(
-                {"_id": contractor.contractor_id},
-                {
-                    "$set": contractor_profile(contractor),
-                    "$setOnInsert": {"open_offers": 0, "open_jobs": 0, "created_at": now},
-                },
-                upsert=True,
+        for start in range(0, len(contractors), UPSERT_BATCH):
+            operations = [
+                UpdateOne(
+                    {"_id": contractor.contractor_id},
+                    {
+                        "$set": contractor_profile(contractor),
+                        "$setOnInsert": {"open_offers": 0, "open_jobs": 0, "created_at": now},
+                    },
+                    upsert=True,
+                )
+                for contractor in contractors[start : start + UPSERT_BATCH]
+            ]
+            async with self._store.transaction() as uow:
+                result = await uow.db[CONTRACTORS].bulk_write(
+                    operations, ordered=True, session=uow.session
+                )
+            created += result.upserted_count
+            updated += result.modified_count
+            unchanged += result.matched_count - result.modified_count
+        return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
+
+    async def backfill_credentials_valid_through(self) -> int:
+        """Give profiles written before ``credentials_valid_through`` existed that field (at
+        start-up); the number changed."""
+        changed = 0
+        async for doc in self._store.db[CONTRACTORS].find(
+            {}, projection={"credentials": True, "credentials_valid_through": True}
+        ):
+            if isinstance(doc.get("credentials_valid_through"), str):
+                continue
+            days = sorted(str(c["expires_on"]) for c in doc.get("credentials") or [])
+            await self._store.db[CONTRACTORS].update_one(
+                equals({"_id": _text(doc["_id"], "contractor_id")}),
+                {"$set": {"credentials_valid_through": days[0] if days else NEVER_EXPIRES}},
             )
-            for contractor in contractors
-        ]
-        async with self._store.transaction() as uow:
-            result = await uow.db[CONTRACTORS].bulk_write(
-                operations, ordered=True, session=uow.session
-            )
-        return UpsertCounts(
-            created=result.upserted_count,
-            updated=result.modified_count,
-            unchanged=result.matched_count - result.modified_count,
-        )
+            changed += 1
+        return changed
 
     async def list_contractors(self, *, tenant: str | None = None) -> list[Candidate]:
         query: Document = {} if tenant is None else {"tenants": {"$in": [tenant]}}
@@ -550,19 +584,24 @@ class MongoDispatchTransaction:
         )
         return doc is not None
 
-    async def candidates(self, request: DispatchRequest) -> list[Candidate]:
-        # Written the way that means the same on MongoDB and also works on the embedded
-        # nx-27017 store, which misses plain equality on an indexed array field (`tenants`)
-        # and `$in` on a path through an array of documents (`regions.country`).
+    async def candidates(self, request: DispatchRequest, *, at: datetime) -> list[Candidate]:
+        # Narrowed by every hard rule a plain indexed query can say on MongoDB and on the
+        # embedded nx-27017 store (which misses plain equality on an indexed array field
+        # (`tenants`) and `$in` on a path through an array of documents (`regions.country`)):
+        # tenant, skill, country, and credentials not expired by the decision's day anywhere on
+        # earth (a contractor's local date is at most a day behind UTC's). The domain judges the
+        # rest (postal prefixes, the exact local dates, capacity, rota) and ranks; no candidate
+        # is cut for its id.
+        not_expired_by = (at.astimezone(UTC).date() - timedelta(days=1)).isoformat()
         query: Document = {
             "tenants": {"$in": [request.tenant]},
             "skills": {"$in": [request.equipment_class]},
             "regions.country": request.country,
+            "credentials_valid_through": {"$gte": not_expired_by},
         }
         docs = (
             await self._db[CONTRACTORS]
             .find(query, session=self._uow.session)
-            .sort("_id", ASCENDING)
             .limit(MAX_CANDIDATES)
             .to_list()
         )

@@ -345,7 +345,7 @@ class WorkOrderDispatcher:
         now = to_millis(self._clock())
         decision = choose_contractor(
             request,
-            await tx.candidates(request),
+            await tx.candidates(request, at=now),
             now,
             considered_limit=self._considered_limit,
             declined=offered_to,

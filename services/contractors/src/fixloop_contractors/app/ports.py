@@ -89,7 +89,7 @@ class DispatchTransaction(Protocol):
         """True if this work order was already offered or found unfillable."""
         ...
 
-    async def candidates(self, request: DispatchRequest) -> Sequence[Candidate]:
+    async def candidates(self, request: DispatchRequest, *, at: datetime) -> Sequence[Candidate]:
         """The contractors that may be eligible, with their load.
 
         It may return more than the eligible ones (the domain decides), never fewer.

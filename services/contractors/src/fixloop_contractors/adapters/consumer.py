@@ -39,7 +39,8 @@ def contractors_consumers(
     later steps (assigned, offer declined, cancelled, work completed, reopened) settle them.
 
     Every other event type on the work-order topic is skipped (and committed). It is one consumer
-    (one subscriber of the service's group), so each order's events are applied in their order.
+    (group ``contractors.dispatch``), so each order's events are applied in their order. An order
+    declined or run out goes on to its next dispatch round in the same unit of work.
     """
     decisions = Counter(
         "fixloop_contractors_dispatch_decisions",
@@ -111,11 +112,12 @@ def contractors_consumers(
             topics=[Topic.WORKORDERS_EVENTS],
             handlers=handlers,
             description=(
-                "Offers each received work order to one eligible contractor "
-                "(fixloop.assignment.offered.v1) or reports why nobody can take it "
-                "(fixloop.assignment.unfilled.v1); follows the order's assignment, declined "
-                "offers, cancellation, completion and reopening, withdrawing offers that no "
-                "longer stand (fixloop.assignment.withdrawn.v1)."
+                "Offers each received work order to the best eligible contractor (an emergency "
+                "to several at once; fixloop.assignment.offered.v1), to the next after a "
+                "declined offer (fixloop.assignment.declined.v1), or reports why nobody can "
+                "take it (fixloop.assignment.unfilled.v1); follows the order's assignment, "
+                "cancellation, completion and reopening, withdrawing offers that no longer "
+                "stand (fixloop.assignment.withdrawn.v1)."
             ),
         )
     ]

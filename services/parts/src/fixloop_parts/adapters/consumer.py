@@ -23,8 +23,8 @@ def parts_consumers(
     """Reserve parts for each received work order, release them when it is cancelled, consume
     the used ones when its work is completed; every other event type is skipped.
 
-    One consumer for all three: the work order events topic is read once by the service's group
-    (two subscribers of one group would split its partitions between them).
+    One consumer for all three (group ``parts.reservations``): the work order events topic is
+    read once, and each order's events are applied in their order.
     """
     decisions = Counter(
         "fixloop_parts_reservation_decisions",

@@ -519,11 +519,8 @@ class MongoContractorRegistry:
         """Give profiles written before ``credentials_valid_through`` existed that field (at
         start-up); the number changed."""
         changed = 0
-        async for doc in self._store.db[CONTRACTORS].find(
-            {}, projection={"credentials": True, "credentials_valid_through": True}
-        ):
-            if isinstance(doc.get("credentials_valid_through"), str):
-                continue
+        older = {"credentials_valid_through": {"$exists": False}}
+        async for doc in self._store.db[CONTRACTORS].find(older, projection={"credentials": True}):
             days = sorted(str(c["expires_on"]) for c in doc.get("credentials") or [])
             await self._store.db[CONTRACTORS].update_one(
                 equals({"_id": _text(doc["_id"], "contractor_id")}),
@@ -821,15 +818,17 @@ class MongoDispatchLedger:
             .limit(max(1, min(limit, 1000)))
             .to_list()
         )
+        ids = [_text(doc["work_order_id"], "work_order_id") for doc in docs]
+        firsts = {
+            str(first["work_order_id"]): first.get("offered_at") or first.get("decided_at")
+            for first in await self._store.db[OFFERS]
+            .find({"work_order_id": {"$in": ids}, "dispatch_round": 1})
+            .to_list()
+        }
         queued: list[QueuedOrder] = []
         for doc in docs:
             work_order_id = str(doc["work_order_id"])
-            first = await self._store.db[OFFERS].find_one(
-                equals({"work_order_id": work_order_id, "dispatch_round": 1})
-            )
-            since = doc["decided_at"]
-            if first is not None:
-                since = first.get("offered_at") or first.get("decided_at") or since
+            since = firsts.get(work_order_id) or doc["decided_at"]
             site = doc.get("site") or {}
             queued.append(
                 QueuedOrder(

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from fixloop_contractors.app.announcements import announcement_of
 from fixloop_contractors.app.dispatch import (
     Clock,
     DispatchResult,
@@ -41,12 +42,8 @@ from fixloop_contractors.domain.lifecycle import (
     order_reopened,
     work_completed,
 )
-from fixloop_contractors.domain.offers import Offer, OfferStatus
+from fixloop_contractors.domain.offers import Offer
 from fixloop_shared.contracts import (
-    AssignmentDeclined,
-    AssignmentExpired,
-    AssignmentWithdrawn,
-    EventPayload,
     LifecycleFacts,
     WorkOrderAssigned,
     WorkOrderCancelled,
@@ -238,7 +235,7 @@ class AssignmentTracker:
             if not await tx.save_change(change):
                 continue  # changed meanwhile: the change it was computed from is gone
             written.append(change)
-            announcement = _announcement(change)
+            announcement = announcement_of(change)
             if announcement is not None:
                 tx.emit(
                     announcement,
@@ -254,45 +251,6 @@ def _result(written: Sequence[OfferChange]) -> LifecycleResult:
     if not written:
         return LifecycleResult(LifecycleOutcome.UNCHANGED)
     return LifecycleResult(LifecycleOutcome.APPLIED, tuple(written))
-
-
-def _announcement(change: OfferChange) -> EventPayload | None:
-    """What the contractors service tells of a change: an offer withdrawn, declined or run out."""
-    offer = change.after
-    if not change.before.is_open or offer.closed_at is None:
-        return None
-    work_order_id, offer_id, contractor_id = (
-        offer.work_order_id,
-        offer.offer_id,
-        offer.contractor_id,
-    )
-    if offer.status is OfferStatus.WITHDRAWN:
-        assert offer.reason is not None  # noqa: S101 - set when withdrawn
-        return AssignmentWithdrawn(
-            work_order_id=work_order_id,
-            offer_id=offer_id,
-            contractor_id=contractor_id,
-            reason=offer.reason,
-            withdrawn_at=offer.closed_at,
-        )
-    if offer.status is OfferStatus.DECLINED:
-        return AssignmentDeclined(
-            work_order_id=work_order_id,
-            offer_id=offer_id,
-            contractor_id=contractor_id,
-            reason=offer.reason,
-            declined_at=offer.closed_at,
-            dispatch_round=offer.dispatch_round,
-        )
-    if offer.status is OfferStatus.TIMED_OUT:
-        return AssignmentExpired(
-            work_order_id=work_order_id,
-            offer_id=offer_id,
-            contractor_id=contractor_id,
-            expired_at=offer.closed_at,
-            dispatch_round=offer.dispatch_round,
-        )
-    return None
 
 
 __all__ = [

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from fixloop_contractors.app.announcements import announcement_of
 from fixloop_contractors.app.explain import (
     CandidateOutcome,
     DispatchExplanation,
@@ -41,7 +42,6 @@ from fixloop_contractors.domain.scoring import ScoreWeights
 from fixloop_shared.contracts import (
     AssignmentOffered,
     AssignmentUnfilled,
-    AssignmentWithdrawn,
     UnfilledReason,
     WorkOrderReceived,
 )
@@ -257,22 +257,18 @@ class WorkOrderDispatcher:
             )
             raise OperatorAssignmentRefusedError(msg)
         for offer in history.offers:
-            if offer.is_open:
-                withdrawn = offer.withdraw(now, ASSIGNED_BY_OPERATOR)
-                if await tx.save_change(OfferChange(offer, withdrawn)):
-                    tx.emit(
-                        AssignmentWithdrawn(
-                            work_order_id=work_order_id,
-                            offer_id=offer.offer_id,
-                            contractor_id=offer.contractor_id,
-                            reason=ASSIGNED_BY_OPERATOR,
-                            withdrawn_at=now,
-                        ),
-                        topic=Topic.CONTRACTORS_EVENTS,
-                        key=work_order_id,
-                        tenant=request.tenant,
-                        correlationid=work_order_id,
-                    )
+            if not offer.is_open:
+                continue
+            change = OfferChange(offer, offer.withdraw(now, ASSIGNED_BY_OPERATOR))
+            announcement = announcement_of(change)
+            if await tx.save_change(change) and announcement is not None:
+                tx.emit(
+                    announcement,
+                    topic=Topic.CONTRACTORS_EVENTS,
+                    key=work_order_id,
+                    tenant=request.tenant,
+                    correlationid=work_order_id,
+                )
         dispatch_round = history.rounds + 1
         offer = Offer.open(
             offer_id=self._ids(),
@@ -354,7 +350,7 @@ class WorkOrderDispatcher:
         )
         if isinstance(decision, ContractorChosen):
             fan_out = self._emergency_fan_out if priority is Priority.EMERGENCY else 1
-            chosen = decision.ranking.top(fan_out) if fan_out > 1 else decision.ranking.offered
+            chosen = decision.ranking.top(fan_out)
             offers: list[Offer] = []
             for slot, entry in enumerate(chosen):
                 offer = Offer.open(

@@ -118,7 +118,7 @@ class Stack:
         await service.app.start()
         _running.append(service)
         try:
-            await self._consuming()
+            await self._consuming(service)
             yield service
         finally:
             _running.remove(service)
@@ -143,15 +143,32 @@ class Stack:
             await service.ctx.bus.broker.stop()
             await service.ctx.store.client.close()
 
-    async def _consuming(self) -> None:
-        # The consumer has joined its group and caught up once a fresh event has been applied:
-        # an accepted for an unknown order leaves a stop record.
+    async def _consuming(self, service: SlaService) -> None:
+        # The consumer has joined its group once a fresh event has been applied (an accepted for
+        # an unknown order leaves a stop record), and has caught up once it has committed up to
+        # the end of every partition it holds: records other modules left on the shared topics
+        # are behind it, and a test's own event is applied at once.
         probe = unique("wo-probe")
         await publish(self.kafka_bootstrap, accepted(probe, at=datetime.now(UTC)))
         stops = self.mongo[self.database][CLOCK_STOPS]
         await eventually(
             lambda: stops.find_one({"work_order_id": probe}), lambda d: d is not None, timeout=60
         )
+        await eventually(lambda: behind(service), lambda n: n == 0, timeout=120)
+
+
+async def behind(service: SlaService) -> int:
+    """Records not yet committed by the service's consumers, over every partition they hold."""
+    total = 0
+    for subscriber in service.ctx.bus.broker.subscribers:
+        consumer = getattr(subscriber, "consumer", None)
+        if consumer is None or not consumer.assignment():
+            return -1
+        partitions = sorted(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            total += max(0, ends[tp] - (await consumer.committed(tp) or 0))
+    return total
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ BENCH_RATE_SECONDS ?= 20
 BENCH_ARGS ?=
 BENCH_GRPC_ARGS ?=
 BENCH_DISPATCH_ARGS ?=
+BENCH_EMERGENCY_ARGS ?=
 
 .PHONY: help
 help: ## list the targets
@@ -95,6 +96,10 @@ bench-grpc: sync ## benchmark the partner gRPC API's reads against a bare grpc.a
 .PHONY: bench-dispatch
 bench-dispatch: sync ## benchmark the pure dispatch choice among 10,000 contractors in one region
 	$(RUN) python -m bench.dispatch_choice $(BENCH_DISPATCH_ARGS)
+
+.PHONY: bench-emergency
+bench-emergency: sync ## benchmark 1,000 emergencies, each offered to 3 contractors, 2 accepting at once
+	$(RUN) python -m bench.emergency_race $(BENCH_EMERGENCY_ARGS)
 
 .PHONY: k8s-render
 k8s-render: sync ## render the Kustomize overlays

@@ -683,6 +683,7 @@ CATEGORIES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
                 "fixloop_shared/due_work.py",
                 "fixloop_shared/bus.py",
                 "partner_api.py",
+                "fixloop_shared/grpc_edge/hosting.py",
             ),
         ),
         ("store round trips: pymongo, its tracing spans, BSON, sockets", ("pymongo/", "bson/")),

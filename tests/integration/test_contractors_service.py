@@ -410,15 +410,27 @@ async def test_other_event_types_are_ignored_and_a_tenant_mismatch_is_dead_lette
     # The same order claiming another tenant in its envelope than in its payload: poison.
     forged = EventEnvelope.new(order, source="orders", subject=order.work_order_id, tenant="globex")
     await publish(kafka_bootstrap, order, forged)
+    # Each consumer group reading received orders refuses it: dispatch and performance.
+    groups = {"contractors.dispatch", "contractors.performance"}
+
+    def dead_letters(records: list[ConsumedRecord]) -> dict[str, ConsumedRecord]:
+        return {
+            r.headers["fixloop_dlq_consumer_group"]: r
+            for r in records
+            if r.key == order.work_order_id.encode()
+        }
+
     records = await read_topic(
         kafka_bootstrap,
         dead_letter_topic("contractors"),
-        until=lambda rs: any(r.key == order.work_order_id.encode() for r in rs),
+        until=lambda rs: set(dead_letters(rs)) == groups,
         timeout=30,
     )
-    (dead,) = [r for r in records if r.key == order.work_order_id.encode()]
-    assert dead.headers["fixloop_dlq_reason"] == "unauthorized"
-    assert "differs from the event's tenant" in dead.headers["fixloop_dlq_message"]
+    dead = dead_letters(records)
+    assert set(dead) == groups
+    for letter in dead.values():
+        assert letter.headers["fixloop_dlq_reason"] == "unauthorized"
+        assert "differs from the event's tenant" in letter.headers["fixloop_dlq_message"]
     assert (
         await service.ctx.store.db[OFFERS].count_documents({"work_order_id": order.work_order_id})
         == 0

@@ -22,18 +22,26 @@ from fixloop_contractors.adapters.credential_alerts import (
 from fixloop_contractors.adapters.mongo import (
     CREDENTIAL_ALERT_WORK,
     CREDENTIAL_ALERTS,
+    OFFERS,
     MongoContractorRegistry,
     ensure_indexes,
+    offer_fields,
 )
 from fixloop_contractors.app.registry import import_contractors
+from fixloop_contractors.domain.dispatch import DispatchRequest
 from fixloop_contractors.domain.model import (
     Contractor,
     Credential,
     CredentialKind,
     ServiceRegion,
 )
+from fixloop_contractors.domain.offers import Offer
 from fixloop_devkit.testing import unique
-from fixloop_shared.contracts import ContractorCredentialExpired, ContractorCredentialExpiring
+from fixloop_shared.contracts import (
+    AssignmentCredentialLapsed,
+    ContractorCredentialExpired,
+    ContractorCredentialExpiring,
+)
 from fixloop_shared.due_work import (
     ClaimedItem,
     DueWork,
@@ -296,3 +304,78 @@ async def test_a_crashed_fire_is_sent_again_after_its_lease_and_only_once(store:
     assert sent["type"] == ContractorCredentialExpiring.event_type
     assert sent["payload"]["days_left"] == 30
     assert utc(sent["payload"]["due_at"]) == due
+
+
+async def test_a_credential_expiring_during_an_open_job_flags_that_job(store: Store) -> None:
+    """The expiry alert also flags each job the contractor still has open (one event per job,
+    keyed by its work order, for the order's timeline); finished jobs and open offers are not."""
+    contractor_id = unique("ctr")
+    clock = FakeClock(utc("2026-10-20T10:00:00+00:00"))
+    await import_at(store, [contractor(contractor_id, tenants=["acme", "globex"])], clock.now)
+    request = DispatchRequest(
+        work_order_id="wo-x", tenant="acme", equipment_class="hvac", country="DE", postal_code="10"
+    )
+
+    def job(work_order_id: str, tenant: str) -> Offer:
+        offered = Offer.open(
+            offer_id=unique("offer"),
+            request=dataclasses.replace(request, work_order_id=work_order_id, tenant=tenant),
+            contractor_id=contractor_id,
+            at=clock.now,
+            ttl=timedelta(minutes=30),
+        )
+        return offered.accept(contractor_id, clock.now + timedelta(minutes=1))
+
+    open_acme, open_globex = job(unique("wo"), "acme"), job(unique("wo"), "globex")
+    done = job(unique("wo"), "acme").complete_job()
+    only_offered = Offer.open(
+        offer_id=unique("offer"),
+        request=dataclasses.replace(request, work_order_id=unique("wo")),
+        contractor_id=contractor_id,
+        at=clock.now,
+        ttl=timedelta(days=30),
+    )
+    await store.db[OFFERS].insert_many(
+        [
+            {"_id": o.offer_id, **offer_fields(o)}
+            for o in (open_acme, open_globex, done, only_offered)
+        ]
+    )
+
+    scheduler = scheduler_on(store, clock)
+    await scheduler.run_once(CREDENTIAL_ALERT_WORK)  # the warnings (not what this is about)
+    clock.now = utc("2026-10-26T07:00:00+00:00")
+    await scheduler.run_once(CREDENTIAL_ALERT_WORK)
+    assert (
+        await store.db[OUTBOX].count_documents(
+            {"event_type": AssignmentCredentialLapsed.event_type}
+        )
+        == 0
+    )
+    clock.now = utc("2026-11-03T07:00:00+00:00")  # the expired alert, 08:00 in Berlin
+    assert await scheduler.run_once(CREDENTIAL_ALERT_WORK) == 1
+    flagged = (
+        await store.db[OUTBOX]
+        .find({"event_type": AssignmentCredentialLapsed.event_type})
+        .sort("seq", 1)
+        .to_list()
+    )
+    assert sorted((d["key"], d["headers"]["ce_tenant"]) for d in flagged) == sorted(
+        [(open_acme.work_order_id, "acme"), (open_globex.work_order_id, "globex")]
+    )
+    payloads = {json.loads(d["value"])["offer_id"]: json.loads(d["value"]) for d in flagged}
+    assert set(payloads) == {open_acme.offer_id, open_globex.offer_id}
+    lapsed = payloads[open_acme.offer_id]
+    assert (lapsed["contractor_id"], lapsed["credential_number"], lapsed["expires_on"]) == (
+        contractor_id,
+        "HWK-B 2020/1",
+        "2026-11-02",
+    )
+    # Fired once: nothing more on the next pass.
+    assert await scheduler.run_once(CREDENTIAL_ALERT_WORK) == 0
+    assert (
+        await store.db[OUTBOX].count_documents(
+            {"event_type": AssignmentCredentialLapsed.event_type}
+        )
+        == 2
+    )

@@ -91,6 +91,7 @@ async def platform(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Plat
                 database=unique("fan_out_contractors").replace("-", "_"),
                 kafka=kafka,
                 health_port=0,
+                grpc_port=0,
                 outbox_poll_seconds=0.05,
                 emergency_fan_out=3,
             )

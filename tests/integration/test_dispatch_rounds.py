@@ -73,6 +73,7 @@ async def service(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Contr
         database=unique("dispatch_rounds").replace("-", "_"),
         kafka=KafkaSettings(bootstrap=kafka_bootstrap),
         health_port=0,
+        grpc_port=0,
         outbox_poll_seconds=0.05,
         offer_ttl_seconds=600,
         emergency_offer_ttl_seconds=EMERGENCY_OFFER_SECONDS,

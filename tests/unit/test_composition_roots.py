@@ -40,6 +40,7 @@ from fixloop_shared.contracts import (
     AssignmentAccepted,
     AssignmentOffered,
     AssignmentWithdrawn,
+    ContractorScorecardUpdated,
     EventPayload,
     Milestone,
     NotificationSent,
@@ -98,18 +99,32 @@ class FixedClock:
         return self.now
 
 
-def consumer_for(service: ComposedService, topic: Topic, payload: EventPayload) -> EventConsumer:
-    """The one consumer of ``service`` that reads ``topic`` and handles ``payload``'s type."""
-    [consumer] = [c for c in service.consumers if topic in c.topics and type(payload) in c.handlers]
-    return consumer
+def consumers_for(
+    service: ComposedService, topic: Topic, payload: EventPayload
+) -> list[EventConsumer]:
+    """The consumers of ``service`` that read ``topic`` and handle ``payload``'s type."""
+    found = [c for c in service.consumers if topic in c.topics and type(payload) in c.handlers]
+    assert found
+    return found
 
 
 async def consume(
     service: ComposedService, topic: Topic, event: Event[Any], *, now: datetime
 ) -> bool:
-    """Apply ``event`` as the kernel applies one record of ``topic``; False if it was claimed
-    already (a redelivery), which leaves no trace."""
-    consumer = consumer_for(service, topic, event.payload)
+    """Apply ``event`` as the kernel applies one record of ``topic``, in each consumer (group)
+    that handles its type, one after the other; False if every one had claimed it already (a
+    redelivery), which leaves no trace."""
+    applied = [
+        await consume_in(consumer, service, event, now=now)
+        for consumer in consumers_for(service, topic, event.payload)
+    ]
+    return any(applied)
+
+
+async def consume_in(
+    consumer: EventConsumer, service: ComposedService, event: Event[Any], *, now: datetime
+) -> bool:
+    """Apply ``event`` as ``consumer`` does; False if it had claimed it already."""
     received = decode_event(
         encode_payload(event.payload),
         binary_headers(event.envelope),
@@ -421,7 +436,13 @@ async def test_contractors_assignment_in_memory_withdraws_the_other_offer_once()
     )
     assert await consume(service, Topic.WORKORDERS_EVENTS, assigned, now=assigned_at)
 
-    [(topic, key, withdrawn)] = outgoing(store)[1:]
+    # Dispatch withdraws the other offer; the contractors' performance consumer counts the
+    # acceptance in the new contractor's scorecard (and its score goes on its profile).
+    [(topic, key, withdrawn), (_, card_key, card)] = outgoing(store)[1:]
+    assert (card_key, type(card)) == ("ctr-deutschland-kaelte", ContractorScorecardUpdated)
+    assert isinstance(card, ContractorScorecardUpdated)
+    assert (card.samples.offers_answered, card.measures.acceptance_rate) == (1, 1.0)
+    assert card.score is None  # one offer is too few to judge by (neutral in ranking)
     assert (topic, key) == (Topic.CONTRACTORS_EVENTS, WORK_ORDER_ID)
     assert withdrawn == AssignmentWithdrawn(
         work_order_id=WORK_ORDER_ID,

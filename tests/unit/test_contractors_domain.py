@@ -30,6 +30,7 @@ from fixloop_contractors.app.dispatch import DispatchOutcome, DispatchResult, Wo
 from fixloop_contractors.app.explain import DispatchExplanation
 from fixloop_contractors.app.ports import DispatchHistory
 from fixloop_contractors.app.registry import credential_alerts
+from fixloop_contractors.domain.deadlines import DispatchDeadline
 from fixloop_contractors.domain.dispatch import (
     MAX_REASONS_PER_CONTRACTOR,
     Candidate,
@@ -723,6 +724,15 @@ class MemoryTransaction:
         self.uow.session.collection("explanations")[explanation.work_order_id] = {
             "explanation": explanation
         }
+
+    async def arm_deadline(self, deadline: DispatchDeadline, *, correlationid: str) -> None:
+        self.uow.session.collection("deadlines")[deadline.work_order_id] = {"at": correlationid}
+
+    async def escalate_deadline(self, work_order_id: str, *, at: datetime, reason: str) -> None:
+        return None
+
+    async def forget_deadline(self, work_order_id: str) -> None:
+        self.uow.session.collection("deadlines").pop(work_order_id, None)
 
     async def save_offer(
         self,

@@ -343,6 +343,25 @@ def test_orders_serves_grpc_with_a_native_probe() -> None:
     assert 50051 in {p["port"] for p in service["spec"]["ports"]}
 
 
+def test_contractors_serves_the_dispatch_grpc_api() -> None:
+    container = container_of("contractors")
+    assert {"name": "grpc", "containerPort": 50052, "protocol": "TCP"} in container["ports"]
+    # /readyz covers the gRPC server as well as the broker and store
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    env = env_of(container)
+    assert env["FIXLOOP_CONTRACTORS_GRPC_HOST"]["value"] == "0.0.0.0"
+    assert env["FIXLOOP_CONTRACTORS_GRPC_PORT"]["value"] == "50052"
+    assert env["FIXLOOP_CONTRACTORS_GRPC_REFLECTION"]["value"] == "false"
+    assert env["FIXLOOP_CONTRACTORS_PRINCIPALS"]["valueFrom"]["secretKeyRef"] == {
+        "name": "fixloop-contractors-secrets",
+        "key": "principals",
+    }
+    service = by_name(base_docs(), "Service", "fixloop-contractors")
+    [grpc_port] = [p for p in service["spec"]["ports"] if p["name"] == "grpc"]
+    assert (grpc_port["port"], grpc_port["targetPort"]) == (50052, "grpc")
+    assert grpc_port["appProtocol"] == "kubernetes.io/h2c"
+
+
 def test_notifications_smtp_credentials_come_from_a_secret() -> None:
     env = env_of(container_of("notifications"))
     for key, var in (("username", "USERNAME"), ("password", "PASSWORD")):
@@ -391,6 +410,16 @@ def test_principals_are_configured_with_key_hashes_only() -> None:
     # the documented dev key of the dev overlay is the one its hash stands for
     assert dev[0].key_hashes == [hash_api_key("dev-partner-key-not-a-secret")]
     assert {s.kind for s in composed} >= {PrincipalKind.PARTNER, PrincipalKind.OPERATOR}
+    # the contractors' dispatch API: operators only, with the documented dev key
+    dispatch_dev = principals.validate_json(
+        _dev_secret_literals("fixloop-contractors-secrets")["principals"]
+    )
+    dispatch_composed = principals.validate_json(
+        compose()["services"]["contractors"]["environment"]["FIXLOOP_CONTRACTORS_PRINCIPALS"]
+    )
+    for spec in (*dispatch_dev, *dispatch_composed):
+        assert spec.kind is PrincipalKind.OPERATOR
+        assert spec.key_hashes == [hash_api_key("dev-ops-key-not-a-secret")]
 
 
 def test_shared_config_map() -> None:
@@ -451,6 +480,9 @@ def _policies_selecting(name: str) -> list[Doc]:
 def test_orders_grpc_ingress_and_notifications_smtp_egress() -> None:
     orders = _policies_selecting("fixloop-orders")
     assert 50051 in _allowed_ports([r for p in orders for r in p["spec"].get("ingress") or []])
+    contractors = _policies_selecting("fixloop-contractors")
+    ingress = [r for p in contractors for r in p["spec"].get("ingress") or []]
+    assert _allowed_ports(ingress) == {50052}
     notifications = _policies_selecting("fixloop-notifications")
     smtp = _allowed_ports([r for p in notifications for r in p["spec"].get("egress") or []])
     assert {587, 465} <= smtp
@@ -498,7 +530,11 @@ def _replicas(overlay: str) -> dict[str, int]:
 
 def test_partners_reach_each_grpc_service_through_one_route() -> None:
     """Prod routes every partner-facing gRPC service (from the protos) to its owner."""
-    from fixloop.v1 import contractor_jobs_service_pb2, work_orders_service_pb2
+    from fixloop.v1 import (
+        contractor_jobs_service_pb2,
+        dispatch_service_pb2,
+        work_orders_service_pb2,
+    )
 
     docs = [d for _, d in walk(OVERLAYS["prod"])]
     (route,) = [d for d in docs if d["kind"] == "GRPCRoute"]
@@ -515,6 +551,12 @@ def test_partners_reach_each_grpc_service_through_one_route() -> None:
     }
     assert services <= set(routed)
     assert {routed[s] for s in services} == {"fixloop-orders"}
+    owned_by_contractors = set(dispatch_service_pb2.DESCRIPTOR.services_by_name)
+    assert {routed[f"fixloop.v1.{s}"] for s in owned_by_contractors} == {"fixloop-contractors"}
+    ports = {
+        ref["name"]: ref["port"] for rule in route["spec"]["rules"] for ref in rule["backendRefs"]
+    }
+    assert ports == {"fixloop-orders": 50051, "fixloop-contractors": 50052}
     (gateway,) = [d for d in docs if d["kind"] == "Gateway"]
     assert route["spec"]["parentRefs"][0]["name"] == gateway["metadata"]["name"]
 
@@ -736,6 +778,7 @@ def test_dockerfile(svc: str) -> None:
     exposed = {port for keyword, args in steps if keyword == "EXPOSE" for port in args.split()}
     assert "8080" in exposed
     assert ("50051" in exposed) == (svc == "orders")
+    assert ("50052" in exposed) == (svc == "contractors")
 
     (cmd,) = [args for keyword, args in steps if keyword == "CMD"]
     assert cmd == f'["fixloop-{svc}"]'

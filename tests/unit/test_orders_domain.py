@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +16,8 @@ from fixloop_shared.contracts import (
     EVENT_TYPES,
     Address,
     AssignmentAccepted,
+    AssignmentCredentialLapsed,
+    AssignmentEscalated,
     AssignmentOffered,
     AssignmentUnfilled,
     Category,
@@ -197,6 +199,49 @@ def test_offer_summary_names_the_contractor_and_expiry() -> None:
         "offered_at": "2026-03-02T14:00:00Z",
         "expires_at": "2026-03-02T14:30:00Z",
     }
+
+
+def test_an_escalation_says_why_and_since_when() -> None:
+    fact = timeline_fact(
+        AssignmentEscalated(
+            work_order_id=WORK_ORDER_ID,
+            escalated_at=T0 + timedelta(minutes=90),
+            waiting_since=T0,
+            offers_made=3,
+            open_offers=["ctr-b"],
+            reason="not taken 1 h 30 min after its first offer (3 made, 1 still open)",
+        )
+    )
+    assert fact is not None
+    assert fact.kind == "assignment_escalated"
+    assert fact.at == T0 + timedelta(minutes=90)
+    assert fact.summary == (
+        "Escalated to the dispatch desk: not taken 1 h 30 min after its first offer "
+        "(3 made, 1 still open)"
+    )
+    assert fact.details["open_offers"] == "ctr-b"
+    assert fact.details["offers_made"] == "3"
+
+
+def test_a_credential_lapsing_during_the_job_flags_it() -> None:
+    fact = timeline_fact(
+        AssignmentCredentialLapsed(
+            work_order_id=WORK_ORDER_ID,
+            offer_id="offer-1",
+            contractor_id="ctr-berlin-klima",
+            credential_kind="liability_insurance",
+            credential_number="INS 2025/7",
+            expires_on=date(2026, 3, 1),
+            noticed_at=T0,
+        )
+    )
+    assert fact is not None
+    assert fact.kind == "contractor_credential_lapsed"
+    assert fact.summary == (
+        "Contractor ctr-berlin-klima's liability insurance INS 2025/7 expired "
+        "(2026-03-01 was its last day) while the job is open"
+    )
+    assert fact.details["expires_on"] == "2026-03-01"
 
 
 def test_offer_expiring_another_day_shows_the_date() -> None:

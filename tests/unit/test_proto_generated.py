@@ -90,13 +90,27 @@ def test_generated_code_imports() -> None:
     assert hasattr(work_orders_service_pb2_grpc, "WorkOrdersServiceStub")
 
 
+def test_dispatch_service_is_generated() -> None:
+    from fixloop.v1 import dispatch_service_pb2, dispatch_service_pb2_grpc
+
+    service = dispatch_service_pb2.DESCRIPTOR.services_by_name["DispatchService"]
+    assert service.full_name == "fixloop.v1.DispatchService"
+    assert [method.name for method in service.methods] == ["ExplainDispatch"]
+    assert hasattr(dispatch_service_pb2_grpc, "add_DispatchServiceServicer_to_server")
+
+
 def test_requests_carry_no_tenant() -> None:
     """The tenant of a call comes from its credentials; no request message can name one."""
-    from fixloop.v1 import work_orders_service_pb2
+    from fixloop.v1 import (
+        contractor_jobs_service_pb2,
+        dispatch_service_pb2,
+        work_orders_service_pb2,
+    )
 
-    for message in work_orders_service_pb2.DESCRIPTOR.message_types_by_name.values():
-        if message.name.endswith("Request"):
-            assert not any("tenant" in field.name for field in message.fields), message.name
+    for module in (work_orders_service_pb2, contractor_jobs_service_pb2, dispatch_service_pb2):
+        for message in module.DESCRIPTOR.message_types_by_name.values():
+            if message.name.endswith("Request"):
+                assert not any("tenant" in field.name for field in message.fields), message.name
 
 
 def _buf() -> str:

@@ -154,7 +154,11 @@ def _operations(service: str, broker: KafkaBroker) -> dict[str, Any]:
     """The operations of one service, from its FastStream specification."""
     spec = json.loads(AsyncAPI(broker, title=service).to_specification().to_json())
     found: dict[str, Any] = {}
-    for operation in spec.get("operations", {}).values():
+    # By channel (each consumer's or publisher's own title): two consumers of one service on one
+    # topic are numbered the same way in every run.
+    for operation in sorted(
+        spec.get("operations", {}).values(), key=lambda op: str(op["channel"]["$ref"])
+    ):
         channel_name = operation["channel"]["$ref"].rsplit("/", 1)[-1]
         channel = spec["channels"][channel_name]
         topic = channel["address"]

@@ -14,6 +14,9 @@ class DevPorts:
     kafka: int = 19092
     smtp: int = 2525
     grpc: int = 50051
+    """The orders service's gRPC API (fixloop.v1.WorkOrdersService, ContractorJobsService)."""
+    contractors_grpc: int = 50052
+    """The contractors service's gRPC API (fixloop.v1.DispatchService)."""
     stores: dict[str, int] = field(
         default_factory=lambda: {
             "orders": 27101,

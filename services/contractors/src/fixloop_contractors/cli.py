@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from fixloop_contractors.app.performance import StoredScorecard
     from fixloop_contractors.app.registry import CredentialAlert, ImportReport
     from fixloop_contractors.domain.dispatch import Candidate
     from fixloop_contractors.domain.model import Contractor
@@ -28,7 +29,10 @@ T = TypeVar("T")
 
 app = typer.Typer(
     name="contractors",
-    help="Contractors: import the registry from a file, list contractors and their load.",
+    help=(
+        "Contractors: import the registry from a file, list contractors and their load, show "
+        "one with its credentials and scorecard."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -306,3 +310,163 @@ def list_contractors(
             _next_expiry(candidate, day),
         )
     console.print(table)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    minutes = whole // 60
+    if minutes < 60:
+        return f"{minutes}m {whole % 60:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m"
+    return f"{hours // 24}d {hours % 24}h"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _profile_table(candidate: Candidate) -> Table:
+    contractor = candidate.contractor
+    table = Table(
+        title=f"Contractor {contractor.contractor_id}", title_justify="left", show_header=False
+    )
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    levels = dict(contractor.skill_levels)
+    capacity = contractor.max_concurrent_jobs
+    base = contractor.base_location
+    rows = (
+        ("name", contractor.name),
+        ("email", contractor.email),
+        ("phone", contractor.phone or "-"),
+        ("time zone", contractor.timezone),
+        ("tenants", ", ".join(sorted(contractor.tenants))),
+        (
+            "skills",
+            ", ".join(
+                f"{skill} (level {levels[skill]})" if skill in levels else skill
+                for skill in sorted(contractor.skills)
+            ),
+        ),
+        ("regions", "; ".join(r.describe() for r in contractor.regions)),
+        ("base", "-" if base is None else f"{base.latitude:.4f}, {base.longitude:.4f}"),
+        ("on call", "by its rota" if contractor.rota is not None else "around the clock"),
+        (
+            "load",
+            f"open jobs {candidate.open_jobs}, open offers {candidate.open_offers}"
+            + ("" if capacity is None else f" (capacity {capacity})"),
+        ),
+    )
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _credentials_table(candidate: Candidate, day: date) -> Table:
+    table = Table(title="Credentials", title_justify="left")
+    for column in ("credential", "number", "expires on"):
+        table.add_column(column)
+    table.add_column("status")
+    for credential in sorted(candidate.contractor.credentials, key=lambda c: c.expires_on):
+        days = credential.days_left(day)
+        if days < 0:
+            status = Text(f"expired {-days}d ago", style="red")
+        elif days <= 30:
+            status = Text(f"{days}d left", style="yellow")
+        else:
+            status = Text(f"valid ({days}d left)")
+        table.add_row(
+            credential.name or credential.kind.label,
+            credential.number,
+            credential.expires_on.isoformat(),
+            status,
+        )
+    return table
+
+
+def _scorecard_table(stored: StoredScorecard, min_sample: int) -> Table:
+    card = stored.scorecard
+    when = stored.updated_at.strftime("%Y-%m-%d %H:%M %Z")
+    score = (
+        f"quality score {card.score:.2f}"
+        if card.score is not None
+        else f"no quality score yet (a measure needs {min_sample} cases; neutral in ranking)"
+    )
+    table = Table(title=f"Scorecard: {score}, updated {when}", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("cases", justify="right")
+    table.add_column("counted in the score")
+    accept = (
+        "-"
+        if card.median_seconds_to_accept is None
+        else f"median {_duration(card.median_seconds_to_accept)}, "
+        f"mean {_duration(card.mean_seconds_to_accept)}"
+    )
+    rating = "-" if card.mean_rating is None else f"{card.mean_rating:.1f} / 5"
+    completion = _share(card.completion_within_target_rate)
+    if card.median_seconds_to_complete is not None:
+        completion += f" (median {_duration(card.median_seconds_to_complete)})"
+    rows = (
+        ("acceptance rate", _share(card.acceptance_rate), card.offers_answered),
+        ("time to accept", accept, card.accept_times),
+        ("on-time arrival", _share(card.on_time_arrival_rate), card.arrivals),
+        ("completed within target", completion, card.completions),
+        ("first-time fix", _share(card.first_time_fix_rate), card.fixes),
+        ("customer rating", rating, card.ratings),
+    )
+    for name, value, cases in rows:
+        counted: str | Text = "yes"
+        if cases == 0:
+            counted = Text("no cases yet", style="dim")
+        elif cases < min_sample:
+            counted = Text(f"not yet (fewer than {min_sample} cases)", style="dim")
+        table.add_row(name, value, str(cases), counted)
+    return table
+
+
+@app.command("show")
+def show_contractor(
+    contractor_id: Annotated[str, typer.Argument(metavar="ID", help="The contractor's id.")],
+) -> None:
+    """A contractor's profile, load, credentials with their expiry, and scorecard."""
+    from fixloop_contractors.adapters.performance import MongoPerformanceLedger
+
+    check_value("Identifier", contractor_id, "ID", "a contractor id")
+    settings = service_settings()
+
+    async def work(
+        store: Store,
+    ) -> tuple[Candidate | None, StoredScorecard | None, int]:
+        ledger = MongoPerformanceLedger(store)
+        candidate = await ledger.profile(contractor_id)
+        if candidate is None:
+            return None, None, 0
+        alerts = await ledger.alerts(contractor_id=contractor_id, limit=1000)
+        return candidate, await ledger.scorecard(contractor_id), len(alerts)
+
+    candidate, stored, open_alerts = with_store(settings, work)
+    if candidate is None:
+        fail(f"no contractor {contractor_id}")
+    console = Console(highlight=False)
+    console.print(_profile_table(candidate))
+    if candidate.contractor.credentials:
+        console.print(_credentials_table(candidate, _today()))
+    else:
+        console.print(Text("No credentials on file.", style="yellow"))
+    if stored is None:
+        console.print("No scorecard yet: none of its offers or jobs has been recorded.")
+    else:
+        console.print(_scorecard_table(stored, settings.scorecard_min_sample))
+    if open_alerts:
+        console.print(
+            Text(
+                f"{open_alerts} open quality alert{'s' if open_alerts != 1 else ''}: "
+                f"fixloop dispatch alerts --contractor {contractor_id}",
+                style="yellow",
+            )
+        )

@@ -5,6 +5,8 @@
   the order's timeline).
 - ``explain``: why a work order went to whom: each round's decision with every contractor it
   assessed, and what became of each offer.
+- ``alerts``: quality alerts waiting for an operator (work done far faster than its standard
+  time, repeat repairs); ``resolve-alert`` closes one with what was found.
 
 Works on the contractors service's own store (``FIXLOOP_CONTRACTORS_MONGODB_URI`` and
 ``FIXLOOP_CONTRACTORS_DATABASE``, defaults for the embedded stack) through the service's use
@@ -34,13 +36,17 @@ from fixloop_contractors.cli import (
 if TYPE_CHECKING:
     from fixloop_contractors.app.dispatch import DispatchResult
     from fixloop_contractors.app.explain import CandidateOutcome, DispatchExplanation
+    from fixloop_contractors.app.performance import StoredAlert
     from fixloop_contractors.app.ports import QueuedOrder
     from fixloop_contractors.domain.offers import Offer
     from fixloop_shared.store import Store
 
 app = typer.Typer(
     name="dispatch",
-    help="Dispatch desk: the queue of orders nobody took, assigning one, explaining a decision.",
+    help=(
+        "Dispatch desk: the queue of orders nobody took, assigning one, explaining a decision, "
+        "quality alerts."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -171,27 +177,51 @@ def show_queue(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's orders.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many orders.", min=1, max=1000)] = 200,
 ) -> None:
-    """Work orders nobody took (unfilled), oldest first, with how long they have waited."""
+    """Work orders waiting for an operator, oldest first, with how long they have waited:
+    unfilled (nobody took them) and escalated (not taken in time; offers go on)."""
     from fixloop_contractors.adapters.mongo import MongoDispatchLedger
 
     check_value("TenantId", tenant, "--tenant", "a tenant id")
 
-    async def work(store: Store) -> list[QueuedOrder]:
-        return await MongoDispatchLedger(store).queue(tenant=tenant, limit=limit)
+    async def work(store: Store) -> tuple[list[QueuedOrder], int]:
+        from fixloop_contractors.adapters.performance import MongoPerformanceLedger
 
-    queued = with_store(service_settings(), work)
+        queued = await MongoDispatchLedger(store).queue(tenant=tenant, limit=limit)
+        return queued, await MongoPerformanceLedger(store).open_alerts(tenant=tenant)
+
+    queued, open_alerts = with_store(service_settings(), work)
     console = Console(highlight=False)
+    if open_alerts:
+        # Quality alerts wait in the same desk's queue: listed by ``fixloop dispatch alerts``.
+        console.print(
+            Text(
+                f"{open_alerts} open quality alert{'s' if open_alerts != 1 else ''}: "
+                "fixloop dispatch alerts" + (f" --tenant {tenant}" if tenant else ""),
+                style="yellow",
+            )
+        )
     if not queued:
         console.print("No work orders waiting for an operator.")
         return
     now = datetime.now(UTC)
     table = Table(title=f"{len(queued)} work orders waiting for an operator", title_justify="left")
-    for column in ("work order", "tenant", "site", "equipment", "priority", "waiting", "offers"):
+    columns = (
+        "work order",
+        "state",
+        "tenant",
+        "site",
+        "equipment",
+        "priority",
+        "waiting",
+        "offers",
+    )
+    for column in columns:
         table.add_column(column, justify="right" if column in {"waiting", "offers"} else "left")
-    table.add_column("why nobody took it")
+    table.add_column("why")
     for order in queued:
         table.add_row(
             order.work_order_id,
+            order.state.value,
             order.tenant,
             order.site,
             order.equipment_class,
@@ -269,6 +299,110 @@ def assign(
         f"(round {result.dispatch_round}, offer {result.offer_id}); the orders service assigns "
         "it now."
     )
+
+
+def _alert_evidence(stored: StoredAlert) -> str:
+    """The alert's evidence in a few words."""
+    from fixloop_contractors.domain.quality import TooFastEvidence
+
+    evidence = stored.alert.evidence
+    if isinstance(evidence, TooFastEvidence):
+        took, standard = evidence.took.total_seconds() / 60, evidence.standard.total_seconds() / 60
+        how = evidence.basis.value.replace("_", " ")
+        return f"{took:.0f} of {standard:.0f} standard min ({how})"
+    days = evidence.since_completion.total_seconds() / 86_400
+    return f"{days:.1f} days after {evidence.earlier_work_order_id}" + (
+        " (follow-up)" if evidence.follow_up else ""
+    )
+
+
+@app.command("alerts")
+def show_alerts(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's alerts.")] = None,
+    contractor: Annotated[
+        str | None, typer.Option(help="Only alerts about this contractor's work.")
+    ] = None,
+    include_resolved: Annotated[
+        bool, typer.Option("--all", help="Resolved alerts too (with who resolved them).")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many alerts.", min=1, max=1000)] = 200,
+) -> None:
+    """Quality alerts waiting for an operator, oldest first: work completed far faster than its
+    standard time, and repeat repairs on the same equipment."""
+    from fixloop_contractors.adapters.performance import MongoPerformanceLedger
+
+    check_value("TenantId", tenant, "--tenant", "a tenant id")
+    check_value("Identifier", contractor, "--contractor", "a contractor id")
+
+    async def work(store: Store) -> list[StoredAlert]:
+        return await MongoPerformanceLedger(store).alerts(
+            tenant=tenant,
+            contractor_id=contractor,
+            include_resolved=include_resolved,
+            limit=limit,
+        )
+
+    alerts = with_store(service_settings(), work)
+    console = Console(highlight=False)
+    if not alerts:
+        console.print("No quality alerts." if include_resolved else "No open quality alerts.")
+        return
+    shown = "quality alerts" if include_resolved else "open quality alerts"
+    table = Table(title=f"{len(alerts)} {shown}", title_justify="left")
+    for column in ("alert", "raised", "kind", "work order", "contractor", "equipment"):
+        table.add_column(column)
+    table.add_column("evidence")
+    if include_resolved:
+        table.add_column("resolved")
+    for stored in alerts:
+        alert = stored.alert
+        row: list[str | Text] = [
+            alert.alert_id,
+            stored.raised_at.strftime("%Y-%m-%d %H:%M"),
+            alert.kind.value.replace("_", " "),
+            alert.work_order_id,
+            alert.contractor_id or "-",
+            f"{alert.equipment_id} ({alert.equipment_class}) at {alert.site_id}",
+            _alert_evidence(stored),
+        ]
+        if include_resolved:
+            row.append(
+                Text("open", style="yellow")
+                if stored.is_open
+                else Text(f"by {stored.resolved_by}: {stored.resolution}", style="dim")
+            )
+        table.add_row(*row)
+    console.print(table)
+
+
+@app.command("resolve-alert")
+def resolve_alert(
+    alert_id: Annotated[str, typer.Argument(metavar="ALERT", help="The alert's id.")],
+    note: Annotated[str, typer.Option("--note", help="What was found (kept with the alert).")],
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="The operator's id for the audit trail (default: $USER)."),
+    ] = None,
+) -> None:
+    """Close a quality alert with what was found: it leaves the operators' queue."""
+    from fixloop_contractors.adapters.performance import MongoPerformanceLedger
+
+    operator = by or _default_operator()
+    check_value("Identifier", alert_id, "ALERT", "an alert id")
+    check_value("Identifier", operator, "--by", "an operator id")
+    check_value("ShortText", note, "--note", "1 to 500 printable characters")
+
+    async def work(store: Store) -> StoredAlert | None:
+        return await MongoPerformanceLedger(store).resolve_alert(
+            alert_id, by=operator, resolution=note, at=datetime.now(UTC)
+        )
+
+    stored = with_store(service_settings(), work)
+    if stored is None:
+        fail(f"no quality alert {alert_id}", EXIT_FAILURE)
+    if stored.resolved_by != operator or stored.resolution != note:
+        fail(f"quality alert {alert_id} was resolved already by {stored.resolved_by}")
+    Console(highlight=False).print(f"Quality alert {alert_id} resolved by {operator}.")
 
 
 def _default_operator() -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 
 from fixloop_contractors.adapters.consumer import contractors_consumers
 from fixloop_contractors.adapters.credential_alerts import credential_alert_work
+from fixloop_contractors.adapters.dispatch_api import dispatch_api
+from fixloop_contractors.adapters.dispatch_deadline import dispatch_deadline_work
 from fixloop_contractors.adapters.memory import (
     MemoryContractorRegistry,
     MemoryDispatchLedger,
@@ -16,11 +20,20 @@ from fixloop_contractors.adapters.mongo import (
     ensure_indexes,
 )
 from fixloop_contractors.adapters.offer_expiry import offer_expiry_work
+from fixloop_contractors.adapters.performance import (
+    MemoryPerformanceLedger,
+    MongoPerformanceLedger,
+)
+from fixloop_contractors.adapters.performance_consumer import performance_consumer
 from fixloop_contractors.app.assignments import AssignmentTracker
 from fixloop_contractors.app.dispatch import Clock, WorkOrderDispatcher, utc_now
+from fixloop_contractors.app.explanations import DispatchRecords
+from fixloop_contractors.app.performance import PerformanceLedger, PerformanceTracker
 from fixloop_contractors.app.ports import ContractorRegistry, DispatchLedger
 from fixloop_contractors.settings import SERVICE, ContractorsSettings
 from fixloop_shared.asyncapi import declare_published_topics
+from fixloop_shared.grpc_edge.hosting import HostedGrpcApi
+from fixloop_shared.grpc_edge.principals import PrincipalDirectory
 from fixloop_shared.kernel import EventConsumer, UnitsOfWork
 from fixloop_shared.memory import memory_store
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
@@ -30,6 +43,9 @@ from fixloop_shared.topics import Topic
 
 TOPICS = (Topic.WORKORDERS_EVENTS.value, Topic.CONTRACTORS_EVENTS.value)
 """Consumed and produced topics; created at start-up if missing."""
+PROBE_TIMEOUT_SECONDS = 2.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,6 +61,10 @@ class ContractorsService:
     ledger: DispatchLedger
     dispatcher: WorkOrderDispatcher
     assignments: AssignmentTracker
+    performance: PerformanceTracker
+    """Contractors' scorecards and quality alerts (the ``performance`` consumer)."""
+    dispatch_api: HostedGrpcApi
+    """The operators' gRPC API (fixloop.v1.DispatchService), started and drained with the app."""
     app: ServiceApp
 
 
@@ -84,13 +104,32 @@ def bootstrap(
             tenant: given.tenant_preferences()
             for tenant, given in settings.tenant_preferences.items()
         },
+        deadlines=settings.dispatch_deadlines(),
     )
     assignments = AssignmentTracker(ledger, dispatcher, clock=now)
     consumers = contractors_consumers(dispatcher, assignments, metrics=ctx.metrics)
+    records: PerformanceLedger = (
+        MongoPerformanceLedger(ctx.store)
+        if uow is None
+        else MemoryPerformanceLedger(memory_store(uow))
+    )
+    performance = PerformanceTracker(
+        records,
+        policy=settings.scorecard_policy(),
+        rules=settings.quality_rules(),
+        window=settings.scorecard_window,
+        clock=now,
+    )
+    consumers.append(performance_consumer(performance, service=SERVICE, metrics=ctx.metrics))
     if isinstance(ledger, MongoDispatchLedger):
         ctx.scheduler.add(
             offer_expiry_work(
                 assignments, ledger, ctx.units, poll_seconds=settings.offer_expiry_poll_seconds
+            )
+        )
+        ctx.scheduler.add(
+            dispatch_deadline_work(
+                dispatcher, ctx.units, poll_seconds=settings.offer_expiry_poll_seconds
             )
         )
         ctx.scheduler.add(
@@ -100,6 +139,7 @@ def bootstrap(
         )
     ctx.consume(*consumers)
     declare_published_topics(ctx.bus, [Topic.CONTRACTORS_EVENTS])
+    api = grpc_api(settings, ledger, ctx, clock=now)
     app = build_app(
         ctx,
         topics=TOPICS,
@@ -121,8 +161,50 @@ def bootstrap(
         ledger=ledger,
         dispatcher=dispatcher,
         assignments=assignments,
+        performance=performance,
+        dispatch_api=api,
         app=app,
     )
+
+
+def grpc_api(
+    settings: ContractorsSettings, records: DispatchRecords, ctx: ServiceContext, *, clock: Clock
+) -> HostedGrpcApi:
+    """The dispatch gRPC API, hooked into the app's start-up, shutdown and readiness: it starts
+    once the store's indexes exist (before consuming), and its health follows the store."""
+
+    async def store_problem() -> str | None:
+        try:
+            await asyncio.wait_for(ctx.store.ping(), timeout=PROBE_TIMEOUT_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - unreachable is an answer, not an error
+            return f"store unreachable: {type(exc).__name__}"
+        return None
+
+    api = dispatch_api(
+        records,
+        host=settings.grpc_host,
+        port=settings.grpc_port,
+        principals=PrincipalDirectory.of(settings.principals),
+        reflection=settings.grpc_reflection,
+        rate_limit=settings.grpc_rate_limit or None,
+        query_timeout_seconds=settings.grpc_query_timeout_seconds,
+        stop_grace_seconds=settings.grpc_stop_grace_seconds,
+        readiness=store_problem,
+        readiness_interval_seconds=settings.grpc_health_interval_seconds,
+        clock=clock,
+    )
+
+    async def announce() -> None:
+        if not settings.principals:
+            log.warning("no principals (FIXLOOP_CONTRACTORS_PRINCIPALS): every gRPC call is denied")
+
+    async def grpc() -> None:
+        await api.check_serving()
+
+    ctx.on_startup.extend([announce, api.start])
+    ctx.on_shutdown.append(api.stop)
+    ctx.readiness_checks.append(grpc)
+    return api
 
 
 def create_app(settings: ContractorsSettings | None = None) -> ServiceApp:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from fixloop_shared.contracts.types import SourcePlatform, TenantId
 from fixloop_shared.default_ports import DEV_PORTS
-from fixloop_shared.grpc_edge.principals import PrincipalSpecs
-from fixloop_shared.grpc_edge.rate_limit import parse_rate_limit
-from fixloop_shared.settings import ServiceSettings
+from fixloop_shared.grpc_edge.rate_limit import RateLimitSetting
+from fixloop_shared.grpc_edge.settings import (
+    GrpcApiSettings,
+    grpc_port_field,
+    grpc_rate_limit_field,
+)
 
 
-class OrdersSettings(ServiceSettings):
-    """Every value has a default that works with the embedded stack (``make run``).
+class OrdersSettings(GrpcApiSettings):
+    """Every value has a default that works with the embedded stack (``make run``); the partner
+    gRPC API's settings (``FIXLOOP_ORDERS_GRPC_*``, ``FIXLOOP_ORDERS_PRINCIPALS``) are the edge's
+    (:class:`~fixloop_shared.grpc_edge.settings.GrpcApiSettings`).
 
     Lists and maps are JSON in the environment, e.g.
     ``FIXLOOP_ORDERS_PRINCIPALS='[{"id": "acme-erp", "kind": "partner", "tenant": "acme",
@@ -29,43 +34,12 @@ class OrdersSettings(ServiceSettings):
     database: str = "fixloop_orders"
     health_port: int = Field(default=DEV_PORTS.health["orders"], ge=0, le=65535)
 
-    grpc_host: str = "127.0.0.1"
-    grpc_port: int = Field(default=DEV_PORTS.grpc, ge=0, le=65535)
-    grpc_reflection: bool = Field(
-        default=True,
-        description=(
-            "Serve gRPC server reflection. Handy in development (grpcurl, IDEs); production "
-            "should turn it off (FIXLOOP_ORDERS_GRPC_REFLECTION=false): the published protos "
-            "are the contract."
-        ),
+    grpc_port: int = grpc_port_field(
+        DEV_PORTS.grpc,
+        "Port of the partner gRPC API (fixloop.v1.WorkOrdersService, "
+        "fixloop.v1.ContractorJobsService).",
     )
-    grpc_query_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
-    grpc_rate_limit: str = Field(
-        default="100/second;3000/minute",
-        max_length=200,
-        description=(
-            "Calls each principal may make, in moving windows (e.g. '100/second;3000/minute'),"
-            " unless the principal has a limit of its own. Beyond it calls end with"
-            " RESOURCE_EXHAUSTED and a RetryInfo. Empty: unlimited."
-        ),
-    )
-    grpc_stop_grace_seconds: float = Field(default=5.0, ge=0, le=60)
-    grpc_health_interval_seconds: float = Field(
-        default=5.0,
-        gt=0,
-        le=300,
-        description="How often gRPC health re-checks that the store and broker answer.",
-    )
-    principals: PrincipalSpecs = Field(
-        default_factory=list,
-        repr=False,
-        description=(
-            "Who may call the gRPC API: a JSON list of principals (id, kind partner|contractor|"
-            "operator, tenant or contractor_id, key_hashes). Keys are stored only as hashes "
-            "('sha256:<hex>', from `fixloop keys new` / `fixloop keys hash`); two hashes while a "
-            "key is rotated. Empty: every gRPC call is denied."
-        ),
-    )
+    grpc_rate_limit: RateLimitSetting = grpc_rate_limit_field("100/second;3000/minute")
     source_tenants: dict[SourcePlatform, list[TenantId]] = Field(
         default_factory=dict,
         description=(
@@ -122,13 +96,6 @@ class OrdersSettings(ServiceSettings):
             "(another pod may still be writing it into the timeline)."
         ),
     )
-
-    @field_validator("grpc_rate_limit")
-    @classmethod
-    def _rate_limit_parses(cls, value: str) -> str:
-        if value.strip():
-            parse_rate_limit(value)  # ValueError names what it could not read
-        return value.strip()
 
 
 __all__ = ["OrdersSettings"]

@@ -8,6 +8,7 @@ This package is the public API: import from ``fixloop_shared.contracts``. Where 
 * :mod:`~fixloop_shared.contracts.contractors`, :mod:`~fixloop_shared.contracts.parts`,
   :mod:`~fixloop_shared.contracts.sla`, :mod:`~fixloop_shared.contracts.notifications` — the
   events each of those services publishes;
+* :mod:`~fixloop_shared.contracts.feedback` — customers' feedback on a work order's work;
 * :mod:`~fixloop_shared.contracts.registry` — CloudEvents ``type`` → payload model;
 * :mod:`~fixloop_shared.contracts.types` — constrained field types.
 
@@ -21,15 +22,24 @@ from fixloop_shared.contracts.base import (
 )
 from fixloop_shared.contracts.contractors import (
     AssignmentAccepted,
+    AssignmentCredentialLapsed,
     AssignmentDeclined,
+    AssignmentEscalated,
     AssignmentExpired,
     AssignmentOffered,
     AssignmentUnfilled,
     AssignmentWithdrawn,
     ContractorCredentialExpired,
     ContractorCredentialExpiring,
+    ContractorScorecardUpdated,
+    QualityAlertRaised,
+    RepeatRepairEvidence,
+    ScorecardMeasures,
+    ScorecardSamples,
+    TooFastCompletionEvidence,
     UnfilledReason,
 )
+from fixloop_shared.contracts.feedback import FeedbackSubmitted
 from fixloop_shared.contracts.lifecycle import (
     LIFECYCLE_EVENTS,
     PLATFORM_COMMANDS,
@@ -109,7 +119,9 @@ __all__ = [
     "Actor",
     "Address",
     "AssignmentAccepted",
+    "AssignmentCredentialLapsed",
     "AssignmentDeclined",
+    "AssignmentEscalated",
     "AssignmentExpired",
     "AssignmentOffered",
     "AssignmentUnfilled",
@@ -125,8 +137,10 @@ __all__ = [
     "Contract",
     "ContractorCredentialExpired",
     "ContractorCredentialExpiring",
+    "ContractorScorecardUpdated",
     "Equipment",
     "EventPayload",
+    "FeedbackSubmitted",
     "LifecycleFacts",
     "Milestone",
     "NotificationFailed",
@@ -142,13 +156,18 @@ __all__ = [
     "PhotoEvidence",
     "PlatformCommand",
     "Priority",
+    "QualityAlertRaised",
+    "RepeatRepairEvidence",
     "Requester",
+    "ScorecardMeasures",
+    "ScorecardSamples",
     "Site",
     "SlaBreached",
     "SlaClockFacts",
     "SlaMet",
     "SlaStopped",
     "SlaWarning",
+    "TooFastCompletionEvidence",
     "UnfilledReason",
     "WorkOrderArchived",
     "WorkOrderAssigned",

@@ -5,14 +5,19 @@ from __future__ import annotations
 from fixloop_shared.contracts.base import EventPayload
 from fixloop_shared.contracts.contractors import (
     AssignmentAccepted,
+    AssignmentCredentialLapsed,
     AssignmentDeclined,
+    AssignmentEscalated,
     AssignmentExpired,
     AssignmentOffered,
     AssignmentUnfilled,
     AssignmentWithdrawn,
     ContractorCredentialExpired,
     ContractorCredentialExpiring,
+    ContractorScorecardUpdated,
+    QualityAlertRaised,
 )
+from fixloop_shared.contracts.feedback import FeedbackSubmitted
 from fixloop_shared.contracts.lifecycle import LIFECYCLE_EVENTS, PLATFORM_COMMANDS
 from fixloop_shared.contracts.notifications import NotificationFailed, NotificationSent
 from fixloop_shared.contracts.parts import (
@@ -33,14 +38,19 @@ _ALL: tuple[type[EventPayload], ...] = (
     *PLATFORM_COMMANDS,
     WorkOrderReceived,
     *LIFECYCLE_EVENTS,
+    FeedbackSubmitted,
     AssignmentOffered,
     AssignmentUnfilled,
     AssignmentAccepted,
     AssignmentDeclined,
     AssignmentExpired,
     AssignmentWithdrawn,
+    AssignmentEscalated,
+    AssignmentCredentialLapsed,
     ContractorCredentialExpiring,
     ContractorCredentialExpired,
+    ContractorScorecardUpdated,
+    QualityAlertRaised,
     PartsReserved,
     PartsBackordered,
     PartsReleased,
@@ -57,7 +67,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {model.event_type: model for model 
 EVENTS_ON_TOPIC: dict[Topic, tuple[type[EventPayload], ...]] = {
     Topic.WORKORDERS_INBOUND: (WorkOrderSubmitted, *PLATFORM_COMMANDS),
     Topic.LOGISTICS_INBOUND: (),
-    Topic.WORKORDERS_EVENTS: (WorkOrderReceived, *LIFECYCLE_EVENTS),
+    Topic.WORKORDERS_EVENTS: (WorkOrderReceived, *LIFECYCLE_EVENTS, FeedbackSubmitted),
     Topic.CONTRACTORS_EVENTS: (
         AssignmentOffered,
         AssignmentUnfilled,
@@ -65,15 +75,20 @@ EVENTS_ON_TOPIC: dict[Topic, tuple[type[EventPayload], ...]] = {
         AssignmentDeclined,
         AssignmentExpired,
         AssignmentWithdrawn,
+        AssignmentEscalated,
+        AssignmentCredentialLapsed,
         ContractorCredentialExpiring,
         ContractorCredentialExpired,
+        ContractorScorecardUpdated,
+        QualityAlertRaised,
     ),
     Topic.PARTS_EVENTS: (PartsReserved, PartsBackordered, PartsReleased, PartsConsumed),
     Topic.SLA_EVENTS: (SlaWarning, SlaBreached, SlaMet, SlaStopped),
     Topic.NOTIFICATIONS_EVENTS: (NotificationSent, NotificationFailed),
 }
 """The event types each topic carries (an events topic: those of its owning service). No feed
-is defined yet on ``fixloop.logistics.inbound.v1``."""
+is defined yet on ``fixloop.logistics.inbound.v1``. Customer feedback
+(``fixloop.feedback.submitted.v1``) travels with the work order's events, keyed by its id."""
 
 
 def payload_model(event_type: str) -> type[EventPayload] | None:

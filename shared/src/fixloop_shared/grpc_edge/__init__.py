@@ -16,6 +16,12 @@
   refused with ``RESOURCE_EXHAUSTED``.
 * :mod:`~fixloop_shared.grpc_edge.server` — build a ``grpc.aio`` server with all of the above,
   health checking and reflection; stop it gracefully.
+* :mod:`~fixloop_shared.grpc_edge.hosting` — such a server in a service's lifespan: started and
+  drained with the app, its health following the service's readiness.
+* :mod:`~fixloop_shared.grpc_edge.reads` — a servicer's read within the call's deadline, store
+  trouble mapped to DEADLINE_EXCEEDED or UNAVAILABLE.
+* :mod:`~fixloop_shared.grpc_edge.settings` — a service's gRPC API settings
+  (``FIXLOOP_<SERVICE>_GRPC_*``, ``FIXLOOP_<SERVICE>_PRINCIPALS``) in one base class.
 
 Servicers behind these interceptors must be ``async``.
 """

@@ -9,12 +9,14 @@ a contractor app serving several tenants has one budget, not one per tenant.
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 import grpc
 from google.rpc import error_details_pb2
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from pydantic import AfterValidator
 
 from fixloop_shared.grpc_edge.errors import retry_info, rich_status
 
@@ -29,6 +31,17 @@ def parse_rate_limit(spec: str) -> tuple[RateLimitItem, ...]:
         msg = f"no rate limit in {spec!r}"
         raise ValueError(msg)
     return items
+
+
+def _rate_limit_setting(value: str) -> str:
+    if value.strip():
+        parse_rate_limit(value)  # ValueError names what it could not read
+    return value.strip()
+
+
+RateLimitSetting = Annotated[str, AfterValidator(_rate_limit_setting)]
+"""A setting's default rate limit per principal in ``limits`` notation (``"100/second"``);
+empty: unlimited. A value that does not parse stops the service with one line saying why."""
 
 
 class PrincipalRateLimit:
@@ -89,6 +102,7 @@ def rate_limited_status(
 __all__ = [
     "RESOURCE_EXHAUSTED_MESSAGE",
     "PrincipalRateLimit",
+    "RateLimitSetting",
     "parse_rate_limit",
     "rate_limited_status",
 ]

@@ -75,10 +75,23 @@ LOCAL_PRINCIPALS: tuple[LocalPrincipal, ...] = (
         PrincipalKind.CONTRACTOR,
         contractor_id="ctr-kaelte-nord",
     ),
+    # The third contractor for acme's Berlin hvac orders.
+    LocalPrincipal(
+        "dev-key-contractor-express-klima",
+        "express-klima-app",
+        PrincipalKind.CONTRACTOR,
+        contractor_id="ctr-express-klima",
+    ),
 )
 """Principals of the embedded stack only, with their dev keys (``fixloop orders show --api-key
 dev-key-acme``). The service is given their hashes (``FIXLOOP_ORDERS_PRINCIPALS``), as in
 production; the keys are published here and are no secret."""
+
+LOCAL_OPERATORS: tuple[LocalPrincipal, ...] = tuple(
+    p for p in LOCAL_PRINCIPALS if p.kind is PrincipalKind.OPERATOR
+)
+"""The operator of each dev tenant: the principals of the contractors service's dispatch API
+(``FIXLOOP_CONTRACTORS_PRINCIPALS``; ``dev-key-ops-acme``, ``dev-key-ops-globex``)."""
 
 LOCAL_API_KEYS: dict[str, str] = {p.key: p.id for p in LOCAL_PRINCIPALS}
 """Dev key -> the principal it authenticates as, on the embedded stack."""
@@ -302,8 +315,11 @@ class StackPorts:
     kafka: int
     smtp: int
     grpc: int
+    """The orders service's gRPC API."""
     stores: dict[str, int]
     health: dict[str, int]
+    contractors_grpc: int = 0
+    """The contractors service's gRPC API (0: any free port)."""
 
     @classmethod
     def fixed(cls) -> StackPorts:
@@ -313,6 +329,7 @@ class StackPorts:
             grpc=DEV_PORTS.grpc,
             stores=dict(DEV_PORTS.stores),
             health=dict(DEV_PORTS.health),
+            contractors_grpc=DEV_PORTS.contractors_grpc,
         )
 
     @classmethod
@@ -323,6 +340,7 @@ class StackPorts:
             grpc=free_port(),
             stores={s: free_port() for s in SERVICES},
             health={s: free_port() for s in SERVICES},
+            contractors_grpc=free_port(),
         )
 
 
@@ -346,6 +364,11 @@ class LocalPlatform:
     @property
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.ports.grpc}"
+
+    @property
+    def dispatch_grpc_target(self) -> str:
+        """The contractors service's gRPC API (fixloop.v1.DispatchService)."""
+        return f"127.0.0.1:{self.ports.contractors_grpc}"
 
     def mongodb_uri(self, service: str) -> str:
         return f"mongodb://127.0.0.1:{self.ports.stores[service]}/?directConnection=true"
@@ -506,6 +529,10 @@ class LocalPlatform:
             env[f"{prefix}GRPC_PORT"] = str(self.ports.grpc)
             env[f"{prefix}PRINCIPALS"] = _json([p.spec().entry() for p in LOCAL_PRINCIPALS])
             env[f"{prefix}SOURCE_TENANTS"] = _json(LOCAL_SOURCE_TENANTS)
+        if service == "contractors":
+            env[f"{prefix}GRPC_HOST"] = "127.0.0.1"
+            env[f"{prefix}GRPC_PORT"] = str(self.ports.contractors_grpc)
+            env[f"{prefix}PRINCIPALS"] = _json([p.spec().entry() for p in LOCAL_OPERATORS])
         if service == "notifications":
             env[f"{prefix}SMTP_HOST"] = "127.0.0.1"
             env[f"{prefix}SMTP_PORT"] = str(self.ports.smtp)
@@ -615,7 +642,13 @@ def _print_summary(platform: LocalPlatform, services: Iterable[str] = SERVICES) 
         table.add_row(
             "partner API: fixloop.v1.ContractorJobsService (orders)",
             platform.grpc_target,
-            "keys: dev-key-contractor-berliner-klima, dev-key-contractor-kaelte-nord",
+            "keys: dev-key-contractor-berliner-klima, -kaelte-nord, -express-klima",
+        )
+    if "contractors" in services:
+        table.add_row(
+            "operator API: fixloop.v1.DispatchService (contractors)",
+            platform.dispatch_grpc_target,
+            "keys: dev-key-ops-acme, dev-key-ops-globex (operators)",
         )
     console.print(table)
     console.print(
@@ -626,6 +659,8 @@ def _print_summary(platform: LocalPlatform, services: Iterable[str] = SERVICES) 
         "      uv run fixloop parts import examples/stock.yaml\n"
         "      uv run fixloop inbound publish examples/orders/hvac-breakdown-berlin.json\n"
         "      uv run fixloop orders show <work-order-id> --api-key dev-key-acme\n"
+        "      uv run fixloop dispatch explain <work-order-id>   (gRPC: ExplainDispatch, "
+        "key dev-key-ops-acme)\n"
         "      uv run fixloop demo --orders 3   (the whole loop, to closed)\n"
         "Press Ctrl-C to stop everything.",
         highlight=False,

@@ -46,6 +46,7 @@ from fixloop_contractors.adapters.mongo import (
     CONTRACTORS,
     CREDENTIAL_ALERT_WORK,
     CREDENTIAL_ALERTS,
+    OFFERS,
     contractor_from_document,
 )
 from fixloop_contractors.domain.credential_alerts import (
@@ -57,7 +58,9 @@ from fixloop_contractors.domain.credential_alerts import (
     days_left,
 )
 from fixloop_contractors.domain.model import Contractor, Credential
+from fixloop_contractors.domain.offers import JobStatus, OfferStatus
 from fixloop_shared.contracts import (
+    AssignmentCredentialLapsed,
     ContractorCredentialExpired,
     ContractorCredentialExpiring,
     EventPayload,
@@ -279,7 +282,49 @@ async def fire_alert(uow: UnitOfWork, doc: Document, *, now: datetime) -> str:
                 correlationid=f"{doc['_id']}:{doc['expires_on']}",
                 subject=contractor_id,
             )
+        if isinstance(event, ContractorCredentialExpired):
+            await _flag_open_jobs(uow, event, now=now)
     return outcome
+
+
+async def _flag_open_jobs(
+    uow: UnitOfWork, expired: ContractorCredentialExpired, *, now: datetime
+) -> None:
+    """One ``credential_lapsed`` per job the contractor still has open, keyed by its work order:
+    the job goes on (nobody is taken off a job by a calendar), flagged in the order's timeline."""
+    jobs = (
+        await database_of(uow)[OFFERS]
+        .find(
+            equals(
+                {
+                    "contractor_id": expired.contractor_id,
+                    "status": OfferStatus.ACCEPTED.value,
+                    "job": JobStatus.OPEN.value,
+                }
+            ),
+            projection={"work_order_id": True, "tenant": True},
+            session=uow.session,
+        )
+        .to_list()
+    )
+    for job in jobs:
+        work_order_id = str(job["work_order_id"])
+        uow.emit(
+            AssignmentCredentialLapsed(
+                work_order_id=work_order_id,
+                offer_id=str(job["_id"]),
+                contractor_id=expired.contractor_id,
+                credential_kind=expired.credential_kind,
+                credential_number=expired.credential_number,
+                expires_on=expired.expires_on,
+                noticed_at=now,
+            ),
+            topic=Topic.CONTRACTORS_EVENTS,
+            key=work_order_id,
+            tenant=str(job["tenant"]),
+            correlationid=work_order_id,
+            subject=work_order_id,
+        )
 
 
 def credential_alert_work(

@@ -17,6 +17,7 @@ from typing import Any
 
 from fixloop_contractors.adapters.mongo import (
     CONTRACTORS,
+    DISPATCH_DEADLINES,
     EXPLANATIONS,
     MAX_CANDIDATES,
     OFFERS,
@@ -27,6 +28,7 @@ from fixloop_contractors.adapters.mongo import (
 )
 from fixloop_contractors.app.explain import DispatchExplanation
 from fixloop_contractors.app.ports import DispatchHistory, UpsertCounts
+from fixloop_contractors.domain.deadlines import DispatchDeadline
 from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest
 from fixloop_contractors.domain.lifecycle import OfferChange
 from fixloop_contractors.domain.model import Contractor
@@ -51,10 +53,12 @@ def _site(request: DispatchRequest) -> dict[str, str]:
 
 
 def _candidate(doc: dict[str, Any]) -> Candidate:
+    score = doc.get("scorecard")
     return Candidate(
         contractor=doc["contractor"],
         open_offers=int(doc["open_offers"]),
         open_jobs=int(doc.get("open_jobs", 0)),
+        scorecard=None if score is None else float(score),
     )
 
 
@@ -206,6 +210,22 @@ class MemoryDispatchTransaction:
             "explanation": explanation
         }
 
+    async def arm_deadline(self, deadline: DispatchDeadline, *, correlationid: str) -> None:
+        # Kept as a record (no due-work scheduler runs in memory).
+        self._uow.session.collection(DISPATCH_DEADLINES)[deadline.work_order_id] = {
+            "deadline": deadline,
+            "correlationid": correlationid,
+            "escalated": False,
+        }
+
+    async def escalate_deadline(self, work_order_id: str, *, at: datetime, reason: str) -> None:
+        item = self._uow.session.collection(DISPATCH_DEADLINES).get(work_order_id)
+        if item is not None:
+            item.update(escalated=True, escalated_at=at, reason=reason)
+
+    async def forget_deadline(self, work_order_id: str) -> None:
+        self._uow.session.collection(DISPATCH_DEADLINES).pop(work_order_id, None)
+
     def _decide(self, doc: dict[str, Any]) -> None:
         work_order_id, dispatch_round = doc["work_order_id"], doc["dispatch_round"]
         slot = (dispatch_round, int(doc.get("fan_slot") or 0))
@@ -259,6 +279,33 @@ class MemoryDispatchLedger:
             msg = f"the in-memory ledger was given {type(uow).__name__}"
             raise TypeError(msg)
         return MemoryDispatchTransaction(uow)
+
+    async def explanations(
+        self, work_order_id: str, *, tenant: str | None = None
+    ) -> list[DispatchExplanation]:
+        """Every committed decision's explanation for the work order (of ``tenant`` only, if
+        given), by round."""
+        kept = self._store.state.collection(EXPLANATIONS).values()
+        found: list[DispatchExplanation] = [
+            doc["explanation"]
+            for doc in kept
+            if doc["explanation"].work_order_id == work_order_id
+            and tenant in {None, doc["explanation"].tenant}
+        ]
+        return sorted(found, key=lambda e: e.dispatch_round)
+
+    async def offers(self, work_order_id: str, *, tenant: str | None = None) -> list[Offer]:
+        """Every committed offer of the work order (of ``tenant`` only, if given), by round."""
+        entry = self._store.state.collection(OFFERS_BY_WORK_ORDER).get(work_order_id)
+        if entry is None:
+            return []
+        offers = self._store.state.collection(OFFERS)
+        docs = [offers[decision_id] for _, decision_id in sorted(entry["rounds"].items())]
+        return [
+            offer_from_document(doc)
+            for doc in docs
+            if doc["status"] != UNFILLED and tenant in {None, doc["tenant"]}
+        ]
 
     def decision(self, work_order_id: str, dispatch_round: int = 1) -> dict[str, Any] | None:
         """The committed decision on a work order in a round (its offer, or why it is unfilled)."""

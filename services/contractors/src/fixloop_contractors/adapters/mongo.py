@@ -24,6 +24,10 @@ Collections (besides the shared ``processed_events`` and ``outbox``):
 - ``credential_alerts``: one due-work item per (contractor, credential kind, number, alert stage),
   armed at import and marked fired (kind ``credential-alerts``; see
   :mod:`fixloop_contractors.adapters.credential_alerts`).
+- ``performance_offers``, ``performance_jobs``, ``scorecards``, ``quality_alerts``: contractors'
+  performance (see :mod:`fixloop_contractors.adapters.performance`); a contractor's quality
+  score is also kept on its profile (``scorecard``, written there by its scorecard only: an
+  import never changes it).
 
 Every filter is built from validated values (slugs, tenant ids, equipment classes) and strings
 checked to be strings (:func:`_text`); nothing from outside reaches a filter as a raw document.
@@ -41,7 +45,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from fixloop_contractors.app.explain import CandidateOutcome, DispatchExplanation
-from fixloop_contractors.app.ports import DispatchHistory, QueuedOrder, UpsertCounts
+from fixloop_contractors.app.ports import DispatchHistory, QueuedOrder, QueueState, UpsertCounts
+from fixloop_contractors.domain.deadlines import DeadlineStage, DispatchDeadline
 from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest
 from fixloop_contractors.domain.lifecycle import OfferChange
 from fixloop_contractors.domain.model import (
@@ -76,6 +81,8 @@ OFFER_EXPIRY_WORK = "offer-expiry"
 CREDENTIAL_ALERTS = "credential_alerts"
 CREDENTIAL_ALERT_WORK = "credential-alerts"
 EXPLANATIONS = "dispatch_explanations"
+DISPATCH_DEADLINES = "dispatch_deadlines"
+DISPATCH_DEADLINE_WORK = "dispatch-deadline"
 
 MAX_CANDIDATES = 200_000
 """A safety bound on the contractors assessed for one order, far above any registry's share of
@@ -108,6 +115,12 @@ INDEXES: dict[str, Sequence[IndexModel]] = {
     ],
     EXPLANATIONS: [
         IndexModel([("work_order_id", ASCENDING), ("dispatch_round", ASCENDING)], name="round")
+    ],
+    # Dispatch deadlines (one item per order being dispatched, ``_id`` = its id); escalated ones
+    # are also the queue's escalated entries.
+    DISPATCH_DEADLINES: [
+        IndexModel([("due_ms", ASCENDING), ("lease_until_ms", ASCENDING)], name="due_lease"),
+        IndexModel([("escalated", ASCENDING), ("waiting_since", ASCENDING)], name="escalated"),
     ],
     # Credential alerts (see adapters/credential_alerts.py); also creates the collection at
     # start-up. Unfired items only (``fired_at_ms: 0``) are due, so fired ones stay out of every
@@ -142,6 +155,10 @@ async def ensure_indexes(store: Store) -> None:
             log.info("dropping the legacy unique index of %s: %s", OFFERS, name)
             await offers.drop_index(name)
     await store.ensure_indexes(INDEXES)
+    # Imported here: the performance adapter builds on this module's documents.
+    from fixloop_contractors.adapters.performance import PERFORMANCE_INDEXES
+
+    await store.ensure_indexes(PERFORMANCE_INDEXES)
     await MongoContractorRegistry(store).backfill_credentials_valid_through()
 
 
@@ -303,10 +320,12 @@ def contractor_from_document(doc: Document) -> Contractor:
 
 
 def candidate_from_document(doc: Document) -> Candidate:
+    score = doc.get("scorecard")  # the quality score its scorecard keeps here (None: neutral)
     return Candidate(
         contractor=contractor_from_document(doc),
         open_offers=int(doc["open_offers"]),
         open_jobs=int(doc.get("open_jobs", 0)),
+        scorecard=None if score is None else float(score),
     )
 
 
@@ -481,6 +500,22 @@ def expiry_item(offer: Offer, correlationid: str) -> Document:
     }
 
 
+def deadline_item(deadline: DispatchDeadline, correlationid: str) -> Document:
+    """The due-work item of an order's dispatch deadlines (its first stage due)."""
+    stage, due = deadline.first_stage()
+    return {
+        "_id": deadline.work_order_id,
+        "tenant": deadline.tenant,
+        "correlationid": correlationid,
+        "waiting_since": deadline.waiting_since,
+        "give_up_ms": epoch_ms(deadline.give_up_at),
+        "stage": stage.value,
+        "due_ms": epoch_ms(due),
+        "escalated": False,
+        **unleased(),
+    }
+
+
 # -- registry ---------------------------------------------------------------------------------
 
 
@@ -650,6 +685,43 @@ class MongoDispatchTransaction:
     async def save_explanation(self, explanation: DispatchExplanation) -> None:
         mongo_uow(self._uow).append_at_commit(EXPLANATIONS, [explanation_document(explanation)])
 
+    async def arm_deadline(self, deadline: DispatchDeadline, *, correlationid: str) -> None:
+        item = deadline_item(deadline, correlationid)
+        mongo_uow(self._uow).append_at_commit(DISPATCH_DEADLINES, [item])
+        notify, at = self._notify, deadline.first_stage()[1]
+        self._uow.after_commit(lambda: notify([(DISPATCH_DEADLINE_WORK, at)]))
+
+    async def escalate_deadline(self, work_order_id: str, *, at: datetime, reason: str) -> None:
+        deadlines, key = self._db[DISPATCH_DEADLINES], _text(work_order_id, "work_order_id")
+        item = await deadlines.find_one(
+            equals({"_id": key}), projection={"give_up_ms": True}, session=self._uow.session
+        )
+        if item is None:
+            return
+        await deadlines.update_one(
+            equals({"_id": key}),
+            {
+                "$set": {
+                    "stage": DeadlineStage.GIVE_UP.value,
+                    "due_ms": int(item["give_up_ms"]),
+                    "escalated": True,
+                    # Epoch ms: a datetime `$set` on an existing document comes back as text from
+                    # the embedded store.
+                    "escalated_ms": epoch_ms(at),
+                    "reason": reason,
+                    **unleased(),
+                }
+            },
+            session=self._uow.session,
+        )
+        notify, due = self._notify, datetime.fromtimestamp(int(item["give_up_ms"]) / 1000, UTC)
+        self._uow.after_commit(lambda: notify([(DISPATCH_DEADLINE_WORK, due)]))
+
+    async def forget_deadline(self, work_order_id: str) -> None:
+        await self._db[DISPATCH_DEADLINES].delete_one(
+            equals({"_id": _text(work_order_id, "work_order_id")}), session=self._uow.session
+        )
+
     async def contractor(self, contractor_id: str) -> Candidate | None:
         doc = await self._db[CONTRACTORS].find_one(
             equals({"_id": _text(contractor_id, "contractor_id")}), session=self._uow.session
@@ -792,64 +864,130 @@ class MongoDispatchTransaction:
         )
 
 
+def _queued(
+    doc: Document,
+    *,
+    work_order_id: str,
+    since: datetime,
+    queued_at: datetime,
+    rounds: int,
+    reason: str,
+    state: QueueState,
+) -> QueuedOrder:
+    site = doc.get("site") or {}
+    return QueuedOrder(
+        work_order_id=work_order_id,
+        tenant=str(doc["tenant"]),
+        site=f"{site.get('country', '')}-{site.get('postal_code', '')}",
+        equipment_class=str(site.get("equipment_class", "")),
+        priority=str(doc.get("priority", "normal")),
+        waiting_since=since,
+        queued_at=queued_at,
+        rounds=rounds,
+        reason=reason,
+        state=state,
+    )
+
+
+def _of_work_order(work_order_id: str, tenant: str | None) -> Document:
+    """The filter of one work order's records, of one tenant if given."""
+    query: Document = {"work_order_id": _text(work_order_id, "work_order_id")}
+    if tenant is not None:
+        query["tenant"] = _text(tenant, "tenant")
+    return query
+
+
 class MongoDispatchLedger:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def explanations(self, work_order_id: str) -> list[DispatchExplanation]:
-        """Every decision's explanation for the work order, by round."""
+    async def explanations(
+        self, work_order_id: str, *, tenant: str | None = None
+    ) -> list[DispatchExplanation]:
+        """Every decision's explanation for the work order (of ``tenant`` only, if given), by
+        round."""
         docs = (
             await self._store.db[EXPLANATIONS]
-            .find(equals({"work_order_id": _text(work_order_id, "work_order_id")}))
+            .find(equals(_of_work_order(work_order_id, tenant)))
             .sort("dispatch_round", ASCENDING)
             .to_list()
         )
         return [explanation_from_document(doc) for doc in docs]
 
     async def queue(self, *, tenant: str | None = None, limit: int = 200) -> list[QueuedOrder]:
-        """Orders nobody took, waiting for an operator, oldest first."""
+        """Orders waiting for an operator, oldest first: the ones nobody took (unfilled), and
+        the ones escalated because nobody took them in time (while their offers go on)."""
+        limit = max(1, min(limit, 1000))
         query: Document = {"status": UNFILLED, "queued": True}
+        escalated_query: Document = {"escalated": True}
         if tenant is not None:
-            query["tenant"] = _text(tenant, "tenant")
-        docs = (
-            await self._store.db[OFFERS]
+            query["tenant"] = escalated_query["tenant"] = _text(tenant, "tenant")
+        db = self._store.db
+        unfilled = (
+            await db[OFFERS]
             .find(equals(query))
             .sort("decided_at", ASCENDING)
-            .limit(max(1, min(limit, 1000)))
+            .limit(limit)
             .to_list()
         )
-        ids = [_text(doc["work_order_id"], "work_order_id") for doc in docs]
-        firsts = {
-            str(first["work_order_id"]): first.get("offered_at") or first.get("decided_at")
-            for first in await self._store.db[OFFERS]
-            .find({"work_order_id": {"$in": ids}, "dispatch_round": 1})
+        escalated = (
+            await db[DISPATCH_DEADLINES]
+            .find(equals(escalated_query))
+            .sort("waiting_since", ASCENDING)
+            .limit(limit)
             .to_list()
-        }
+        )
+        ids = [_text(doc["work_order_id"], "work_order_id") for doc in unfilled]
+        ids += [_text(item["_id"], "work_order_id") for item in escalated]
+        offers: dict[str, list[Document]] = {}
+        for doc in await db[OFFERS].find({"work_order_id": {"$in": ids}}).to_list():
+            offers.setdefault(str(doc["work_order_id"]), []).append(doc)
         queued: list[QueuedOrder] = []
-        for doc in docs:
+        for doc in unfilled:
             work_order_id = str(doc["work_order_id"])
-            since = firsts.get(work_order_id) or doc["decided_at"]
-            site = doc.get("site") or {}
+            firsts = [d for d in offers.get(work_order_id, []) if d["dispatch_round"] == 1]
+            since: datetime = min(
+                (d.get("offered_at") or d["decided_at"] for d in firsts),
+                default=doc["decided_at"],
+            )
             queued.append(
-                QueuedOrder(
+                _queued(
+                    doc,
                     work_order_id=work_order_id,
-                    tenant=str(doc["tenant"]),
-                    site=f"{site.get('country', '')}-{site.get('postal_code', '')}",
-                    equipment_class=str(site.get("equipment_class", "")),
-                    priority=str(doc.get("priority", "normal")),
-                    waiting_since=since,
-                    unfilled_at=doc["decided_at"],
+                    since=since,
+                    queued_at=doc["decided_at"],
                     rounds=int(doc.get("dispatch_round", 1)) - 1,
                     reason=str(doc.get("reason") or ""),
+                    state=QueueState.UNFILLED,
                 )
             )
-        return sorted(queued, key=lambda q: (q.waiting_since, q.work_order_id))
+        for item in escalated:
+            work_order_id = str(item["_id"])
+            docs_made = [d for d in offers.get(work_order_id, []) if d["status"] != UNFILLED]
+            made = [offer_from_document(d) for d in docs_made]
+            if any(o.job is not None for o in made) or not any(o.is_open for o in made):
+                continue  # taken or cancelled meanwhile: its deadline ends when it falls due
+            first = min(docs_made, key=lambda d: d["offered_at"])
+            queued.append(
+                _queued(
+                    first,
+                    work_order_id=work_order_id,
+                    since=item["waiting_since"],
+                    queued_at=datetime.fromtimestamp(int(item["escalated_ms"]) / 1000, UTC),
+                    rounds=len(made),
+                    reason=str(item.get("reason") or ""),
+                    state=QueueState.ESCALATED,
+                )
+            )
+        queued.sort(key=lambda q: (q.waiting_since, q.work_order_id))
+        return queued[:limit]
 
-    async def offers(self, work_order_id: str) -> list[Offer]:
-        """Every offer of the work order (whatever became of it), by round."""
+    async def offers(self, work_order_id: str, *, tenant: str | None = None) -> list[Offer]:
+        """Every offer of the work order (of ``tenant`` only, if given; whatever became of it),
+        by round."""
         docs = (
             await self._store.db[OFFERS]
-            .find(equals({"work_order_id": _text(work_order_id, "work_order_id")}))
+            .find(equals(_of_work_order(work_order_id, tenant)))
             .sort("dispatch_round", ASCENDING)
             .to_list()
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -25,6 +25,12 @@ from fixloop_contractors.app.explain import (
     weights_of,
 )
 from fixloop_contractors.app.ports import DispatchHistory, DispatchLedger, DispatchTransaction
+from fixloop_contractors.domain.deadlines import (
+    DeadlineStage,
+    DeadlineVerdict,
+    DispatchDeadlines,
+    deadline_verdict,
+)
 from fixloop_contractors.domain.dispatch import (
     DEFAULT_CONSIDERED_LIMIT,
     DEFAULT_WEIGHTS,
@@ -40,6 +46,7 @@ from fixloop_contractors.domain.lifecycle import OfferChange
 from fixloop_contractors.domain.offers import Offer, OfferStatus
 from fixloop_contractors.domain.scoring import ScoreWeights
 from fixloop_shared.contracts import (
+    AssignmentEscalated,
     AssignmentOffered,
     AssignmentUnfilled,
     UnfilledReason,
@@ -95,6 +102,18 @@ OPERATOR_OFFER_TTL = timedelta(days=7)
 service assigns the order (at once, or when it is back), however long that takes."""
 
 
+DISPATCH_TIME_LIMIT = "the dispatch time limit was reached"
+"""Why open offers are withdrawn when dispatch gives up on an order."""
+
+
+def _duration(span: timedelta) -> str:
+    minutes = max(0, int(span.total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+
+
 class OperatorAssignmentRefusedError(DomainError):
     """An operator's assignment the order or the contractor does not allow."""
 
@@ -118,6 +137,8 @@ def _outcome_of(offer: Offer) -> str:
         return f"declined the offer: {offer.reason}" if offer.reason else "declined the offer"
     if offer.status is OfferStatus.TIMED_OUT:
         return "did not answer the offer in time"
+    if offer.status is OfferStatus.WITHDRAWN and offer.reason:
+        return f"offer withdrawn: {offer.reason}"
     return f"offer {offer.status.value}"
 
 
@@ -135,6 +156,7 @@ class WorkOrderDispatcher:
         weights: ScoreWeights = DEFAULT_WEIGHTS,
         preferences: Mapping[str, TenantPreferences] | None = None,
         emergency_fan_out: int = 1,
+        deadlines: DispatchDeadlines | None = None,
     ) -> None:
         if max_rounds < 1 or emergency_fan_out < 1:
             msg = (
@@ -152,6 +174,8 @@ class WorkOrderDispatcher:
         self._weights = weights
         self._preferences = dict(preferences or {})
         self._emergency_fan_out = emergency_fan_out
+        self._deadlines = deadlines
+        """When an untaken order is escalated and given up on (None: never)."""
 
     def offer_ttl(self, priority: Priority) -> timedelta:
         """How long a contractor has to answer an offer of an order of ``priority``."""
@@ -303,6 +327,7 @@ class WorkOrderDispatcher:
             )
         )
         await tx.dequeue(work_order_id)
+        await tx.forget_deadline(work_order_id)
         tx.emit(
             AssignmentOffered(
                 work_order_id=work_order_id,
@@ -327,6 +352,90 @@ class WorkOrderDispatcher:
             dispatch_round=dispatch_round,
             offered_to=(contractor_id,),
         )
+
+    async def deadline_reached(
+        self,
+        uow: UnitOfWork,
+        *,
+        work_order_id: str,
+        tenant: str,
+        stage: DeadlineStage,
+        due_at: datetime,
+        correlationid: str,
+    ) -> DeadlineVerdict:
+        """A dispatch deadline of the order fell due: escalate it to the operators (offers go
+        on), or give up on it (its open offers withdrawn, reported unfilled); nothing if it was
+        taken, found unfilled or cancelled meanwhile, or its time is not up on this clock.
+
+        An escalation moves the order's deadline on to the time limit; every other verdict but
+        NOT_DUE ends it.
+        """
+        tx = self._ledger.within(uow)
+        now = to_millis(self._clock())
+        history = await tx.history(work_order_id, tenant=tenant)
+        offers = () if history is None else history.offers
+        verdict = deadline_verdict(
+            offers,
+            unfilled=history is None or history.unfilled,
+            stage=stage,
+            due_at=due_at,
+            now=now,
+        )
+        if verdict is DeadlineVerdict.NOT_DUE:
+            return verdict
+        if history is None or verdict is DeadlineVerdict.OVER:
+            await tx.forget_deadline(work_order_id)
+            return verdict
+        since = min(o.offered_at for o in offers)
+        if verdict is DeadlineVerdict.ESCALATE:
+            open_to = [o.contractor_id for o in offers if o.is_open]
+            reason = (
+                f"not taken {_duration(now - since)} after its first offer "
+                f"({len(offers)} made, {len(open_to)} still open)"
+            )
+            await tx.escalate_deadline(work_order_id, at=now, reason=reason)
+            tx.emit(
+                AssignmentEscalated(
+                    work_order_id=work_order_id,
+                    escalated_at=now,
+                    waiting_since=since,
+                    offers_made=len(offers),
+                    open_offers=open_to[:50],
+                    reason=reason,
+                ),
+                topic=Topic.CONTRACTORS_EVENTS,
+                key=work_order_id,
+                tenant=tenant,
+                correlationid=correlationid,
+            )
+            return verdict
+        ended: list[Offer] = []
+        for offer in offers:
+            if not offer.is_open:
+                ended.append(offer)
+                continue
+            change = OfferChange(offer, offer.withdraw(now, DISPATCH_TIME_LIMIT))
+            announcement = announcement_of(change)
+            if await tx.save_change(change) and announcement is not None:
+                tx.emit(
+                    announcement,
+                    topic=Topic.CONTRACTORS_EVENTS,
+                    key=work_order_id,
+                    tenant=tenant,
+                    correlationid=correlationid,
+                )
+            ended.append(change.after)
+        noun = "offer" if len(offers) == 1 else "offers"
+        await self._out_of_rounds(
+            tx,
+            replace(history, offers=tuple(ended)),
+            correlationid,
+            reason=(
+                f"no contractor took the work order in {_duration(now - since)} "
+                f"({len(offers)} {noun} made; the time limit ends dispatch)"
+            ),
+        )
+        return verdict
 
     async def _decide(
         self,
@@ -379,6 +488,16 @@ class WorkOrderDispatcher:
                     tenant=request.tenant,
                     correlationid=correlationid,
                 )
+            if dispatch_round == 1 and self._deadlines is not None:
+                await tx.arm_deadline(
+                    self._deadlines.of(
+                        work_order_id=request.work_order_id,
+                        tenant=request.tenant,
+                        emergency=priority is Priority.EMERGENCY,
+                        since=now,
+                    ),
+                    correlationid=correlationid,
+                )
             await tx.save_explanation(
                 explain(
                     decision.ranking,
@@ -422,11 +541,16 @@ class WorkOrderDispatcher:
         )
 
     async def _out_of_rounds(
-        self, tx: DispatchTransaction, history: DispatchHistory, correlationid: str
+        self,
+        tx: DispatchTransaction,
+        history: DispatchHistory,
+        correlationid: str,
+        *,
+        reason: str | None = None,
     ) -> DispatchResult:
         offers = history.offers
         noun = "offer" if len(offers) == 1 else "offers"
-        reason = (
+        reason = reason or (
             f"no contractor took the work order after {len(offers)} {noun} "
             f"(at most {self._max_rounds} are made before an operator decides)"
         )
@@ -486,6 +610,7 @@ class WorkOrderDispatcher:
             dispatch_round=dispatch_round,
             priority=priority,
         )
+        await tx.forget_deadline(request.work_order_id)
         tx.emit(
             AssignmentUnfilled(
                 work_order_id=request.work_order_id,

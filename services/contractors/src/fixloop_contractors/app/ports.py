@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from fixloop_contractors.app.explain import DispatchExplanation
+from fixloop_contractors.domain.deadlines import DispatchDeadline
 from fixloop_contractors.domain.dispatch import Candidate, DispatchRequest
 from fixloop_contractors.domain.lifecycle import OfferChange
 from fixloop_contractors.domain.model import Contractor
@@ -41,9 +43,16 @@ class ContractorRegistry(Protocol):
         ...
 
 
+class QueueState(StrEnum):
+    UNFILLED = "unfilled"
+    """Nobody could be offered it, or nobody took it: an operator decides."""
+    ESCALATED = "escalated"
+    """Not taken in time; offers go on, and an operator may step in."""
+
+
 @dataclass(frozen=True, slots=True)
 class QueuedOrder:
-    """A work order nobody took, waiting in the operators' dispatch queue."""
+    """A work order waiting in the operators' dispatch queue: unfilled or escalated."""
 
     work_order_id: str
     tenant: str
@@ -52,10 +61,12 @@ class QueuedOrder:
     priority: str
     waiting_since: datetime
     """When it was first dispatched (its first offer, or its first unfilled decision)."""
-    unfilled_at: datetime
+    queued_at: datetime
+    """When it was found unfilled, or escalated."""
     rounds: int
-    """Offers made before it was found unfilled."""
+    """Offers made so far."""
     reason: str
+    state: QueueState = QueueState.UNFILLED
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +148,20 @@ class DispatchTransaction(Protocol):
 
     async def save_explanation(self, explanation: DispatchExplanation) -> None:
         """Keep why the round's decision went as it did (every contractor assessed)."""
+        ...
+
+    async def arm_deadline(self, deadline: DispatchDeadline, *, correlationid: str) -> None:
+        """Set the order's dispatch deadlines (due work), at its first offer."""
+        ...
+
+    async def escalate_deadline(self, work_order_id: str, *, at: datetime, reason: str) -> None:
+        """The order was escalated: it shows in the dispatch queue, and its deadline moves on to
+        the time limit."""
+        ...
+
+    async def forget_deadline(self, work_order_id: str) -> None:
+        """The order's dispatch deadlines are over (taken, unfilled, given to someone, or
+        cancelled); an escalated order leaves the dispatch queue."""
         ...
 
     def emit(

@@ -13,19 +13,17 @@ them to status codes in one place (:mod:`fixloop_shared.grpc_edge.errors`).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from pydantic import ValidationError
-from pymongo.errors import ConnectionFailure, PyMongoError
 
 from fixloop.v1 import (
     contractor_jobs_service_pb2_grpc,
@@ -63,13 +61,9 @@ from fixloop_shared import contracts
 from fixloop_shared.contracts.types import NOW_CONTEXT_KEY
 from fixloop_shared.errors import FieldViolation, InvalidInput, NotFound
 from fixloop_shared.grpc_edge.auth import authenticated_principal, authenticated_tenant
-from fixloop_shared.grpc_edge.errors import (
-    INVALID_ARGUMENT_MESSAGE,
-    abort_deadline_exceeded,
-    abort_unavailable,
-    abort_with_details,
-)
+from fixloop_shared.grpc_edge.errors import INVALID_ARGUMENT_MESSAGE, abort_with_details
 from fixloop_shared.grpc_edge.principals import PrincipalDirectory
+from fixloop_shared.grpc_edge.reads import bounded_read
 from fixloop_shared.grpc_edge.server import GrpcServer, GrpcService, build_server
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.vocabulary import WorkOrderState
@@ -83,8 +77,6 @@ DEFAULT_QUERY_TIMEOUT_SECONDS = 5.0
 """Time a read may take when the caller sets no deadline, and the most it may take anyway."""
 MAX_WATCHES_PER_PRINCIPAL = 8
 
-T = TypeVar("T")
-
 
 class WorkOrderNotVisibleError(NotFound):
     """The caller's tenant has no work order of that id; it is told no more than that."""
@@ -94,28 +86,6 @@ class WorkOrderNotVisibleError(NotFound):
 
     def __init__(self, tenant: str, work_order_id: str) -> None:
         super().__init__(f"tenant {tenant!r} has no work order {work_order_id!r}")
-
-
-async def bounded_read(
-    context: grpc.aio.ServicerContext, timeout: float, read: Callable[[], Awaitable[T]]
-) -> T:
-    """Run a read within the call's deadline (and ``timeout``), mapping store trouble to
-    DEADLINE_EXCEEDED or UNAVAILABLE."""
-    remaining: float | None = context.time_remaining()
-    budget = timeout if remaining is None else min(remaining, timeout)
-    if budget <= 0:
-        await abort_deadline_exceeded(context)
-    try:
-        async with asyncio.timeout(budget):
-            return await read()
-    except TimeoutError:
-        await abort_deadline_exceeded(context)
-    except PyMongoError as exc:
-        if exc.timeout:
-            await abort_deadline_exceeded(context)
-        if isinstance(exc, ConnectionFailure):
-            await abort_unavailable(context)
-        raise
 
 
 # --------------------------------------------------------------------------- page tokens
@@ -552,25 +522,19 @@ class WorkOrdersServicer(work_orders_service_pb2_grpc.WorkOrdersServiceServicer)
         return answer
 
 
-async def start_grpc_server(
+def partner_grpc_services(
     queries: WorkOrderQueries,
     *,
-    host: str,
-    port: int,
-    principals: PrincipalDirectory,
-    reflection: bool,
     query_timeout_seconds: float = DEFAULT_QUERY_TIMEOUT_SECONDS,
-    rate_limit: str | None = None,
     lifecycle: WorkOrderLifecycle | None = None,
     intake: WorkOrderIntake | None = None,
     mutations: Mutations | None = None,
     watch: WorkOrderWatch | None = None,
     cache: ReadCache[Any] | None = None,
-) -> GrpcServer:
-    """Build, bind and start the orders gRPC server; returns ``(server, bound port, health)``.
+) -> list[GrpcService]:
+    """The orders gRPC services: work orders, and a contractor's jobs when it can write.
 
-    Without ``lifecycle`` and ``mutations`` it serves reads only. Stop it with
-    :func:`fixloop_shared.grpc_edge.server.stop_server`.
+    Without ``lifecycle`` and ``mutations`` it serves reads only (no contractor jobs service).
     """
     from fixloop_orders.adapters.grpc_jobs import JOBS_SERVICE_NAME, ContractorJobsServicer
 
@@ -607,6 +571,39 @@ async def start_grpc_server(
                 ),
             )
         )
+    return services
+
+
+async def start_grpc_server(
+    queries: WorkOrderQueries,
+    *,
+    host: str,
+    port: int,
+    principals: PrincipalDirectory,
+    reflection: bool,
+    query_timeout_seconds: float = DEFAULT_QUERY_TIMEOUT_SECONDS,
+    rate_limit: str | None = None,
+    lifecycle: WorkOrderLifecycle | None = None,
+    intake: WorkOrderIntake | None = None,
+    mutations: Mutations | None = None,
+    watch: WorkOrderWatch | None = None,
+    cache: ReadCache[Any] | None = None,
+) -> GrpcServer:
+    """Build, bind and start the orders gRPC server; returns ``(server, bound port, health)``.
+
+    Without ``lifecycle`` and ``mutations`` it serves reads only. Stop it with
+    :func:`fixloop_shared.grpc_edge.server.stop_server`. The service itself runs the server as a
+    :class:`~fixloop_orders.adapters.partner_api.PartnerApi`.
+    """
+    services = partner_grpc_services(
+        queries,
+        query_timeout_seconds=query_timeout_seconds,
+        lifecycle=lifecycle,
+        intake=intake,
+        mutations=mutations,
+        watch=watch,
+        cache=cache,
+    )
     running: GrpcServer = await build_server(
         services,
         host=host,
@@ -630,6 +627,7 @@ __all__ = [
     "encode_page_token",
     "filter_digest",
     "is_canonical_uuid",
+    "partner_grpc_services",
     "partner_source",
     "start_grpc_server",
     "work_order_message",

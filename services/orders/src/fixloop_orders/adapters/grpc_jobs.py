@@ -20,12 +20,7 @@ import grpc
 
 from fixloop.v1 import contractor_jobs_service_pb2 as jobs_pb2
 from fixloop.v1 import contractor_jobs_service_pb2_grpc as jobs_grpc
-from fixloop_orders.adapters.grpc_api import (
-    bounded_read,
-    decode_page_token,
-    encode_page_token,
-    filter_digest,
-)
+from fixloop_orders.adapters.grpc_api import decode_page_token, encode_page_token, filter_digest
 from fixloop_orders.adapters.grpc_messages import (
     CAUSES_BY_NUMBER,
     MAX_ETA_AHEAD,
@@ -49,6 +44,7 @@ from fixloop_orders.domain.lifecycle import Actor, Request, Step
 from fixloop_shared.errors import Forbidden
 from fixloop_shared.grpc_edge.auth import authenticated_principal
 from fixloop_shared.grpc_edge.principals import Principal, PrincipalKind
+from fixloop_shared.grpc_edge.reads import bounded_read
 from fixloop_shared.kernel import UnitOfWork
 
 JOBS_SERVICE_NAME: str = jobs_pb2.DESCRIPTOR.services_by_name["ContractorJobsService"].full_name

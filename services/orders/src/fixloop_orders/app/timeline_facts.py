@@ -14,6 +14,8 @@ from typing import Any
 from fixloop_orders.domain.timeline import TimelineFact, utc_clock
 from fixloop_shared.contracts import (
     AssignmentAccepted,
+    AssignmentCredentialLapsed,
+    AssignmentEscalated,
     AssignmentExpired,
     AssignmentOffered,
     AssignmentUnfilled,
@@ -145,6 +147,41 @@ def _withdrawn(event: AssignmentWithdrawn) -> TimelineFact:
             "offer_id": event.offer_id,
             "contractor_id": event.contractor_id,
             "reason": event.reason,
+        },
+    )
+
+
+def _escalated(event: AssignmentEscalated) -> TimelineFact:
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="assignment_escalated",
+        at=event.escalated_at,
+        summary=f"Escalated to the dispatch desk: {event.reason}",
+        details={
+            "reason": event.reason,
+            "waiting_since": _iso(event.waiting_since),
+            "offers_made": str(event.offers_made),
+            "open_offers": ", ".join(event.open_offers),
+        },
+    )
+
+
+def _credential_lapsed(event: AssignmentCredentialLapsed) -> TimelineFact:
+    kind = event.credential_kind.replace("_", " ")
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="contractor_credential_lapsed",
+        at=event.noticed_at,
+        summary=(
+            f"Contractor {event.contractor_id}'s {kind} {event.credential_number} expired "
+            f"({event.expires_on.isoformat()} was its last day) while the job is open"
+        ),
+        details={
+            "offer_id": event.offer_id,
+            "contractor_id": event.contractor_id,
+            "credential_kind": event.credential_kind,
+            "credential_number": event.credential_number,
+            "expires_on": event.expires_on.isoformat(),
         },
     )
 
@@ -312,6 +349,8 @@ _DESCRIBERS: Mapping[type[EventPayload], Callable[[Any], TimelineFact | None]] =
     AssignmentAccepted: _accepted,
     AssignmentExpired: _expired,
     AssignmentWithdrawn: _withdrawn,
+    AssignmentEscalated: _escalated,
+    AssignmentCredentialLapsed: _credential_lapsed,
     PartsReserved: _reserved,
     PartsBackordered: _backordered,
     PartsReleased: _released,

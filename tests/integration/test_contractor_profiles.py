@@ -14,6 +14,7 @@ import pytest
 from fixloop_contractors.adapters.contractor_file import read_contractor_file
 from fixloop_contractors.adapters.mongo import (
     CONTRACTORS,
+    UNLIMITED_CAPACITY,
     UPSERT_BATCH,
     MongoContractorRegistry,
     MongoDispatchLedger,
@@ -31,8 +32,10 @@ from fixloop_contractors.domain.model import (
     ServiceRegion,
     zone,
 )
+from fixloop_contractors.domain.offers import Offer
 from fixloop_contractors.domain.rota import OnCall, OnCallRota, WallClock
 from fixloop_shared.store import MongoClient, Store
+from fixloop_shared.vocabulary import Priority
 
 pytestmark = pytest.mark.integration
 
@@ -341,4 +344,41 @@ async def test_profiles_from_before_the_credential_day_are_backfilled(store: Sto
     doc = await store.db[CONTRACTORS].find_one({"_id": "ctr-old"})
     assert doc is not None
     assert doc["credentials_valid_through"] == "2027-02-28"
+    assert doc["spare_capacity"] == UNLIMITED_CAPACITY  # no maximum, no open offers or jobs
     assert await MongoContractorRegistry(store).backfill_credentials_valid_through() == 0
+
+
+async def test_the_candidates_leave_out_contractors_at_capacity(store: Store) -> None:
+    """Dispatch's query takes only contractors with capacity left: an offer uses it up, an
+    import that raises the maximum gives it back, and the contractor's load is kept."""
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    busy, free = (
+        dataclasses.replace(c, max_concurrent_jobs=1)
+        for c in many(2, expires_on=date(2030, 1, 1), tenant="cap")
+    )
+    registry, ledger = MongoContractorRegistry(store), MongoDispatchLedger(store)
+    await registry.upsert([busy, free])
+    request = DispatchRequest(
+        work_order_id="wo-cap", tenant="cap", equipment_class="hvac", country="DE",
+        postal_code="10115",
+    )  # fmt: skip
+
+    async def candidates() -> list[str]:
+        async with store.transaction() as uow:
+            found = await ledger.within(uow).candidates(request, at=now)
+        return sorted(c.contractor.contractor_id for c in found)
+
+    assert await candidates() == sorted([busy.contractor_id, free.contractor_id])
+    async with store.transaction() as uow:
+        offer = Offer.open(
+            offer_id="offer-cap", request=request, contractor_id=busy.contractor_id, at=now,
+            ttl=timedelta(minutes=30),
+        )  # fmt: skip
+        await ledger.within(uow).save_offer(offer, request, Priority.NORMAL, correlationid="c")
+    assert await candidates() == [free.contractor_id]
+
+    await registry.upsert([dataclasses.replace(busy, max_concurrent_jobs=2)])
+    assert await candidates() == sorted([busy.contractor_id, free.contractor_id])
+    doc = await store.db[CONTRACTORS].find_one({"_id": busy.contractor_id})
+    assert doc is not None
+    assert (doc["open_offers"], doc["spare_capacity"]) == (1, 1)

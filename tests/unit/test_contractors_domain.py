@@ -430,7 +430,7 @@ moments = st.datetimes(  # hypothesis takes naive bounds and attaches the time z
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(pool=candidate_pools(), order=requests_strategy, at=moments)
 def test_choice_properties(pool: list[Candidate], order: DispatchRequest, at: datetime) -> None:
     verdicts = {c.contractor.contractor_id: assess(c.contractor, order, at) for c in pool}
@@ -454,7 +454,7 @@ def test_choice_properties(pool: list[Candidate], order: DispatchRequest, at: da
         assert decision.reason.startswith(("no contractor serves", "no eligible contractor"))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(pool=candidate_pools(), order=requests_strategy, at=moments, seed=st.integers())
 def test_choice_does_not_depend_on_the_order_of_candidates(
     pool: list[Candidate], order: DispatchRequest, at: datetime, seed: int

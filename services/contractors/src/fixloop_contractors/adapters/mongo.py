@@ -94,6 +94,10 @@ UPSERT_BATCH = 1000
 NEVER_EXPIRES = "9999-12-31"
 """``credentials_valid_through`` of a contractor that holds no credential."""
 
+UNLIMITED_CAPACITY = 1_000_000_000
+"""The capacity a contractor without a maximum of concurrent jobs counts with in
+``spare_capacity``."""
+
 INDEXES: dict[str, Sequence[IndexModel]] = {
     # Single-field multikey index: a compound index over two array fields is not allowed.
     CONTRACTORS: [IndexModel([("tenants", ASCENDING)], name="tenants")],
@@ -370,11 +374,23 @@ def _job_value(offer: Offer) -> str | None:
 
 def _load_increments(change: OfferChange) -> Document:
     load = change.load
-    return {
+    increments: Document = {
         field: delta
         for field, delta in (("open_offers", load.open_offers), ("open_jobs", load.open_jobs))
         if delta
     }
+    if spare := -(load.open_offers + load.open_jobs):
+        increments["spare_capacity"] = spare
+    return increments
+
+
+def spare_capacity(doc: Document) -> int:
+    """What a profile's ``spare_capacity`` is: its maximum of concurrent jobs (or
+    :data:`UNLIMITED_CAPACITY`) less its open offers and jobs. Dispatch's query takes only
+    contractors with some left; every change of the load moves it by as much."""
+    capacity = doc.get("max_concurrent_jobs")
+    limit = UNLIMITED_CAPACITY if capacity is None else int(capacity)
+    return limit - int(doc.get("open_offers") or 0) - int(doc.get("open_jobs") or 0)
 
 
 def _site(request: DispatchRequest) -> Document:
@@ -530,18 +546,35 @@ class MongoContractorRegistry:
         created = updated = unchanged = 0
         now = datetime.now(UTC)
         for start in range(0, len(contractors), UPSERT_BATCH):
-            operations = [
-                UpdateOne(
-                    {"_id": contractor.contractor_id},
-                    {
-                        "$set": contractor_profile(contractor),
-                        "$setOnInsert": {"open_offers": 0, "open_jobs": 0, "created_at": now},
-                    },
-                    upsert=True,
-                )
-                for contractor in contractors[start : start + UPSERT_BATCH]
-            ]
+            batch = contractors[start : start + UPSERT_BATCH]
             async with self._store.transaction() as uow:
+                loads = {
+                    str(doc["_id"]): doc
+                    async for doc in uow.db[CONTRACTORS].find(
+                        {"_id": {"$in": [c.contractor_id for c in batch]}},
+                        projection={"open_offers": True, "open_jobs": True},
+                        session=uow.session,
+                    )
+                }
+                operations = []
+                for contractor in batch:
+                    profile = contractor_profile(contractor)
+                    load = loads.get(contractor.contractor_id, {})
+                    profile["spare_capacity"] = spare_capacity({**load, **profile})
+                    operations.append(
+                        UpdateOne(
+                            {"_id": contractor.contractor_id},
+                            {
+                                "$set": profile,
+                                "$setOnInsert": {
+                                    "open_offers": 0,
+                                    "open_jobs": 0,
+                                    "created_at": now,
+                                },
+                            },
+                            upsert=True,
+                        )
+                    )
                 result = await uow.db[CONTRACTORS].bulk_write(
                     operations, ordered=True, session=uow.session
                 )
@@ -551,16 +584,26 @@ class MongoContractorRegistry:
         return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
 
     async def backfill_credentials_valid_through(self) -> int:
-        """Give profiles written before ``credentials_valid_through`` existed that field (at
-        start-up); the number changed."""
+        """Give profiles written before ``credentials_valid_through`` or ``spare_capacity``
+        existed those fields (at start-up); the number changed."""
         changed = 0
+        contractors = self._store.db[CONTRACTORS]
         older = {"credentials_valid_through": {"$exists": False}}
-        async for doc in self._store.db[CONTRACTORS].find(older, projection={"credentials": True}):
+        async for doc in contractors.find(older, projection={"credentials": True}):
             days = sorted(str(c["expires_on"]) for c in doc.get("credentials") or [])
-            await self._store.db[CONTRACTORS].update_one(
+            await contractors.update_one(
                 equals({"_id": _text(doc["_id"], "contractor_id")}),
                 {"$set": {"credentials_valid_through": days[0] if days else NEVER_EXPIRES}},
             )
+            changed += 1
+        fields = {"max_concurrent_jobs": True, "open_offers": True, "open_jobs": True}
+        async for doc in contractors.find({"spare_capacity": {"$exists": False}}, fields):
+            # Guarded by the load it was computed from: a load that moved meanwhile moved the
+            # field too (a later start-up finds it then).
+            guard: Document = equals({"_id": _text(doc["_id"], "contractor_id")})
+            for field in ("open_offers", "open_jobs"):
+                guard[field] = {"$eq": int(doc[field])} if field in doc else {"$exists": False}
+            await contractors.update_one(guard, {"$set": {"spare_capacity": spare_capacity(doc)}})
             changed += 1
         return changed
 
@@ -620,16 +663,17 @@ class MongoDispatchTransaction:
         # Narrowed by every hard rule a plain indexed query can say on MongoDB and on the
         # embedded nx-27017 store (which misses plain equality on an indexed array field
         # (`tenants`) and `$in` on a path through an array of documents (`regions.country`)):
-        # tenant, skill, country, and credentials not expired by the decision's day anywhere on
-        # earth (a contractor's local date is at most a day behind UTC's). The domain judges the
-        # rest (postal prefixes, the exact local dates, capacity, rota) and ranks; no candidate
-        # is cut for its id.
+        # tenant, skill, country, credentials not expired by the decision's day anywhere on
+        # earth (a contractor's local date is at most a day behind UTC's), and capacity left.
+        # The domain judges the rest (postal prefixes, the exact local dates, the rota, which
+        # depends on the contractor's own clock) and ranks; no candidate is cut for its id.
         not_expired_by = (at.astimezone(UTC).date() - timedelta(days=1)).isoformat()
         query: Document = {
             "tenants": {"$in": [request.tenant]},
             "skills": {"$in": [request.equipment_class]},
             "regions.country": request.country,
             "credentials_valid_through": {"$gte": not_expired_by},
+            "spare_capacity": {"$gt": 0},
         }
         docs = (
             await self._db[CONTRACTORS]
@@ -676,7 +720,9 @@ class MongoDispatchTransaction:
         notify, at = self._notify, offer.expires_at
         self._uow.after_commit(lambda: notify([(OFFER_EXPIRY_WORK, at)]))
         result = await self._db[CONTRACTORS].update_one(
-            {"_id": offer.contractor_id}, {"$inc": {"open_offers": 1}}, session=session
+            {"_id": offer.contractor_id},
+            {"$inc": {"open_offers": 1, "spare_capacity": -1}},
+            session=session,
         )
         if result.matched_count != 1:
             msg = f"contractor {offer.contractor_id} vanished while being offered an order"
@@ -1018,6 +1064,7 @@ __all__ = [
     "OFFER_EXPIRIES",
     "OFFER_EXPIRY_WORK",
     "UNFILLED",
+    "UNLIMITED_CAPACITY",
     "MongoContractorRegistry",
     "MongoDispatchLedger",
     "MongoDispatchTransaction",

@@ -448,6 +448,7 @@ class WorkOrderDispatcher:
         correlationid: str,
     ) -> DispatchResult:
         now = to_millis(self._clock())
+        fan_out = self._emergency_fan_out if priority is Priority.EMERGENCY else 1
         decision = choose_contractor(
             request,
             await tx.candidates(request, at=now),
@@ -456,9 +457,9 @@ class WorkOrderDispatcher:
             declined=offered_to,
             preferences=self._preferences.get(request.tenant, NO_PREFERENCES),
             weights=self._weights,
+            fan_out=fan_out,
         )
         if isinstance(decision, ContractorChosen):
-            fan_out = self._emergency_fan_out if priority is Priority.EMERGENCY else 1
             chosen = decision.ranking.top(fan_out)
             offers: list[Offer] = []
             for slot, entry in enumerate(chosen):

@@ -13,7 +13,9 @@ Each component is a number from 0 (worst) to 1 (best):
 - **on_call**: 1 when on call in its primary rota layer, 0 when only in its backup layer.
 
 The total is the weighted sum, in that order. Higher is better; equal totals are ordered by
-contractor id.
+contractor id. As the weights are not negative and each component is at most 1, a total is at
+most the weighted sum of what is known of its components and the weights of the others: a
+dispatch decision uses that to leave unscored the candidates that cannot be offered the order.
 """
 
 from __future__ import annotations
@@ -73,6 +75,11 @@ class ScoreWeights:
     def component_weights(self) -> tuple[float, float, float, float, float, float]:
         """The weights of travel, load, skill, scorecard, preference and on_call, in that order."""
         return (self.travel, self.load, self.skill, self.scorecard, self.preference, self.on_call)
+
+    @property
+    def largest_total(self) -> float:
+        """The total of a candidate with every component at its best (1)."""
+        return sum(self.component_weights)
 
     def postal_estimate_km(self, match_length: int) -> float:
         """The distance assumed for a site matched by a postal prefix of ``match_length``."""

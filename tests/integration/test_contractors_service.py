@@ -106,7 +106,9 @@ def test_import_example_file_and_reimport_without_duplicates(
     assert berliner["open_offers"] == 0
 
     # Dispatch has since loaded a contractor; a re-import keeps that and duplicates nothing.
-    store_docs[CONTRACTORS].update_one({"_id": "ctr-berliner-klima"}, {"$inc": {"open_offers": 3}})
+    store_docs[CONTRACTORS].update_one(
+        {"_id": "ctr-berliner-klima"}, {"$inc": {"open_offers": 3, "spare_capacity": -3}}
+    )
     second = run_import(EXAMPLE_FILE, mongodb_uri, database_name)
     assert second.exit_code == 0, second.output
     assert summary_row(second.stdout) == ["0", "0", "8", "1", "1"]

@@ -19,6 +19,8 @@ import pytest
 
 from fixloop.v1 import contractor_jobs_service_pb2 as jobs_pb2
 from fixloop.v1 import contractor_jobs_service_pb2_grpc as jobs_grpc
+from fixloop.v1 import dispatch_service_pb2 as dispatch_pb2
+from fixloop.v1 import dispatch_service_pb2_grpc as dispatch_grpc
 from fixloop_contractors.adapters.mongo import CONTRACTORS
 from fixloop_contractors.adapters.mongo import OFFERS as CONTRACTOR_OFFERS
 from fixloop_contractors.app.registry import import_contractors
@@ -46,6 +48,8 @@ KEYS, PRINCIPALS = principals_of(
 )
 PREFIXES = {"c1": "10178", "c2": "1017", "c3": "101", "c4": "10"}
 """Postal prefixes for the site's 10178: c1 nearest, then c2, c3, c4."""
+OFFER_SECONDS = 6
+"""How long an offer of an order other than an emergency stands here."""
 
 
 @dataclasses.dataclass
@@ -92,8 +96,11 @@ async def platform(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Plat
                 kafka=kafka,
                 health_port=0,
                 grpc_port=0,
+                principals=PRINCIPALS,
                 outbox_poll_seconds=0.05,
                 emergency_fan_out=3,
+                offer_ttl_seconds=OFFER_SECONDS,  # other orders than emergencies
+                offer_expiry_poll_seconds=0.2,
             )
         )
     )
@@ -211,3 +218,94 @@ async def test_an_emergency_goes_to_three_at_once_and_only_the_first_acceptance_
         await eventually(lambda: platform.open_offers(loser), lambda found: found == [], timeout=30)
         == []
     )
+
+
+async def test_an_offer_runs_out_the_next_is_declined_the_third_accepted_and_each_round_explained(
+    platform: Platform,
+) -> None:
+    """The repair loop's dispatch end to end through the public edges: the order comes in on the
+    inbound topic, the contractors answer over the partner API, the tenant's operator reads the
+    explanation over the dispatch API."""
+    external_id = unique("RD")
+    await submit_structured(
+        platform.bootstrap, submitted(external_id), tenant=TENANT, source=SOURCE
+    )
+
+    # Round 1 to the nearest (c1), who does not answer: the offer runs out, round 2 goes to c2.
+    offers = await eventually(
+        lambda: platform.open_offers("c2"), lambda found: len(found) == 1, timeout=60
+    )
+    work_order_id, second = offers[0].work_order_id, offers[0].offer_id
+    assert await platform.open_offers("c1") == []
+
+    # c2 declines: round 3 goes to c3, never back to c1 or c2.
+    await platform.jobs.DeclineOffer(
+        jobs_pb2.DeclineOfferRequest(
+            request_id=unique("req"), offer_id=second, reason="no technician free"
+        ),
+        metadata=(("x-api-key", KEYS["c2"]),),
+        timeout=15,
+    )
+    offers = await eventually(
+        lambda: platform.open_offers("c3"), lambda found: len(found) == 1, timeout=60
+    )
+    third = offers[0].offer_id
+    assert await platform.accept("c3", third) is grpc.StatusCode.OK
+
+    async def order() -> Any:
+        return await platform.orders.ctx.store.db[WORK_ORDERS].find_one({"_id": work_order_id})
+
+    assigned = await eventually(order, lambda doc: doc is not None and doc["state"] == "assigned")
+    assert assigned["contractor_id"] == CONTRACTOR_IDS["c3"]
+
+    # The tenant's operator sees every round, every contractor assessed, each offer's fate.
+    port = platform.contractors.dispatch_api.bound_port
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub: Any = dispatch_grpc.DispatchServiceStub(channel)  # type: ignore[no-untyped-call]
+
+        async def explained() -> Any:
+            return await stub.ExplainDispatch(
+                dispatch_pb2.ExplainDispatchRequest(work_order_id=work_order_id),
+                metadata=(("x-api-key", KEYS["operator"]),),
+                timeout=10,
+            )
+
+        answer = await eventually(
+            explained,
+            lambda found: (
+                len(found.rounds) == 3
+                and any(
+                    c.offer.status == jobs_pb2.OFFER_STATUS_ACCEPTED
+                    for c in found.rounds[2].candidates
+                )
+            ),
+            timeout=30,
+        )
+    rounds = list(answer.rounds)
+    ids = CONTRACTOR_IDS
+    assert [list(r.offered_contractor_ids) for r in rounds] == [
+        [ids["c1"]],
+        [ids["c2"]],
+        [ids["c3"]],
+    ]
+    for dispatch_round in rounds:
+        assert {c.contractor_id for c in dispatch_round.candidates} == set(ids.values())
+        for candidate in dispatch_round.candidates:
+            assert candidate.eligible == (not candidate.exclusion_reasons)
+            if candidate.eligible:
+                assert len(candidate.score_components) == 6
+    fates = {
+        c.contractor_id: (c.offer.status, c.offer.reason)
+        for r in rounds
+        for c in r.candidates
+        if c.offered
+    }
+    assert fates == {
+        ids["c1"]: (jobs_pb2.OFFER_STATUS_EXPIRED, ""),
+        ids["c2"]: (jobs_pb2.OFFER_STATUS_DECLINED, "no technician free"),
+        ids["c3"]: (jobs_pb2.OFFER_STATUS_ACCEPTED, ""),
+    }
+    last = {c.contractor_id: c for c in rounds[2].candidates}
+    assert [c.rank for c in rounds[2].candidates if c.eligible] == [1, 2]  # c3, then c4
+    for earlier in ("c1", "c2"):
+        assert any("had an offer" in reason for reason in last[ids[earlier]].exclusion_reasons)

@@ -17,6 +17,8 @@ BENCH_ARGS ?=
 BENCH_GRPC_ARGS ?=
 BENCH_DISPATCH_ARGS ?=
 BENCH_EMERGENCY_ARGS ?=
+CLOCKS ?= 1000000
+BENCH_SLA_ARGS ?=
 
 .PHONY: help
 help: ## list the targets
@@ -100,6 +102,10 @@ bench-dispatch: sync ## benchmark the pure dispatch choice among 10,000 contract
 .PHONY: bench-emergency
 bench-emergency: sync ## benchmark 1,000 emergencies, each offered to 3 contractors, 2 accepting at once
 	$(RUN) python -m bench.emergency_race $(BENCH_EMERGENCY_ARGS)
+
+.PHONY: bench-sla
+bench-sla: sync ## benchmark 1,000,000 SLA clocks: memory, 10,000 due in one second, restart (CLOCKS=1000000)
+	$(RUN) python -m bench.sla_clocks --clocks $(CLOCKS) $(BENCH_SLA_ARGS)
 
 .PHONY: k8s-render
 k8s-render: sync ## render the Kustomize overlays

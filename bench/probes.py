@@ -36,7 +36,8 @@ def percentile(values: list[float], q: float) -> float:
 
 # -- Prometheus ---------------------------------------------------------------------------------
 def scrape(url: str, metric: str) -> float:
-    """The sum of every sample of ``metric`` (all label sets) on a /metrics page; 0 if absent."""
+    """The sum of every sample of ``metric`` (all label sets, or the one written after the name,
+    e.g. ``name{label="value"}``) on a /metrics page; 0 if absent."""
     try:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - local http only
             text = response.read().decode()
@@ -45,7 +46,7 @@ def scrape(url: str, metric: str) -> float:
     total = 0.0
     for line in text.splitlines():
         match = _SAMPLE.match(line)
-        if match and match.group(1) == metric:
+        if match and metric in (match.group(1), match.group(1) + (match.group(2) or "")):
             total += float(match.group(3))
     return total
 
@@ -60,7 +61,8 @@ async def scrape_all(urls: Mapping[str, str], metric: str) -> dict[str, float]:
 RECEIVED_METRIC = "faststream_received_messages_total"
 """FastStream's Prometheus middleware: one count per record a subscriber received."""
 
-CLOCKS_METRIC = "fixloop_sla_clocks_started_total"
+CLOCKS_METRIC = 'fixloop_sla_clocks_started_total{milestone="dispatch_confirmation"}'
+"""One dispatch-confirmation clock cycle per received order."""
 
 
 # -- CPU time from /proc ------------------------------------------------------------------------

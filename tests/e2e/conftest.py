@@ -21,8 +21,8 @@ from fixloop_devkit.devstack import LocalPlatform, StackPorts
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-SLA_TARGET_SECONDS = 20
-SLA_WARNING_BEFORE_SECONDS = 10
+SLA_POLICY = Path(__file__).with_name("sla-policy.yaml")
+"""Clocks in seconds: dispatch 20 s (warning 10 s before), arrival 8 s, progress 8 s."""
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +30,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
     stack = LocalPlatform(
         data_dir=tmp_path_factory.mktemp("platform"),
         ports=StackPorts.free(),
-        service_env={
-            "sla": {
-                "FIXLOOP_SLA_DISPATCH_TARGET_SECONDS": str(SLA_TARGET_SECONDS),
-                "FIXLOOP_SLA_DISPATCH_WARNING_BEFORE_SECONDS": str(SLA_WARNING_BEFORE_SECONDS),
-            },
-        },
+        service_env={"sla": {"FIXLOOP_SLA_POLICY_REFRESH_SECONDS": "1"}},
     )
     try:
         stack.start_infrastructure()
         stack.start_services()
+        cli(stack, "sla", "policy", "import", str(SLA_POLICY))
         cli(stack, "contractors", "import", str(EXAMPLES / "contractors.yaml"))
         cli(stack, "parts", "import", str(EXAMPLES / "stock.yaml"))
         yield stack
@@ -50,7 +46,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
 def cli(stack: LocalPlatform, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the real ``fixloop`` command against the stack; fail the test on a non-zero exit."""
     env = {**os.environ, "FIXLOOP_KAFKA_BOOTSTRAP": stack.bootstrap}
-    for service in ("contractors", "parts", "orders"):
+    for service in ("contractors", "parts", "orders", "sla"):
         env.update(
             {
                 k: v

@@ -133,7 +133,7 @@ async def test_a_broker_restart_is_survived_and_republish_restores_every_effect(
         offers = await store_rows(platform, "contractors", "offers", {})
         unfilled = await store_rows(platform, "contractors", "unfilled", {})
         decided = await store_rows(platform, "parts", "work_order_parts", {})
-        clocks = await store_rows(platform, "sla", "clocks", {})
+        clocks = await store_rows(platform, "sla", "sla_orders", {})
         mails = [p.read_text(errors="replace") for p in platform.mail_dir.glob("*.eml")]
         counts: dict[str, dict[str, int]] = {}
         for work_order_id, external_id in work_orders.items():
@@ -141,7 +141,7 @@ async def test_a_broker_restart_is_survived_and_republish_restores_every_effect(
                 "dispatch": sum(1 for o in offers if o.get("work_order_id") == work_order_id)
                 + sum(1 for u in unfilled if u.get("work_order_id") == work_order_id),
                 "parts": sum(1 for d in decided if d.get("_id") == work_order_id),
-                "clock": sum(1 for c in clocks if c.get("work_order_id") == work_order_id),
+                "clock": sum(1 for c in clocks if c.get("_id") == work_order_id),
                 "mail": sum(1 for m in mails if external_id in m),
             }
         return counts

@@ -34,7 +34,7 @@ from fixloop_devkit.testing import ConsumedRecord, eventually, produce, read_top
 from fixloop_shared.store import make_client
 from fixloop_shared.topics import Topic, dead_letter_topic
 
-from .conftest import SLA_TARGET_SECONDS, cli, get_work_order, order_file
+from .conftest import cli, get_work_order, order_file
 
 pytestmark = pytest.mark.e2e
 
@@ -220,56 +220,90 @@ async def test_poison_inputs_are_dead_lettered_and_good_orders_still_flow(
     assert {"undecodable", "schema-violation", "unauthorized"} <= {row["reason"] for row in rows}
 
 
-async def test_sla_warning_and_breach_survive_a_restart_and_fire_once(
+async def test_an_orders_clocks_warn_breach_escalate_and_meet_once_across_a_kill_9(
     platform: LocalPlatform, tmp_path: Path
 ) -> None:
-    path, external_id = order_file(tmp_path, "elevator-entrapment-munich.json")
+    """The e2e policy's clocks (seconds) through an order's lifecycle, driven through the
+    public edges, with the sla service killed with SIGKILL and restarted while a clock runs."""
+    tag = f"clocks-{uuid.uuid4().hex[:8]}"
+    path, _ = order_file(tmp_path, data_description=f"Air handling unit trips its breaker ({tag})")
     cli(platform, "inbound", "publish", str(path))
-    work_order_id = await wait_received(platform, external_id)
+    edges = Edges(platform.grpc_target)
 
-    client = make_client(platform.mongodb_uri("sla"), app_name="e2e-probe")
+    async def said() -> list[tuple[str, object, object]]:
+        records = await read_topic(platform.bootstrap, Topic.SLA_EVENTS.value, timeout=1)
+        seen: dict[str, tuple[str, object, object]] = {}  # once per event id (at-least-once relay)
+        for record in records:
+            payload = record.json()
+            if payload["work_order_id"] == work_order_id:
+                kind = record.headers["ce_type"].removeprefix("fixloop.sla.").removesuffix(".v1")
+                seen[record.headers["ce_id"]] = (kind, payload["milestone"], payload["cycle"])
+        return list(seen.values())
+
+    async def until(*wanted: tuple[str, str, int], timeout: float = 60) -> None:
+        await eventually(said, lambda found: set(wanted) <= set(found), timeout=timeout)
+
     try:
-        clocks = client["fixloop_sla"]["clocks"]
-        clock = await eventually(
-            lambda: clocks.find_one({"work_order_id": work_order_id}),
-            lambda found: found is not None,
-            timeout=30,
+        (offer,) = await wait_for_offers(edges, tag, 1)
+        work_order_id = offer.work_order_id
+        contractor_id = contractor_of(offer, await offers_by_contractor(edges, tag))
+        key = CONTRACTOR_KEYS[contractor_id]
+        await until(("warning", "dispatch_confirmation", 1))
+        await edges.call(
+            edges.jobs.AcceptOffer,
+            jobs_pb2.AcceptOfferRequest(request_id=rid(), offer_id=offer.offer_id),
+            key,
         )
+        await until(("met", "dispatch_confirmation", 1), ("warning", "arrival", 1))
+
+        # The arrival clock runs towards its breach; the sla service dies without a word.
+        platform.kill_service("sla")
+        await asyncio.sleep(2)
+        platform.start_service("sla")
+        await until(("breached", "arrival", 1), ("escalated", "arrival", 1))
+
+        async def progress(kind: Any) -> None:
+            await edges.call(
+                edges.jobs.ReportProgress,
+                jobs_pb2.ReportProgressRequest(
+                    request_id=rid(), work_order_id=work_order_id, kind=kind, note="working"
+                ),
+                key,
+            )
+
+        await progress(jobs_pb2.PROGRESS_KIND_ON_SITE)
+        await until(("warning", "progress_update", 1))
+        await progress(jobs_pb2.PROGRESS_KIND_NOTE)
+        await until(("met", "progress_update", 1))
+        await edges.call(
+            edges.jobs.CompleteWork,
+            jobs_pb2.CompleteWorkRequest(
+                request_id=rid(), work_order_id=work_order_id, completion=COMPLETION
+            ),
+            key,
+        )
+        await until(("met", "repair", 1), ("met", "progress_update", 2))
     finally:
-        await client.close()
-    assert clock is not None
-    warn_at: datetime = clock["warn_at"]
-    due_at: datetime = clock["due_at"]
-    assert (due_at - clock["started_at"]).total_seconds() == SLA_TARGET_SECONDS
+        await edges.close()
 
-    platform.stop_service("sla")  # the clock is running; the service goes down before warn_at
-    assert datetime.now(UTC) < due_at
-    await asyncio.sleep(max(0.0, (warn_at - datetime.now(UTC)).total_seconds()) + 0.5)
-    platform.start_service("sla")  # back after warn_at, before due_at
-    assert datetime.now(UTC) < due_at
-
-    async def sla(event_type: str) -> list[dict[str, object]]:
-        return await of_work_order(platform, Topic.SLA_EVENTS, event_type, work_order_id)
-
-    def at(payload: dict[str, object], field: str) -> datetime:
-        return datetime.fromisoformat(str(payload[field]))
-
-    warnings = await eventually(
-        lambda: sla("fixloop.sla.warning.v1"), lambda f: len(f) >= 1, timeout=60
-    )
-    breaches = await eventually(
-        lambda: sla("fixloop.sla.breached.v1"), lambda f: len(f) >= 1, timeout=60
-    )
-    assert at(warnings[0], "fired_at") >= at(warnings[0], "warn_at")
-    assert at(breaches[0], "fired_at") >= at(breaches[0], "due_at")
-    assert at(warnings[0], "fired_at") <= at(breaches[0], "fired_at")
-
-    # A clean restart after both fired emits nothing more; a graceful stop exits with status 0.
-    assert platform.stop_service("sla") == 0
+    # Killed again and restarted after everything was said: nothing is said twice.
+    platform.kill_service("sla")
     platform.start_service("sla")
     await asyncio.sleep(3)
-    assert len(await sla("fixloop.sla.warning.v1")) == 1
-    assert len(await sla("fixloop.sla.breached.v1")) == 1
+    found = await said()
+    assert sorted(found) == sorted(
+        [
+            ("warning", "dispatch_confirmation", 1),
+            ("met", "dispatch_confirmation", 1),
+            ("warning", "arrival", 1),
+            ("breached", "arrival", 1),
+            ("escalated", "arrival", 1),
+            ("warning", "progress_update", 1),
+            ("met", "progress_update", 1),
+            ("met", "repair", 1),
+            ("met", "progress_update", 2),
+        ]
+    ), found
 
 
 # --------------------------------------------------------------------------- the repair loop
@@ -577,7 +611,7 @@ async def test_cancelling_in_the_middle_withdraws_offers_releases_parts_and_stop
             timeout=30,
         )
         await eventually(
-            lambda: store_docs(platform, "sla", "clocks", work_order_id=work_order_id),
+            lambda: store_docs(platform, "sla", "sla_orders", _id=work_order_id),
             lambda found: len(found) == 1,
         )
         stock_before = {
@@ -614,12 +648,13 @@ async def test_cancelling_in_the_middle_withdraws_offers_releases_parts_and_stop
         where = (line["part_number"], line["warehouse_id"])
         assert stock_after[where] == stock_before[where] + line["quantity"], where
     assert len(lines) == 2
+    # Every clock of the order stopped without its milestone: nothing is open, nothing is due.
     clocks = await eventually(
-        lambda: store_docs(platform, "sla", "clocks", work_order_id=work_order_id),
-        lambda found: bool(found) and all(d["state"] == "stopped" for d in found),
+        lambda: store_docs(platform, "sla", "sla_orders", _id=work_order_id),
+        lambda found: len(found) == 1 and found[0]["open"] == [],
         timeout=30,
     )
-    assert clocks
+    assert clocks[0]["next_due_ms"] >= 9 * 10**15  # never due
 
 
 async def test_orders_killed_while_a_hundred_orders_run_the_loop_each_step_once(

@@ -37,7 +37,6 @@ from fixloop_parts.main import bootstrap as parts_bootstrap
 from fixloop_parts.settings import PartsSettings
 from fixloop_shared.bus import check_tenant
 from fixloop_shared.contracts import (
-    AssignmentAccepted,
     AssignmentOffered,
     AssignmentWithdrawn,
     ContractorScorecardUpdated,
@@ -70,8 +69,7 @@ from fixloop_shared.runtime import ServiceContext
 from fixloop_shared.store import Store
 from fixloop_shared.topics import Service, Topic
 from fixloop_shared.vocabulary import Priority
-from fixloop_sla.adapters.memory import MemoryClockRepository
-from fixloop_sla.domain import ClockState, clock_id_for
+from fixloop_sla.adapters.memory import MemoryOrderClocksRepository
 from fixloop_sla.main import bootstrap as sla_bootstrap
 from fixloop_sla.settings import SlaSettings
 
@@ -540,71 +538,14 @@ async def test_parts_reservation_in_memory() -> None:
 # -- sla ------------------------------------------------------------------------------------------
 
 
-async def test_sla_clock_in_memory_warns_when_due_and_stops_on_acceptance() -> None:
-    store = MemoryStore(Service.SLA)
-    clock = FixedClock(NOON)
-    settings = SlaSettings(dispatch_target_seconds=7200, dispatch_warning_before_seconds=3600)
-    service = sla_bootstrap(settings, uow=store, clock=clock)
-    repository = service.repository
-    assert isinstance(repository, MemoryClockRepository)
-    received_at = NOON - timedelta(minutes=10)
-    received = event_of(received_order(received_at=received_at), source=Service.ORDERS)
-    clock_id = clock_id_for(WORK_ORDER_ID, Milestone.DISPATCH_CONFIRMATION)
-    warn_at = received_at + timedelta(hours=1)
-
-    assert await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
-
-    started = repository.clock(clock_id)
-    assert started is not None
-    assert (started.state, started.started_at, started.next_fire_at) == (
-        ClockState.RUNNING,
-        received_at,
-        warn_at,
-    )
-    assert store.outbox == []  # nothing is due yet
-    assert await service.clocks.fire_due(limit=10) == (0, 0)
-
-    before = copy.deepcopy(store.state)
-    assert not await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
-    assert store.state == before
-
-    # Due work, fired by the use case: the warning goes out at the clock's time.
-    clock.now = warn_at + timedelta(seconds=2)
-    assert await service.clocks.fire_due(limit=10) == (1, 1)
-    [(topic, key, warning)] = outgoing(store)
-    assert (topic, key) == (Topic.SLA_EVENTS, WORK_ORDER_ID)
-    assert isinstance(warning, SlaWarning)
-    assert (warning.clock_id, warning.fired_at, warning.late) == (clock_id, clock.now, False)
-    assert await service.clocks.fire_due(limit=10) == (0, 0)
-
-    clock.now = warn_at + timedelta(minutes=5)
-    accepted = event_of(
-        AssignmentAccepted(
-            work_order_id=WORK_ORDER_ID,
-            offer_id="of-1",
-            contractor_id="ctr-berliner-klima",
-            accepted_at=warn_at + timedelta(minutes=4),
-        ),
-        source=Service.CONTRACTORS,
-        at=clock.now,
-    )
-    assert await consume(service, Topic.CONTRACTORS_EVENTS, accepted, now=clock.now)
-    met = outgoing(store)[-1][2]
-    assert isinstance(met, SlaMet)
-    assert met.stopped_at == warn_at + timedelta(minutes=4)
-    stopped = repository.clock(clock_id)
-    assert stopped is not None
-    assert (stopped.state, stopped.next_fire_at) == (ClockState.MET, None)
-    counts = {c.milestone: (c.running, c.warned, c.breached) for c in await repository.counts()}
-    assert counts[Milestone.DISPATCH_CONFIRMATION] == (0, 0, 0)
-
-    before = copy.deepcopy(store.state)
-    assert not await consume(service, Topic.CONTRACTORS_EVENTS, accepted, now=clock.now)
-    assert store.state == before
-
-
 def lifecycle_step(
-    model: type[M], *, occurred_at: datetime, state: str, previous_state: str, **fields: object
+    model: type[M],
+    *,
+    occurred_at: datetime,
+    state: str,
+    previous_state: str,
+    version: int = 3,
+    **fields: object,
 ) -> M:
     """A lifecycle event of the orders service about ``WORK_ORDER_ID``, as read off the wire."""
     return as_sent(
@@ -616,161 +557,97 @@ def lifecycle_step(
             "state": state,
             "previous_state": previous_state,
             "occurred_at": occurred_at,
-            "actor": {"kind": "requester", "id": "fieldhub"},
-            "via": "kafka",
-            "version": 3,
+            "actor": {"kind": "system", "id": "fixloop"},
+            "via": "events",
+            "version": version,
             **fields,
         },
     )
 
 
-async def test_sla_clock_in_memory_is_met_on_the_orders_assignment_once() -> None:
+def sla_step(
+    model: type[M], at: datetime, state: str, previous: str, version: int, **fields: object
+) -> Event[Any]:
+    payload = lifecycle_step(
+        model, occurred_at=at, state=state, previous_state=previous, version=version, **fields
+    )
+    return event_of(payload, source=Service.ORDERS, at=at)
+
+
+async def test_sla_clocks_in_memory_warn_when_due_are_met_once_and_stop_on_cancellation() -> None:
     store = MemoryStore(Service.SLA)
     clock = FixedClock(NOON)
-    settings = SlaSettings(dispatch_target_seconds=7200, dispatch_warning_before_seconds=3600)
-    service = sla_bootstrap(settings, uow=store, clock=clock)
+    service = sla_bootstrap(SlaSettings(), uow=store, clock=clock)  # the standard policy
     repository = service.repository
-    assert isinstance(repository, MemoryClockRepository)
-    clock_id = clock_id_for(WORK_ORDER_ID, Milestone.DISPATCH_CONFIRMATION)
+    assert isinstance(repository, MemoryOrderClocksRepository)
     received = event_of(received_order(received_at=NOON), source=Service.ORDERS)
+
     assert await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
+    order = repository.order(WORK_ORDER_ID)
+    assert order is not None
+    assert sorted(order.open) == [("dispatch_confirmation", "running"), ("repair", "running")]
+    assert store.outbox == []  # nothing is due yet
 
-    clock.now = NOON + timedelta(minutes=30)
-    assigned_at = NOON + timedelta(minutes=29)
-    assigned = event_of(
-        lifecycle_step(
-            WorkOrderAssigned,
-            occurred_at=assigned_at,
-            state="assigned",
-            previous_state="dispatching",
-            contractor_id="ctr-berliner-klima",
-        ),
-        source=Service.ORDERS,
-        at=clock.now,
-    )
-    assert await consume(service, Topic.WORKORDERS_EVENTS, assigned, now=clock.now)
-    [(topic, key, met)] = outgoing(store)
-    assert (topic, key) == (Topic.SLA_EVENTS, WORK_ORDER_ID)
-    assert isinstance(met, SlaMet)
-    assert (met.clock_id, met.stopped_at) == (clock_id, assigned_at)
-    stopped = repository.clock(clock_id)
-    assert stopped is not None
-    assert (stopped.state, stopped.stopped_at, stopped.next_fire_at) == (
-        ClockState.MET,
-        assigned_at,
-        None,
-    )
-
-    # The contractors' accepted for the same assignment, and a redelivery: nothing more.
     before = copy.deepcopy(store.state)
-    accepted = event_of(
-        AssignmentAccepted(
-            work_order_id=WORK_ORDER_ID,
-            offer_id="of-1",
-            contractor_id="ctr-berliner-klima",
-            accepted_at=NOON + timedelta(minutes=28),
-        ),
-        source=Service.CONTRACTORS,
-        at=clock.now,
-    )
-    assert await consume(service, Topic.CONTRACTORS_EVENTS, accepted, now=clock.now)
-    assert not await consume(service, Topic.WORKORDERS_EVENTS, assigned, now=clock.now)
-    assert len(store.outbox) == 1
-    assert repository.clock(clock_id) == stopped
-    assert store.state.collection("clocks") == before.collection("clocks")
-
-
-async def test_sla_clocks_in_memory_stop_without_their_milestone_on_cancellation() -> None:
-    store = MemoryStore(Service.SLA)
-    clock = FixedClock(NOON)
-    settings = SlaSettings(dispatch_target_seconds=7200, dispatch_warning_before_seconds=3600)
-    service = sla_bootstrap(settings, uow=store, clock=clock)
-    repository = service.repository
-    assert isinstance(repository, MemoryClockRepository)
-    clock_id = clock_id_for(WORK_ORDER_ID, Milestone.DISPATCH_CONFIRMATION)
-    received = event_of(received_order(received_at=NOON), source=Service.ORDERS)
-    assert await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
-
-    def cancellation(at: datetime, reason: str | None) -> Event[Any]:
-        payload = lifecycle_step(
-            WorkOrderCancelled,
-            occurred_at=at,
-            state="cancelled",
-            previous_state="dispatching",
-            reason=reason,
-        )
-        return event_of(payload, source=Service.ORDERS, at=at)
-
-    # Only the orders service may cancel an order's clocks.
-    forged = event_of(cancellation(NOON, "forged").payload, source=Service.CONTRACTORS)
-    with pytest.raises(UnauthorizedSource):
-        await consume(service, Topic.WORKORDERS_EVENTS, forged, now=NOON)
-
-    clock.now = NOON + timedelta(minutes=20)
-    cancelled_at = NOON + timedelta(minutes=19)
-    cancelled = cancellation(cancelled_at, "duplicate order")
-    assert await consume(service, Topic.WORKORDERS_EVENTS, cancelled, now=clock.now)
-    [(topic, key, stopped_event)] = outgoing(store)
-    assert (topic, key) == (Topic.SLA_EVENTS, WORK_ORDER_ID)
-    assert isinstance(stopped_event, SlaStopped)
-    assert (stopped_event.clock_id, stopped_event.stopped_at, stopped_event.reason) == (
-        clock_id,
-        cancelled_at,
-        "duplicate order",
-    )
-    assert stopped_event.due_at == NOON + timedelta(hours=2)
-    stopped = repository.clock(clock_id)
-    assert stopped is not None
-    assert (stopped.state, stopped.stopped_at, stopped.stop_reason, stopped.next_fire_at) == (
-        ClockState.STOPPED,
-        cancelled_at,
-        "duplicate order",
-        None,
-    )
-    counts = {c.milestone: (c.running, c.warned, c.breached) for c in await repository.counts()}
-    assert counts[Milestone.DISPATCH_CONFIRMATION] == (0, 0, 0)
-
-    # Past the warning and the deadline: nothing is due, nothing fires.
-    for later in (NOON + timedelta(hours=1, minutes=1), NOON + timedelta(hours=5)):
-        clock.now = later
-        assert await service.clocks.fire_due(limit=10) == (0, 0)
-        assert await service.clocks.fire(clock_id) is False
-
-    # A redelivery, a second cancellation and a late assignment: no effect, nothing emitted.
-    before = copy.deepcopy(store.state)
-    assert not await consume(service, Topic.WORKORDERS_EVENTS, cancelled, now=clock.now)
+    assert not await consume(service, Topic.WORKORDERS_EVENTS, received, now=NOON)
     assert store.state == before
-    again = cancellation(NOON + timedelta(minutes=40), None)
-    assert await consume(service, Topic.WORKORDERS_EVENTS, again, now=clock.now)
-    assigned = event_of(
-        lifecycle_step(
-            WorkOrderAssigned,
-            occurred_at=NOON + timedelta(minutes=41),
-            state="assigned",
-            previous_state="dispatching",
-        ),
-        source=Service.ORDERS,
-    )
-    assert await consume(service, Topic.WORKORDERS_EVENTS, assigned, now=clock.now)
-    assert len(store.outbox) == 1
-    assert repository.clock(clock_id) == stopped
 
-    # An order without a clock: nothing happens.
-    other = event_of(
-        lifecycle_step(
-            WorkOrderCancelled,
-            occurred_at=NOON,
-            state="cancelled",
-            previous_state="received",
-            work_order_id="wo-without-clock",
-        ),
-        source=Service.ORDERS,
+    # The dispatch warning is due an hour before the 2-hour deadline, once.
+    clock.now = NOON + timedelta(hours=1, seconds=2)
+    assert await service.engine.settle_due([WORK_ORDER_ID]) == {
+        WORK_ORDER_ID: NOON + timedelta(hours=2)
+    }
+    [(topic, key, warning)] = outgoing(store)
+    assert (topic, key) == (Topic.SLA_EVENTS, WORK_ORDER_ID)
+    assert isinstance(warning, SlaWarning)
+    assert (warning.milestone, warning.fired_at, warning.late) == (
+        Milestone.DISPATCH_CONFIRMATION,
+        clock.now,
+        False,
     )
-    assert await consume(service, Topic.WORKORDERS_EVENTS, other, now=clock.now)
+    await service.engine.settle_due([WORK_ORDER_ID])
     assert len(store.outbox) == 1
-    assert (
-        repository.clock(clock_id_for("wo-without-clock", Milestone.DISPATCH_CONFIRMATION)) is None
+
+    # Only the orders service may move an order's clocks.
+    assigned_at = NOON + timedelta(hours=1, minutes=5)
+    assigned = sla_step(
+        WorkOrderAssigned, assigned_at, "assigned", "dispatching", 3, contractor_id="ctr-1"
     )
+    forged = event_of(assigned.payload, source=Service.CONTRACTORS)
+    with pytest.raises(UnauthorizedSource):
+        await consume(service, Topic.WORKORDERS_EVENTS, forged, now=clock.now)
+
+    clock.now = assigned_at
+    assert await consume(service, Topic.WORKORDERS_EVENTS, assigned, now=clock.now)
+    met = outgoing(store)[-1][2]
+    assert isinstance(met, SlaMet)
+    assert (met.milestone, met.stopped_at) == (Milestone.DISPATCH_CONFIRMATION, assigned_at)
+    order = repository.order(WORK_ORDER_ID)
+    assert order is not None
+    assert sorted(order.open) == [("arrival", "running"), ("repair", "running")]
+    assert not await consume(service, Topic.WORKORDERS_EVENTS, assigned, now=clock.now)
+    assert len(store.outbox) == 2
+
+    # A cancellation stops every open cycle without its milestone, once.
+    cancelled_at = assigned_at + timedelta(minutes=10)
+    clock.now = cancelled_at
+    cancelled = sla_step(
+        WorkOrderCancelled, cancelled_at, "cancelled", "assigned", 4, reason="duplicate order"
+    )
+    assert await consume(service, Topic.WORKORDERS_EVENTS, cancelled, now=clock.now)
+    stops = [payload for _, _, payload in outgoing(store)[2:]]
+    assert all(isinstance(stop, SlaStopped) for stop in stops)
+    assert sorted(stop.milestone for stop in stops if isinstance(stop, SlaStopped)) == [
+        Milestone.ARRIVAL,
+        Milestone.REPAIR,
+    ]
+    assert {stop.reason for stop in stops if isinstance(stop, SlaStopped)} == {"duplicate order"}
+    order = repository.order(WORK_ORDER_ID)
+    assert order is not None
+    assert order.open == ()
+    clock.now = NOON + timedelta(days=5)
+    await service.engine.settle_due([WORK_ORDER_ID])
+    assert len(store.outbox) == 4
 
 
 # -- notifications --------------------------------------------------------------------------------

@@ -556,7 +556,7 @@ def test_partners_reach_each_grpc_service_through_one_route() -> None:
     ports = {
         ref["name"]: ref["port"] for rule in route["spec"]["rules"] for ref in rule["backendRefs"]
     }
-    assert ports == {"fixloop-orders": 50051, "fixloop-contractors": 50052}
+    assert ports == {"fixloop-orders": 50051, "fixloop-contractors": 50052, "fixloop-sla": 50053}
     (gateway,) = [d for d in docs if d["kind"] == "Gateway"]
     assert route["spec"]["parentRefs"][0]["name"] == gateway["metadata"]["name"]
 

@@ -17,6 +17,8 @@ class DevPorts:
     """The orders service's gRPC API (fixloop.v1.WorkOrdersService, ContractorJobsService)."""
     contractors_grpc: int = 50052
     """The contractors service's gRPC API (fixloop.v1.DispatchService)."""
+    sla_grpc: int = 50053
+    """The sla service's gRPC API (fixloop.v1.SlaService)."""
     stores: dict[str, int] = field(
         default_factory=lambda: {
             "orders": 27101,

@@ -215,6 +215,8 @@ class EventEnvelope:
 class Event(Generic[P]):
     envelope: EventEnvelope
     payload: P
+    partition: int | None = None
+    """The Kafka partition the event was consumed from (None when it did not come from Kafka)."""
 
 
 def binary_headers(envelope: EventEnvelope) -> dict[str, str]:

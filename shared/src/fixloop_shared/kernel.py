@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 from aiokafka import ConsumerRebalanceListener
@@ -121,6 +121,18 @@ Preload = Callable[[Sequence[Event[Any]], UnitOfWork], Awaitable[object]]
 EventCheck = Callable[[Event[Any]], None]
 
 
+class PartitionOwnership(Protocol):
+    """What a consumer keeps per partition it owns (e.g. timers), told of each rebalance.
+
+    ``partitions_revoked`` is awaited before the partitions go to another member: work on them
+    must be finished or dropped when it returns. Partitions are ``(topic, partition)`` pairs.
+    """
+
+    async def partitions_assigned(self, partitions: frozenset[tuple[str, int]]) -> None: ...
+
+    async def partitions_revoked(self, partitions: frozenset[tuple[str, int]]) -> None: ...
+
+
 @dataclass(frozen=True)
 class EventConsumer:
     """One consumer of a service: its topics and what it does with each event type.
@@ -143,6 +155,8 @@ class EventConsumer:
     checks: Sequence[EventCheck] = ()
     preload: Preload | None = None
     """Run once per batch, before its handlers, in the same unit of work."""
+    ownership: PartitionOwnership | None = None
+    """Told which partitions this pod's member of the group owns, as the group rebalances."""
 
     def scope_of(self, envelope: EventEnvelope, service: str) -> str:
         return self.claim_scope(envelope) if self.claim_scope is not None else service
@@ -225,6 +239,9 @@ class EventProcessor:
         if handler is None:
             self._count(1, "skipped")
             return None
+        partition = getattr(record, "partition", None)
+        if isinstance(partition, int):
+            event = replace(event, partition=partition)
         scope = self.consumer.scope_of(event.envelope, self.service)
         return _Work(record, event, handler, scope)
 
@@ -439,7 +456,7 @@ def subscribe_consumer(
         await processor.process(records if isinstance(records, tuple) else (records,))
 
     consume.__name__ = f"{units.service}_{consumer.name}".replace("-", "_")
-    rewind = RewindAfterLoss(bus)
+    rewind = RewindAfterLoss(bus, ownership=consumer.ownership)
     subscriber = bus.broker.subscriber(
         *consumer.topics,
         group_id=consumer.group(units.service),
@@ -466,22 +483,30 @@ beginning (the group rejoins within this)."""
 
 
 class RewindAfterLoss(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Partitions assigned soon after the broker lost its topics are read from the beginning.
+    """Tells the consumer's :class:`PartitionOwnership` of each rebalance, and reads partitions
+    assigned soon after the broker lost its topics from the beginning.
 
     The group's offsets on the new broker may have been committed by batches read from the old
     logs (positions there); kept, they would skip the first records of the new ones. Records read
     again are absorbed by the idempotent consumers.
     """
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, *, ownership: PartitionOwnership | None = None) -> None:
         self.bus = bus
+        self.ownership = ownership
         self.subscriber: Any = None
         self._rewound_for: float | None = None
 
-    async def on_partitions_revoked(self, revoked: Any) -> None:  # noqa: ARG002 - nothing to do
-        return None
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        if self.ownership is not None:
+            await self.ownership.partitions_revoked(_pairs(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._rewind(assigned)
+        if self.ownership is not None:
+            await self.ownership.partitions_assigned(_pairs(assigned))
+
+    def _rewind(self, assigned: Any) -> None:
         lost_at = self.bus.topics_lost_at
         if lost_at is None or lost_at == self._rewound_for or not assigned:
             return
@@ -501,6 +526,10 @@ class RewindAfterLoss(ConsumerRebalanceListener):  # type: ignore[misc]
         )
 
 
+def _pairs(partitions: Any) -> frozenset[tuple[str, int]]:
+    return frozenset((tp.topic, tp.partition) for tp in partitions or ())
+
+
 async def _raw_records(message: Any) -> Any:
     # Decoding is the kernel's (decode_event), record by record.
     return message.body
@@ -510,6 +539,7 @@ __all__ = [
     "EventConsumer",
     "EventProcessor",
     "Handler",
+    "PartitionOwnership",
     "UnitOfWork",
     "UnitsOfWork",
     "apply_event",

@@ -69,7 +69,24 @@ class ChecklistOutcome(StrEnum):
 
 
 class Milestone(StrEnum):
+    """What an SLA clock times (one clock per milestone per work order, in cycles)."""
+
     DISPATCH_CONFIRMATION = "dispatch_confirmation"
+    """From receipt until a contractor has taken the order."""
+    ARRIVAL = "arrival"
+    """From assignment until the contractor is on site."""
+    PARTS_FULFILMENT = "parts_fulfilment"
+    """While the work waits for parts: until they are there."""
+    REPAIR = "repair"
+    """From receipt until the work is completed."""
+    PROGRESS_UPDATE = "progress_update"
+    """Recurring while work is under way: until the next progress report."""
+    EXCEPTION_RESPONSE = "exception_response"
+    """From a reported exception (a delay, rejected work) until the desk answers it."""
+    EXCEPTION_ACTION = "exception_action"
+    """From a reported exception until the job moves again."""
+    REQUESTER_QUESTION = "requester_question"
+    """From a requester's comment until the desk or the contractor replies."""
 
 
 class Channel(StrEnum):

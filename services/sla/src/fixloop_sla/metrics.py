@@ -1,91 +1,123 @@
-"""Prometheus metrics of the sla service (served on /metrics from the service's registry)."""
+"""Prometheus metrics of the sla service (served on /metrics from the service's registry).
+
+The clock gauges are kept incrementally: a pod reads the per-partition counts of the partitions
+it takes over (one query) and moves them by what each committed settlement changed; nothing ever
+counts the clocks in the store.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import Counter as Tally
+from collections.abc import Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from fixloop_shared.contracts import Milestone
-from fixloop_sla.domain import SignalKind, Transition
+from fixloop_shared.vocabulary import Milestone
+from fixloop_sla.app.engine import SavedOrder
+from fixloop_sla.domain import SignalKind
 
-_DELAY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 3600.0, float("inf"))
-
-
-@dataclass(frozen=True)
-class ClockCounts:
-    """How many clocks of one milestone are in each condition the dashboards show."""
-
-    milestone: Milestone
-    running: int
-    warned: int
-    breached: int
+_LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 3600.0, float("inf"))
+CONDITIONS = ("running", "paused", "breached")
 
 
 class SlaMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.clocks_running = Gauge(
-            "fixloop_sla_clocks_running",
-            "Clocks running: milestone not reached and deadline not passed",
-            ["milestone"],
+        self.clocks = Gauge(
+            "fixloop_sla_clocks",
+            "Open clock cycles of the partitions this pod owns, by condition (running, paused, "
+            "breached and still open)",
+            ["milestone", "condition"],
             registry=registry,
         )
-        self.clocks_warned = Gauge(
-            "fixloop_sla_clocks_warned",
-            "Running clocks whose warning went out (orders at risk)",
+        self.started = Counter(
+            "fixloop_sla_clocks_started",
+            "Clock cycles started",
             ["milestone"],
             registry=registry,
-        )
-        self.clocks_breached = Gauge(
-            "fixloop_sla_clocks_breached",
-            "Breached clocks whose milestone is still not reached",
-            ["milestone"],
-            registry=registry,
-        )
-        self.clocks_started = Counter(
-            "fixloop_sla_clocks_started", "Clocks started", ["milestone"], registry=registry
         )
         self.signals = Counter(
             "fixloop_sla_signals",
-            "SLA warnings, breaches, met milestones and clocks stopped (cancelled) emitted",
+            "SLA announcements: warnings, breaches, escalations, met, stopped, recomputed, "
+            "retracted breaches, at risk",
             ["milestone", "kind", "late"],
             registry=registry,
         )
-        self.fire_delay = Histogram(
-            "fixloop_sla_fire_delay_seconds",
-            "How long after its moment a warning or breach was fired",
-            ["kind"],
-            buckets=_DELAY_BUCKETS,
+        self.fire_lag = Histogram(
+            "fixloop_sla_fire_lag_seconds",
+            "How long after its moment a due order was taken up by its timer",
+            buckets=_LAG_BUCKETS,
             registry=registry,
         )
-        # Every series exists from the start, so dashboards and alerts see zeros, not gaps.
+        self.scheduled = Gauge(
+            "fixloop_sla_timers_scheduled",
+            "Orders with a timer in memory (due within the horizon)",
+            registry=registry,
+        )
+        self.partitions = Gauge(
+            "fixloop_sla_partitions_owned",
+            "Partitions whose clocks this pod owns",
+            registry=registry,
+        )
+        self._by_partition: dict[int | None, Tally[str]] = {}
         for milestone in Milestone:
-            self.clocks_started.labels(milestone.value)
+            self.started.labels(milestone.value)
+            for condition in CONDITIONS:
+                self.clocks.labels(milestone.value, condition).set(0)
             for kind in SignalKind:
                 for late in ("true", "false"):
                     self.signals.labels(milestone.value, kind.value, late)
 
-    def clock_started(self, milestone: Milestone) -> None:
-        self.clocks_started.labels(milestone.value).inc()
+    # -- the engine's observer --------------------------------------------------------------
 
-    def transition_committed(self, transition: Transition) -> None:
-        clock = transition.after
-        for signal in transition.signals:
-            late = "true" if signal.late else "false"
-            self.signals.labels(clock.milestone.value, signal.kind.value, late).inc()
-            if signal.kind is SignalKind.WARNING:
-                moment = clock.warn_at
-            elif signal.kind is SignalKind.BREACH:
-                moment = clock.due_at
-            else:
+    def settled(self, saved: Sequence[SavedOrder]) -> None:
+        changed: set[str] = set()
+        for item in saved:
+            known = item.before.known if item.before is not None else {}
+            for key in item.settlement.record.known.keys() - known.keys():
+                self.started.labels(key.partition("/")[0]).inc()
+            for signal in item.settlement.signals:
+                late = "true" if signal.late else "false"
+                self.signals.labels(signal.cycle.clock.value, signal.kind.value, late).inc()
+            after = Tally(f"{c}__{s}" for c, s in item.settlement.record.open)
+            before = Tally(f"{c}__{s}" for c, s in (item.before.open if item.before else ()))
+            if after == before:
                 continue
-            delay = (signal.fired_at - moment).total_seconds()
-            self.fire_delay.labels(signal.kind.value).observe(max(0.0, delay))
+            tally = self._by_partition.setdefault(item.partition, Tally())
+            tally.update(after)
+            tally.subtract(before)
+            changed.update(after)
+            changed.update(before)
+        self._refresh(changed)
 
-    def set_counts(self, counts: Iterable[ClockCounts]) -> None:
-        for count in counts:
-            label = count.milestone.value
-            self.clocks_running.labels(label).set(count.running)
-            self.clocks_warned.labels(label).set(count.warned)
-            self.clocks_breached.labels(label).set(count.breached)
+    # -- the timers' observer ---------------------------------------------------------------
+
+    def fired(self, lags_seconds: Sequence[float]) -> None:
+        for lag in lags_seconds:
+            self.fire_lag.observe(max(0.0, lag))
+
+    def ownership(self, scheduled: int, partitions: int) -> None:
+        self.scheduled.set(scheduled)
+        self.partitions.set(partitions)
+
+    def partitions_loaded(self, gauges: Mapping[int, Mapping[str, int]]) -> None:
+        changed: set[str] = set()
+        for partition, counts in gauges.items():
+            previous = self._by_partition.get(partition, Tally())
+            self._by_partition[partition] = Tally(dict(counts))
+            changed.update(previous)
+            changed.update(counts)
+        self._refresh(changed)
+
+    def partitions_dropped(self, partitions: Iterable[int]) -> None:
+        changed: set[str] = set()
+        for partition in partitions:
+            changed.update(self._by_partition.pop(partition, Tally()))
+        self._refresh(changed)
+
+    def _refresh(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            clock, _, condition = key.partition("__")
+            if condition not in CONDITIONS:
+                continue
+            total = sum(tally.get(key, 0) for tally in self._by_partition.values())
+            self.clocks.labels(clock, condition).set(max(0, total))

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from fixloop_shared.contracts import Milestone
 from fixloop_shared.default_ports import DEV_PORTS
-from fixloop_shared.settings import ServiceSettings
-from fixloop_sla.domain import ClockPolicy, SlaPolicy
+from fixloop_shared.grpc_edge.rate_limit import RateLimitSetting
+from fixloop_shared.grpc_edge.settings import (
+    GrpcApiSettings,
+    grpc_port_field,
+    grpc_rate_limit_field,
+)
 
-_YEAR_SECONDS = 366 * 24 * 3600
 
+class SlaSettings(GrpcApiSettings):
+    """Defaults fit the embedded stack that ``make run`` starts.
 
-class SlaSettings(ServiceSettings):
+    The SLA figures themselves (targets, calendars, thresholds) are a policy in the service's
+    store (``fixloop sla policy import FILE``); the standard policy applies until one is imported.
+    The operators' gRPC API (``fixloop.v1.SlaService``) takes the edge's settings
+    (``FIXLOOP_SLA_GRPC_*``, callers in ``FIXLOOP_SLA_PRINCIPALS``).
+    """
+
     model_config = SettingsConfigDict(
         env_prefix="FIXLOOP_SLA_", extra="ignore", populate_by_name=True
     )
@@ -24,62 +32,44 @@ class SlaSettings(ServiceSettings):
     database: str = "fixloop_sla"
     mongodb_uri: str = DEV_PORTS.mongodb_uri("sla")
     health_port: int = Field(default=DEV_PORTS.health["sla"], ge=0, le=65535)
+    grpc_port: int = grpc_port_field(
+        DEV_PORTS.sla_grpc, "Port of the operators' SLA gRPC API (fixloop.v1.SlaService)."
+    )
+    grpc_rate_limit: RateLimitSetting = grpc_rate_limit_field("20/second;600/minute")
 
-    dispatch_target_seconds: int = Field(
-        default=7200,
-        ge=1,
-        le=_YEAR_SECONDS,
-        description="How long after a work order is received a contractor must have accepted it",
-    )
-    dispatch_warning_before_seconds: int = Field(
-        default=3600,
-        ge=1,
-        le=_YEAR_SECONDS,
-        description="How long before the dispatch deadline the warning goes out",
-    )
-    scheduler_poll_seconds: float = Field(
-        default=0.5, gt=0, le=60, description="How often the scheduler looks for due clocks"
-    )
-    scheduler_batch_size: int = Field(
-        default=200, ge=1, le=10_000, description="Due clocks fired per store query"
-    )
-    scheduler_lease_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        le=3600,
-        description="How long a pod holds the due clocks it claimed; a dead pod's clocks are "
-        "fired by another pod after this",
-    )
     late_after_seconds: float = Field(
         default=5.0,
         ge=0,
         le=86_400,
-        description="A warning or breach firing later than this after its moment is flagged late",
+        description="A warning, breach or escalation firing later than this after its moment is "
+        "flagged late",
     )
-    metrics_refresh_seconds: float = Field(
-        default=5.0, gt=0, le=3600, description="How often the clock gauges are recounted"
+    timer_batch_size: int = Field(
+        default=2_000,
+        ge=1,
+        le=50_000,
+        description="Due orders settled per store transaction when many clocks fire at once",
     )
-
-    @model_validator(mode="after")
-    def _warning_before_deadline(self) -> Self:
-        if self.dispatch_warning_before_seconds >= self.dispatch_target_seconds:
-            msg = (
-                "dispatch_warning_before_seconds must be less than dispatch_target_seconds "
-                f"({self.dispatch_warning_before_seconds} >= {self.dispatch_target_seconds})"
-            )
-            raise ValueError(msg)
-        return self
-
-    def sla_policy(self) -> SlaPolicy:
-        return SlaPolicy.of(
-            [
-                ClockPolicy.of_seconds(
-                    Milestone.DISPATCH_CONFIRMATION,
-                    target_seconds=self.dispatch_target_seconds,
-                    warning_before_seconds=self.dispatch_warning_before_seconds,
-                )
-            ]
-        )
+    timer_horizon_seconds: float = Field(
+        default=7_200,
+        gt=0,
+        le=30 * 86_400,
+        description="How far ahead due clocks are held in memory; later ones are read from the "
+        "store as their time comes nearer",
+    )
+    timer_cache_orders: int = Field(
+        default=50_000,
+        ge=0,
+        le=5_000_000,
+        description="Orders whose clocks are kept in memory between events (the most recently "
+        "used); others are read from the store when they are due",
+    )
+    policy_refresh_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How often a newly imported policy is looked for",
+    )
 
     @property
     def late_after(self) -> timedelta:

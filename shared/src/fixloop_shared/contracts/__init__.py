@@ -91,9 +91,13 @@ from fixloop_shared.contracts.registry import (
 )
 from fixloop_shared.contracts.sla import (
     Milestone,
+    SlaAtRisk,
     SlaBreached,
+    SlaBreachRetracted,
     SlaClockFacts,
+    SlaEscalated,
     SlaMet,
+    SlaRecomputed,
     SlaStopped,
     SlaWarning,
 )
@@ -162,9 +166,13 @@ __all__ = [
     "ScorecardMeasures",
     "ScorecardSamples",
     "Site",
+    "SlaAtRisk",
+    "SlaBreachRetracted",
     "SlaBreached",
     "SlaClockFacts",
+    "SlaEscalated",
     "SlaMet",
+    "SlaRecomputed",
     "SlaStopped",
     "SlaWarning",
     "TooFastCompletionEvidence",

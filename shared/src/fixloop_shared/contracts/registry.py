@@ -26,7 +26,16 @@ from fixloop_shared.contracts.parts import (
     PartsReleased,
     PartsReserved,
 )
-from fixloop_shared.contracts.sla import SlaBreached, SlaMet, SlaStopped, SlaWarning
+from fixloop_shared.contracts.sla import (
+    SlaAtRisk,
+    SlaBreached,
+    SlaBreachRetracted,
+    SlaEscalated,
+    SlaMet,
+    SlaRecomputed,
+    SlaStopped,
+    SlaWarning,
+)
 from fixloop_shared.contracts.workorders import WorkOrderReceived, WorkOrderSubmitted
 from fixloop_shared.topics import Topic
 
@@ -59,6 +68,10 @@ _ALL: tuple[type[EventPayload], ...] = (
     SlaBreached,
     SlaMet,
     SlaStopped,
+    SlaEscalated,
+    SlaRecomputed,
+    SlaBreachRetracted,
+    SlaAtRisk,
     NotificationSent,
     NotificationFailed,
 )
@@ -83,7 +96,16 @@ EVENTS_ON_TOPIC: dict[Topic, tuple[type[EventPayload], ...]] = {
         QualityAlertRaised,
     ),
     Topic.PARTS_EVENTS: (PartsReserved, PartsBackordered, PartsReleased, PartsConsumed),
-    Topic.SLA_EVENTS: (SlaWarning, SlaBreached, SlaMet, SlaStopped),
+    Topic.SLA_EVENTS: (
+        SlaWarning,
+        SlaBreached,
+        SlaEscalated,
+        SlaMet,
+        SlaStopped,
+        SlaRecomputed,
+        SlaBreachRetracted,
+        SlaAtRisk,
+    ),
     Topic.NOTIFICATIONS_EVENTS: (NotificationSent, NotificationFailed),
 }
 """The event types each topic carries (an events topic: those of its owning service). No feed

@@ -91,7 +91,8 @@ LOCAL_OPERATORS: tuple[LocalPrincipal, ...] = tuple(
     p for p in LOCAL_PRINCIPALS if p.kind is PrincipalKind.OPERATOR
 )
 """The operator of each dev tenant: the principals of the contractors service's dispatch API
-(``FIXLOOP_CONTRACTORS_PRINCIPALS``; ``dev-key-ops-acme``, ``dev-key-ops-globex``)."""
+(``FIXLOOP_CONTRACTORS_PRINCIPALS``) and of the sla service's SLA API
+(``FIXLOOP_SLA_PRINCIPALS``); ``dev-key-ops-acme``, ``dev-key-ops-globex``."""
 
 LOCAL_API_KEYS: dict[str, str] = {p.key: p.id for p in LOCAL_PRINCIPALS}
 """Dev key -> the principal it authenticates as, on the embedded stack."""
@@ -320,6 +321,8 @@ class StackPorts:
     health: dict[str, int]
     contractors_grpc: int = 0
     """The contractors service's gRPC API (0: any free port)."""
+    sla_grpc: int = 0
+    """The sla service's gRPC API (0: any free port)."""
 
     @classmethod
     def fixed(cls) -> StackPorts:
@@ -330,6 +333,7 @@ class StackPorts:
             stores=dict(DEV_PORTS.stores),
             health=dict(DEV_PORTS.health),
             contractors_grpc=DEV_PORTS.contractors_grpc,
+            sla_grpc=DEV_PORTS.sla_grpc,
         )
 
     @classmethod
@@ -341,6 +345,7 @@ class StackPorts:
             stores={s: free_port() for s in SERVICES},
             health={s: free_port() for s in SERVICES},
             contractors_grpc=free_port(),
+            sla_grpc=free_port(),
         )
 
 
@@ -369,6 +374,11 @@ class LocalPlatform:
     def dispatch_grpc_target(self) -> str:
         """The contractors service's gRPC API (fixloop.v1.DispatchService)."""
         return f"127.0.0.1:{self.ports.contractors_grpc}"
+
+    @property
+    def sla_grpc_target(self) -> str:
+        """The sla service's gRPC API (fixloop.v1.SlaService)."""
+        return f"127.0.0.1:{self.ports.sla_grpc}"
 
     def mongodb_uri(self, service: str) -> str:
         return f"mongodb://127.0.0.1:{self.ports.stores[service]}/?directConnection=true"
@@ -533,6 +543,10 @@ class LocalPlatform:
             env[f"{prefix}GRPC_HOST"] = "127.0.0.1"
             env[f"{prefix}GRPC_PORT"] = str(self.ports.contractors_grpc)
             env[f"{prefix}PRINCIPALS"] = _json([p.spec().entry() for p in LOCAL_OPERATORS])
+        if service == "sla":
+            env[f"{prefix}GRPC_HOST"] = "127.0.0.1"
+            env[f"{prefix}GRPC_PORT"] = str(self.ports.sla_grpc)
+            env[f"{prefix}PRINCIPALS"] = _json([p.spec().entry() for p in LOCAL_OPERATORS])
         if service == "notifications":
             env[f"{prefix}SMTP_HOST"] = "127.0.0.1"
             env[f"{prefix}SMTP_PORT"] = str(self.ports.smtp)
@@ -648,6 +662,12 @@ def _print_summary(platform: LocalPlatform, services: Iterable[str] = SERVICES) 
         table.add_row(
             "operator API: fixloop.v1.DispatchService (contractors)",
             platform.dispatch_grpc_target,
+            "keys: dev-key-ops-acme, dev-key-ops-globex (operators)",
+        )
+    if "sla" in services:
+        table.add_row(
+            "operator API: fixloop.v1.SlaService (sla)",
+            platform.sla_grpc_target,
             "keys: dev-key-ops-acme, dev-key-ops-globex (operators)",
         )
     console.print(table)

@@ -1,25 +1,20 @@
-"""Milestone clocks in memory, on :class:`fixloop_shared.memory.MemoryStore`.
+"""Orders' clocks in memory, on :class:`fixloop_shared.memory.MemoryStore`.
 
-The same promises as the MongoDB repository: one clock per id, a save only if the stored clock is
-still at the version it was loaded at (else
-:class:`~fixloop_sla.app.clocks.ConcurrentClockChangeError`), stops that arrived before their
-clock kept by clock id. Due clocks are found in the committed state
-(:meth:`MemoryClockRepository.due`), so :meth:`~fixloop_sla.app.clocks.SlaClocks.fire_due` fires
-them without the due-work scheduler.
+The same documents and promises as the MongoDB repository (a save only at the version read,
+closed cycles' records, gauges), for tests of the use cases without a store. Due orders are found
+in the committed state (:meth:`MemoryOrderClocksRepository.due`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
 
-from fixloop_shared.contracts import Milestone
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.memory import MemoryState, MemoryStore, MemoryUnitOfWork
-from fixloop_sla.adapters.mongo import CLOCK_STOPS, CLOCKS
-from fixloop_sla.app.clocks import ConcurrentClockChangeError
-from fixloop_sla.domain import ClockState, ClockStop, MilestoneClock, Transition
-from fixloop_sla.metrics import ClockCounts
+from fixloop_sla.adapters.mongo import CYCLES, GAUGES, ORDERS, gauge_deltas, gauge_id
+from fixloop_sla.adapters.records import cycle_record, cycle_record_id, order_document, order_of
+from fixloop_sla.app.engine import ConcurrentOrderChangeError, SavedOrder
+from fixloop_sla.domain import OrderClocks
 
 
 def _session(uow: UnitOfWork) -> MemoryState:
@@ -29,81 +24,64 @@ def _session(uow: UnitOfWork) -> MemoryState:
     return uow.session
 
 
-class MemoryClockRepository:
-    """The :class:`~fixloop_sla.app.clocks.ClockRepository` in memory."""
-
+class MemoryOrderClocksRepository:
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
 
-    async def load(self, uow: UnitOfWork, clock_ids: Sequence[str]) -> None:
-        """Nothing to read ahead in memory."""
+    async def load(self, uow: UnitOfWork, work_order_ids: Sequence[str]) -> dict[str, OrderClocks]:
+        orders = _session(uow).collection(ORDERS)
+        return {i: order_of(orders[i]) for i in work_order_ids if i in orders}
 
-    async def get(self, uow: UnitOfWork, clock_id: str) -> MilestoneClock | None:
-        doc = _session(uow).collection(CLOCKS).get(clock_id)
-        return None if doc is None else doc["clock"]
+    async def save(self, uow: UnitOfWork, saved: Sequence[SavedOrder]) -> None:
+        state = _session(uow)
+        orders = state.collection(ORDERS)
+        for item in saved:
+            read_at = item.settlement.record.version
+            stored = orders.get(item.work_order_id)
+            if (stored is None) != (read_at == 0) or (
+                stored is not None and stored["version"] != read_at
+            ):
+                msg = f"order {item.work_order_id}'s clocks changed since version {read_at}"
+                raise ConcurrentOrderChangeError(msg)
+            orders[item.work_order_id] = order_document(item.settlement, version=read_at + 1)
+            cycles = state.collection(CYCLES)
+            for cycle in item.settlement.closed:
+                key = cycle_record_id(item.work_order_id, cycle)
+                revision = int(cycles.get(key, {}).get("revision", 0)) + 1
+                cycles[key] = {
+                    "_id": key,
+                    **cycle_record(item.settlement.record, cycle),
+                    "revision": revision,
+                }
+        gauges = state.collection(GAUGES)
+        for key, delta in gauge_deltas(saved).items():
+            doc = gauges.setdefault(key, {"_id": key})
+            for name, n in delta.items():
+                doc[name] = int(doc.get(name, 0)) + n
 
-    async def add(self, uow: UnitOfWork, clock: MilestoneClock) -> None:
-        clocks = _session(uow).collection(CLOCKS)
-        if clock.clock_id in clocks:
-            msg = f"clock {clock.clock_id} was started concurrently"
-            raise ConcurrentClockChangeError(msg)
-        clocks[clock.clock_id] = {"clock": clock}
-
-    async def update(self, uow: UnitOfWork, transition: Transition) -> None:
-        before = transition.before
-        clocks = _session(uow).collection(CLOCKS)
-        stored = clocks.get(before.clock_id)
-        if stored is None or stored["clock"].version != before.version:
-            msg = f"clock {before.clock_id} changed since version {before.version}"
-            raise ConcurrentClockChangeError(msg)
-        clocks[before.clock_id] = {"clock": transition.after}
-
-    async def get_stop(self, uow: UnitOfWork, clock_id: str) -> ClockStop | None:
-        doc = _session(uow).collection(CLOCK_STOPS).get(clock_id)
-        return None if doc is None else doc["stop"]
-
-    async def add_stop(self, uow: UnitOfWork, stop: ClockStop) -> None:
-        stops = _session(uow).collection(CLOCK_STOPS)
-        if stop.clock_id in stops:
-            msg = f"a stop for clock {stop.clock_id} was recorded concurrently"
-            raise ConcurrentClockChangeError(msg)
-        stops[stop.clock_id] = {"stop": stop}
-
-    async def due(self, now: datetime, limit: int) -> list[str]:
-        due = [
-            (at, clock.clock_id)
-            for clock in self.clocks()
-            if (at := clock.next_fire_at) is not None and at <= now
+    async def due(
+        self, partitions: Iterable[int], before_ms: int, since_ms: int | None = None
+    ) -> list[tuple[str, int, int]]:
+        wanted = set(partitions)
+        return [
+            (doc["_id"], int(doc["next_due_ms"]), int(doc["partition"] or 0))
+            for doc in self._store.state.collection(ORDERS).values()
+            if (since_ms or 0) <= int(doc["next_due_ms"]) < before_ms
+            and (doc["partition"] or 0) in wanted
         ]
-        return [clock_id for _, clock_id in sorted(due)[:limit]]
 
-    async def counts(self) -> list[ClockCounts]:
-        by_milestone: dict[Milestone, list[MilestoneClock]] = {m: [] for m in Milestone}
-        for clock in self.clocks():
-            by_milestone[clock.milestone].append(clock)
-        result: list[ClockCounts] = []
-        for milestone, mine in by_milestone.items():
-            running = [c for c in mine if c.state is ClockState.RUNNING]
-            result.append(
-                ClockCounts(
-                    milestone=milestone,
-                    running=len(running),
-                    warned=sum(1 for c in running if c.warned),
-                    breached=sum(
-                        1 for c in mine if c.state is ClockState.BREACHED and not c.is_stopped
-                    ),
-                )
-            )
-        return result
+    async def gauges(self, partitions: Iterable[int]) -> dict[int, Mapping[str, int]]:
+        gauges = self._store.state.collection(GAUGES)
+        return {
+            p: {k: v for k, v in gauges[gauge_id(p)].items() if k != "_id"}
+            for p in partitions
+            if gauge_id(p) in gauges
+        }
 
-    def clocks(self) -> list[MilestoneClock]:
-        """Every committed clock."""
-        return [doc["clock"] for doc in self._store.state.collection(CLOCKS).values()]
-
-    def clock(self, clock_id: str) -> MilestoneClock | None:
-        """One committed clock."""
-        doc = self._store.state.collection(CLOCKS).get(clock_id)
-        return None if doc is None else doc["clock"]
+    def order(self, work_order_id: str) -> OrderClocks | None:
+        """One committed order's clocks."""
+        doc = self._store.state.collection(ORDERS).get(work_order_id)
+        return None if doc is None else order_of(doc)
 
 
-__all__ = ["MemoryClockRepository"]
+__all__ = ["MemoryOrderClocksRepository"]

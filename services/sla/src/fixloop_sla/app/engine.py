@@ -1,0 +1,307 @@
+"""Use cases of the sla service: record an order's lifecycle facts and settle its clocks.
+
+Every consumed lifecycle event and every timer that comes due is one settlement of one order
+(:func:`fixloop_sla.domain.settle`): load the order's clocks, decide, save the order (conditional
+on the version it was read at) with its outgoing events in the outbox and its closed cycles'
+final records, all in one unit of work. A redelivered event, a second timer pass, another pod or
+a restart in between therefore never announces the same threshold twice.
+
+Due orders are settled in batches (one transaction for many orders), which is what keeps a burst
+of thousands of clocks due in the same second on time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from fixloop_shared.contracts import (
+    EventPayload,
+    SlaAtRisk,
+    SlaBreached,
+    SlaBreachRetracted,
+    SlaClockFacts,
+    SlaEscalated,
+    SlaMet,
+    SlaRecomputed,
+    SlaStopped,
+    SlaWarning,
+)
+from fixloop_shared.envelope import Event
+from fixloop_shared.errors import TransientError, UnauthorizedSource
+from fixloop_shared.kernel import UnitOfWork, UnitsOfWork
+from fixloop_shared.topics import Topic
+from fixloop_sla.domain import (
+    DEFAULT_LATE_AFTER,
+    ClockSignal,
+    CycleState,
+    OrderClocks,
+    OrderFact,
+    OrderProfile,
+    PolicyBook,
+    Settlement,
+    SignalKind,
+    record_fact,
+    settle,
+)
+from fixloop_sla.domain.cycles import clock_id_for
+
+log = logging.getLogger(__name__)
+
+
+class ConcurrentOrderChangeError(TransientError):
+    """The order's clocks changed between load and save; read them again and decide again."""
+
+
+class ForeignTenant(UnauthorizedSource):
+    """An event about a work order of another tenant: never applied, dead-lettered."""
+
+
+@dataclass(frozen=True)
+class SavedOrder:
+    """An order's clocks as saved: where its timer goes, and how its open cycles changed."""
+
+    work_order_id: str
+    partition: int | None
+    next_due: datetime | None
+    before: OrderClocks | None
+    settlement: Settlement
+
+
+class OrderClocksRepository(Protocol):
+    """Where orders' clocks live; reads and writes inside a unit of work use its session."""
+
+    async def load(self, uow: UnitOfWork, work_order_ids: Sequence[str]) -> dict[str, OrderClocks]:
+        """The stored clocks of these orders (absent ones left out), read in few round trips."""
+
+    async def save(self, uow: UnitOfWork, saved: Sequence[SavedOrder]) -> None:
+        """Write each settled order if it is still at the version it was read at (else raise
+        :class:`ConcurrentOrderChangeError`), with its closed cycles' final records."""
+
+
+class PolicySource(Protocol):
+    def book(self) -> PolicyBook: ...
+
+
+class TimerSchedule(Protocol):
+    def schedule(self, work_order_id: str, partition: int | None, due: datetime | None) -> None:
+        """Look at the order again at ``due`` (None: nothing pending), if this pod owns it."""
+
+
+class SlaObserver(Protocol):
+    def settled(self, saved: Sequence[SavedOrder]) -> None:
+        """Committed: count the announcements and move the gauges."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SlaEngine:
+    def __init__(
+        self,
+        *,
+        units: UnitsOfWork,
+        repository: OrderClocksRepository,
+        policies: PolicySource,
+        timers: TimerSchedule,
+        observer: SlaObserver,
+        late_after: timedelta = DEFAULT_LATE_AFTER,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._units = units
+        self._repo = repository
+        self._policies = policies
+        self._timers = timers
+        self._observer = observer
+        self._late_after = late_after
+        self._now = now
+        self._memo_key = object()
+
+    # -- consumed events --------------------------------------------------------------------
+
+    async def preload(self, events: Sequence[Event[EventPayload]], uow: UnitOfWork) -> None:
+        """Read the orders a batch of events is about, in one go."""
+        ids = sorted({order for event in events if (order := _work_order_of(event)) is not None})
+        if ids:
+            self._memo(uow).update(await self._repo.load(uow, ids))
+
+    async def record(
+        self,
+        event: Event[Any],
+        uow: UnitOfWork,
+        fact: OrderFact | None,
+        *,
+        work_order_id: str,
+        profile: OrderProfile | None = None,
+        contractor_id: str | None = None,
+    ) -> Settlement | None:
+        """Record one lifecycle fact of an order (``profile`` with its receipt) and settle."""
+        envelope = event.envelope
+        memo = self._memo(uow)
+        if work_order_id not in memo:
+            memo.update(await self._repo.load(uow, [work_order_id]))
+        before = memo.get(work_order_id)
+        if before is not None and before.tenant != envelope.tenant:
+            msg = f"work order {work_order_id} belongs to another tenant"
+            raise ForeignTenant(msg)
+        record = before or OrderClocks(
+            work_order_id=work_order_id,
+            tenant=envelope.tenant,
+            correlation_id=envelope.correlationid,
+        )
+        if profile is not None and record.profile is None:
+            record = replace(record, profile=profile)
+        if contractor_id is not None:
+            record = replace(record, contractor_id=contractor_id)
+        if event.partition is not None:
+            record = replace(record, partition=event.partition)
+        now = self._now()
+        book = self._policies.book()
+        replayed = False
+        if fact is not None:
+            recorded = record_fact(
+                record, fact, now=now, allowed_lateness=book.active.allowed_lateness
+            )
+            if recorded.too_late:
+                log.warning(
+                    "an event older than the allowed lateness no longer moves the clocks",
+                    extra={"work_order_id": work_order_id, "event_id": fact.event_id},
+                )
+            record, replayed = recorded.record, recorded.replayed
+        settlement = settle(record, book, now, replayed=replayed, late_after=self._late_after)
+        saved = SavedOrder(work_order_id, record.partition, settlement.next_due, before, settlement)
+        await self._repo.save(uow, [saved])
+        memo[work_order_id] = replace(settlement.record, version=settlement.record.version + 1)
+        self._emit(uow, settlement)
+        uow.after_commit(lambda: self._committed([saved]))
+        return settlement
+
+    # -- timers -----------------------------------------------------------------------------
+
+    async def settle_due(self, work_order_ids: Sequence[str]) -> dict[str, datetime | None]:
+        """Settle these orders now, in one unit of work; returns each one's next due moment.
+
+        An order not found (gone, or another pod's) is left out. A concurrent change of one of
+        them fails the whole batch (:class:`ConcurrentOrderChangeError`): the caller retries.
+        """
+        book = self._policies.book()
+        async with self._units.transaction() as uow:
+            records = await self._repo.load(uow, list(work_order_ids))
+            now = self._now()
+            saved: list[SavedOrder] = []
+            for work_order_id, record in records.items():
+                settlement = settle(record, book, now, late_after=self._late_after)
+                saved.append(
+                    SavedOrder(
+                        work_order_id, record.partition, settlement.next_due, record, settlement
+                    )
+                )
+            changed = [s for s in saved if s.settlement.changed]
+            if changed:
+                await self._repo.save(uow, changed)
+                for item in changed:
+                    self._emit(uow, item.settlement)
+        self._committed(saved)
+        return {item.work_order_id: item.next_due for item in saved}
+
+    # -- outgoing ---------------------------------------------------------------------------
+
+    def _committed(self, saved: Sequence[SavedOrder]) -> None:
+        for item in saved:
+            self._timers.schedule(item.work_order_id, item.partition, item.next_due)
+        self._observer.settled(saved)
+
+    def _emit(self, uow: UnitOfWork, settlement: Settlement) -> None:
+        record = settlement.record
+        for signal in settlement.signals:
+            uow.emit(
+                sla_event(record.work_order_id, signal),
+                topic=Topic.SLA_EVENTS,
+                key=record.work_order_id,
+                tenant=record.tenant,
+                correlationid=record.correlation_id,
+            )
+
+    def _memo(self, uow: UnitOfWork) -> dict[str, OrderClocks]:
+        memo = uow.memo.setdefault(self._memo_key, {})
+        assert isinstance(memo, dict)  # noqa: S101 - only this engine writes its memo entry
+        return memo
+
+
+def _work_order_of(event: Event[EventPayload]) -> str | None:
+    work_order_id = getattr(event.payload, "work_order_id", None)
+    return work_order_id if isinstance(work_order_id, str) else None
+
+
+def sla_event(  # noqa: PLR0911 - one event type per kind of signal
+    work_order_id: str, signal: ClockSignal
+) -> EventPayload:
+    """The wire event of one signal about one cycle."""
+    cycle = signal.cycle
+    facts = SlaClockFacts(
+        work_order_id=work_order_id,
+        clock_id=clock_id_for(work_order_id, cycle.clock, cycle.number),
+        milestone=cycle.clock,
+        cycle=cycle.number,
+        started_at=cycle.started_at,
+        warn_at=signal.warn_at,
+        due_at=signal.deadline,
+        deadline_version=signal.deadline_version,
+        policy=cycle.policy_name,
+        policy_version=cycle.policy_version,
+    ).model_dump()
+    kind = signal.kind
+    if kind is SignalKind.WARNING:
+        return SlaWarning(**facts, fired_at=signal.fired_at, late=signal.late)
+    if kind is SignalKind.BREACH:
+        return SlaBreached(**facts, fired_at=signal.fired_at, late=signal.late)
+    if kind is SignalKind.ESCALATION:
+        return SlaEscalated(
+            **facts,
+            fired_at=signal.fired_at,
+            late=signal.late,
+            level=signal.level,
+            audience=signal.audience or "operator",
+            overdue_seconds=max(0.0, (signal.fired_at - signal.deadline).total_seconds()),
+        )
+    if kind is SignalKind.MET:
+        return SlaMet(**facts, stopped_at=signal.moment)
+    if kind is SignalKind.STOPPED:
+        return SlaStopped(**facts, stopped_at=signal.moment, reason=signal.reason[:500])
+    if kind is SignalKind.RECOMPUTED:
+        previous = signal.previous_state or CycleState.RUNNING
+        return SlaRecomputed(
+            **facts,
+            recomputed_at=signal.fired_at,
+            previous_due_at=signal.previous_deadline,
+            previous_outcome=previous.value,
+            outcome=cycle.state.value,
+            reason=signal.reason,
+        )
+    if kind is SignalKind.BREACH_RETRACTED:
+        return SlaBreachRetracted(
+            **facts, retracted_at=signal.fired_at, breached_at=signal.moment, reason=signal.reason
+        )
+    assert signal.predicted_at is not None  # noqa: S101 - an at-risk signal carries its ETA
+    return SlaAtRisk(
+        **facts,
+        fired_at=signal.fired_at,
+        predicted_at=signal.predicted_at,
+        predicted_lateness_seconds=(signal.predicted_at - signal.deadline).total_seconds(),
+        basis=signal.basis,
+    )
+
+
+__all__ = [
+    "ConcurrentOrderChangeError",
+    "ForeignTenant",
+    "OrderClocksRepository",
+    "SavedOrder",
+    "SlaEngine",
+    "sla_event",
+    "utc_now",
+]

@@ -33,7 +33,10 @@ from fixloop_shared.contracts import (
     Priority,
     Requester,
     Site,
+    SlaAtRisk,
     SlaBreached,
+    SlaBreachRetracted,
+    SlaEscalated,
     SlaWarning,
     UnfilledReason,
     WorkOrderReceived,
@@ -341,6 +344,47 @@ def test_sla_summaries_say_when_it_was_due() -> None:
     assert breached is not None
     assert breached.summary.startswith("SLA breached: dispatch confirmation was due 09:15 UTC")
     assert "reported late" in breached.summary
+
+    repair = {**clock, "milestone": Milestone.REPAIR, "cycle": 2}
+    escalated = timeline_fact(
+        SlaEscalated(
+            **repair,
+            fired_at=T0 + timedelta(hours=2),
+            level=1,
+            audience="account_manager",
+            overdue_seconds=3600,
+        )
+    )
+    at_risk = timeline_fact(
+        SlaAtRisk(
+            **repair,
+            fired_at=T0 + timedelta(minutes=10),
+            predicted_at=T0 + timedelta(hours=1, minutes=30),
+            predicted_lateness_seconds=1800,
+            basis="parts_eta",
+        )
+    )
+    retracted = timeline_fact(
+        SlaBreachRetracted(
+            **repair,
+            retracted_at=T0 + timedelta(hours=3),
+            breached_at=T0 + timedelta(hours=1),
+            reason="a late event shows the milestone was not missed",
+        )
+    )
+    assert escalated is not None
+    assert escalated.summary == (
+        "SLA escalated to account manager (level 1): repair was due 09:15 UTC"
+    )
+    assert (escalated.details["cycle"], escalated.details["level"]) == ("2", "1")
+    assert at_risk is not None
+    assert at_risk.summary == (
+        "SLA at risk: repair due 09:15 UTC is now expected 09:45 UTC"
+        " (30 min late, by the parts eta)"
+    )
+    assert retracted is not None
+    assert retracted.kind == "sla_breach_retracted"
+    assert retracted.details["breached_at"] == "2026-03-02T09:15:00Z"
 
 
 def test_notifications_about_an_order_are_recorded_others_are_not() -> None:

@@ -47,6 +47,7 @@ from fixloop_sla.domain import (
     Threshold,
     ThresholdKind,
     WorkingHours,
+    fire_plan,
     record_fact,
     settle,
     standard_policy,
@@ -1622,3 +1623,53 @@ def test_out_of_order_delivery_ends_in_the_clocks_of_in_order_delivery(
         breach = order.record.emitted.get(f"{cycle.key}/breach")
         said_breached = breach is not None and not breach.retracted
         assert said_breached == (cycle.breached_at is not None), cycle.key
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    walk=lifecycles(),
+    business=st.booleans(),
+    offsets=st.lists(st.integers(1, 3 * 24 * 60), min_size=1, max_size=8),
+)
+def test_firing_the_plan_says_what_settling_again_would(
+    walk: tuple[list[OrderFact], list[datetime]], business: bool, offsets: list[int]
+) -> None:
+    """Between two events, the timers fire the plan without folding the facts: the same
+    announcements, the same record, the same next moment as settling at each instant."""
+    facts, _ = walk
+    book = PolicyBook.of([make_policy(calendar=OFFICE if business else None)])
+    record = OrderClocks(work_order_id="wo-1", tenant="acme", correlation_id="c", profile=PROFILE)
+    last = facts[-1].occurred_at
+    for fact in facts:
+        recorded = record_fact(record, fact, now=last, allowed_lateness=timedelta(days=7))
+        record = settle(recorded.record, book, last, replayed=recorded.replayed).record
+    settled, planned = record, record
+    for moment in sorted({last + m * MINUTE for m in offsets}):
+        by_settle = settle(settled, book, moment)
+        by_plan = fire_plan(replace(planned, facts=()), moment)
+        assert sorted(map(_said_exactly, by_plan.signals)) == sorted(
+            map(_said_exactly, by_settle.signals)
+        )
+        assert by_plan.next_due == by_settle.next_due
+        assert by_plan.record.emitted == by_settle.record.emitted
+        assert by_plan.record.open == by_settle.record.open
+        assert by_plan.record.plan == by_settle.record.plan
+        settled, planned = by_settle.record, replace(by_plan.record, facts=settled.facts)
+
+
+def _said_exactly(signal: ClockSignal) -> tuple[object, ...]:
+    cycle = signal.cycle
+    return (
+        signal.moment,
+        cycle.clock,
+        cycle.number,
+        signal.kind,
+        cycle.state,
+        cycle.breached_at or signal.moment,
+        signal.deadline,
+        signal.deadline_version,
+        signal.warn_at,
+        signal.late,
+        signal.level,
+        signal.audience,
+    )

@@ -77,6 +77,9 @@ async def build_server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
+            # A port taken by another process is an error, never a port shared with it (gRPC's
+            # default SO_REUSEPORT would spread the callers over both servers).
+            ("grpc.so_reuseport", 0),
         ],
         maximum_concurrent_rpcs=max_concurrent_rpcs,
     )

@@ -338,14 +338,23 @@ class StackPorts:
 
     @classmethod
     def free(cls) -> StackPorts:
+        """Free ports, each different (the system may hand out a port it just gave)."""
+        taken: set[int] = set()
+
+        def port() -> int:
+            while (found := free_port()) in taken:
+                pass
+            taken.add(found)
+            return found
+
         return cls(
-            kafka=free_port(),
-            smtp=free_port(),
-            grpc=free_port(),
-            stores={s: free_port() for s in SERVICES},
-            health={s: free_port() for s in SERVICES},
-            contractors_grpc=free_port(),
-            sla_grpc=free_port(),
+            kafka=port(),
+            smtp=port(),
+            grpc=port(),
+            stores={s: port() for s in SERVICES},
+            health={s: port() for s in SERVICES},
+            contractors_grpc=port(),
+            sla_grpc=port(),
         )
 
 

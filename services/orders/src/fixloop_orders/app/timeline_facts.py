@@ -30,8 +30,13 @@ from fixloop_shared.contracts import (
     PartsConsumed,
     PartsReleased,
     PartsReserved,
+    SlaAtRisk,
     SlaBreached,
+    SlaBreachRetracted,
+    SlaClockFacts,
+    SlaEscalated,
     SlaMet,
+    SlaRecomputed,
     SlaStopped,
     SlaWarning,
 )
@@ -244,10 +249,11 @@ def _backordered(event: PartsBackordered) -> TimelineFact:
     )
 
 
-def _clock_details(event: SlaWarning | SlaBreached | SlaMet | SlaStopped) -> dict[str, str]:
+def _clock_details(event: SlaClockFacts) -> dict[str, str]:
     return {
         "clock_id": event.clock_id,
         "milestone": event.milestone.value,
+        "cycle": str(event.cycle),
         "started_at": _iso(event.started_at),
         "warn_at": _iso(event.warn_at),
         "due_at": _iso(event.due_at),
@@ -297,6 +303,68 @@ def _sla_stopped(event: SlaStopped) -> TimelineFact:
         at=event.stopped_at,
         summary=f"SLA clock stopped: {_milestone(event.milestone)} ({event.reason})",
         details={**_clock_details(event), "reason": event.reason},
+    )
+
+
+def _sla_escalated(event: SlaEscalated) -> TimelineFact:
+    due = utc_clock(event.due_at, reference=event.fired_at)
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="sla_escalated",
+        at=event.fired_at,
+        summary=f"SLA escalated to {event.audience.replace('_', ' ')} (level {event.level}): "
+        f"{_milestone(event.milestone)} was due {due}" + _late_note(event.late),
+        details={
+            **_clock_details(event),
+            "level": str(event.level),
+            "audience": event.audience,
+            "late": str(event.late).lower(),
+        },
+    )
+
+
+def _sla_at_risk(event: SlaAtRisk) -> TimelineFact:
+    due = utc_clock(event.due_at, reference=event.fired_at)
+    expected = utc_clock(event.predicted_at, reference=event.fired_at)
+    minutes = max(1, round(event.predicted_lateness_seconds / 60))
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="sla_at_risk",
+        at=event.fired_at,
+        summary=f"SLA at risk: {_milestone(event.milestone)} due {due} is now expected {expected}"
+        f" ({minutes} min late, by the {event.basis.replace('_', ' ')})",
+        details={
+            **_clock_details(event),
+            "predicted_at": _iso(event.predicted_at),
+            "predicted_lateness_seconds": str(event.predicted_lateness_seconds),
+            "basis": event.basis,
+        },
+    )
+
+
+def _sla_breach_retracted(event: SlaBreachRetracted) -> TimelineFact:
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="sla_breach_retracted",
+        at=event.retracted_at,
+        summary=f"SLA breach retracted: {_milestone(event.milestone)} ({event.reason})",
+        details={**_clock_details(event), "breached_at": _iso(event.breached_at)},
+    )
+
+
+def _sla_recomputed(event: SlaRecomputed) -> TimelineFact:
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="sla_recomputed",
+        at=event.recomputed_at,
+        summary=f"SLA recomputed: {_milestone(event.milestone)} {event.previous_outcome} → "
+        f"{event.outcome} ({event.reason})",
+        details={
+            **_clock_details(event),
+            "previous_due_at": _iso(event.previous_due_at) if event.previous_due_at else "",
+            "previous_outcome": event.previous_outcome,
+            "outcome": event.outcome,
+        },
     )
 
 
@@ -359,6 +427,10 @@ _DESCRIBERS: Mapping[type[EventPayload], Callable[[Any], TimelineFact | None]] =
     SlaBreached: _sla_breached,
     SlaMet: _sla_met,
     SlaStopped: _sla_stopped,
+    SlaEscalated: _sla_escalated,
+    SlaAtRisk: _sla_at_risk,
+    SlaBreachRetracted: _sla_breach_retracted,
+    SlaRecomputed: _sla_recomputed,
     NotificationSent: _sent,
     NotificationFailed: _failed,
 }

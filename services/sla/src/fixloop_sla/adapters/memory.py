@@ -7,11 +7,21 @@ in the committed state (:meth:`MemoryOrderClocksRepository.due`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.memory import MemoryState, MemoryStore, MemoryUnitOfWork
-from fixloop_sla.adapters.mongo import CYCLES, GAUGES, ORDERS, gauge_deltas, gauge_id
+from fixloop_sla.adapters.mongo import (
+    CYCLES,
+    GAUGES,
+    ORDERS,
+    WITHOUT_FACTS,
+    fired_update,
+    gauge_deltas,
+    gauge_id,
+    open_summaries,
+)
 from fixloop_sla.adapters.records import cycle_record, cycle_record_id, order_document, order_of
 from fixloop_sla.app.engine import ConcurrentOrderChangeError, SavedOrder
 from fixloop_sla.domain import OrderClocks
@@ -28,9 +38,20 @@ class MemoryOrderClocksRepository:
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
 
-    async def load(self, uow: UnitOfWork, work_order_ids: Sequence[str]) -> dict[str, OrderClocks]:
+    async def load(
+        self, uow: UnitOfWork, work_order_ids: Sequence[str], *, for_timers: bool = False
+    ) -> dict[str, OrderClocks]:
         orders = _session(uow).collection(ORDERS)
-        return {i: order_of(orders[i]) for i in work_order_ids if i in orders}
+        summaries = open_summaries(uow)
+        found: dict[str, OrderClocks] = {}
+        for i in work_order_ids:
+            if i in orders:
+                doc = orders[i]
+                if for_timers:
+                    doc = {k: v for k, v in doc.items() if k not in WITHOUT_FACTS}
+                found[i] = order_of(doc)
+                summaries[i] = list(doc.get("open") or ())
+        return found
 
     async def save(self, uow: UnitOfWork, saved: Sequence[SavedOrder]) -> None:
         state = _session(uow)
@@ -38,12 +59,22 @@ class MemoryOrderClocksRepository:
         for item in saved:
             read_at = item.settlement.record.version
             stored = orders.get(item.work_order_id)
+            if item.fired_from_plan and stored is not None and stored["version"] == read_at:
+                update = fired_update(item, open_summaries(uow).get(item.work_order_id, []))
+                for name, value in update.items():
+                    if name.startswith("emitted."):
+                        stored["emitted"][name.removeprefix("emitted.")] = value
+                    else:
+                        stored[name] = value
+                continue
             if (stored is None) != (read_at == 0) or (
                 stored is not None and stored["version"] != read_at
             ):
                 msg = f"order {item.work_order_id}'s clocks changed since version {read_at}"
                 raise ConcurrentOrderChangeError(msg)
-            orders[item.work_order_id] = order_document(item.settlement, version=read_at + 1)
+            doc = order_document(item.settlement, version=read_at + 1)
+            doc["updated_ms"] = int(time.time() * 1000)
+            orders[item.work_order_id] = doc
             cycles = state.collection(CYCLES)
             for cycle in item.settlement.closed:
                 key = cycle_record_id(item.work_order_id, cycle)
@@ -68,6 +99,14 @@ class MemoryOrderClocksRepository:
             for doc in self._store.state.collection(ORDERS).values()
             if (since_ms or 0) <= int(doc["next_due_ms"]) < before_ms
             and (doc["partition"] or 0) in wanted
+        ]
+
+    async def changed(self, partitions: Iterable[int], since_ms: int) -> list[tuple[str, int, int]]:
+        wanted = set(partitions)
+        return [
+            (doc["_id"], int(doc["next_due_ms"]), int(doc["partition"] or 0))
+            for doc in self._store.state.collection(ORDERS).values()
+            if int(doc.get("updated_ms", 0)) >= since_ms and (doc["partition"] or 0) in wanted
         ]
 
     async def gauges(self, partitions: Iterable[int]) -> dict[int, Mapping[str, int]]:

@@ -14,6 +14,7 @@ Filters are built from typed values only (``$eq`` on every equality).
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -24,15 +25,22 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.store import Store, database_of, mongo_uow
 from fixloop_sla.adapters.records import (
+    NEVER,
     cycle_record,
     cycle_record_id,
+    ms,
     order_document,
     order_of,
+    plan_entry,
 )
 from fixloop_sla.app.engine import ConcurrentOrderChangeError, SavedOrder
-from fixloop_sla.domain import OrderClocks
+from fixloop_sla.domain import OrderClocks, SignalKind
 
 ORDERS = "sla_orders"
+WITHOUT_FACTS = {"facts": False, "known": False, "pins": False}
+"""What firing a plan does not read."""
+_SUMMARIES = object()
+_PLANS = object()
 CYCLES = "sla_cycles"
 GAUGES = "sla_gauges"
 LOAD_CHUNK = 1_000
@@ -43,8 +51,64 @@ def clock_indexes() -> dict[str, Sequence[IndexModel]]:
     return {
         ORDERS: [
             IndexModel([("partition", ASCENDING), ("next_due_ms", ASCENDING)], name="due_orders"),
+            IndexModel(
+                [("partition", ASCENDING), ("updated_ms", ASCENDING)], name="changed_orders"
+            ),
         ],
     }
+
+
+def open_summaries(uow: UnitOfWork) -> dict[str, list[Any]]:
+    """The stored open-cycle summaries of the orders read in this unit of work."""
+    memo = uow.memo.setdefault(_SUMMARIES, {})
+    assert isinstance(memo, dict)  # noqa: S101 - only this module writes its memo entry
+    return memo
+
+
+def stored_plans(uow: UnitOfWork) -> dict[str, list[Any]]:
+    """The stored plans of the orders read in this unit of work."""
+    memo = uow.memo.setdefault(_PLANS, {})
+    assert isinstance(memo, dict)  # noqa: S101 - only this module writes its memo entry
+    return memo
+
+
+def fired_update(
+    item: SavedOrder, summary: list[Any], stored_plan: list[Any] | None = None
+) -> dict[str, Any]:
+    """The ``$set`` of an order whose plan fired: what was said, the plan left, the breaches.
+
+    ``stored_plan`` is the plan as read (its entries left are written back as they were)."""
+    after = item.settlement.record
+    before = item.before
+    left = len(after.plan or ())
+    plan = (  # what is left of a fired plan is its tail
+        stored_plan[len(stored_plan) - left :] if stored_plan is not None and left else []
+    )
+    if stored_plan is None and left:
+        plan = [plan_entry(p) for p in after.plan or ()]
+    fields: dict[str, Any] = {
+        "version": after.version + 1,
+        "updated_ms": int(time.time() * 1000),
+        "next_due_ms": NEVER if item.next_due is None else ms(item.next_due),
+        "open_conditions": [list(pair) for pair in after.open],
+        "plan": plan,
+    }
+    for key, said in after.emitted.items():
+        if before is None or before.emitted.get(key) != said:
+            fields[f"emitted.{key}"] = [ms(said.moment), said.retracted]
+    breached = {
+        (s.cycle.clock.value, s.cycle.number): ms(s.moment)
+        for s in item.settlement.signals
+        if s.kind is SignalKind.BREACH
+    }
+    if breached:
+        fields["open"] = [
+            {**entry, "breached_ms": breached.get((entry.get("clock"), entry.get("cycle")))}
+            if (entry.get("clock"), entry.get("cycle")) in breached
+            else entry
+            for entry in summary
+        ]
+    return fields
 
 
 def due_between(since_ms: int | None, before_ms: int) -> dict[str, int]:
@@ -78,16 +142,23 @@ class MongoOrderClocksRepository:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def load(self, uow: UnitOfWork, work_order_ids: Sequence[str]) -> dict[str, OrderClocks]:
+    async def load(
+        self, uow: UnitOfWork, work_order_ids: Sequence[str], *, for_timers: bool = False
+    ) -> dict[str, OrderClocks]:
         db = database_of(uow)
         session = mongo_uow(uow).session
         found: dict[str, OrderClocks] = {}
+        summaries = open_summaries(uow)
+        plans = stored_plans(uow)
         ids = [str(i) for i in work_order_ids]
+        projection = WITHOUT_FACTS if for_timers else None
         for start in range(0, len(ids), LOAD_CHUNK):
             chunk = ids[start : start + LOAD_CHUNK]
-            async for doc in db[ORDERS].find({"_id": {"$in": chunk}}, session=session):
+            async for doc in db[ORDERS].find({"_id": {"$in": chunk}}, projection, session=session):
                 record = order_of(doc)
                 found[record.work_order_id] = record
+                summaries[record.work_order_id] = list(doc.get("open") or ())
+                plans[record.work_order_id] = list(doc.get("plan") or ())
         return found
 
     async def save(self, uow: UnitOfWork, saved: Sequence[SavedOrder]) -> None:
@@ -95,10 +166,27 @@ class MongoOrderClocksRepository:
             return
         db = database_of(uow)
         session = mongo_uow(uow).session
+        written_ms = int(time.time() * 1000)
         writes: list[Any] = []
+        summaries = open_summaries(uow)
         for item in saved:
             read_at = item.settlement.record.version
+            if item.fired_from_plan:
+                writes.append(
+                    UpdateOne(
+                        {"_id": {"$eq": item.work_order_id}, "version": {"$eq": read_at}},
+                        {
+                            "$set": fired_update(
+                                item,
+                                summaries.get(item.work_order_id, []),
+                                stored_plans(uow).get(item.work_order_id),
+                            )
+                        },
+                    )
+                )
+                continue
             doc = order_document(item.settlement, version=read_at + 1)
+            doc["updated_ms"] = written_ms
             if read_at == 0:
                 writes.append(InsertOne(doc))
             else:
@@ -149,6 +237,20 @@ class MongoOrderClocksRepository:
                 {"next_due_ms": True, "partition": True},
             )
             .batch_size(10_000)
+        )
+        return [
+            (str(doc["_id"]), int(doc["next_due_ms"]), int(doc["partition"]))
+            async for doc in cursor
+        ]
+
+    async def changed(self, partitions: Iterable[int], since_ms: int) -> list[tuple[str, int, int]]:
+        """(work order, next due ms, partition) of orders in ``partitions`` written since then."""
+        wanted = sorted({int(p) for p in partitions})
+        if not wanted:
+            return []
+        cursor = self._store.db[ORDERS].find(
+            {"partition": {"$in": wanted}, "updated_ms": {"$gte": int(since_ms)}},
+            {"next_due_ms": True, "partition": True},
         )
         return [
             (str(doc["_id"]), int(doc["next_due_ms"]), int(doc["partition"]))

@@ -15,12 +15,12 @@ late event changes it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, overload
 
-from fixloop_shared.vocabulary import ActorKind, DelayCause, WorkOrderState
+from fixloop_shared.vocabulary import ActorKind, DelayCause, Milestone, WorkOrderState
 from fixloop_sla.domain import (
     Announced,
     ClockCycle,
@@ -30,8 +30,11 @@ from fixloop_sla.domain import (
     OrderClocks,
     OrderFact,
     OrderProfile,
+    Planned,
     Settlement,
+    SignalKind,
 )
+from fixloop_sla.domain.cycles import CycleFacts
 
 NEVER = 9_000_000_000_000_000
 """``next_due_ms`` of an order with nothing pending (later than any due query asks for)."""
@@ -117,10 +120,98 @@ def order_document(settlement: Settlement, *, version: int) -> dict[str, Any]:
         "known": {key: [ms(k.deadline), k.state.value] for key, k in record.known.items()},
         "ignored_facts": record.ignored_facts,
         "open_conditions": [list(pair) for pair in record.open],
+        "plan": [plan_entry(p) for p in record.plan or ()],
         "open": [open_summary(cycle) for cycle in open_cycles],
         "earliest_deadline_ms": min(earliest) if earliest else None,
         "next_due_ms": NEVER if settlement.next_due is None else ms(settlement.next_due),
     }
+
+
+def plan_entry(planned: Planned) -> list[object]:
+    cycle = planned.cycle
+    return [
+        planned.key,
+        planned.kind.value,
+        ms(planned.moment),
+        cycle.clock.value,
+        cycle.number,
+        ms(cycle.started_at),
+        cycle.policy_name,
+        cycle.policy_version,
+        cycle.state.value,
+        ms(cycle.breached_at),
+        ms(planned.deadline),
+        planned.deadline_version,
+        ms(planned.warn_at),
+        planned.level,
+        planned.audience,
+    ]
+
+
+_KINDS: Mapping[str, SignalKind] = {kind.value: kind for kind in SignalKind}
+_CLOCKS: Mapping[str, Milestone] = {clock.value: clock for clock in Milestone}
+_STATES: Mapping[str, CycleState] = {state.value: state for state in CycleState}
+
+
+def planned_of(entry: Sequence[Any]) -> Planned:
+    """A plan entry as stored (a list of plain values; read often, so read plainly)."""
+    (key, kind, moment, clock, number, started, policy, version, state, breached) = entry[:10]
+    deadline, deadline_version, warn_at, level, audience = entry[10:15]
+    at = datetime.fromtimestamp
+    return Planned(
+        key=str(key),
+        kind=_KINDS[kind],
+        moment=at(int(moment) / 1000, UTC),
+        cycle=CycleFacts(
+            clock=_CLOCKS[clock],
+            number=int(number),
+            started_at=at(int(started) / 1000, UTC),
+            policy_name=str(policy),
+            policy_version=int(version),
+            state=_STATES[state],
+            breached_at=None if breached is None else at(int(breached) / 1000, UTC),
+        ),
+        deadline=at(int(deadline) / 1000, UTC),
+        deadline_version=int(deadline_version),
+        warn_at=at(int(warn_at) / 1000, UTC),
+        level=int(level),
+        audience=str(audience),
+    )
+
+
+class StoredPlan(Sequence[Planned]):
+    """A stored plan, each entry read when it is first looked at: a timer firing an order reads
+    the head of its plan, not the whole of it."""
+
+    def __init__(self, entries: Sequence[Any]) -> None:
+        self._entries = entries
+        self._read: dict[int, Planned] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @overload
+    def __getitem__(self, index: int) -> Planned: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> StoredPlan: ...
+
+    def __getitem__(self, index: int | slice) -> Planned | StoredPlan:
+        if isinstance(index, slice):
+            return StoredPlan(self._entries[index])
+        if index < 0:
+            index += len(self._entries)
+        found = self._read.get(index)
+        if found is None:
+            found = self._read[index] = planned_of(self._entries[index])
+        return found
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def open_summary(cycle: ClockCycle) -> dict[str, object]:
@@ -174,6 +265,7 @@ def order_of(doc: Mapping[str, Any]) -> OrderClocks:
         ignored_facts=int(doc.get("ignored_facts") or 0),
         contractor_id=doc.get("contractor_id"),
         open=tuple((str(a), str(b)) for a, b in doc.get("open_conditions") or ()),
+        plan=None if "plan" not in doc else StoredPlan(doc["plan"] or ()),
         partition=doc.get("partition"),
         version=int(doc["version"]),
     )

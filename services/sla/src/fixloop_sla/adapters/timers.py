@@ -11,6 +11,10 @@ the store and are read as the horizon moves on. Entries are never removed from t
 whose moment is no longer the order's (a newer one was scheduled, or the order was dropped) is
 skipped when it comes up. Due orders are settled in batches, one transaction each; a batch that
 fails is tried again a second later.
+
+For a minute after taking over partitions, the orders written there since shortly before the
+takeover are read again every two seconds: the previous owner may still have been committing a
+batch when it let go, and its timers for what it wrote are gone with the partitions.
 """
 
 from __future__ import annotations
@@ -26,11 +30,20 @@ from typing import Protocol
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_MS = 1_000
+RECONCILE_FOR_MS = 60_000
+"""After taking over partitions, how long the orders written there are looked at again."""
+RECONCILE_EVERY_MS = 2_000
+RECONCILE_OVERLAP_MS = 30_000
+"""How far before the takeover writes are looked for (a previous owner finishing its work)."""
 
 
 class DueIndex(Protocol):
     async def due(
         self, partitions: Iterable[int], before_ms: int, since_ms: int | None = None
+    ) -> list[tuple[str, int, int]]: ...
+
+    async def changed(
+        self, partitions: Iterable[int], since_ms: int
     ) -> list[tuple[str, int, int]]: ...
 
     async def gauges(self, partitions: Iterable[int]) -> dict[int, Mapping[str, int]]: ...
@@ -78,6 +91,10 @@ class ClockTimers:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._waiting_until: int | None = None
+        self._reconcile: dict[int, int] = {}
+        """Partitions taken over recently -> since when their writes are looked at again."""
+        self._reconcile_until = 0
+        self._reconciled_at = 0
         self.assignments = 0
 
     # -- ownership --------------------------------------------------------------------------
@@ -101,6 +118,12 @@ class ClockTimers:
                 gauges = await self._index.gauges(mine)
                 self._observer.partitions_loaded({p: gauges.get(p, {}) for p in mine})
                 await self._load(mine, None, self._loaded_until)
+                # A previous owner may still be committing work on these partitions: what it
+                # writes from now on is read again for a while (its own timers are gone).
+                now_ms = _ms(self._now())
+                for partition in mine:
+                    self._reconcile[partition] = now_ms - RECONCILE_OVERLAP_MS
+                self._reconcile_until = now_ms + RECONCILE_FOR_MS
             self.assignments += 1
             self._report()
         log.info(
@@ -167,6 +190,8 @@ class ClockTimers:
     def _next_wait_ms(self, now_ms: int) -> int:
         refresh_at = self._loaded_until - self._horizon_ms // 2
         nearest = refresh_at
+        if self._reconcile:
+            nearest = min(nearest, self._reconciled_at + RECONCILE_EVERY_MS)
         while self._heap:
             due_ms, work_order_id = self._heap[0]
             current = self._scheduled.get(work_order_id)
@@ -185,6 +210,8 @@ class ClockTimers:
             now_ms = _ms(self._now())
             if now_ms >= self._loaded_until - self._horizon_ms // 2:
                 await self._advance(now_ms)
+            if self._reconcile and now_ms >= self._reconciled_at + RECONCILE_EVERY_MS:
+                await self._reconcile_takeover(now_ms)
             batch = self._pop_due(now_ms)
             if batch:
                 await self._fire(batch, now_ms)
@@ -208,6 +235,22 @@ class ClockTimers:
                     self._loaded_until = since
                     await asyncio.sleep(1)
             self._report()
+
+    async def _reconcile_takeover(self, now_ms: int) -> None:
+        self._reconciled_at = now_ms
+        async with self._lock:
+            partitions = {p: since for p, since in self._reconcile.items() if p in self._owned}
+            if partitions:
+                try:
+                    found = await self._index.changed(partitions, min(partitions.values()))
+                except Exception:  # tried again on the next round
+                    log.warning("re-reading taken-over clocks failed", exc_info=True)
+                    return
+                for work_order_id, due_ms, partition in found:
+                    if partition in self._owned and due_ms < self._loaded_until:
+                        self._push(work_order_id, partition, due_ms)
+            if now_ms >= self._reconcile_until:
+                self._reconcile.clear()
 
     async def _fire(self, batch: list[tuple[str, int | None]], now_ms: int) -> None:
         async with self._lock:

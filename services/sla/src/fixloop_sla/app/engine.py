@@ -23,7 +23,6 @@ from fixloop_shared.contracts import (
     SlaAtRisk,
     SlaBreached,
     SlaBreachRetracted,
-    SlaClockFacts,
     SlaEscalated,
     SlaMet,
     SlaRecomputed,
@@ -44,6 +43,7 @@ from fixloop_sla.domain import (
     PolicyBook,
     Settlement,
     SignalKind,
+    fire_plan,
     record_fact,
     settle,
 )
@@ -69,13 +69,30 @@ class SavedOrder:
     next_due: datetime | None
     before: OrderClocks | None
     settlement: Settlement
+    fired_from_plan: bool = False
+    """Settled from its plan alone (read without its facts): only what the plan moves is saved."""
+
+    @property
+    def needs_saving(self) -> bool:
+        after = self.settlement.record
+        before = self.before
+        if before is None or self.settlement.changed or after.emitted != before.emitted:
+            return True
+        if self.fired_from_plan:  # a fired plan only loses its head
+            return len(after.plan or ()) != len(before.plan or ())
+        return after.plan != before.plan
 
 
 class OrderClocksRepository(Protocol):
     """Where orders' clocks live; reads and writes inside a unit of work use its session."""
 
-    async def load(self, uow: UnitOfWork, work_order_ids: Sequence[str]) -> dict[str, OrderClocks]:
-        """The stored clocks of these orders (absent ones left out), read in few round trips."""
+    async def load(
+        self, uow: UnitOfWork, work_order_ids: Sequence[str], *, for_timers: bool = False
+    ) -> dict[str, OrderClocks]:
+        """The stored clocks of these orders (absent ones left out), read in few round trips.
+
+        ``for_timers``: without their facts (what firing a plan needs; records whose plan is
+        unknown come without it too, and are read again in full)."""
 
     async def save(self, uow: UnitOfWork, saved: Sequence[SavedOrder]) -> None:
         """Write each settled order if it is still at the version it was read at (else raise
@@ -190,17 +207,28 @@ class SlaEngine:
         """
         book = self._policies.book()
         async with self._units.transaction() as uow:
-            records = await self._repo.load(uow, list(work_order_ids))
+            records = await self._repo.load(uow, list(work_order_ids), for_timers=True)
+            unplanned = [i for i, record in records.items() if record.plan is None]
+            if unplanned:
+                records.update(await self._repo.load(uow, unplanned))
             now = self._now()
             saved: list[SavedOrder] = []
             for work_order_id, record in records.items():
-                settlement = settle(record, book, now, late_after=self._late_after)
+                if record.plan is None:
+                    settlement = settle(record, book, now, late_after=self._late_after)
+                else:
+                    settlement = fire_plan(record, now, late_after=self._late_after)
                 saved.append(
                     SavedOrder(
-                        work_order_id, record.partition, settlement.next_due, record, settlement
+                        work_order_id,
+                        record.partition,
+                        settlement.next_due,
+                        record,
+                        settlement,
+                        fired_from_plan=record.plan is not None,
                     )
                 )
-            changed = [s for s in saved if s.settlement.changed]
+            changed = [s for s in saved if s.needs_saving]
             if changed:
                 await self._repo.save(uow, changed)
                 for item in changed:
@@ -242,18 +270,18 @@ def sla_event(  # noqa: PLR0911 - one event type per kind of signal
 ) -> EventPayload:
     """The wire event of one signal about one cycle."""
     cycle = signal.cycle
-    facts = SlaClockFacts(
-        work_order_id=work_order_id,
-        clock_id=clock_id_for(work_order_id, cycle.clock, cycle.number),
-        milestone=cycle.clock,
-        cycle=cycle.number,
-        started_at=cycle.started_at,
-        warn_at=signal.warn_at,
-        due_at=signal.deadline,
-        deadline_version=signal.deadline_version,
-        policy=cycle.policy_name,
-        policy_version=cycle.policy_version,
-    ).model_dump()
+    facts: dict[str, Any] = {
+        "work_order_id": work_order_id,
+        "clock_id": clock_id_for(work_order_id, cycle.clock, cycle.number),
+        "milestone": cycle.clock,
+        "cycle": cycle.number,
+        "started_at": cycle.started_at,
+        "warn_at": signal.warn_at,
+        "due_at": signal.deadline,
+        "deadline_version": signal.deadline_version,
+        "policy": cycle.policy_name,
+        "policy_version": cycle.policy_version,
+    }
     kind = signal.kind
     if kind is SignalKind.WARNING:
         return SlaWarning(**facts, fired_at=signal.fired_at, late=signal.late)

@@ -12,7 +12,14 @@ from fixloop_sla.domain.calendar import (
     business_elapsed,
     holidays_from_ical,
 )
-from fixloop_sla.domain.cycles import ClockCycle, CycleState, DeadlineSpan, Prediction, fold
+from fixloop_sla.domain.cycles import (
+    ClockCycle,
+    CycleFacts,
+    CycleState,
+    DeadlineSpan,
+    Prediction,
+    fold,
+)
 from fixloop_sla.domain.facts import FactKind, OrderFact, OrderView
 from fixloop_sla.domain.instants import RESOLUTION, NaiveDatetimeError, to_instant
 from fixloop_sla.domain.policy import (
@@ -34,9 +41,11 @@ from fixloop_sla.domain.settle import (
     ClockSignal,
     KnownCycle,
     OrderClocks,
+    Planned,
     Recorded,
     Settlement,
     SignalKind,
+    fire_plan,
     record_fact,
     settle,
 )
@@ -51,6 +60,7 @@ __all__ = [
     "ClockCycle",
     "ClockDefinition",
     "ClockSignal",
+    "CycleFacts",
     "CycleState",
     "DeadlineSpan",
     "FactKind",
@@ -66,6 +76,7 @@ __all__ = [
     "OrderProfile",
     "OrderView",
     "PauseReason",
+    "Planned",
     "PolicyBook",
     "Prediction",
     "Recorded",
@@ -79,6 +90,7 @@ __all__ = [
     "WorkingHours",
     "business_deadline",
     "business_elapsed",
+    "fire_plan",
     "fold",
     "holidays_from_ical",
     "record_fact",

@@ -99,6 +99,23 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class CycleFacts:
+    """What an announcement says about its cycle: which one, since when, under which policy."""
+
+    clock: Milestone
+    number: int
+    started_at: datetime
+    policy_name: str
+    policy_version: int
+    state: CycleState
+    breached_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return cycle_key(self.clock, self.number)
+
+
+@dataclass(frozen=True)
 class ClockCycle:
     """One cycle of one clock, as the fold leaves it at ``now``."""
 
@@ -129,6 +146,18 @@ class ClockCycle:
     @property
     def key(self) -> str:
         return cycle_key(self.clock, self.number)
+
+    @property
+    def facts(self) -> CycleFacts:
+        return CycleFacts(
+            clock=self.clock,
+            number=self.number,
+            started_at=self.started_at,
+            policy_name=self.policy_name,
+            policy_version=self.policy_version,
+            state=self.state,
+            breached_at=self.breached_at,
+        )
 
     @property
     def is_open(self) -> bool:

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
-from fixloop_sla.domain.cycles import ClockCycle, CycleState, Fold, fold
+from fixloop_sla.domain.cycles import ClockCycle, CycleFacts, CycleState, Fold, fold
 from fixloop_sla.domain.facts import OrderFact
 from fixloop_sla.domain.instants import to_instant
 from fixloop_sla.domain.policy import OrderProfile, PolicyBook
@@ -69,7 +69,7 @@ class KnownCycle:
 @dataclass(frozen=True)
 class ClockSignal:
     kind: SignalKind
-    cycle: ClockCycle
+    cycle: CycleFacts
     fired_at: datetime
     moment: datetime
     """When it was due (the threshold's moment, the stop, the correction)."""
@@ -88,6 +88,32 @@ class ClockSignal:
 
 Announce = Callable[[str, "ClockSignal"], None]
 
+_KIND_ORDER = {SignalKind.WARNING: 0, SignalKind.BREACH: 1, SignalKind.ESCALATION: 2}
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A threshold that comes due by itself, with no event: its moment and what it will say.
+
+    A settlement leaves the plan of its open cycles' next thresholds; until the order's next
+    event, firing the plan (:func:`fire_plan`) says exactly what settling again would, without
+    folding the order's facts.
+    """
+
+    key: str
+    kind: SignalKind
+    moment: datetime
+    cycle: CycleFacts
+    deadline: datetime
+    deadline_version: int
+    warn_at: datetime
+    level: int = 0
+    audience: str = ""
+
+    @property
+    def order(self) -> tuple[datetime, int]:
+        return (self.moment, _KIND_ORDER[self.kind])
+
 
 @dataclass(frozen=True)
 class OrderClocks:
@@ -103,6 +129,9 @@ class OrderClocks:
     contractor_id: str | None = None
     open: tuple[tuple[str, str], ...] = ()
     """(clock, condition) of each open cycle as last settled: running, paused or breached."""
+    plan: Sequence[Planned] | None = None
+    """The thresholds due by themselves until the next event, in the order of their moments
+    (None: not known, settle)."""
     partition: int | None = None
     version: int = 0
     """The stored version this record was read at (0: not stored yet)."""
@@ -210,15 +239,136 @@ def settle(
             closed.append(cycle)
         known[cycle.key] = now_known
 
+    plan = tuple(
+        sorted(
+            (p for cycle in result.cycles for p in _planned(cycle, at, emitted)),
+            key=lambda p: p.order,
+        )
+    )
     after = replace(
         record,
         open=open_conditions(result.cycles),
+        plan=plan,
         pins=MappingProxyType(dict(result.pins)),
         emitted=MappingProxyType(emitted),
         known=MappingProxyType(known),
     )
     next_due = min(next_moments) if next_moments else None
     return Settlement(after, tuple(signals), result.cycles, tuple(closed), next_due)
+
+
+def _planned(cycle: ClockCycle, at: datetime, emitted: Mapping[str, Announced]) -> list[Planned]:
+    """The thresholds of ``cycle`` after ``at`` that come due unless an event comes first."""
+    span = cycle.current_span
+    if cycle.state is not CycleState.RUNNING or span is None or span.deadline is None:
+        return []
+    deadline = span.deadline
+    warn_at = cycle.warn_at(span)
+    facts = cycle.facts
+    common = {"deadline_version": span.version, "warn_at": warn_at or deadline}
+    planned: list[Planned] = []
+
+    def pending(key: str) -> bool:
+        said = emitted.get(key)
+        return said is None or said.retracted
+
+    warning_key = f"{cycle.key}/warning/{_ms(deadline)}"
+    if warn_at is not None and warn_at > at and warning_key not in emitted:
+        planned.append(
+            Planned(
+                warning_key,
+                SignalKind.WARNING,
+                warn_at,
+                replace(facts, breached_at=None),
+                deadline=deadline,
+                **common,  # type: ignore[arg-type]
+            )
+        )
+    breach = cycle.breached_at or deadline
+    breached = replace(facts, breached_at=breach)
+    if cycle.breached_at is None and pending(f"{cycle.key}/breach"):
+        planned.append(
+            Planned(
+                f"{cycle.key}/breach",
+                SignalKind.BREACH,
+                deadline,
+                breached,
+                deadline=deadline,
+                **common,  # type: ignore[arg-type]
+            )
+        )
+    for level, offset, audience in cycle.escalations:
+        key = f"{cycle.key}/escalation-{level}"
+        if key not in emitted and breach + offset > at:
+            planned.append(
+                Planned(
+                    key,
+                    SignalKind.ESCALATION,
+                    breach + offset,
+                    breached,
+                    deadline=breach,
+                    level=level,
+                    audience=audience,
+                    **common,  # type: ignore[arg-type]
+                )
+            )
+    return planned
+
+
+def fire_plan(
+    record: OrderClocks, now: datetime, *, late_after: timedelta = DEFAULT_LATE_AFTER
+) -> Settlement:
+    """Fire what the record's plan has due at ``now`` (no event since it was settled).
+
+    Says what :func:`settle` would say at ``now``, from the plan alone: the facts are not read
+    (the record may be loaded without them). ``record.plan`` must be known.
+    """
+    if record.plan is None:
+        msg = f"order {record.work_order_id}: no plan to fire; settle it"
+        raise ValueError(msg)
+    at = to_instant(now)
+    plan = record.plan
+    emitted = dict(record.emitted)
+    open_now = list(record.open)
+    signals: list[ClockSignal] = []
+    fired = 0  # the plan is in the order of its moments: only its head is due
+    while fired < len(plan) and plan[fired].moment <= at:
+        planned = plan[fired]
+        fired += 1
+        said = emitted.get(planned.key)
+        if said is not None and not said.retracted:
+            continue
+        if planned.kind is SignalKind.WARNING and at >= planned.deadline:
+            emitted[planned.key] = Announced(planned.moment, retracted=True)  # suppressed
+            continue
+        if planned.kind is SignalKind.BREACH:
+            clock = planned.cycle.clock.value
+            if (clock, "running") in open_now:
+                open_now[open_now.index((clock, "running"))] = (clock, "breached")
+        emitted[planned.key] = Announced(planned.moment)
+        signals.append(
+            ClockSignal(
+                planned.kind,
+                planned.cycle,
+                fired_at=at,
+                moment=planned.moment,
+                deadline=planned.deadline,
+                deadline_version=planned.deadline_version,
+                warn_at=planned.warn_at,
+                late=at - planned.moment > late_after,
+                level=planned.level,
+                audience=planned.audience,
+            )
+        )
+    rest = plan[fired:]
+    after = replace(
+        record,
+        emitted=MappingProxyType(emitted),
+        open=tuple(sorted(open_now)),
+        plan=rest,
+    )
+    next_due = rest[0].moment if len(rest) else None
+    return Settlement(after, tuple(signals), (), (), next_due)
 
 
 def _facts(cycle: ClockCycle) -> tuple[datetime, int, datetime]:
@@ -258,7 +408,7 @@ def _thresholds(
                     key,
                     ClockSignal(
                         SignalKind.WARNING,
-                        cycle,
+                        cycle.facts,
                         fired_at=at,
                         moment=warn_at,
                         deadline=span.deadline,
@@ -280,7 +430,7 @@ def _thresholds(
             key,
             ClockSignal(
                 SignalKind.BREACH,
-                cycle,
+                cycle.facts,
                 fired_at=at,
                 moment=breach,
                 deadline=breach,
@@ -304,7 +454,7 @@ def _thresholds(
             key,
             ClockSignal(
                 SignalKind.ESCALATION,
-                cycle,
+                cycle.facts,
                 fired_at=at,
                 moment=moment,
                 deadline=breach,
@@ -330,7 +480,7 @@ def _outcome(
                 key,
                 ClockSignal(
                     SignalKind.MET,
-                    cycle,
+                    cycle.facts,
                     fired_at=at,
                     moment=cycle.closed_at,
                     deadline=deadline,
@@ -345,7 +495,7 @@ def _outcome(
                 key,
                 ClockSignal(
                     SignalKind.STOPPED,
-                    cycle,
+                    cycle.facts,
                     fired_at=at,
                     moment=cycle.closed_at,
                     deadline=deadline,
@@ -378,7 +528,7 @@ def _prediction(
         key,
         ClockSignal(
             SignalKind.AT_RISK,
-            cycle,
+            cycle.facts,
             fired_at=at,
             moment=at,
             deadline=span.deadline,
@@ -410,7 +560,7 @@ def _retractions(
         signals.append(
             ClockSignal(
                 SignalKind.BREACH_RETRACTED,
-                cycle,
+                cycle.facts,
                 fired_at=at,
                 moment=announced.moment,
                 deadline=deadline,
@@ -425,7 +575,7 @@ def _recomputed(cycle: ClockCycle, at: datetime, before: KnownCycle) -> ClockSig
     deadline, version, warn_at = _facts(cycle)
     return ClockSignal(
         SignalKind.RECOMPUTED,
-        cycle,
+        cycle.facts,
         fired_at=at,
         moment=at,
         deadline=deadline,

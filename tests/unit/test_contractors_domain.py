@@ -629,7 +629,7 @@ def test_duplicate_contractor_ids_and_keys_are_rejected() -> None:
         "(file): not valid YAML at line 3, column 5: duplicate key 'name'"
     ]
     assert problems_of('{"contractors": [], "contractors": []}', fmt="json") == [
-        "(file): duplicate key 'contractors'"
+        "(file): not valid JSON: duplicate key 'contractors'"
     ]
 
 

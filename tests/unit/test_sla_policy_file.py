@@ -687,7 +687,7 @@ FILE_ERRORS: list[tuple[str, str, bytes, str]] = [
         "a YAML alias",
         "p.yaml",
         b"name: a\nclocks:\n  - &c {clock: repair, goals: [{target: 1h}]}\n  - *c\n",
-        "not valid YAML at line 4, column 5: aliases (*name) are not allowed in a policy file",
+        "not valid YAML at line 4, column 5: aliases (*name) are not allowed; write the value out",
     ),
     (
         "a billion laughs",

@@ -92,6 +92,7 @@ def build_context(service: str, settings: ServiceSettings) -> ServiceContext:
         bus.send_raw,
         poll_seconds=settings.outbox_poll_seconds,
         retention_seconds=settings.outbox_retention_seconds,
+        batch_size=settings.outbox_batch_size,
     )
     ctx = ServiceContext(
         service=service, settings=settings, bus=bus, store=store, relay=relay, metrics=metrics

@@ -63,6 +63,12 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("FIXLOOP_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
     outbox_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    outbox_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=5000,
+        description="Outbox records the relay publishes, then marks sent, in one round.",
+    )
     consume_batch_records: int = Field(
         default=100,
         ge=1,

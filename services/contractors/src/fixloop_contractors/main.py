@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -32,7 +31,7 @@ from fixloop_contractors.app.performance import PerformanceLedger, PerformanceTr
 from fixloop_contractors.app.ports import ContractorRegistry, DispatchLedger
 from fixloop_contractors.settings import SERVICE, ContractorsSettings
 from fixloop_shared.asyncapi import declare_published_topics
-from fixloop_shared.grpc_edge.hosting import HostedGrpcApi
+from fixloop_shared.grpc_edge.hosting import HostedGrpcApi, hosted_in, store_health
 from fixloop_shared.grpc_edge.principals import PrincipalDirectory
 from fixloop_shared.kernel import EventConsumer, UnitsOfWork
 from fixloop_shared.memory import memory_store
@@ -43,7 +42,6 @@ from fixloop_shared.topics import Topic
 
 TOPICS = (Topic.WORKORDERS_EVENTS.value, Topic.CONTRACTORS_EVENTS.value)
 """Consumed and produced topics; created at start-up if missing."""
-PROBE_TIMEOUT_SECONDS = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -172,14 +170,6 @@ def grpc_api(
 ) -> HostedGrpcApi:
     """The dispatch gRPC API, hooked into the app's start-up, shutdown and readiness: it starts
     once the store's indexes exist (before consuming), and its health follows the store."""
-
-    async def store_problem() -> str | None:
-        try:
-            await asyncio.wait_for(ctx.store.ping(), timeout=PROBE_TIMEOUT_SECONDS)
-        except Exception as exc:  # noqa: BLE001 - unreachable is an answer, not an error
-            return f"store unreachable: {type(exc).__name__}"
-        return None
-
     api = dispatch_api(
         records,
         host=settings.grpc_host,
@@ -189,22 +179,16 @@ def grpc_api(
         rate_limit=settings.grpc_rate_limit or None,
         query_timeout_seconds=settings.grpc_query_timeout_seconds,
         stop_grace_seconds=settings.grpc_stop_grace_seconds,
-        readiness=store_problem,
+        readiness=store_health(ctx.store.ping),
         readiness_interval_seconds=settings.grpc_health_interval_seconds,
         clock=clock,
     )
-
-    async def announce() -> None:
-        if not settings.principals:
-            log.warning("no principals (FIXLOOP_CONTRACTORS_PRINCIPALS): every gRPC call is denied")
-
-    async def grpc() -> None:
-        await api.check_serving()
-
-    ctx.on_startup.extend([announce, api.start])
-    ctx.on_shutdown.append(api.stop)
-    ctx.readiness_checks.append(grpc)
-    return api
+    return hosted_in(
+        ctx,
+        api,
+        principals_setting="FIXLOOP_CONTRACTORS_PRINCIPALS",
+        has_principals=bool(settings.principals),
+    )
 
 
 def create_app(settings: ContractorsSettings | None = None) -> ServiceApp:

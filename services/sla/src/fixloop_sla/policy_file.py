@@ -52,16 +52,16 @@ import difflib
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
+from fixloop_shared.documents import DocumentSyntaxError, load_document
 from fixloop_shared.vocabulary import Category, Milestone, Priority
 from fixloop_sla.domain.calendar import (
     TWENTY_FOUR_SEVEN,
@@ -935,78 +935,11 @@ def parse_policy(
 # -- reading a file ---------------------------------------------------------------------------
 
 
-class _PolicyYamlLoader(yaml.SafeLoader):
-    """YAML's safe loader without aliases (no billion laughs) and without duplicate keys."""
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(
-                None,
-                None,
-                "aliases (*name) are not allowed in a policy file; write the value out",
-                event.start_mark,
-            )
-        return super().compose_node(parent, index)
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Hashable] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if isinstance(key, Hashable):
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-    return loader.construct_mapping(node, deep=True)
-
-
-def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
-    """An impossible date (``2027-02-30``) stays text: validation reports it with its location."""
-    try:
-        return loader.construct_yaml_timestamp(node)
-    except ValueError:
-        return loader.construct_scalar(node)
-
-
-_PolicyYamlLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
-_PolicyYamlLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            msg = f"duplicate key {key!r}"
-            raise ValueError(msg)
-        result[key] = value
-    return result
-
-
 def _load_text(text: str, fmt: Literal["yaml", "json"]) -> object:
-    if fmt == "json":
-        try:
-            return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
-        except json.JSONDecodeError as exc:
-            msg = f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            raise InvalidPolicyFile(msg) from None
-        except (ValueError, RecursionError) as exc:
-            msg = _one_line(f"not valid JSON: {str(exc) or 'nested too deeply'}")
-            raise InvalidPolicyFile(msg) from None
     try:
-        return yaml.load(text, Loader=_PolicyYamlLoader)  # noqa: S506 - a safe loader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        msg = _one_line(f"not valid YAML{where}: {exc.problem or exc}")
-        raise InvalidPolicyFile(msg) from None
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
-        msg = _one_line(f"not valid YAML: {str(exc) or 'nested too deeply'}")
-        raise InvalidPolicyFile(msg) from None
+        return load_document(text, fmt, aliases=False)
+    except DocumentSyntaxError as exc:
+        raise InvalidPolicyFile(str(exc)) from None
 
 
 def load_policy_file(path: Path) -> tuple[dict[str, object], SlaPolicy]:

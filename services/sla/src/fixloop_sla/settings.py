@@ -37,6 +37,13 @@ class SlaSettings(GrpcApiSettings):
     )
     grpc_rate_limit: RateLimitSetting = grpc_rate_limit_field("20/second;600/minute")
 
+    outbox_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=5000,
+        description="Outbox records the relay publishes in one round (thousands of clocks can "
+        "come due in the same second)",
+    )
     late_after_seconds: float = Field(
         default=5.0,
         ge=0,

@@ -22,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -162,4 +163,59 @@ class HostedGrpcApi(GrpcApiHost):
         return self.services
 
 
-__all__ = ["GrpcApiHost", "HostedGrpcApi", "ReadinessProbe"]
+PROBE_TIMEOUT_SECONDS = 2.0
+"""How long a health probe of a dependency (the store) may take before it counts as down."""
+
+
+def store_health(ping: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[str | None]]:
+    """A readiness probe for an API whose answers come from the store: None while ``ping``
+    answers in time, else why not."""
+
+    async def problem() -> str | None:
+        try:
+            await asyncio.wait_for(ping(), timeout=PROBE_TIMEOUT_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - unreachable is an answer, not an error
+            return f"store unreachable: {type(exc).__name__}"
+        return None
+
+    return problem
+
+
+class ServiceHooks(Protocol):
+    """Where a service's app starts, stops and checks its parts (its ``ServiceContext``)."""
+
+    on_startup: list[Callable[[], Awaitable[None]]]
+    on_shutdown: list[Callable[[], Awaitable[None]]]
+    readiness_checks: list[Callable[[], Awaitable[None]]]
+
+
+def hosted_in(
+    hooks: ServiceHooks, api: HostedGrpcApi, *, principals_setting: str, has_principals: bool
+) -> HostedGrpcApi:
+    """Start ``api`` with the service (after what is registered before it, e.g. the store's
+    indexes), stop it with the service, and make the service unready while it is not serving.
+    Without principals every call is denied: said once at start-up (``principals_setting``
+    names the setting)."""
+
+    async def announce() -> None:
+        if not has_principals:
+            log.warning("no principals (%s): every gRPC call is denied", principals_setting)
+
+    async def grpc_serving() -> None:
+        await api.check_serving()
+
+    hooks.on_startup.extend([announce, api.start])
+    hooks.on_shutdown.append(api.stop)
+    hooks.readiness_checks.append(grpc_serving)
+    return api
+
+
+__all__ = [
+    "PROBE_TIMEOUT_SECONDS",
+    "GrpcApiHost",
+    "HostedGrpcApi",
+    "ReadinessProbe",
+    "ServiceHooks",
+    "hosted_in",
+    "store_health",
+]

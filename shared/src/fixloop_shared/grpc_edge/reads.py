@@ -10,6 +10,7 @@ interceptor maps domain errors and turns the rest into INTERNAL).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -43,4 +44,18 @@ async def bounded_read(
         raise
 
 
-__all__ = ["bounded_read"]
+def is_canonical_uuid(value: str) -> bool:
+    """True for a UUID in its canonical form: 36 characters, lowercase hex, hyphenated (the only
+    form the APIs' ids take; anything else is refused before it reaches a query)."""
+    if len(value) != 36:
+        return False
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+__all__ = [
+    "bounded_read",
+    "is_canonical_uuid",
+]

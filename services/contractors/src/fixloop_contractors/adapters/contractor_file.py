@@ -52,14 +52,11 @@ reported with its location, e.g.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Hashable
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -100,6 +97,7 @@ from fixloop_shared.contracts.types import (
     TenantId,
     TimeZoneName,
 )
+from fixloop_shared.documents import DocumentSyntaxError, load_document
 
 MAX_CONTRACTORS = 100_000
 """Contractors in one file (the store takes them in batches; see the registry's upsert)."""
@@ -452,69 +450,11 @@ def describe_validation_error(exc: ValidationError) -> list[str]:
     ]
 
 
-_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _StrictYamlLoader(_BaseLoader):  # type: ignore[valid-type, misc]
-    """YAML's safe loader, but a key repeated in one mapping is an error, not a silent overwrite."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Hashable] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if isinstance(key, Hashable):
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-    return loader.construct_mapping(node, deep=True)
-
-
-def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
-    """An impossible date (``2027-02-30``) stays text: validation reports it with its location."""
-    try:
-        return loader.construct_yaml_timestamp(node)
-    except ValueError:
-        return loader.construct_scalar(node)
-
-
-_StrictYamlLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
-_StrictYamlLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            msg = f"duplicate key {key!r}"
-            raise ValueError(msg)
-        result[key] = value
-    return result
-
-
 def _load_document(text: str, *, fmt: Literal["yaml", "json"]) -> object:
-    if fmt == "json":
-        try:
-            return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
-        except json.JSONDecodeError as exc:
-            raise ContractorFileError(
-                [f"(file): not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
-            ) from exc
-        except (ValueError, RecursionError) as exc:
-            raise ContractorFileError([f"(file): {exc}"]) from exc
     try:
-        return yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a safe loader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = exc.problem or str(exc)
-        raise ContractorFileError([f"(file): not valid YAML{where}: {problem}"]) from exc
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
-        raise ContractorFileError([f"(file): not valid YAML: {exc}"[:500]]) from exc
+        return load_document(text, fmt)
+    except DocumentSyntaxError as exc:
+        raise ContractorFileError([f"(file): {exc}"]) from exc
 
 
 def _has_lone_surrogate(document: object) -> bool:

@@ -17,7 +17,6 @@ fit, each round lists its best ones first and says how many it left out.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -43,7 +42,7 @@ from fixloop_shared.grpc_edge.auth import authenticated_principal
 from fixloop_shared.grpc_edge.errors import INVALID_ARGUMENT_MESSAGE
 from fixloop_shared.grpc_edge.hosting import HostedGrpcApi, ReadinessProbe
 from fixloop_shared.grpc_edge.principals import PrincipalDirectory, PrincipalKind
-from fixloop_shared.grpc_edge.reads import bounded_read
+from fixloop_shared.grpc_edge.reads import bounded_read, is_canonical_uuid
 from fixloop_shared.grpc_edge.server import DEFAULT_MAX_MESSAGE_BYTES, GrpcService
 
 SERVICE_NAME: str = dispatch_service_pb2.DESCRIPTOR.services_by_name["DispatchService"].full_name
@@ -82,16 +81,6 @@ class DispatchNotVisibleError(NotFound):
 
     def __init__(self, tenant: str, work_order_id: str) -> None:
         super().__init__(f"tenant {tenant!r} has no dispatch decision on {work_order_id!r}")
-
-
-def is_canonical_uuid(value: str) -> bool:
-    """True for a UUID in its canonical form: 36 characters, lowercase hex, hyphenated."""
-    if len(value) != 36:
-        return False
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
 
 
 # --------------------------------------------------------------------------- to the wire

@@ -7,7 +7,6 @@ violation (``completion.photos[2].sha256``); the domain then checks what only it
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +27,7 @@ from fixloop_shared.contracts.lifecycle import (
 )
 from fixloop_shared.errors import FieldViolation, InvalidInput
 from fixloop_shared.grpc_edge.errors import INVALID_ARGUMENT_MESSAGE
+from fixloop_shared.grpc_edge.reads import is_canonical_uuid
 from fixloop_shared.vocabulary import (
     Category,
     ChecklistOutcome,
@@ -367,16 +367,6 @@ class Violations:
             else:
                 found.add(state)
         return frozenset(found)
-
-
-def is_canonical_uuid(value: str) -> bool:
-    """True for a UUID in its canonical form: 36 characters, lowercase hex, hyphenated."""
-    if len(value) != 36:
-        return False
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
 
 
 def page_size(requested: int, violations: Violations, *, default: int = 50, most: int = 200) -> int:

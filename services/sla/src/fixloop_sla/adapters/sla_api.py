@@ -17,9 +17,7 @@ shutdown and readiness.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -30,9 +28,14 @@ from fixloop.v1 import sla_service_pb2, sla_service_pb2_grpc, work_order_pb2
 from fixloop_shared.errors import FieldViolation, Forbidden, InvalidInput, NotFound
 from fixloop_shared.grpc_edge.auth import authenticated_principal
 from fixloop_shared.grpc_edge.errors import INVALID_ARGUMENT_MESSAGE
-from fixloop_shared.grpc_edge.hosting import HostedGrpcApi, ReadinessProbe
+from fixloop_shared.grpc_edge.hosting import (
+    HostedGrpcApi,
+    ReadinessProbe,
+    hosted_in,
+    store_health,
+)
 from fixloop_shared.grpc_edge.principals import PrincipalDirectory, PrincipalKind
-from fixloop_shared.grpc_edge.reads import bounded_read
+from fixloop_shared.grpc_edge.reads import bounded_read, is_canonical_uuid
 from fixloop_shared.grpc_edge.server import DEFAULT_MAX_MESSAGE_BYTES, GrpcService
 from fixloop_shared.runtime import ServiceContext
 from fixloop_sla.app.reporting import (
@@ -68,7 +71,6 @@ WITHIN_VIOLATION = f"must be from 0 to {MAX_WITHIN.days} days"
 DEFAULT_WITHIN = timedelta(hours=2)
 DEFAULT_QUERY_TIMEOUT_SECONDS = 5.0
 """Time a read may take when the caller sets no deadline, and the most it may take anyway."""
-PROBE_TIMEOUT_SECONDS = 2.0
 
 _STATES: dict[OpenCycleState, sla_service_pb2.ClockCycleState] = {
     OpenCycleState.RUNNING: sla_service_pb2.CLOCK_CYCLE_STATE_RUNNING,
@@ -100,16 +102,6 @@ class WorkOrderClocksNotVisibleError(NotFound):
 
     def __init__(self, tenant: str, work_order_id: str) -> None:
         super().__init__(f"tenant {tenant!r} has no SLA clocks on {work_order_id!r}")
-
-
-def is_canonical_uuid(value: str) -> bool:
-    """True for a UUID in its canonical form: 36 characters, lowercase hex, hyphenated."""
-    if len(value) != 36:
-        return False
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
 
 
 def _invalid(*violations: FieldViolation) -> InvalidInput:
@@ -437,14 +429,6 @@ def sla_api(
     """The SLA gRPC API, hooked into the app's start-up, shutdown and readiness: it starts
     once the store's indexes exist (register it after them), and its health follows the
     store."""
-
-    async def store_problem() -> str | None:
-        try:
-            await asyncio.wait_for(ctx.store.ping(), timeout=PROBE_TIMEOUT_SECONDS)
-        except Exception as exc:  # noqa: BLE001 - unreachable is an answer, not an error
-            return f"store unreachable: {type(exc).__name__}"
-        return None
-
     api = sla_grpc_api(
         reports,
         host=settings.grpc_host,
@@ -454,22 +438,16 @@ def sla_api(
         rate_limit=settings.grpc_rate_limit or None,
         query_timeout_seconds=settings.grpc_query_timeout_seconds,
         stop_grace_seconds=settings.grpc_stop_grace_seconds,
-        readiness=store_problem,
+        readiness=store_health(ctx.store.ping),
         readiness_interval_seconds=settings.grpc_health_interval_seconds,
         clock=clock,
     )
-
-    async def announce() -> None:
-        if not settings.principals:
-            log.warning("no principals (FIXLOOP_SLA_PRINCIPALS): every gRPC call is denied")
-
-    async def grpc_serving() -> None:
-        await api.check_serving()
-
-    ctx.on_startup.extend([announce, api.start])
-    ctx.on_shutdown.append(api.stop)
-    ctx.readiness_checks.append(grpc_serving)
-    return api
+    return hosted_in(
+        ctx,
+        api,
+        principals_setting="FIXLOOP_SLA_PRINCIPALS",
+        has_principals=bool(settings.principals),
+    )
 
 
 __all__ = [

@@ -176,3 +176,32 @@ async def test_writes_of_a_previous_owner_after_the_takeover_are_read_again() ->
         index.put("wo-late-commit", now_ms() + 200, 2)
         await asyncio.sleep(2.8)
     assert [order for order, _ in p.fired] == ["wo-late-commit"]
+
+
+@dataclass
+class FailingIndex(Index):
+    """A store that fails the first reads (down for a moment, or timing out)."""
+
+    failures: int = 2
+
+    async def due(
+        self, partitions: Iterable[int], before_ms: int, since_ms: int | None = None
+    ) -> list[tuple[str, int, int]]:
+        if self.failures > 0:
+            self.failures -= 1
+            msg = "store not answering"
+            raise ConnectionError(msg)
+        return await super().due(partitions, before_ms, since_ms)
+
+
+async def test_partitions_whose_clocks_cannot_be_read_stay_unready_and_are_read_again() -> None:
+    index = FailingIndex()
+    index.put("wo-waiting", now_ms() + 200, 0)
+    async with pod(index) as p:
+        await p.timers.partitions_assigned(partitions(0))
+        assert p.timers.owned == frozenset({0})
+        assert p.timers.unloaded == frozenset({0})  # not ready: its clocks are not read
+        await asyncio.sleep(2.6)
+        assert p.timers.unloaded == frozenset()
+    assert [order for order, _ in p.fired] == ["wo-waiting"]
+    assert index.failures == 0

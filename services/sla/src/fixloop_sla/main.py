@@ -90,6 +90,10 @@ def bootstrap(
     async def settle(work_order_ids: Sequence[str]) -> object:
         return await engine_holder[0].settle_due(list(work_order_ids))
 
+    async def read_ahead(work_order_ids: Sequence[str]) -> object:
+        await engine_holder[0].read_ahead(work_order_ids)
+        return None
+
     timers = ClockTimers(
         index=repository,
         settle=settle,
@@ -98,6 +102,8 @@ def bootstrap(
         batch_size=settings.timer_batch_size,
         now=now,
         observer=metrics,
+        read_ahead=read_ahead,
+        read_ahead_window=timedelta(seconds=settings.timer_read_ahead_seconds),
     )
     engine = SlaEngine(
         units=ctx.units,
@@ -146,6 +152,7 @@ def bootstrap(
                 )
             )
         service.tasks.append(asyncio.create_task(timers.run(), name="sla-timers"))
+        service.tasks.append(asyncio.create_task(timers.read_ahead(), name="sla-read-ahead"))
 
     async def stop_timers() -> None:
         for task in service.tasks:
@@ -155,7 +162,13 @@ def bootstrap(
                 await task
         service.tasks.clear()
 
+    async def clocks_loaded() -> None:
+        if timers.unloaded:
+            msg = f"the clocks of partitions {sorted(timers.unloaded)} are not read yet"
+            raise RuntimeError(msg)
+
     ctx.on_startup.append(start_timers)
+    ctx.readiness_checks.append(clocks_loaded)
     if uow is None:
         service.sla_api = sla_api(settings, SlaReports(ctx.store.db, clock=now), ctx, clock=now)
     ctx.on_shutdown.insert(0, stop_timers)

@@ -64,12 +64,12 @@ class SlaSettings(GrpcApiSettings):
         description="How far ahead due clocks are held in memory; later ones are read from the "
         "store as their time comes nearer",
     )
-    timer_cache_orders: int = Field(
-        default=50_000,
+    timer_read_ahead_seconds: float = Field(
+        default=30.0,
         ge=0,
-        le=5_000_000,
-        description="Orders whose clocks are kept in memory between events (the most recently "
-        "used); others are read from the store when they are due",
+        le=3600,
+        description="How long before their moment due orders are read from the store (at most "
+        "50,000 held), so that thousands due at once are fired without reading them then",
     )
     policy_refresh_seconds: float = Field(
         default=10.0,

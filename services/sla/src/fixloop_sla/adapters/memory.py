@@ -17,6 +17,7 @@ from fixloop_sla.adapters.mongo import (
     GAUGES,
     ORDERS,
     WITHOUT_FACTS,
+    adopt_documents,
     fired_update,
     gauge_deltas,
     gauge_id,
@@ -89,6 +90,17 @@ class MemoryOrderClocksRepository:
             doc = gauges.setdefault(key, {"_id": key})
             for name, n in delta.items():
                 doc[name] = int(doc.get(name, 0)) + n
+
+    async def read_ahead(self, work_order_ids: Sequence[str]) -> Mapping[str, object]:
+        orders = self._store.state.collection(ORDERS)
+        return {
+            i: {k: v for k, v in orders[i].items() if k not in WITHOUT_FACTS}
+            for i in work_order_ids
+            if i in orders
+        }
+
+    def adopt(self, uow: UnitOfWork, ahead: Mapping[str, object]) -> dict[str, OrderClocks]:
+        return adopt_documents(uow, ahead)
 
     async def due(
         self, partitions: Iterable[int], before_ms: int, since_ms: int | None = None

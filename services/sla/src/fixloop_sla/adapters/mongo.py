@@ -23,7 +23,7 @@ from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from fixloop_shared.kernel import UnitOfWork
-from fixloop_shared.store import Store, database_of, mongo_uow
+from fixloop_shared.store import Store, database_of, equals, mongo_uow
 from fixloop_sla.adapters.records import (
     NEVER,
     cycle_record,
@@ -44,6 +44,7 @@ _PLANS = object()
 CYCLES = "sla_cycles"
 GAUGES = "sla_gauges"
 LOAD_CHUNK = 1_000
+DUE_PAGE = 2_000
 
 
 def clock_indexes() -> dict[str, Sequence[IndexModel]]:
@@ -63,6 +64,19 @@ def open_summaries(uow: UnitOfWork) -> dict[str, list[Any]]:
     memo = uow.memo.setdefault(_SUMMARIES, {})
     assert isinstance(memo, dict)  # noqa: S101 - only this module writes its memo entry
     return memo
+
+
+def adopt_documents(uow: UnitOfWork, docs: Mapping[str, object]) -> dict[str, OrderClocks]:
+    """Orders' documents read outside ``uow``, as if read in it (for a timer's batch)."""
+    summaries = open_summaries(uow)
+    plans = stored_plans(uow)
+    found: dict[str, OrderClocks] = {}
+    for work_order_id, doc in docs.items():
+        assert isinstance(doc, dict)  # noqa: S101 - what read_ahead returned
+        found[work_order_id] = order_of(doc)
+        summaries[work_order_id] = list(doc.get("open") or ())
+        plans[work_order_id] = list(doc.get("plan") or ())
+    return found
 
 
 def stored_plans(uow: UnitOfWork) -> dict[str, list[Any]]:
@@ -161,6 +175,18 @@ class MongoOrderClocksRepository:
                 plans[record.work_order_id] = list(doc.get("plan") or ())
         return found
 
+    async def read_ahead(self, work_order_ids: Sequence[str]) -> Mapping[str, object]:
+        found: dict[str, object] = {}
+        ids = [str(i) for i in work_order_ids]
+        for start in range(0, len(ids), LOAD_CHUNK):
+            chunk = ids[start : start + LOAD_CHUNK]
+            async for doc in self._store.db[ORDERS].find({"_id": {"$in": chunk}}, WITHOUT_FACTS):
+                found[str(doc["_id"])] = doc
+        return found
+
+    def adopt(self, uow: UnitOfWork, ahead: Mapping[str, object]) -> dict[str, OrderClocks]:
+        return adopt_documents(uow, ahead)
+
     async def save(self, uow: UnitOfWork, saved: Sequence[SavedOrder]) -> None:
         if not saved:
             return
@@ -225,37 +251,58 @@ class MongoOrderClocksRepository:
     async def due(
         self, partitions: Iterable[int], before_ms: int, since_ms: int | None = None
     ) -> list[tuple[str, int, int]]:
-        """(work order, next due ms, partition) of orders in ``partitions`` due before then."""
-        wanted = sorted({int(p) for p in partitions})
-        if not wanted:
-            return []
-        db = self._store.db
-        cursor = (
-            db[ORDERS]
-            .find(
-                {"partition": {"$in": wanted}, "next_due_ms": due_between(since_ms, before_ms)},
-                {"next_due_ms": True, "partition": True},
+        """(work order, next due ms, partition) of orders in ``partitions`` due in
+        [``since_ms``, ``before_ms``).
+
+        Read partition by partition, in pages in the order of the ``due_orders`` index: each
+        query is short however many clocks a partition holds (a store that gathers a whole
+        result before answering would otherwise keep a large one past the client's timeout).
+        """
+        found: list[tuple[str, int, int]] = []
+        for partition in sorted({int(p) for p in partitions}):
+            found.extend(await self._due_in(partition, since_ms, int(before_ms)))
+        return found
+
+    async def _due_in(
+        self, partition: int, since_ms: int | None, before_ms: int
+    ) -> list[tuple[str, int, int]]:
+        orders = self._store.db[ORDERS]
+        projection = {"next_due_ms": True}
+        found: dict[str, int] = {}
+        window: dict[str, int] = due_between(since_ms, before_ms)
+        while True:
+            page = (
+                await orders.find(
+                    {**equals({"partition": partition}), "next_due_ms": window}, projection
+                )
+                .sort("next_due_ms", ASCENDING)
+                .limit(DUE_PAGE)
+                .to_list()
             )
-            .batch_size(10_000)
-        )
-        return [
-            (str(doc["_id"]), int(doc["next_due_ms"]), int(doc["partition"]))
-            async for doc in cursor
-        ]
+            found.update((str(doc["_id"]), int(doc["next_due_ms"])) for doc in page)
+            if len(page) < DUE_PAGE:
+                break
+            last = int(page[-1]["next_due_ms"])
+            # Every order at the page's last moment (a page may end among them), then on.
+            async for doc in orders.find(
+                {**equals({"partition": partition, "next_due_ms": last})}, projection
+            ):
+                found[str(doc["_id"])] = last
+            window = {"$gt": last, "$lt": before_ms}
+        return [(work_order_id, due, partition) for work_order_id, due in found.items()]
 
     async def changed(self, partitions: Iterable[int], since_ms: int) -> list[tuple[str, int, int]]:
         """(work order, next due ms, partition) of orders in ``partitions`` written since then."""
-        wanted = sorted({int(p) for p in partitions})
-        if not wanted:
-            return []
-        cursor = self._store.db[ORDERS].find(
-            {"partition": {"$in": wanted}, "updated_ms": {"$gte": int(since_ms)}},
-            {"next_due_ms": True, "partition": True},
-        )
-        return [
-            (str(doc["_id"]), int(doc["next_due_ms"]), int(doc["partition"]))
-            async for doc in cursor
-        ]
+        found: list[tuple[str, int, int]] = []
+        for partition in sorted({int(p) for p in partitions}):
+            cursor = self._store.db[ORDERS].find(
+                {**equals({"partition": partition}), "updated_ms": {"$gte": int(since_ms)}},
+                {"next_due_ms": True},
+            )
+            found.extend(
+                [(str(doc["_id"]), int(doc["next_due_ms"]), partition) async for doc in cursor]
+            )
+        return found
 
     async def gauges(self, partitions: Iterable[int]) -> dict[int, Mapping[str, int]]:
         """The open-cycle gauges of these partitions."""

@@ -76,8 +76,14 @@ class ClockTimers:
         batch_size: int,
         now: Callable[[], datetime],
         observer: TimerObserver,
+        read_ahead: Callable[[Sequence[str]], Awaitable[object]] | None = None,
+        read_ahead_window: timedelta = timedelta(seconds=30),
     ) -> None:
         self._index = index
+        self._read_ahead = read_ahead
+        self._ahead_ms = int(read_ahead_window.total_seconds() * 1000)
+        self._ahead_heap: list[tuple[int, str]] = []
+        """The same entries as the heap, popped as they come within the read-ahead window."""
         self._settle = settle
         self._topic = topic
         self._horizon_ms = int(horizon.total_seconds() * 1000)
@@ -95,6 +101,8 @@ class ClockTimers:
         """Partitions taken over recently -> since when their writes are looked at again."""
         self._reconcile_until = 0
         self._reconciled_at = 0
+        self._unloaded: set[int] = set()
+        self._retry_load_at = 0
         self.assignments = 0
 
     # -- ownership --------------------------------------------------------------------------
@@ -110,20 +118,17 @@ class ClockTimers:
     def owns(self, partition: int | None) -> bool:
         return partition is None or partition in self._owned
 
+    @property
+    def unloaded(self) -> frozenset[int]:
+        """Partitions owned whose clocks could not be read yet (tried again every second)."""
+        return frozenset(self._unloaded)
+
     async def partitions_assigned(self, partitions: frozenset[tuple[str, int]]) -> None:
         mine = {p for topic, p in partitions if topic == self._topic}
         async with self._lock:
             self._owned |= mine
-            if mine:
-                gauges = await self._index.gauges(mine)
-                self._observer.partitions_loaded({p: gauges.get(p, {}) for p in mine})
-                await self._load(mine, None, self._loaded_until)
-                # A previous owner may still be committing work on these partitions: what it
-                # writes from now on is read again for a while (its own timers are gone).
-                now_ms = _ms(self._now())
-                for partition in mine:
-                    self._reconcile[partition] = now_ms - RECONCILE_OVERLAP_MS
-                self._reconcile_until = now_ms + RECONCILE_FOR_MS
+            self._unloaded |= mine
+            await self._load_unloaded()
             self.assignments += 1
             self._report()
         log.info(
@@ -131,12 +136,40 @@ class ClockTimers:
             extra={"partitions": sorted(mine), "scheduled": len(self._scheduled)},
         )
 
+    async def _load_unloaded(self) -> None:
+        """Read the clocks of the partitions taken over and not read yet; on failure they stay
+        unread (the service is unready meanwhile) and are tried again by the loop."""
+        pending = self._unloaded & self._owned
+        self._unloaded = set(pending)
+        if not pending:
+            return
+        self._retry_load_at = _ms(self._now()) + RETRY_AFTER_MS
+        try:
+            gauges = await self._index.gauges(pending)
+            await self._load(pending, None, self._loaded_until)
+        except Exception:  # tried again by the loop; the partitions stay unready meanwhile
+            log.warning(
+                "reading the clocks of taken-over partitions failed; trying again",
+                exc_info=True,
+                extra={"partitions": sorted(pending)},
+            )
+            return
+        self._observer.partitions_loaded({p: gauges.get(p, {}) for p in pending})
+        self._unloaded -= pending
+        # A previous owner may still be committing work on these partitions: what it writes
+        # from now on is read again for a while (its own timers are gone).
+        now_ms = _ms(self._now())
+        for partition in pending:
+            self._reconcile[partition] = now_ms - RECONCILE_OVERLAP_MS
+        self._reconcile_until = now_ms + RECONCILE_FOR_MS
+
     async def partitions_revoked(self, partitions: frozenset[tuple[str, int]]) -> None:
         gone = {p for topic, p in partitions if topic == self._topic}
         if not gone:
             return
         async with self._lock:  # a batch in flight finishes first
             self._owned -= gone
+            self._unloaded -= gone
             for work_order_id, (_, partition) in list(self._scheduled.items()):
                 if partition in gone:
                     del self._scheduled[work_order_id]
@@ -168,7 +201,10 @@ class ClockTimers:
         if self._scheduled.get(work_order_id, (None, None))[0] == due_ms:
             return
         self._scheduled[work_order_id] = (due_ms, partition)
-        heapq.heappush(self._heap, (due_ms, work_order_id))
+        entry = (due_ms, work_order_id)
+        heapq.heappush(self._heap, entry)
+        if self._read_ahead is not None:
+            heapq.heappush(self._ahead_heap, entry)
         if self._waiting_until is None or due_ms < self._waiting_until:
             self._wake.set()
 
@@ -192,6 +228,8 @@ class ClockTimers:
         nearest = refresh_at
         if self._reconcile:
             nearest = min(nearest, self._reconciled_at + RECONCILE_EVERY_MS)
+        if self._unloaded:
+            nearest = min(nearest, self._retry_load_at)
         while self._heap:
             due_ms, work_order_id = self._heap[0]
             current = self._scheduled.get(work_order_id)
@@ -210,6 +248,10 @@ class ClockTimers:
             now_ms = _ms(self._now())
             if now_ms >= self._loaded_until - self._horizon_ms // 2:
                 await self._advance(now_ms)
+            if self._unloaded and now_ms >= self._retry_load_at:
+                async with self._lock:
+                    await self._load_unloaded()
+                    self._report()
             if self._reconcile and now_ms >= self._reconciled_at + RECONCILE_EVERY_MS:
                 await self._reconcile_takeover(now_ms)
             batch = self._pop_due(now_ms)
@@ -222,6 +264,28 @@ class ClockTimers:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait_ms / 1000)
             self._waiting_until = None
+
+    async def read_ahead(self) -> None:
+        """Until cancelled: read the orders that come due within the read-ahead window before
+        they do (the store's reads off the timers' path when thousands are due at once)."""
+        if self._read_ahead is None:
+            return
+        while True:
+            horizon = _ms(self._now()) + self._ahead_ms
+            coming: list[str] = []
+            while self._ahead_heap and self._ahead_heap[0][0] <= horizon:
+                due_ms, work_order_id = heapq.heappop(self._ahead_heap)
+                current = self._scheduled.get(work_order_id)
+                if current is not None and current[0] == due_ms:
+                    coming.append(work_order_id)
+            for start in range(0, len(coming), self._batch_size):
+                try:
+                    await self._read_ahead(coming[start : start + self._batch_size])
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the timers read them when they are due
+                    log.info("reading due clocks ahead failed", exc_info=True)
+            await asyncio.sleep(0.5)
 
     async def _advance(self, now_ms: int) -> None:
         since = self._loaded_until
@@ -271,7 +335,7 @@ class ClockTimers:
             self._report()
 
     def _report(self) -> None:
-        self._observer.ownership(len(self._scheduled), len(self._owned))
+        self._observer.ownership(len(self._scheduled), len(self._owned - self._unloaded))
 
 
 __all__ = ["ClockTimers", "DueIndex", "TimerObserver"]

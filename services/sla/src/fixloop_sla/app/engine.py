@@ -13,7 +13,7 @@ of thousands of clocks due in the same second on time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -50,6 +50,10 @@ from fixloop_sla.domain import (
 from fixloop_sla.domain.cycles import clock_id_for
 
 log = logging.getLogger(__name__)
+
+
+MAX_READ_AHEAD = 50_000
+"""Orders held read ahead of their timers, at most."""
 
 
 class ConcurrentOrderChangeError(TransientError):
@@ -98,6 +102,13 @@ class OrderClocksRepository(Protocol):
         """Write each settled order if it is still at the version it was read at (else raise
         :class:`ConcurrentOrderChangeError`), with its closed cycles' final records."""
 
+    async def read_ahead(self, work_order_ids: Sequence[str]) -> Mapping[str, object]:
+        """These orders as the timers read them, outside any unit of work (to be adopted)."""
+
+    def adopt(self, uow: UnitOfWork, ahead: Mapping[str, object]) -> dict[str, OrderClocks]:
+        """Orders read ahead, as if read in ``uow`` (their save is still conditional on the
+        version they were read at)."""
+
 
 class PolicySource(Protocol):
     def book(self) -> PolicyBook: ...
@@ -137,6 +148,8 @@ class SlaEngine:
         self._late_after = late_after
         self._now = now
         self._memo_key = object()
+        self._ahead: dict[str, object] = {}
+        """Orders read ahead of their timers (see :meth:`read_ahead`)."""
 
     # -- consumed events --------------------------------------------------------------------
 
@@ -194,10 +207,25 @@ class SlaEngine:
         await self._repo.save(uow, [saved])
         memo[work_order_id] = replace(settlement.record, version=settlement.record.version + 1)
         self._emit(uow, settlement)
-        uow.after_commit(lambda: self._committed([saved]))
+
+        def committed() -> None:
+            self._ahead.pop(work_order_id, None)  # read before this event: stale
+            self._committed([saved])
+
+        uow.after_commit(committed)
         return settlement
 
     # -- timers -----------------------------------------------------------------------------
+
+    async def read_ahead(self, work_order_ids: Sequence[str]) -> None:
+        """Read orders about to come due, so that firing them reads nothing (a read is the
+        slowest part of firing thousands at once on a slow store). At most
+        :data:`MAX_READ_AHEAD` are held; one changed meanwhile fails its save, and its batch is
+        settled again from the store."""
+        wanted = [i for i in work_order_ids if i not in self._ahead]
+        room = MAX_READ_AHEAD - len(self._ahead)
+        if wanted and room > 0:
+            self._ahead.update(await self._repo.read_ahead(wanted[:room]))
 
     async def settle_due(self, work_order_ids: Sequence[str]) -> dict[str, datetime | None]:
         """Settle these orders now, in one unit of work; returns each one's next due moment.
@@ -205,9 +233,23 @@ class SlaEngine:
         An order not found (gone, or another pod's) is left out. A concurrent change of one of
         them fails the whole batch (:class:`ConcurrentOrderChangeError`): the caller retries.
         """
+        ahead = {i: self._ahead.pop(i) for i in work_order_ids if i in self._ahead}
+        if ahead:
+            try:
+                return await self._settle_due(work_order_ids, ahead)
+            except ConcurrentOrderChangeError:
+                log.info("orders read ahead changed meanwhile; reading them again")
+        return await self._settle_due(work_order_ids, {})
+
+    async def _settle_due(
+        self, work_order_ids: Sequence[str], ahead: Mapping[str, object]
+    ) -> dict[str, datetime | None]:
         book = self._policies.book()
         async with self._units.transaction() as uow:
-            records = await self._repo.load(uow, list(work_order_ids), for_timers=True)
+            records = self._repo.adopt(uow, ahead)
+            unread = [i for i in work_order_ids if i not in records]
+            if unread:
+                records.update(await self._repo.load(uow, unread, for_timers=True))
             unplanned = [i for i, record in records.items() if record.plan is None]
             if unplanned:
                 records.update(await self._repo.load(uow, unplanned))

@@ -22,7 +22,7 @@ from fixloop_devkit.devstack import LocalPlatform, StackPorts
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 SLA_POLICY = Path(__file__).with_name("sla-policy.yaml")
-"""Clocks in seconds: dispatch 20 s (warning 10 s before), arrival 8 s, progress 8 s."""
+"""Clocks in seconds: dispatch 12 s (warning 6 s before), arrival 8 s, progress 8 s."""
 
 
 @pytest.fixture(scope="module")

@@ -224,7 +224,8 @@ async def test_an_orders_clocks_warn_breach_escalate_and_meet_once_across_a_kill
     platform: LocalPlatform, tmp_path: Path
 ) -> None:
     """The e2e policy's clocks (seconds) through an order's lifecycle, driven through the
-    public edges, with the sla service killed with SIGKILL and restarted while a clock runs."""
+    public edges, with the sla service killed with SIGKILL and restarted while a clock runs;
+    a delay past the repair deadline puts the repair at risk before it is due."""
     tag = f"clocks-{uuid.uuid4().hex[:8]}"
     path, _ = order_file(tmp_path, data_description=f"Air handling unit trips its breaker ({tag})")
     cli(platform, "inbound", "publish", str(path))
@@ -275,6 +276,30 @@ async def test_an_orders_clocks_warn_breach_escalate_and_meet_once_across_a_kill
         await until(("warning", "progress_update", 1))
         await progress(jobs_pb2.PROGRESS_KIND_NOTE)
         await until(("met", "progress_update", 1))
+        # A delay whose new ETA is after the repair deadline: at risk at once, before the breach.
+        await edges.call(
+            edges.jobs.ReportDelay,
+            jobs_pb2.ReportDelayRequest(
+                request_id=rid(),
+                work_order_id=work_order_id,
+                cause=work_order_pb2.DELAY_CAUSE_PARTS,
+                new_eta=stamp(datetime.now(UTC) + timedelta(hours=2)),
+                note="compressor on back order",
+            ),
+            key,
+        )
+        await until(("at_risk", "repair", 1))
+        at_risk = next(
+            r.json()
+            for r in await read_topic(platform.bootstrap, Topic.SLA_EVENTS.value, timeout=1)
+            if r.headers["ce_type"] == "fixloop.sla.at_risk.v1"
+            and r.json()["work_order_id"] == work_order_id
+        )
+        predicted, due = (
+            datetime.fromisoformat(str(at_risk[k])) for k in ("predicted_at", "due_at")
+        )
+        assert datetime.fromisoformat(str(at_risk["fired_at"])) < due
+        assert at_risk["predicted_lateness_seconds"] == (predicted - due).total_seconds() > 0
         await edges.call(
             edges.jobs.CompleteWork,
             jobs_pb2.CompleteWorkRequest(
@@ -282,7 +307,7 @@ async def test_an_orders_clocks_warn_breach_escalate_and_meet_once_across_a_kill
             ),
             key,
         )
-        await until(("met", "repair", 1), ("met", "progress_update", 2))
+        await until(("met", "repair", 1), ("met", "progress_update", 3))
     finally:
         await edges.close()
 
@@ -300,8 +325,10 @@ async def test_an_orders_clocks_warn_breach_escalate_and_meet_once_across_a_kill
             ("escalated", "arrival", 1),
             ("warning", "progress_update", 1),
             ("met", "progress_update", 1),
+            ("at_risk", "repair", 1),
+            ("met", "progress_update", 2),  # the delay is a progress report too
             ("met", "repair", 1),
-            ("met", "progress_update", 2),
+            ("met", "progress_update", 3),
         ]
     ), found
 

@@ -1,9 +1,10 @@
-"""The sla engine in-process against the real broker and store: an order's clocks through its
-lifecycle, a prediction before the deadline, and two instances sharing the clocks' partitions.
+"""The sla engine in-process against the real broker and store: two instances share the clocks'
+partitions, and every clock fires exactly once, also across rebalances.
 
-Each instance is the real app (consumer, timers, outbox relay) on its own database, with a short
-policy (seconds) imported into that database first. Tests drive it through the orders topic and
-read what it emits on the SLA topic: what, how often, and when.
+Each instance is the real app (consumer, timers, outbox relay) on one database, with a short
+policy (seconds) imported into that database first. The test drives it through the orders topic
+and reads what it emits on the SLA topic. (An order's clocks through its whole lifecycle, with a
+``kill -9``, are the end-to-end tests'; the clocks' decisions are the domain's unit tests.)
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,20 +30,12 @@ from fixloop_shared.contracts import (
     Priority,
     Requester,
     Site,
-    SlaAtRisk,
-    SlaEscalated,
-    WorkOrderAssigned,
-    WorkOrderDelayed,
-    WorkOrderOnSite,
-    WorkOrderProgressReported,
     WorkOrderReceived,
-    WorkOrderWorkCompleted,
 )
 from fixloop_shared.envelope import EventEnvelope, binary_headers, encode_payload
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.store import MongoClient, make_client
 from fixloop_shared.topics import Service, Topic
-from fixloop_shared.vocabulary import DelayCause
 from fixloop_sla.adapters.policies import MongoPolicyStore
 from fixloop_sla.domain import (
     ClockDefinition,
@@ -58,7 +51,9 @@ from fixloop_sla.settings import SlaSettings
 
 pytestmark = pytest.mark.integration
 
-TENANT = "acme"
+TENANT = "sla-test"
+"""The tenant whose orders the short policy times: orders other modules left on the shared
+topics (other tenants) are read but get no clocks."""
 S = timedelta(seconds=1)
 
 
@@ -97,6 +92,7 @@ class Stack:
     mongodb_uri: str
     database: str
     mongo: MongoClient
+    write_slot: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def settings(self) -> SlaSettings:
         return SlaSettings(
@@ -116,12 +112,37 @@ class Stack:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[SlaService]:
-        service = await start_in_process(lambda: bootstrap(self.settings()))
+        def build() -> SlaService:
+            service = bootstrap(self.settings())
+            # Instances in one process share one write slot, as the writers of one process do:
+            # the embedded store does not isolate concurrent transactions (an abort can undo
+            # another writer's commit). Separate pods on MongoDB are isolated by the store.
+            service.ctx.store._writes = self.write_slot
+            return service
+
+        service = await start_in_process(build)
         try:
             await eventually(lambda: asyncio.sleep(0, service.timers.owned), bool, timeout=60)
+            # Caught up with what other modules left on the shared topic: this test's events
+            # are then applied as they come.
+            await eventually(lambda: behind(service), lambda n: n == 0, timeout=120)
             yield service
         finally:
             await service.app.stop()
+
+
+async def behind(service: SlaService) -> int:
+    """Records not yet committed by the service's consumers, over every partition they hold."""
+    total = 0
+    for subscriber in service.ctx.bus.broker.subscribers:
+        consumer = getattr(subscriber, "consumer", None)
+        if consumer is None or not consumer.assignment():
+            return -1
+        partitions = sorted(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            total += max(0, ends[tp] - (await consumer.committed(tp) or 0))
+    return total
 
 
 @pytest.fixture
@@ -248,107 +269,13 @@ async def until_said(
     )
 
 
-# -- one order through its lifecycle ---------------------------------------------------------------
-
-
-async def test_an_order_through_its_lifecycle_warns_breaches_escalates_and_meets_each_once(
-    stack: Stack,
-) -> None:
-    await stack.import_policy(short_policy())
-    wo = unique("wo-life")
-    async with stack.running() as service:
-        await publish(stack.kafka_bootstrap, received(wo, at=datetime.now(UTC)))
-        await until_said(stack, wo, ("warning", "dispatch_confirmation", 1))
-        await publish(stack.kafka_bootstrap, step(WorkOrderAssigned, wo, "assigned", "dispatching"))
-        await until_said(stack, wo, ("met", "dispatch_confirmation", 1))
-        # Nobody arrives: the arrival clock warns, breaches and escalates.
-        await until_said(stack, wo, ("escalated", "arrival", 1))
-        await publish(stack.kafka_bootstrap, step(WorkOrderOnSite, wo, "on_site", "assigned"))
-        await until_said(stack, wo, ("warning", "progress_update", 1))
-        await publish(
-            stack.kafka_bootstrap,
-            step(WorkOrderProgressReported, wo, "on_site", "on_site", note="compressor swapped"),
-        )
-        await until_said(stack, wo, ("met", "progress_update", 1))
-        # A delay whose new ETA is after the repair deadline: at risk at once.
-        await publish(
-            stack.kafka_bootstrap,
-            step(
-                WorkOrderDelayed,
-                wo,
-                "on_site",
-                "on_site",
-                cause=DelayCause.PARTS,
-                new_eta=datetime.now(UTC) + timedelta(minutes=5),
-            ),
-        )
-        records = await until_said(stack, wo, ("at_risk", "repair", 1))
-        [at_risk] = [
-            SlaAtRisk.model_validate_json(r.value or b"")
-            for r in records
-            if r.headers["ce_type"] == SlaAtRisk.event_type
-        ]
-        assert at_risk.fired_at < at_risk.due_at  # before the breach
-        assert at_risk.predicted_lateness_seconds == pytest.approx(
-            (at_risk.predicted_at - at_risk.due_at).total_seconds()
-        )
-        assert at_risk.predicted_lateness_seconds > 0
-        await publish(
-            stack.kafka_bootstrap,
-            step(
-                WorkOrderWorkCompleted,
-                wo,
-                "work_completed",
-                "on_site",
-                completion={
-                    "resolution_code": "replaced_part",
-                    "work_summary": "Compressor replaced",
-                    "labour_minutes": 90,
-                },
-                verify_by=datetime.now(UTC) + timedelta(days=3),
-            ),
-        )
-        await until_said(stack, wo, ("met", "repair", 1))
-        await asyncio.sleep(1)
-        before_restart = said(await sla_records(stack.kafka_bootstrap, {wo.encode()}))
-        assert service.timers.owned
-    # A restart announces nothing again.
-    async with stack.running():
-        await asyncio.sleep(3)
-    records = await sla_records(stack.kafka_bootstrap, {wo.encode()})
-    events = said(records)
-    assert events == before_restart
-    assert sorted(events) == sorted(
-        [
-            ("warning", "dispatch_confirmation", 1),
-            ("met", "dispatch_confirmation", 1),
-            ("warning", "arrival", 1),
-            ("breached", "arrival", 1),
-            ("escalated", "arrival", 1),
-            ("warning", "progress_update", 1),
-            ("met", "progress_update", 1),
-            ("at_risk", "repair", 1),
-            ("met", "repair", 1),
-            ("met", "progress_update", 2),  # a delay report is an update too
-            ("met", "progress_update", 3),
-        ]
-    )
-    [escalated] = [
-        SlaEscalated.model_validate_json(r.value or b"")
-        for r in records
-        if r.headers["ce_type"] == SlaEscalated.event_type
-    ]
-    assert (escalated.level, escalated.audience) == (1, "operator")
-    assert escalated.fired_at >= escalated.due_at + S
-
-
 # -- two instances share the clocks' partitions ------------------------------------------------
 
 
 async def test_two_instances_fire_every_clock_exactly_once_across_a_rebalance(
     stack: Stack,
 ) -> None:
-    await stack.import_policy(short_policy(dispatch=24))
+    await stack.import_policy(short_policy(dispatch=16))
     orders = [unique(f"wo-pair-{i}") for i in range(12)]
     async with stack.running() as first:
         for wo in orders[:6]:
@@ -362,7 +289,7 @@ async def test_two_instances_fire_every_clock_exactly_once_across_a_rebalance(
             )
             for wo in orders[6:]:
                 await publish(stack.kafka_bootstrap, received(wo, at=datetime.now(UTC)))
-            await asyncio.sleep(4)
+            await asyncio.sleep(2)
         # The second left: the first owns every partition again and fires the rest.
         keys = {wo.encode() for wo in orders}
 

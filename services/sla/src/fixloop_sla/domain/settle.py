@@ -470,40 +470,35 @@ def _thresholds(
 def _outcome(
     cycle: ClockCycle, at: datetime, emitted: dict[str, Announced], announce: Announce
 ) -> None:
-    if cycle.closed_at is None:
+    if cycle.closed_at is None or cycle.state not in _OUTCOMES:
+        return
+    kind, name = _OUTCOMES[cycle.state]
+    key = f"{cycle.key}/{name}"
+    if key in emitted:
         return
     deadline, version, warn_at = _facts(cycle)
-    if cycle.state is CycleState.MET:
-        key = f"{cycle.key}/met"
-        if key not in emitted:
-            announce(
-                key,
-                ClockSignal(
-                    SignalKind.MET,
-                    cycle.facts,
-                    fired_at=at,
-                    moment=cycle.closed_at,
-                    deadline=deadline,
-                    deadline_version=version,
-                    warn_at=warn_at,
-                ),
-            )
-    elif cycle.state is CycleState.CANCELLED:
-        key = f"{cycle.key}/stopped"
-        if key not in emitted:
-            announce(
-                key,
-                ClockSignal(
-                    SignalKind.STOPPED,
-                    cycle.facts,
-                    fired_at=at,
-                    moment=cycle.closed_at,
-                    deadline=deadline,
-                    deadline_version=version,
-                    warn_at=warn_at,
-                    reason=cycle.stop_reason or "work order cancelled",
-                ),
-            )
+    reason = (cycle.stop_reason or "work order cancelled") if kind is SignalKind.STOPPED else ""
+    announce(
+        key,
+        ClockSignal(
+            kind,
+            cycle.facts,
+            fired_at=at,
+            moment=cycle.closed_at,
+            deadline=deadline,
+            deadline_version=version,
+            warn_at=warn_at,
+            reason=reason,
+        ),
+    )
+
+
+_OUTCOMES = {
+    CycleState.MET: (SignalKind.MET, "met"),
+    CycleState.CANCELLED: (SignalKind.STOPPED, "stopped"),
+}
+"""The closed cycles that say so, once: met, and stopped without the milestone (a missed one
+said so with its breach)."""
 
 
 def _prediction(

@@ -301,6 +301,8 @@ def test_killed_service_and_store_are_restarted_and_sigterm_stops_everything(
     assert {c["name"] for c in (read_status(data_dir) or {})["components"]} == {
         "kafka",
         "smtp",
+        "sms",
+        "webhooks",
         "store-contractors",
         "store-parts",
         *STACK_SERVICES,

@@ -1,8 +1,9 @@
-"""The notifications service against the real broker, store and SMTP servers.
+"""The notifications service against the real broker, store, SMTP, SMS and webhook servers.
 
 The service runs in-process (consumer, outbox relay, delivery worker); work orders arrive on
 the work-order events topic as they do from the orders service, and what was sent is read
-back from the SMTP sink's folder, the delivery log and the notifications events topic.
+back from the sinks' folders, a scripted webhook endpoint, the delivery log and the
+notifications events topic.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,6 +24,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from standardwebhooks import Webhook
 
 from fixloop_devkit.devstack import free_port
 from fixloop_devkit.mailsink import FolderHandler
@@ -30,11 +36,8 @@ from fixloop_notifications.adapters.mongo import (
     create_indexes,
     delivery_to_document,
 )
-from fixloop_notifications.adapters.templates import TemplateCatalog
-from fixloop_notifications.app.intake import received_work_order
-from fixloop_notifications.domain.confirmations import RECEIPT_TEMPLATE, plan_receipt_confirmation
+from fixloop_notifications.adapters.webhook_registry import MongoWebhookRegistry
 from fixloop_notifications.domain.delivery import Delivery, notification_id_for
-from fixloop_notifications.domain.mail import Mailbox
 from fixloop_notifications.main import NotificationsService, bootstrap
 from fixloop_notifications.settings import NotificationsSettings
 from fixloop_shared.bus import ensure_topics
@@ -51,12 +54,16 @@ from fixloop_shared.contracts import (
 from fixloop_shared.due_work import epoch_ms
 from fixloop_shared.envelope import Event, EventEnvelope, binary_headers, encode_payload
 from fixloop_shared.kernel import apply_event
+from fixloop_shared.memory import MemoryStore
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.store import Document, MongoClient, Store
 from fixloop_shared.topics import Service, Topic, dead_letter_topic
+from tests.integration.receivers import ScriptedEndpoint
 
 pytestmark = pytest.mark.integration
 
+RECEIPT_TEMPLATE = "workorder_received"
+DESK = "desk@acme.example"
 HOUR = timedelta(hours=1)
 SENT = "fixloop.notification.sent.v1"
 FAILED = "fixloop.notification.failed.v1"
@@ -128,9 +135,21 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
 # -- the service ----------------------------------------------------------------------------------
 
 
+RETRY_HORIZON_SECONDS = 2.0
+"""How long the service under test retries a delivery (24 h in production, scaled down: an
+outage shorter than this is ridden out, a longer one fails the delivery until retried by hand)."""
+
+
 def settings_for(
-    kafka_bootstrap: str, mongodb_uri: str, database: str, smtp_port: int
+    kafka_bootstrap: str, mongodb_uri: str, database: str, smtp_port: int, folder: Path
 ) -> NotificationsSettings:
+    desks = folder / "desks.yaml"
+    desks.write_text(
+        "desks:\n"
+        f"  - {{tenant: acme, name: ACME desk, email: {DESK}, locale: de,"
+        " timezone: Europe/Berlin}\n",
+        encoding="utf-8",
+    )
     return NotificationsSettings(
         mongodb_uri=mongodb_uri,
         database=database,
@@ -138,12 +157,17 @@ def settings_for(
         smtp_host="127.0.0.1",
         smtp_port=smtp_port,
         smtp_timeout_seconds=5.0,
-        delivery_attempts=4,
         retry_base_seconds=0.05,
         retry_max_seconds=0.2,
+        retry_horizon_seconds=RETRY_HORIZON_SECONDS,
+        webhook_timeout_seconds=0.5,
+        webhook_disable_after_failures=3,
+        webhook_disable_after_seconds=0,
         delivery_poll_seconds=0.2,
         outbox_poll_seconds=0.1,
         shutdown_grace_seconds=2.0,
+        links_port=0,
+        desks_file=desks,
         log_level="WARNING",
     )
 
@@ -175,11 +199,13 @@ async def running(settings: NotificationsSettings) -> AsyncIterator[Notification
 
 @pytest.fixture(scope="module")
 async def service(
-    kafka_bootstrap: str, mongodb_uri: str, relay: Relay
+    kafka_bootstrap: str, mongodb_uri: str, relay: Relay, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[NotificationsService]:
     """One running service for the module (joining the consumer group takes a few seconds)."""
     database = unique("test_notifications").replace("-", "_")
-    async with running(settings_for(kafka_bootstrap, mongodb_uri, database, relay.port)) as svc:
+    folder = tmp_path_factory.mktemp("notifications")
+    settings = settings_for(kafka_bootstrap, mongodb_uri, database, relay.port, folder)
+    async with running(settings) as svc:
         yield svc
 
 
@@ -218,21 +244,19 @@ def envelope_of(order: WorkOrderReceived, tenant: str | None = None) -> EventEnv
     )
 
 
-def planned_delivery(
+async def planned_delivery(
     order: WorkOrderReceived, envelope: EventEnvelope | None = None, *, now: datetime | None = None
 ) -> Delivery:
-    """The delivery the service plans for ``order`` (as its intake would record it)."""
+    """The receipt e-mail the service plans for ``order`` (as its intake would record it)."""
     envelope = envelope or envelope_of(order)
-    return plan_receipt_confirmation(
-        received_work_order(order),
-        event_id=envelope.id,
-        event_type=envelope.type,
-        tenant=envelope.tenant,
-        correlation_id=envelope.correlationid,
-        catalog=TemplateCatalog(),
-        sender=Mailbox.parse(NotificationsSettings().mail_from),
-        now=now or datetime.now(UTC),
-    )
+    memory = MemoryStore(Service.NOTIFICATIONS)
+    planner = bootstrap(
+        NotificationsSettings(), uow=memory, clock=lambda: now or datetime.now(UTC)
+    ).notifications
+
+    async with memory.transaction() as uow:
+        (delivery,) = await planner.on_event(Event(envelope, order), uow)
+    return delivery
 
 
 async def publish(
@@ -302,7 +326,8 @@ async def outcome_events(
 
 
 def message_id(envelope: EventEnvelope) -> str:
-    return f"<{notification_id_for(envelope.id, RECEIPT_TEMPLATE, Channel.EMAIL)}@fixloop.local>"
+    nid = notification_id_for(envelope.subject, envelope.id, "requester", Channel.EMAIL)
+    return f"<{nid}@fixloop.local>"
 
 
 # -- tests ----------------------------------------------------------------------------------------
@@ -334,14 +359,16 @@ async def test_received_work_order_sends_the_requester_a_german_mail_and_reports
     text = text_part.get_content()
     html = html_part.get_content()
     assert "Guten Tag Jonas Weber," in text
-    assert f"Auftrag:             {order.work_order_id}" in text
-    assert f"Ihre Referenz:       {order.external_id} (fieldhub)" in text
-    assert "Standort:            Kühlhaus Spandau" in text
-    assert "Anlage:              refrigeration chiller-3" in text
-    assert "Priorität:           Notfall" in text
+    assert f"Auftrag: {order.work_order_id}" in text
+    assert f"Ihre Referenz: {order.external_id} (fieldhub)" in text
+    assert "Standort: Kühlhaus Spandau" in text
+    assert "Anlage: refrigeration chiller-3" in text
+    assert "Priorität: Notfall" in text
     # 05:55 / 06:00 UTC are 06:55 / 07:00 in Berlin (CET) on 3 February 2026, a Tuesday.
-    assert "Gemeldet:            Dienstag, 3. Februar 2026, 06:55 Uhr MEZ" in text
-    assert "Eingegangen:         Dienstag, 3. Februar 2026, 07:00 Uhr MEZ" in text
+    assert "Gemeldet: Di., 3. Feb. 2026, 06:55 MEZ" in text
+    assert "Eingegangen: Di., 3. Feb. 2026, 07:00 MEZ" in text
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert str(mail["List-Unsubscribe"]).startswith("<http://127.0.0.1:")
     assert "Temperatur steigt <schnell> & Alarm läuft" in text
     assert "Temperatur steigt &lt;schnell&gt; &amp; Alarm läuft" in html
     assert "<schnell>" not in html
@@ -350,7 +377,7 @@ async def test_received_work_order_sends_the_requester_a_german_mail_and_reports
     assert delivery["locale"] == "de"
     assert delivery["attempts"] == 1
     assert delivery["event_id"] == envelope.id
-    assert delivery["message_id"] == message_id(envelope)
+    assert delivery["message"]["message_id"] == message_id(envelope)
     assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "sent")]
 
     assert event.headers["ce_type"] == SENT
@@ -388,7 +415,7 @@ async def test_a_redelivered_event_sends_one_mail(
     )
     # Applied once more as the kernel would: the event is claimed already, nothing happens.
     again = await apply_event(
-        service.ctx.store, Event(envelope, order), service.notifications.work_order_received
+        service.ctx.store, Event(envelope, order), service.notifications.on_event
     )
     assert again is None
     assert await service.ctx.store.db[DELIVERIES].count_documents(
@@ -402,37 +429,87 @@ async def test_a_redelivered_event_sends_one_mail(
     assert {e.headers["ce_type"] for e in events} == {SENT}
 
 
-async def test_unreachable_relay_is_retried_then_recorded_and_reported_as_failed(
+def notifications_cli(
+    service: NotificationsService, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``fixloop notifications ...`` against the service's store, as an operator runs it."""
+    settings = service.settings
+    env = {
+        **os.environ,
+        "FIXLOOP_NOTIFICATIONS_MONGODB_URI": settings.mongodb_uri,
+        "FIXLOOP_NOTIFICATIONS_DATABASE": settings.database,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "fixloop_cli", "notifications", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+
+async def test_an_outage_is_ridden_out_within_the_horizon_and_retried_by_hand_after_it(
     service: NotificationsService, relay: Relay, kafka_bootstrap: str
 ) -> None:
-    requester = f"{unique('nobody')}@example.com"
-    order = work_order(requester_email=requester)
+    # Down for less than the retry horizon: every mail goes out once the relay is back.
+    short = [work_order(requester_email=f"{unique('short')}@example.com") for _ in range(4)]
     relay.stop()  # the relay's port is closed: connections are refused
     try:
-        await publish(kafka_bootstrap, order)
-        delivery = await delivery_of(service, order.work_order_id, "failed")
-        [event] = await outcome_events(kafka_bootstrap, order.work_order_id)
+        for order in short:
+            await publish(kafka_bootstrap, order)
+        for order in short:
+            await attempted_twice(service, order.work_order_id)
     finally:
         relay.start()
-    attempts = await attempts_of(service, delivery["_id"])
+    for order in short:
+        delivery = await delivery_of(service, order.work_order_id, "sent")
+        attempts = await attempts_of(service, delivery["_id"])
+        assert [a["outcome"] for a in attempts][-1] == "sent"
+        assert {a["outcome"] for a in attempts[:-1]} == {"transient"}
+        assert len(await mails_arrived(relay.folder, order.requester.email)) == 1
 
-    assert delivery["attempts"] == 4
-    assert f"127.0.0.1:{relay.port} unreachable" in delivery["last_error"]
-    assert delivery["failed_at"] is not None
-    assert [(a["attempt"], a["outcome"]) for a in attempts] == [
-        (1, "transient"),
-        (2, "transient"),
-        (3, "transient"),
-        (4, "transient"),
-    ]
-    assert all("unreachable" in a["error"] for a in attempts)
-    assert mails_to(relay.folder, requester) == []
-    assert event.headers["ce_type"] == FAILED
-    assert event.key == order.work_order_id.encode()
-    body = event.json()
-    assert body["attempts"] == 4
-    assert body["error"] == delivery["last_error"]
-    assert body["recipient"] == requester
+    # Down for longer: the deliveries fail (reported), nothing is sent, nothing is lost ...
+    long = [work_order(requester_email=f"{unique('long')}@example.com") for _ in range(4)]
+    relay.stop()
+    try:
+        for order in long:
+            await publish(kafka_bootstrap, order)
+        failed = [await delivery_of(service, o.work_order_id, "failed") for o in long]
+        events = [await outcome_events(kafka_bootstrap, o.work_order_id) for o in long]
+    finally:
+        relay.start()
+    for delivery, [event] in zip(failed, events, strict=True):
+        attempts = await attempts_of(service, delivery["_id"])
+        assert len(attempts) == delivery["attempts"] >= 2
+        assert {a["outcome"] for a in attempts} == {"transient"}
+        assert f"127.0.0.1:{relay.port} unreachable" in delivery["last_error"]
+        assert event.headers["ce_type"] == FAILED
+        assert event.json()["error"] == delivery["last_error"]
+    assert all(mails_to(relay.folder, o.requester.email) == [] for o in long)
+
+    # ... and one command tries them again: each is sent, once.
+    retried = notifications_cli(service, "retry", "--failed", "--since", "10m")
+    assert retried.returncode == 0, retried.stderr
+    count = int(retried.stdout.split()[0])
+    assert count >= len(long)
+    for order in long:
+        delivery = await delivery_of(service, order.work_order_id, "sent")
+        [mail] = await mails_arrived(relay.folder, order.requester.email)
+        assert mail["Message-ID"] == f"<{delivery['_id']}@fixloop.local>"
+    shown = notifications_cli(service, "log", long[0].work_order_id, "--json")
+    assert shown.returncode == 0, shown.stderr
+    [logged] = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert logged["status"] == "sent"
+    assert [a["outcome"] for a in logged["attempts"]][-1] == "sent"
+    assert len(logged["attempts"]) >= 3
+
+
+async def attempted_twice(service: NotificationsService, work_order_id: str) -> None:
+    async def probe() -> Document | None:
+        return await service.ctx.store.db[DELIVERIES].find_one({"work_order_id": work_order_id})
+
+    await eventually(probe, lambda d: d is not None and d["attempts"] >= 2, timeout=30)
 
 
 async def test_permanent_rejection_fails_at_once_without_retries(
@@ -480,7 +557,7 @@ async def test_a_delivery_left_by_a_dead_worker_is_sent_again_with_the_same_mess
     order = work_order(requester_email=requester, locale="en")
     envelope = envelope_of(order)
     now = datetime.now(UTC)
-    planned = planned_delivery(order, envelope, now=now)
+    planned = await planned_delivery(order, envelope, now=now)
     # What a worker leaves behind when it dies after an attempt but before recording it:
     # the delivery pending, one attempt counted, and its lease running out shortly.
     left_behind = delivery_to_document(planned) | {
@@ -538,7 +615,7 @@ async def test_the_attempt_log_survives_a_transaction_rolled_back_beside_it(
     store = Store(mongo_client, database_name, service=Service.NOTIFICATIONS)
     await create_indexes(store)
     log = MongoDeliveryLog(store)
-    planned = planned_delivery(work_order(requester_email=f"{unique('beside')}@example.com"))
+    planned = await planned_delivery(work_order(requester_email=f"{unique('beside')}@example.com"))
     await store.db[DELIVERIES].insert_one(delivery_to_document(planned))
     nid = planned.notification_id
     now = datetime.now(UTC)
@@ -571,3 +648,99 @@ async def test_the_attempt_log_survives_a_transaction_rolled_back_beside_it(
     assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "sent")]
     assert delivery is not None
     assert (delivery["lease_owner"], delivery["attempts"]) == ("worker-1", 1)
+
+
+# -- webhooks -------------------------------------------------------------------------------------
+
+
+async def webhook_calls(service: NotificationsService, work_order_id: str) -> list[Document]:
+    return (
+        await service.ctx.store.db[DELIVERIES]
+        .find({"work_order_id": work_order_id, "channel": "webhook"})
+        .to_list()
+    )
+
+
+async def test_a_webhook_failing_then_hanging_then_answering_is_delivered_once_signed(
+    service: NotificationsService, kafka_bootstrap: str, scripted: ScriptedEndpoint
+) -> None:
+    registry = MongoWebhookRegistry(service.ctx.store)
+    tenant = unique("hooked")
+    endpoint = await registry.add(
+        tenant, f"http://127.0.0.1:{scripted.port}/hooks", [], datetime.now(UTC)
+    )
+    scripted.script = [500, "hang"]
+    order = work_order(requester_email=f"{unique('hook')}@example.com", tenant=tenant)
+    try:
+        envelope = await publish(kafka_bootstrap, order)
+
+        async def sent_call() -> list[Document]:
+            return [d for d in await webhook_calls(service, order.work_order_id) if d]
+
+        [call] = await eventually(
+            sent_call, lambda calls: bool(calls) and calls[0]["status"] == "sent", timeout=30
+        )
+    finally:
+        await registry.remove(endpoint.endpoint_id)
+    attempts = await attempts_of(service, call["_id"])
+    assert [a["outcome"] for a in attempts] == ["transient", "transient", "sent"]
+    assert "answered 500" in attempts[0]["error"]
+    assert len(scripted.requests) == 3
+    secret = endpoint.secrets[0].value
+    ids = set()
+    for headers, body in scripted.requests:
+        verified = Webhook(secret).verify(body, headers)
+        assert verified["id"] == envelope.id
+        assert verified["type"] == "fixloop.workorder.received.v1"
+        assert verified["data"]["work_order_id"] == order.work_order_id
+        ids.add(headers["webhook-id"])
+    assert ids == {call["message"]["webhook_id"]}  # the same id on every attempt
+
+
+async def test_an_endpoint_that_never_recovers_is_disabled_and_the_desk_told(
+    service: NotificationsService,
+    kafka_bootstrap: str,
+    scripted: ScriptedEndpoint,
+    relay: Relay,
+) -> None:
+    registry = MongoWebhookRegistry(service.ctx.store)
+    endpoint = await registry.add(
+        "acme", f"http://127.0.0.1:{scripted.port}/dead", [], datetime.now(UTC)
+    )
+    scripted.script = [500] * 20
+    order = work_order(requester_email=f"{unique('dead')}@example.com")
+    try:
+        await publish(kafka_bootstrap, order)
+
+        async def failed_call() -> list[Document]:
+            return await webhook_calls(service, order.work_order_id)
+
+        [call] = await eventually(
+            failed_call, lambda calls: bool(calls) and calls[0]["status"] == "failed", timeout=30
+        )
+        disabled = await registry.get(endpoint.endpoint_id)
+        desk_mails = await eventually(
+            lambda: asyncio.sleep(0, result=mails_about(relay.folder, endpoint.url)),
+            bool,
+            timeout=30,
+        )
+    finally:
+        await registry.remove(endpoint.endpoint_id)
+    assert disabled is not None
+    assert disabled.enabled is False
+    assert len(scripted.requests) == 3  # the third failure disabled it
+    attempts = await attempts_of(service, call["_id"])
+    assert [a["outcome"] for a in attempts] == ["transient", "transient", "permanent"]
+    [mail] = desk_mails
+    assert mail["Content-Language"] == "de"
+    assert [a.addr_spec for a in mail["To"].addresses] == [DESK]
+
+
+def mails_about(folder: Path, text: str) -> list[EmailMessage]:
+    """Mails to the desk whose text mentions ``text``."""
+    found = []
+    for message in mails_to(folder, DESK):
+        body = message.get_body(preferencelist=("plain",))
+        if body is not None and text in body.get_content():
+            found.append(message)
+    return found

@@ -658,7 +658,7 @@ async def test_notifications_record_and_deliver_in_memory() -> None:
     clock = FixedClock(NOON)
     settings = NotificationsSettings(mail_from="Fixloop <no-reply@fixloop.example.com>")
     service = notifications_bootstrap(settings, uow=store, clock=clock)
-    deliveries, relay = service.deliveries, service.sender
+    deliveries, relay = service.deliveries, service.sender.mail
     assert isinstance(deliveries, MemoryDeliveryLog)
     assert isinstance(relay, MemoryMailRelay)
     received = event_of(received_order(received_at=NOON), source=Service.ORDERS)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
@@ -16,13 +17,13 @@ from hypothesis import strategies as st
 from jinja2 import DictLoader
 from markupsafe import escape
 
+from fixloop_notifications.adapters.directory import MemoryNoticeDirectory
+from fixloop_notifications.adapters.memory import MemoryDeliveryLog
+from fixloop_notifications.adapters.preferences import MemoryPreferences
 from fixloop_notifications.adapters.templates import TemplateCatalog
-from fixloop_notifications.app.intake import received_work_order
-from fixloop_notifications.domain.clock_display import STYLES, format_moment, style_for
-from fixloop_notifications.domain.confirmations import (
-    RECEIPT_TEMPLATE,
-    plan_receipt_confirmation,
-)
+from fixloop_notifications.app.intake import SmsSettings, WorkOrderNotifications, received_order
+from fixloop_notifications.app.links import NoticeLinks
+from fixloop_notifications.domain.clock_display import format_moment
 from fixloop_notifications.domain.delivery import (
     ERROR_MAX_LENGTH,
     Delivery,
@@ -33,8 +34,11 @@ from fixloop_notifications.domain.delivery import (
     smtp_reply_is_permanent,
     summarize_error,
 )
+from fixloop_notifications.domain.links import LinkSigner
 from fixloop_notifications.domain.locales import NoTranslation, candidates, resolve_locale
 from fixloop_notifications.domain.mail import Mailbox, build_email, message_id_for
+from fixloop_notifications.domain.notices import Fact, Known, notices_for
+from fixloop_notifications.domain.quiet_hours import QuietHours
 from fixloop_notifications.domain.templates import UnknownTemplate
 from fixloop_shared.contracts import (
     Address,
@@ -46,9 +50,28 @@ from fixloop_shared.contracts import (
     Site,
     WorkOrderReceived,
 )
+from fixloop_shared.envelope import Event, EventEnvelope
+from fixloop_shared.memory import MemoryStore
 
 SENDER = Mailbox.parse("Fixloop <no-reply@fixloop.local>")
 CATALOG = TemplateCatalog()
+RECEIPT_TEMPLATE = "workorder_received"
+PLANNED_AT = datetime(2026, 1, 14, 7, 47, tzinfo=UTC)
+_MEMORY = MemoryStore("notifications")
+NOTIFICATIONS = WorkOrderNotifications(
+    deliveries=MemoryDeliveryLog(_MEMORY),
+    directory=MemoryNoticeDirectory(_MEMORY),
+    catalog=CATALOG,
+    sender=SENDER,
+    desks={},
+    preferences=MemoryPreferences(),
+    links=NoticeLinks(LinkSigner("x" * 32, "https://links.fixloop.example")),
+    webhooks=None,
+    sms=SmsSettings(sender="Fixloop"),
+    # Never quiet: these tests are about what is written, not when.
+    quiet_hours=QuietHours(start=time(0, 0), end=time(0, 0)),
+    clock=lambda: PLANNED_AT,
+)
 IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
@@ -88,16 +111,32 @@ def order(
 
 
 def plan(received: WorkOrderReceived, event_id: str = "evt-1") -> Delivery:
-    return plan_receipt_confirmation(
-        received_work_order(received),
-        event_id=event_id,
-        event_type=received.event_type,
+    """The receipt e-mail the service records for ``received`` (through its notice rules)."""
+    envelope = EventEnvelope(
+        id=event_id,
+        type=received.event_type,
+        source="orders",
+        time=PLANNED_AT,
+        subject=received.work_order_id,
         tenant=received.tenant,
-        correlation_id=event_id,
-        catalog=CATALOG,
-        sender=SENDER,
-        now=datetime(2026, 1, 14, 7, 47, tzinfo=UTC),
+        correlationid=event_id,
     )
+    event = Event(envelope=envelope, payload=received)
+    known = received_order(event)
+    fact = Fact(event_id, received.event_type, received.tenant, PLANNED_AT, {})
+    (notice,) = notices_for(fact, Known(order=known, desk=None))
+    deliveries = asyncio.run(
+        NOTIFICATIONS.deliveries_for(
+            notice,
+            event_id=event_id,
+            event_type=received.event_type,
+            tenant=received.tenant,
+            correlation_id=event_id,
+            order=known,
+        )
+    )
+    (mail,) = [d for d in deliveries if d.channel is Channel.EMAIL]
+    return mail
 
 
 def parse(message: EmailMessage) -> EmailMessage:
@@ -153,39 +192,38 @@ def test_resolved_locale_is_the_best_available_candidate(
 def test_times_are_shown_in_the_site_zone_in_the_readers_style() -> None:
     winter = datetime(2026, 1, 13, 13, 5, tzinfo=UTC)
     summer = datetime(2026, 7, 1, 6, 30, tzinfo=UTC)
-    assert (
-        format_moment(winter, "Europe/Berlin", "de") == "Dienstag, 13. Januar 2026, 14:05 Uhr MEZ"
-    )
-    assert format_moment(summer, "Europe/Berlin", "de") == "Mittwoch, 1. Juli 2026, 08:30 Uhr MESZ"
-    assert format_moment(winter, "Europe/Vienna", "de-AT") == (
-        "Dienstag, 13. Jänner 2026, 14:05 Uhr MEZ"
-    )
-    assert format_moment(winter, "Europe/London", "en") == "Tuesday, 13 January 2026, 13:05 GMT"
+    assert format_moment(winter, "Europe/Berlin", "de") == "Di., 13. Jan. 2026, 14:05 MEZ"
+    assert format_moment(summer, "Europe/Berlin", "de") == "Mi., 1. Juli 2026, 08:30 MESZ"
+    assert format_moment(winter, "Europe/Vienna", "de-AT") == "Di., 13. Jän. 2026, 14:05 MEZ"
+    assert format_moment(winter, "Europe/London", "en-GB") == "Tue, 13 Jan 2026, 13:05 GMT"
     assert format_moment(winter, "America/New_York", "en-US") == (
-        "Tuesday, January 13, 2026, 8:05 AM EST"
+        "Tue, Jan 13, 2026, 8:05\u202fAM EST"
     )
-    assert format_moment(summer, "Europe/Paris", "fr") == "mercredi 1er juillet 2026 à 08:30 CEST"
+    assert format_moment(summer, "Europe/Paris", "fr") == "mer. 1 juil. 2026, 08:30 UTC+02:00"
 
 
 def test_the_local_date_can_differ_from_the_utc_date() -> None:
     late_utc = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)
-    assert format_moment(late_utc, "Asia/Tokyo", "en") == "Wednesday, 1 April 2026, 08:30 JST"
+    assert format_moment(late_utc, "Asia/Tokyo", "en-GB") == "Wed, 1 Apr 2026, 08:30 GMT+09:00"
     assert format_moment(late_utc, "America/Los_Angeles", "en-US") == (
-        "Tuesday, March 31, 2026, 4:30 PM PDT"
+        "Tue, Mar 31, 2026, 4:30\u202fPM PDT"
     )
 
 
 def test_zones_without_an_abbreviation_show_their_utc_offset() -> None:
     moment = datetime(2026, 5, 5, 10, 0, tzinfo=UTC)
-    assert format_moment(moment, "Asia/Dubai", "en").endswith("14:00 UTC+04:00")
-    assert format_moment(moment, "Asia/Kathmandu", "de").endswith("15:45 Uhr UTC+05:45")
-    assert format_moment(moment, "Etc/UTC", "en").endswith("10:00 UTC")
+    assert format_moment(moment, "Asia/Dubai", "en-GB").endswith("14:00 GST")
+    assert format_moment(moment, "Asia/Dubai", "de").endswith("14:00 GMT+04:00")
+    assert format_moment(moment, "Asia/Kathmandu", "de").endswith("15:45 GMT+05:45")
+    assert format_moment(moment, "Etc/UTC", "en-GB").endswith("10:00 UTC")
 
 
-def test_unknown_styles_fall_back_to_language_then_english() -> None:
-    assert style_for("de-CH") is STYLES["de"]
-    assert style_for("fr-CA") is STYLES["fr"]
-    assert style_for("pt-BR") is STYLES["en"]
+def test_unknown_regions_fall_back_to_the_language() -> None:
+    moment = datetime(2026, 1, 13, 13, 5, tzinfo=UTC)
+    assert format_moment(moment, "Europe/Zurich", "de-CH").startswith("Di., 13.")
+    assert format_moment(moment, "Europe/Zurich", "qq-ZZ") == (
+        format_moment(moment, "Europe/Zurich", "en")
+    )
 
 
 def test_naive_moments_are_refused() -> None:
@@ -203,25 +241,23 @@ moments = st.datetimes(
 )
 
 
-@given(moment=moments, zone=zones, locale=st.sampled_from(["en", "de", "de-AT", "fr", "en-US"]))
+@given(moment=moments, zone=zones, locale=st.sampled_from(["en-GB", "de", "de-AT", "fr"]))
 def test_formatted_moment_names_the_local_calendar_day(
     moment: datetime, zone: str, locale: str
 ) -> None:
     local = moment.astimezone(ZoneInfo(zone))
-    style = style_for(locale)
     text = format_moment(moment, zone, locale)
     assert str(local.year) in text
-    assert style.months[local.month - 1] in text
-    assert style.weekdays[local.weekday()] in text
-    if not style.twelve_hour:
-        assert f"{local.hour:02d}:{local.minute:02d}" in text
+    assert f" {local.day}" in text
+    assert f"{local.hour:02d}:{local.minute:02d}" in text
 
 
 # -- templates and the receipt confirmation ---------------------------------------------------
 
 
 def test_the_package_ships_the_receipt_in_english_german_and_french() -> None:
-    assert {"en", "de", "fr"} <= CATALOG.locales(RECEIPT_TEMPLATE)
+    assert {"en", "de", "fr"} <= CATALOG.locales
+    assert RECEIPT_TEMPLATE in CATALOG.templates
 
 
 def test_english_receipt_shows_the_order_in_the_site_time_zone() -> None:
@@ -235,9 +271,9 @@ def test_english_receipt_shows_the_order_in_the_site_time_zone() -> None:
         assert "Plant North" in body
         assert "chiller-2" in body
         assert "High" in body
-        # 07:45 UTC is 01:45 in Chicago (CST, UTC-6) on 14 January.
-        assert "Wednesday, 14 January 2026, 01:45 CST" in body
-        assert "Wednesday, 14 January 2026, 01:46 CST" in body
+        # 07:45 UTC is 01:45 in Chicago (UTC-6) on 14 January.
+        assert "Wed, 14 Jan 2026, 01:45 GMT-06:00" in body
+        assert "Wed, 14 Jan 2026, 01:46 GMT-06:00" in body
         assert "America/Chicago" in body
     assert "Hello Anna Berger," in mail.text
 
@@ -249,26 +285,26 @@ def test_german_receipt_is_written_in_german_with_german_dates() -> None:
     assert mail.language == "de"
     assert mail.subject == "Ihr Reparaturauftrag wo-8f2c ist eingegangen (Plant North)"
     assert "Guten Tag Anna Berger," in mail.text
-    assert "Priorität:           Hoch" in mail.text
-    assert "Art:                 Störung" in mail.text
-    assert "Gemeldet:            Mittwoch, 14. Januar 2026, 08:45 Uhr MEZ" in mail.text
-    assert "Eingegangen:         Mittwoch, 14. Januar 2026, 08:46 Uhr MEZ" in mail.text
-    assert '<html lang="de">' in mail.html
-    assert "<td>Mittwoch, 14. Januar 2026, 08:46 Uhr MEZ</td>" in mail.html
+    assert "Priorität: Hoch" in mail.text
+    assert "Art: Störung" in mail.text
+    assert "Gemeldet: Mi., 14. Jan. 2026, 08:45 MEZ" in mail.text
+    assert "Eingegangen: Mi., 14. Jan. 2026, 08:46 MEZ" in mail.text
+    assert '<html lang="de" dir="ltr">' in mail.html
+    assert "<td>Mi., 14. Jan. 2026, 08:46 MEZ</td>" in mail.html
 
 
 def test_regional_locale_uses_the_language_template_with_regional_words() -> None:
     delivery = plan(order(locale="de-AT", timezone="Europe/Vienna"))
     assert delivery.locale == "de"
     assert delivery.requested_locale == "de-AT"
-    assert "14. Jänner 2026" in delivery.mail.text
+    assert "14. Jän. 2026" in delivery.mail.text
 
 
 def test_french_receipt_and_english_fallback() -> None:
     french = plan(order(locale="fr-CH", timezone="Europe/Zurich")).mail
     assert french.subject.startswith("Nous avons bien reçu votre demande d'intervention wo-8f2c")
-    assert "mercredi 14 janvier 2026 à 08:46 CET" in french.text
-    fallback = plan(order(locale="es")).mail
+    assert "mer. 14 janv. 2026, 08:46 UTC+01:00" in french.text
+    fallback = plan(order(locale="sw")).mail
     assert fallback.language == "en"
     assert fallback.subject.startswith("We received your repair request")
 
@@ -317,26 +353,33 @@ def test_names_with_line_breaks_never_become_headers() -> None:
     assert str(message["Subject"]).endswith("(A B)")
 
 
-def test_catalog_offers_a_locale_only_when_every_part_exists() -> None:
+def test_catalog_offers_a_channel_only_when_every_part_exists() -> None:
     catalog = TemplateCatalog(
         DictLoader(
             {
-                "greeting/en.subject.j2": "Hi {{ name }}",
-                "greeting/en.txt.j2": "Hi {{ name }}",
-                "greeting/en.html.j2": "<p>Hi {{ name }}</p>",
-                "greeting/de.subject.j2": "Hallo {{ name }}",
-                "greeting/de.txt.j2": "Hallo {{ name }}",
+                "greeting/email.subject.j2": "{% trans %}Hi{% endtrans %} {{ name }}",
+                "greeting/email.txt.j2": "Hi {{ name }}",
+                "greeting/email.html.j2": "<p>Hi {{ name }}</p>",
+                "notice/email.subject.j2": "Notice",
+                "notice/sms.txt.j2": "Notice {{ name }}",
             }
-        )
+        ),
+        translations={},
     )
-    assert catalog.locales("greeting") == {"en"}
-    rendered = catalog.render("greeting", "de", {"name": "<Ann>\nB"})
+    assert catalog.templates == {"greeting", "notice"}
+    assert catalog.channels("greeting") == {Channel.EMAIL}
+    assert catalog.channels("notice") == {Channel.SMS}
+    rendered = catalog.render(
+        "greeting", "de", channel=Channel.EMAIL, values={"name": "<Ann>\nB"}, timezone="UTC"
+    )
     assert rendered.locale == "en"
     assert rendered.subject == "Hi <Ann> B"
     assert rendered.text == "Hi <Ann>\nB"
     assert rendered.html == "<p>Hi &lt;Ann&gt;\nB</p>"
     with pytest.raises(UnknownTemplate):
-        catalog.render("farewell", "en", {})
+        catalog.render("farewell", "en", channel=Channel.EMAIL, values={}, timezone="UTC")
+    with pytest.raises(UnknownTemplate):
+        catalog.render("notice", "en", channel=Channel.EMAIL, values={}, timezone="UTC")
 
 
 # -- the MIME message -------------------------------------------------------------------------
@@ -352,7 +395,7 @@ def test_mail_is_multipart_text_then_html_with_a_stable_message_id() -> None:
     parts = list(message.iter_parts())
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
     assert "Guten Tag Anna Berger" in parts[0].get_content()
-    assert '<html lang="de">' in parts[1].get_content()
+    assert '<html lang="de" dir="ltr">' in parts[1].get_content()
     assert message["Message-ID"] == f"<{nid}@fixloop.local>"
     assert message["From"] == "Fixloop <no-reply@fixloop.local>"
     assert message["To"] == "Anna Berger <anna@example.com>"
@@ -388,11 +431,13 @@ def test_internationalized_addresses_are_sent_in_their_smtp_form() -> None:
 # -- deliveries -------------------------------------------------------------------------------
 
 
-def test_notification_ids_are_stable_per_event_template_and_channel() -> None:
-    first = notification_id_for("evt-1", RECEIPT_TEMPLATE, Channel.EMAIL)
-    assert first == notification_id_for("evt-1", RECEIPT_TEMPLATE, Channel.EMAIL)
-    assert first != notification_id_for("evt-2", RECEIPT_TEMPLATE, Channel.EMAIL)
-    assert first != notification_id_for("evt-1", "other_template", Channel.EMAIL)
+def test_notification_ids_are_stable_per_order_fact_recipient_and_channel() -> None:
+    first = notification_id_for("wo-1", "evt-1", "requester", Channel.EMAIL)
+    assert first == notification_id_for("wo-1", "evt-1", "requester", Channel.EMAIL)
+    assert first != notification_id_for("wo-2", "evt-1", "requester", Channel.EMAIL)
+    assert first != notification_id_for("wo-1", "evt-2", "requester", Channel.EMAIL)
+    assert first != notification_id_for("wo-1", "evt-1", "contractor:c-1", Channel.EMAIL)
+    assert first != notification_id_for("wo-1", "evt-1", "requester", Channel.SMS)
     assert IDENTIFIER.match(first)
     assert message_id_for(first, "fixloop.local") == f"<{first}@fixloop.local>"
 
@@ -413,32 +458,41 @@ def test_only_5xx_smtp_replies_are_permanent(code: int, permanent: bool) -> None
     assert smtp_reply_is_permanent(code) is permanent
 
 
-def test_retry_waits_double_up_to_the_cap() -> None:
+def test_retry_waits_double_up_to_the_cap_with_jitter_in_the_upper_half() -> None:
     policy = RetryPolicy(attempts=4, base_seconds=2.0, max_seconds=5.0)
     assert [policy.wait_before(n) for n in range(5)] == [0.0, 2.0, 4.0, 5.0, 5.0]
+    assert [policy.wait_before(n, jitter=0.0) for n in range(1, 5)] == [1.0, 2.0, 2.5, 2.5]
+
+
+def test_a_delivery_is_tried_until_its_horizon_counted_from_when_it_became_due() -> None:
+    policy = RetryPolicy(base_seconds=1, max_seconds=60, horizon_seconds=3600, attempts=1000)
+    due = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    assert not policy.gives_up(attempts=50, due_since=due, now=due.replace(hour=12, minute=59))
+    assert policy.gives_up(attempts=51, due_since=due, now=due.replace(hour=13))
+    assert RetryPolicy(base_seconds=1, max_seconds=1, attempts=3).gives_up(
+        attempts=3, due_since=due, now=due
+    )
 
 
 @given(
-    attempts=st.integers(1, 20),
-    made=st.integers(0, 200),
     base=st.floats(0.01, 10),
     cap=st.floats(0.01, 100),
+    jitter=st.floats(0, 1),
 )
-def test_a_delivery_picked_up_again_always_gets_an_attempt(
-    attempts: int, made: int, base: float, cap: float
+def test_waits_never_exceed_the_cap_and_never_shrink_below_half_of_it(
+    base: float, cap: float, jitter: float
 ) -> None:
-    policy = RetryPolicy(attempts=attempts, base_seconds=base, max_seconds=cap)
-    left = policy.attempts_left(made)
-    assert left >= 1
-    assert made + left <= max(attempts, made + 1)
-    waits = [policy.wait_before(n) for n in range(1, 8)]
-    assert all(0 < w <= cap for w in waits)
-    assert waits == sorted(waits)
+    policy = RetryPolicy(base_seconds=base, max_seconds=cap)
+    ceilings = [policy.wait_before(n) for n in range(1, 12)]
+    assert ceilings == sorted(ceilings)
+    for n, ceiling in enumerate(ceilings, start=1):
+        wait = policy.wait_before(n, jitter)
+        assert ceiling / 2 <= wait <= ceiling <= cap
 
 
 def test_a_policy_needs_at_least_one_attempt() -> None:
     with pytest.raises(ValueError, match="at least one"):
-        RetryPolicy(attempts=0, base_seconds=1, max_seconds=1)
+        RetryPolicy(base_seconds=1, max_seconds=1, attempts=0)
 
 
 @given(st.text(max_size=2000))
@@ -453,4 +507,4 @@ def test_errors_are_kept_as_one_bounded_line(text: str) -> None:
 
 def test_created_at_is_the_mail_date() -> None:
     delivery = plan(order())
-    assert delivery.created_at == delivery.mail.date == datetime(2026, 1, 14, 7, 47, tzinfo=UTC)
+    assert delivery.created_at == delivery.mail.date == PLANNED_AT

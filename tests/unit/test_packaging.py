@@ -103,6 +103,7 @@ EXTRA_COMMAND_GROUPS = {
     "jobs": "fixloop_orders.cli_jobs:app",
     "demo": "fixloop_orders.cli_demo:app",
     "dispatch": "fixloop_contractors.cli_dispatch:app",
+    "webhooks": "fixloop_notifications.cli_webhooks:app",
 }
 
 

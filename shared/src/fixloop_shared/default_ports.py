@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 class DevPorts:
     kafka: int = 19092
     smtp: int = 2525
+    sms: int = 2526
+    """The SMS sink (an HTTP SMS provider's API)."""
+    webhooks: int = 2527
+    """The webhook sink (a tenant's receiving endpoint)."""
+    links: int = 8180
+    """The notifications service's public links (survey, verify, unsubscribe)."""
     grpc: int = 50051
     """The orders service's gRPC API (fixloop.v1.WorkOrdersService, ContractorJobsService)."""
     contractors_grpc: int = 50052

@@ -90,7 +90,11 @@ class Milestone(StrEnum):
 
 
 class Channel(StrEnum):
+    """How a notice reaches its recipient."""
+
     EMAIL = "email"
+    SMS = "sms"
+    WEBHOOK = "webhook"
 
 
 __all__ = [

@@ -40,7 +40,11 @@ from fixloop_shared.service_app import ServiceApp
 from fixloop_shared.settings import load_settings
 from fixloop_shared.topics import Topic
 
-TOPICS = (Topic.WORKORDERS_EVENTS.value, Topic.CONTRACTORS_EVENTS.value)
+TOPICS = (
+    Topic.WORKORDERS_EVENTS.value,
+    Topic.CONTRACTORS_EVENTS.value,
+    Topic.NOTIFICATIONS_EVENTS.value,
+)
 """Consumed and produced topics; created at start-up if missing."""
 
 log = logging.getLogger(__name__)

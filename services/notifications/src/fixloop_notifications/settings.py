@@ -7,7 +7,9 @@ credentials (from a Secret) and STARTTLS.
 
 from __future__ import annotations
 
+from datetime import time
 from email.utils import parseaddr
+from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -38,17 +40,28 @@ class NotificationsSettings(ServiceSettings):
     mail_from: str = "Fixloop <no-reply@fixloop.local>"
 
     delivery_attempts: int = Field(
-        default=4, ge=1, le=20, description="SMTP attempts per notification before it fails"
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Attempts per notification before it fails (the horizon usually comes first)",
     )
     retry_base_seconds: float = Field(
-        default=2.0, gt=0, le=600, description="Wait before the first retry; doubles each time"
+        default=5.0, gt=0, le=600, description="Wait before the first retry; doubles each time"
     )
-    retry_max_seconds: float = Field(default=60.0, gt=0, le=3600)
+    retry_max_seconds: float = Field(
+        default=900.0, gt=0, le=6 * 3600, description="Longest wait between two attempts"
+    )
+    retry_horizon_seconds: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        le=14 * 24 * 3600,
+        description="How long a notification is retried before it is failed (retry by hand)",
+    )
     delivery_concurrency: int = Field(
         default=4, ge=1, le=100, description="Notifications delivered at the same time"
     )
     delivery_batch_size: int = Field(
-        default=50,
+        default=8,
         ge=1,
         le=500,
         description="Pending notifications claimed and recorded together (each sent on its own)",
@@ -56,6 +69,45 @@ class NotificationsSettings(ServiceSettings):
     delivery_poll_seconds: float = Field(
         default=1.0, gt=0, le=60, description="How often pending deliveries are looked for"
     )
+    sms_api_url: str = Field(
+        default=f"http://127.0.0.1:{DEV_PORTS.sms}",
+        description="Base URL of the SMS provider's HTTP API (Twilio-style Messages resource)",
+    )
+    sms_account: str = "fixloop-dev"
+    sms_token: SecretStr = SecretStr("dev-sms-token")
+    sms_sender: str = Field(default="Fixloop", min_length=1, max_length=16)
+    sms_max_segments: int = Field(default=3, ge=1, le=10)
+    sms_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_disable_after_failures: int = Field(
+        default=20, ge=1, le=10_000, description="Consecutive failures before an endpoint stops"
+    )
+    webhook_disable_after_seconds: float = Field(
+        default=24 * 3600.0,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="...and failing for at least this long",
+    )
+
+    links_host: str = Field(default="127.0.0.1", description="Interface of the public links")
+    links_port: int = Field(
+        default=DEV_PORTS.links, ge=0, le=65535, description="Port of the public links (survey)"
+    )
+    public_url: str = Field(
+        default=f"http://127.0.0.1:{DEV_PORTS.links}",
+        description="Base URL under which the public links are reached",
+    )
+    link_secret: SecretStr = Field(
+        default=SecretStr("fixloop-dev-link-secret-change-me"),
+        description="Key that signs survey, verify and unsubscribe links (a Secret in production)",
+    )
+    desks_file: Path | None = Field(
+        default=None, description="YAML file of the tenants' dispatch desks"
+    )
+    quiet_hours_start: time = time(21, 0)
+    quiet_hours_end: time = time(7, 0)
+
     shutdown_grace_seconds: float = Field(
         default=10.0, ge=0, le=120, description="How long shutdown waits for in-flight deliveries"
     )

@@ -29,6 +29,7 @@ from fixloop_shared.contracts.contractors import (
     AssignmentOffered,
     AssignmentUnfilled,
     AssignmentWithdrawn,
+    ContractorContact,
     ContractorCredentialExpired,
     ContractorCredentialExpiring,
     ContractorScorecardUpdated,
@@ -39,7 +40,11 @@ from fixloop_shared.contracts.contractors import (
     TooFastCompletionEvidence,
     UnfilledReason,
 )
-from fixloop_shared.contracts.feedback import FeedbackSubmitted
+from fixloop_shared.contracts.feedback import (
+    CompletionAnswered,
+    CompletionVerdict,
+    FeedbackSubmitted,
+)
 from fixloop_shared.contracts.lifecycle import (
     LIFECYCLE_EVENTS,
     PLATFORM_COMMANDS,
@@ -135,10 +140,13 @@ __all__ = [
     "Channel",
     "ChecklistResult",
     "ClosedContract",
+    "CompletionAnswered",
     "CompletionRejected",
     "CompletionReport",
+    "CompletionVerdict",
     "CompletionVerified",
     "Contract",
+    "ContractorContact",
     "ContractorCredentialExpired",
     "ContractorCredentialExpiring",
     "ContractorScorecardUpdated",

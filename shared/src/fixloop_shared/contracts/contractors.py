@@ -6,11 +6,26 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, ClassVar
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, EmailStr, Field
 
 from fixloop_shared.contracts.base import Contract, EventPayload
-from fixloop_shared.contracts.types import EquipmentClass, Identifier, Name, ShortText
+from fixloop_shared.contracts.types import (
+    EquipmentClass,
+    Identifier,
+    Name,
+    Phone,
+    ShortText,
+    TimeZoneName,
+)
 from fixloop_shared.vocabulary import Category
+
+
+class ContractorContact(Contract):
+    """How a contractor's office is reached (for the notices sent to it)."""
+
+    email: EmailStr
+    phone: Phone | None = None
+    timezone: TimeZoneName | None = None
 
 
 class AssignmentOffered(EventPayload):
@@ -31,6 +46,9 @@ class AssignmentOffered(EventPayload):
     the order is assigned at once, without the contractor's answer."""
     reason: ShortText | None = None
     """Why the operator chose this contractor (operator assignments only)."""
+    contact: ContractorContact | None = None
+    """How to reach the contractor (told to it with the offer, and to the requester once it
+    is assigned)."""
 
 
 class UnfilledReason(Contract):
@@ -136,6 +154,8 @@ class ContractorCredentialExpiring(EventPayload):
     fewer for a credential imported late)."""
     due_at: AwareDatetime
     """When the warning was due (the contractor's local morning, or the import for a late one)."""
+    contact: ContractorContact | None = None
+    """Where the contractor is told of it."""
 
 
 # Sent on the day after a credential's expiry date, at the contractor's local morning (once); the
@@ -299,6 +319,7 @@ __all__ = [
     "AssignmentOffered",
     "AssignmentUnfilled",
     "AssignmentWithdrawn",
+    "ContractorContact",
     "ContractorCredentialExpired",
     "ContractorCredentialExpiring",
     "ContractorScorecardUpdated",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-from pydantic import AwareDatetime, EmailStr, Field
+from pydantic import AwareDatetime, Field, StringConstraints
 
 from fixloop_shared.contracts.base import Contract, EventPayload
 from fixloop_shared.contracts.types import Identifier, Locale, ShortText
@@ -15,9 +15,16 @@ class NotificationOutcome(Contract):
     notification_id: Identifier
     work_order_id: Identifier | None = None
     channel: Channel
-    recipient: EmailStr
-    template: Identifier
-    locale: Locale
+    recipient: Annotated[str, StringConstraints(min_length=1, max_length=320)] = Field(
+        description=(
+            "who it went to: an e-mail address, an E.164 phone number (sms), or the webhook "
+            "endpoint's id (webhook)"
+        )
+    )
+    template: Identifier = Field(description="the notice's kind, or the event type (webhook)")
+    locale: Locale | None = Field(
+        default=None, description="the language written in (none: webhook)"
+    )
     attempts: Annotated[int, Field(ge=1, le=100)]
 
 

@@ -17,7 +17,7 @@ from fixloop_shared.contracts.contractors import (
     ContractorScorecardUpdated,
     QualityAlertRaised,
 )
-from fixloop_shared.contracts.feedback import FeedbackSubmitted
+from fixloop_shared.contracts.feedback import CompletionAnswered, FeedbackSubmitted
 from fixloop_shared.contracts.lifecycle import LIFECYCLE_EVENTS, PLATFORM_COMMANDS
 from fixloop_shared.contracts.notifications import NotificationFailed, NotificationSent
 from fixloop_shared.contracts.parts import (
@@ -48,6 +48,7 @@ _ALL: tuple[type[EventPayload], ...] = (
     WorkOrderReceived,
     *LIFECYCLE_EVENTS,
     FeedbackSubmitted,
+    CompletionAnswered,
     AssignmentOffered,
     AssignmentUnfilled,
     AssignmentAccepted,
@@ -80,7 +81,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {model.event_type: model for model 
 EVENTS_ON_TOPIC: dict[Topic, tuple[type[EventPayload], ...]] = {
     Topic.WORKORDERS_INBOUND: (WorkOrderSubmitted, *PLATFORM_COMMANDS),
     Topic.LOGISTICS_INBOUND: (),
-    Topic.WORKORDERS_EVENTS: (WorkOrderReceived, *LIFECYCLE_EVENTS, FeedbackSubmitted),
+    Topic.WORKORDERS_EVENTS: (WorkOrderReceived, *LIFECYCLE_EVENTS),
     Topic.CONTRACTORS_EVENTS: (
         AssignmentOffered,
         AssignmentUnfilled,
@@ -106,11 +107,16 @@ EVENTS_ON_TOPIC: dict[Topic, tuple[type[EventPayload], ...]] = {
         SlaBreachRetracted,
         SlaAtRisk,
     ),
-    Topic.NOTIFICATIONS_EVENTS: (NotificationSent, NotificationFailed),
+    Topic.NOTIFICATIONS_EVENTS: (
+        NotificationSent,
+        NotificationFailed,
+        FeedbackSubmitted,
+        CompletionAnswered,
+    ),
 }
 """The event types each topic carries (an events topic: those of its owning service). No feed
-is defined yet on ``fixloop.logistics.inbound.v1``. Customer feedback
-(``fixloop.feedback.submitted.v1``) travels with the work order's events, keyed by its id."""
+is defined yet on ``fixloop.logistics.inbound.v1``. The requester's answers through signed links
+(``fixloop.feedback.*``) are published by notifications, keyed by the work order id."""
 
 
 def payload_model(event_type: str) -> type[EventPayload] | None:

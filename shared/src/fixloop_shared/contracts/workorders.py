@@ -58,6 +58,10 @@ class Requester(Contract):
     email: EmailStr
     phone: Phone | None = None
     locale: Locale = Field(description="BCP 47 language tag, e.g. en, de, de-AT")
+    sms_consent: bool = Field(
+        default=False,
+        description="the requester agreed to be told by text message (SMS) at ``phone``",
+    )
 
 
 class PartLine(Contract):

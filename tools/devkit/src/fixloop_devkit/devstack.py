@@ -98,6 +98,30 @@ LOCAL_API_KEYS: dict[str, str] = {p.key: p.id for p in LOCAL_PRINCIPALS}
 """Dev key -> the principal it authenticates as, on the embedded stack."""
 
 LOCAL_SOURCE_TENANTS = {"fieldhub": ["acme", "globex"], "buildmart": ["acme"]}
+
+SINKS: tuple[str, ...] = ("smtp", "sms", "webhooks")
+"""The local stand-ins of a mail relay, an SMS provider and a tenant's webhook receiver."""
+
+LOCAL_DESKS = """\
+# The tenants' dispatch desks of the embedded stack (examples/desks.yaml has the same).
+desks:
+  - tenant: acme
+    name: ACME dispatch desk
+    email: dispatch@acme.example
+    locale: de
+    timezone: Europe/Berlin
+    remedy:
+      kind: service_discount
+      percent: 10
+  - tenant: globex
+    name: Globex operations
+    email: ops@globex.example
+    locale: en
+    timezone: Europe/London
+    remedy:
+      kind: extended_warranty
+      months: 6
+"""
 """Which source platform may publish orders for which tenants, on the embedded stack."""
 
 
@@ -323,6 +347,12 @@ class StackPorts:
     """The contractors service's gRPC API (0: any free port)."""
     sla_grpc: int = 0
     """The sla service's gRPC API (0: any free port)."""
+    sms: int = 0
+    """The SMS sink (an SMS provider's HTTP API)."""
+    webhooks: int = 0
+    """The webhook sink (a tenant's receiving endpoint)."""
+    links: int = 0
+    """The notifications service's public links (survey, verify, unsubscribe)."""
 
     @classmethod
     def fixed(cls) -> StackPorts:
@@ -334,6 +364,9 @@ class StackPorts:
             health=dict(DEV_PORTS.health),
             contractors_grpc=DEV_PORTS.contractors_grpc,
             sla_grpc=DEV_PORTS.sla_grpc,
+            sms=DEV_PORTS.sms,
+            webhooks=DEV_PORTS.webhooks,
+            links=DEV_PORTS.links,
         )
 
     @classmethod
@@ -355,6 +388,9 @@ class StackPorts:
             health={s: port() for s in SERVICES},
             contractors_grpc=port(),
             sla_grpc=port(),
+            sms=port(),
+            webhooks=port(),
+            links=port(),
         )
 
 
@@ -374,6 +410,27 @@ class LocalPlatform:
     @property
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
+
+    @property
+    def sms_dir(self) -> Path:
+        return self.data_dir / "sms"
+
+    @property
+    def webhooks_dir(self) -> Path:
+        return self.data_dir / "webhooks"
+
+    @property
+    def webhook_url(self) -> str:
+        """Where the webhook sink takes calls (register it with ``fixloop webhooks add``)."""
+        return f"http://127.0.0.1:{self.ports.webhooks}/hooks"
+
+    @property
+    def links_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.links}"
+
+    @property
+    def desks_file(self) -> Path:
+        return self.data_dir / "desks.yaml"
 
     @property
     def grpc_target(self) -> str:
@@ -397,9 +454,9 @@ class LocalPlatform:
 
     # -- components -------------------------------------------------------------------------
     def component_names(self, services: Iterable[str] = SERVICES) -> list[str]:
-        """Every child process in start order: broker, stores, SMTP sink, then the services."""
+        """Every child process in start order: broker, stores, sinks, then the services."""
         names = list(services)
-        return ["kafka", *(f"store-{s}" for s in names), "smtp", *names]
+        return ["kafka", *(f"store-{s}" for s in names), *SINKS, *names]
 
     def store_pid_file(self, service: str) -> Path:
         return self.data_dir / "stores" / f"{service}.pid"
@@ -407,8 +464,8 @@ class LocalPlatform:
     def listens_on(self, name: str) -> str:
         if name == "kafka":
             return self.bootstrap
-        if name == "smtp":
-            return f"127.0.0.1:{self.ports.smtp}"
+        if name in SINKS:
+            return f"127.0.0.1:{self.port_of(name)}"
         if name.startswith("store-"):
             return self.mongodb_uri(name.removeprefix("store-"))
         return self.health_url(name, "")
@@ -418,6 +475,10 @@ class LocalPlatform:
             return self.ports.kafka
         if name == "smtp":
             return self.ports.smtp
+        if name == "sms":
+            return self.ports.sms
+        if name == "webhooks":
+            return self.ports.webhooks
         if name.startswith("store-"):
             return self.ports.stores[name.removeprefix("store-")]
         return self.ports.health[name]
@@ -452,6 +513,21 @@ class LocalPlatform:
                     str(self.mail_dir),
                 ],
                 logs / "smtp.log",
+            )
+        if name in ("sms", "webhooks"):
+            folder = self.sms_dir if name == "sms" else self.webhooks_dir
+            return ManagedProcess(
+                name,
+                [
+                    sys.executable,
+                    "-m",
+                    f"fixloop_devkit.{name[:-1] if name == 'webhooks' else name}sink",
+                    "--port",
+                    str(self.port_of(name)),
+                    "--dir",
+                    str(folder),
+                ],
+                logs / f"{name}.log",
             )
         if name.startswith("store-"):
             service = name.removeprefix("store-")
@@ -514,11 +590,16 @@ class LocalPlatform:
     def start_mail_sink(self) -> None:
         self._start_and_wait_port("smtp")
 
+    def start_sinks(self) -> None:
+        """The local stand-ins of the mail relay, the SMS provider and a webhook receiver."""
+        for sink in SINKS:
+            self._start_and_wait_port(sink)
+
     def start_infrastructure(self) -> None:
         self.start_broker()
         for service in SERVICES:
             self.start_store(service)
-        self.start_mail_sink()
+        self.start_sinks()
 
     def _start_and_wait_port(self, name: str, timeout: float = 30) -> None:
         proc = self.launch(name)
@@ -559,6 +640,13 @@ class LocalPlatform:
         if service == "notifications":
             env[f"{prefix}SMTP_HOST"] = "127.0.0.1"
             env[f"{prefix}SMTP_PORT"] = str(self.ports.smtp)
+            env[f"{prefix}SMS_API_URL"] = f"http://127.0.0.1:{self.ports.sms}"
+            env[f"{prefix}LINKS_HOST"] = "127.0.0.1"
+            env[f"{prefix}LINKS_PORT"] = str(self.ports.links)
+            env[f"{prefix}PUBLIC_URL"] = self.links_url
+            self.desks_file.parent.mkdir(parents=True, exist_ok=True)
+            self.desks_file.write_text(LOCAL_DESKS, encoding="utf-8")
+            env[f"{prefix}DESKS_FILE"] = str(self.desks_file)
         env.update(self.service_env.get(service, {}))
         return env
 
@@ -652,6 +740,12 @@ def _print_summary(platform: LocalPlatform, services: Iterable[str] = SERVICES) 
             f"nx-27017, data in {data}/stores/{service}",
         )
     table.add_row("SMTP sink", f"127.0.0.1:{platform.ports.smtp}", f"mail in {data}/mail")
+    table.add_row("SMS sink", f"127.0.0.1:{platform.ports.sms}", f"texts in {data}/sms")
+    table.add_row(
+        "webhook sink", platform.webhook_url, f"calls in {data}/webhooks (fixloop webhooks add)"
+    )
+    if "notifications" in services:
+        table.add_row("links (survey, verify)", platform.links_url, "notifications' public links")
     for service in services:
         table.add_row(
             f"service: {service}", platform.health_url(service, ""), "/healthz /readyz /metrics"

@@ -49,6 +49,7 @@ from fixloop_contractors.adapters.mongo import (
     OFFERS,
     contractor_from_document,
 )
+from fixloop_contractors.app.contacts import contractor_contact
 from fixloop_contractors.domain.credential_alerts import (
     DEFAULT_MORNING,
     AlertStage,
@@ -224,6 +225,7 @@ def alert_event(
                 expires_on=credential.expires_on,
                 days_left=left,
                 due_at=due_at,
+                contact=contractor_contact(contractor),
             )
         return ContractorCredentialExpired(
             contractor_id=contractor.contractor_id,

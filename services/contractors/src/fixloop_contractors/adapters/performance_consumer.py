@@ -2,8 +2,9 @@
 alerts out (outbox).
 
 Its own consumer (group ``contractors.performance``, claims scoped the same way), apart from
-dispatch: it reads the work orders' steps and the service's own announcements of offers declined
-and run out, and never holds dispatch up.
+dispatch: it reads the work orders' steps, the service's own announcements of offers declined
+and run out, and the requesters' survey answers (``fixloop.feedback.submitted.v1``, published by
+notifications), and never holds dispatch up.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def performance_consumer(
     }
     return EventConsumer(
         name=PERFORMANCE,
-        topics=[Topic.WORKORDERS_EVENTS, Topic.CONTRACTORS_EVENTS],
+        topics=[Topic.WORKORDERS_EVENTS, Topic.CONTRACTORS_EVENTS, Topic.NOTIFICATIONS_EVENTS],
         handlers=handlers,
         claim_scope=claims,
         preload=tracker.preload,

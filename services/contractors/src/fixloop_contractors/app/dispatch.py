@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from fixloop_contractors.app.announcements import announcement_of
+from fixloop_contractors.app.contacts import contractor_contact
 from fixloop_contractors.app.explain import (
     CandidateOutcome,
     DispatchExplanation,
@@ -339,6 +340,7 @@ class WorkOrderDispatcher:
                 dispatch_round=dispatch_round,
                 assigned_by=operator,
                 reason=why[:500],
+                contact=contractor_contact(candidate.contractor),
             ),
             topic=Topic.CONTRACTORS_EVENTS,
             key=work_order_id,
@@ -483,6 +485,7 @@ class WorkOrderDispatcher:
                         offered_at=offer.offered_at,
                         expires_at=offer.expires_at,
                         dispatch_round=dispatch_round,
+                        contact=contractor_contact(entry.contractor),
                     ),
                     topic=Topic.CONTRACTORS_EVENTS,
                     key=request.work_order_id,

@@ -19,7 +19,12 @@ from datetime import datetime
 from typing import Any
 
 from fixloop_notifications.adapters.mongo import DELIVERIES, DELIVERY_ATTEMPTS, NO_OWNER
-from fixloop_notifications.domain.delivery import Delivery, DeliveryError, DeliveryStatus
+from fixloop_notifications.domain.delivery import (
+    Delivery,
+    DeliveryError,
+    DeliveryStatus,
+    delivery_target,
+)
 from fixloop_notifications.domain.mail import OutgoingMail
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.memory import MemoryState, MemoryStore, MemoryUnitOfWork
@@ -59,7 +64,8 @@ class MemoryDeliveryLog:
         if delivery.notification_id in deliveries:
             msg = f"delivery {delivery.notification_id} is recorded already"
             raise ValueError(msg)
-        deliveries[delivery.notification_id] = {"delivery": delivery, **_unleased()}
+        held = {"lease_until": delivery.not_before} if delivery.not_before else {}
+        deliveries[delivery.notification_id] = {"delivery": delivery, **_unleased(), **held}
 
     def pending(self, now: datetime | None = None) -> list[Delivery]:
         """The pending deliveries, oldest first; with ``now``, only those nobody holds then."""
@@ -178,6 +184,22 @@ class MemoryDeliveryLog:
     async def get(self, notification_id: str) -> Delivery | None:
         doc = self._committed.get(notification_id)
         return None if doc is None else doc["delivery"]
+
+    async def resume(self, target: str, *, now: datetime) -> int:
+        resumed = 0
+        for doc in self._committed.values():
+            delivery: Delivery = doc["delivery"]
+            if (
+                delivery.status is DeliveryStatus.PENDING
+                and delivery_target(delivery) == target
+                and doc["lease_owner"] == NO_OWNER
+                and delivery.attempts > 0
+                and doc["lease_until"] is not None
+                and doc["lease_until"] > now
+            ):
+                doc["lease_until"] = now
+                resumed += 1
+        return resumed
 
     def attempts(self, notification_id: str) -> list[dict[str, Any]]:
         """The attempt log of one delivery, first attempt first."""

@@ -15,7 +15,7 @@ back at the same moment would otherwise undo them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
@@ -23,8 +23,16 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from fixloop_notifications.app.dispatch import DELIVERY_WORK
-from fixloop_notifications.domain.delivery import Delivery, DeliveryError, DeliveryStatus
+from fixloop_notifications.domain.delivery import (
+    Delivery,
+    DeliveryError,
+    DeliveryStatus,
+    OutgoingMessage,
+    delivery_target,
+)
 from fixloop_notifications.domain.mail import Mailbox, OutgoingMail
+from fixloop_notifications.domain.sms import OutgoingSms
+from fixloop_notifications.domain.webhooks import OutgoingWebhook
 from fixloop_shared.contracts import Channel
 from fixloop_shared.due_work import (
     LEASE_OWNER,
@@ -52,8 +60,9 @@ async def create_indexes(store: Store) -> None:
             DELIVERIES: [
                 IndexModel([("status", ASCENDING), (LEASE_UNTIL, ASCENDING)]),
                 IndexModel([("status", ASCENDING), ("created_at", ASCENDING)]),
-                IndexModel([("work_order_id", ASCENDING)]),
+                IndexModel([("work_order_id", ASCENDING), ("created_at_ms", ASCENDING)]),
                 IndexModel([("event_id", ASCENDING)]),
+                IndexModel([("status", ASCENDING), ("target", ASCENDING)]),
             ],
             DELIVERY_ATTEMPTS: [
                 IndexModel([("notification_id", ASCENDING), ("attempt", ASCENDING)], unique=True),
@@ -62,8 +71,88 @@ async def create_indexes(store: Store) -> None:
     )
 
 
+def _ms(moment: datetime | None) -> int | None:
+    return None if moment is None else epoch_ms(moment)
+
+
+def _moment(ms: Any) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
+
+
+def message_to_document(message: OutgoingMessage) -> Document:
+    """A delivery's message, as stored (each channel its own shape)."""
+    if isinstance(message, OutgoingMail):
+        return {
+            "kind": "email",
+            "message_id": message.message_id,
+            "sender": message.sender.address,
+            "sender_name": message.sender.name,
+            "recipient": message.recipient.address,
+            "recipient_name": message.recipient.name,
+            "subject": message.subject,
+            "text": message.text,
+            "html": message.html,
+            "language": message.language,
+            "date_ms": epoch_ms(message.date),
+            "unsubscribe_url": message.unsubscribe_url,
+        }
+    if isinstance(message, OutgoingSms):
+        return {
+            "kind": "sms",
+            "message_id": message.message_id,
+            "to": message.to,
+            "sender": message.sender,
+            "text": message.text,
+            "segments": message.segments,
+        }
+    return {
+        "kind": "webhook",
+        "webhook_id": message.webhook_id,
+        "endpoint_id": message.endpoint_id,
+        "url": message.url,
+        "event_type": message.event_type,
+        "body": message.body,
+    }
+
+
+def message_from_document(doc: Document) -> OutgoingMessage:
+    kind = doc["kind"]
+    if kind == "email":
+        date = _moment(doc["date_ms"])
+        assert date is not None  # noqa: S101 - always written
+        return OutgoingMail(
+            message_id=doc["message_id"],
+            sender=Mailbox(address=doc["sender"], name=doc["sender_name"]),
+            recipient=Mailbox(address=doc["recipient"], name=doc["recipient_name"]),
+            subject=doc["subject"],
+            text=doc["text"],
+            html=doc["html"],
+            language=doc["language"],
+            date=date,
+            unsubscribe_url=doc.get("unsubscribe_url"),
+        )
+    if kind == "sms":
+        return OutgoingSms(
+            message_id=doc["message_id"],
+            to=doc["to"],
+            sender=doc["sender"],
+            text=doc["text"],
+            segments=int(doc["segments"]),
+        )
+    return OutgoingWebhook(
+        webhook_id=doc["webhook_id"],
+        endpoint_id=doc["endpoint_id"],
+        url=doc["url"],
+        event_type=doc["event_type"],
+        body=doc["body"],
+    )
+
+
 def delivery_to_document(delivery: Delivery) -> Document:
-    mail = delivery.mail
+    lease = unleased()
+    if delivery.not_before is not None:
+        # Held (quiet hours): nobody may claim it before then.
+        lease[LEASE_UNTIL] = epoch_ms(delivery.not_before)
     return {
         "_id": delivery.notification_id,
         "event_id": delivery.event_id,
@@ -72,39 +161,26 @@ def delivery_to_document(delivery: Delivery) -> Document:
         "correlation_id": delivery.correlation_id,
         "work_order_id": delivery.work_order_id,
         "channel": delivery.channel.value,
+        "target": delivery_target(delivery),
         "template": delivery.template,
         "locale": delivery.locale,
         "requested_locale": delivery.requested_locale,
-        "recipient": mail.recipient.address,
-        "recipient_name": mail.recipient.name,
-        "sender": mail.sender.address,
-        "sender_name": mail.sender.name,
-        "message_id": mail.message_id,
-        "subject": mail.subject,
-        "text": mail.text,
-        "html": mail.html,
-        "language": mail.language,
-        "mail_date": mail.date,
+        "recipient": delivery.recipient,
+        "recipient_key": delivery.recipient_key,
+        "urgent": delivery.urgent,
+        "message": message_to_document(delivery.message),
         "status": delivery.status.value,
         "attempts": delivery.attempts,
         "last_error": delivery.last_error,
         "created_at": delivery.created_at,
+        "created_at_ms": epoch_ms(delivery.created_at),
+        "not_before_ms": _ms(delivery.not_before),
         "updated_at": delivery.created_at,
-        **unleased(),
+        **lease,
     }
 
 
 def delivery_from_document(doc: Document) -> Delivery:
-    mail = OutgoingMail(
-        message_id=doc["message_id"],
-        sender=Mailbox(address=doc["sender"], name=doc["sender_name"]),
-        recipient=Mailbox(address=doc["recipient"], name=doc["recipient_name"]),
-        subject=doc["subject"],
-        text=doc["text"],
-        html=doc["html"],
-        language=doc["language"],
-        date=doc["mail_date"],
-    )
     return Delivery(
         notification_id=doc["_id"],
         event_id=doc["event_id"],
@@ -116,11 +192,14 @@ def delivery_from_document(doc: Document) -> Delivery:
         template=doc["template"],
         locale=doc["locale"],
         requested_locale=doc["requested_locale"],
-        mail=mail,
+        message=message_from_document(doc["message"]),
         created_at=doc["created_at"],
         status=DeliveryStatus(doc["status"]),
         attempts=int(doc["attempts"]),
         last_error=doc.get("last_error"),
+        not_before=_moment(doc.get("not_before_ms")),
+        recipient_key=doc.get("recipient_key", ""),
+        urgent=bool(doc.get("urgent", False)),
     )
 
 
@@ -160,7 +239,7 @@ class MongoDeliveryLog:
     async def add(self, uow: UnitOfWork, delivery: Delivery) -> None:
         # Written when the unit of work commits, with the rest of its batch's deliveries.
         mongo_uow(uow).append_at_commit(DELIVERIES, [delivery_to_document(delivery)])
-        due = [(DELIVERY_WORK, delivery.created_at)]
+        due = [(DELIVERY_WORK, delivery.not_before or delivery.created_at)]
         uow.after_commit(lambda: self._store.notify_due(due))
 
     def due_work(
@@ -373,3 +452,120 @@ class MongoDeliveryLog:
     async def get(self, notification_id: str) -> Delivery | None:
         doc = await self._deliveries.find_one({"_id": notification_id})
         return None if doc is None else delivery_from_document(doc)
+
+    async def resume(self, target: str, *, now: datetime) -> int:
+        """Make the deliveries that wait for a retry on ``target`` due now (it answers again);
+        how many. Deliveries held for quiet hours (no attempt yet) keep waiting."""
+        async with self._store.exclusive():
+            result = await self._deliveries.update_many(
+                {
+                    **equals(
+                        {
+                            "status": DeliveryStatus.PENDING.value,
+                            "target": target,
+                            LEASE_OWNER: NO_OWNER,
+                        }
+                    ),
+                    "attempts": {"$gt": 0},
+                    LEASE_UNTIL: {"$gt": epoch_ms(now)},
+                },
+                {"$set": {LEASE_UNTIL: epoch_ms(now), "updated_at": now}},
+            )
+        return int(result.modified_count)
+
+    async def retry(
+        self,
+        *,
+        now: datetime,
+        failed: bool = True,
+        since: datetime | None = None,
+        work_order_id: str | None = None,
+        notification_id: str | None = None,
+    ) -> int:
+        """Put failed deliveries (or, without ``failed``, also those waiting for their next
+        attempt) back to be tried now, with a fresh retry horizon; how many."""
+        statuses = [DeliveryStatus.FAILED.value]
+        if not failed:
+            statuses.append(DeliveryStatus.PENDING.value)
+        query: Document = {"status": {"$in": statuses}, LEASE_OWNER: NO_OWNER}
+        if since is not None:
+            query["created_at_ms"] = {"$gte": epoch_ms(since)}
+        if work_order_id is not None:
+            query.update(equals({"work_order_id": work_order_id}))
+        if notification_id is not None:
+            query.update(equals({"_id": notification_id}))
+        async with self._store.exclusive():
+            result = await self._deliveries.update_many(
+                query,
+                {
+                    "$set": {
+                        "status": DeliveryStatus.PENDING.value,
+                        **unleased(),
+                        "not_before_ms": epoch_ms(now),
+                        "updated_at": now,
+                        "retried_at_ms": epoch_ms(now),
+                    }
+                },
+            )
+        count = int(result.modified_count)
+        if count:
+            self._store.notify_due([(DELIVERY_WORK, now)])
+        return count
+
+    async def replay(
+        self,
+        target: str,
+        *,
+        since: datetime,
+        now: datetime,
+        work_order_id: str | None = None,
+    ) -> int:
+        """Send a target's deliveries recorded since ``since`` again (sent or failed ones, same
+        ids, so receivers can tell a repeat); how many."""
+        query: Document = {
+            "status": {"$in": [DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value]},
+            "created_at_ms": {"$gte": epoch_ms(since)},
+            **equals({"target": target}),
+        }
+        if work_order_id is not None:
+            query.update(equals({"work_order_id": work_order_id}))
+        async with self._store.exclusive():
+            result = await self._deliveries.update_many(
+                query,
+                {
+                    "$set": {
+                        "status": DeliveryStatus.PENDING.value,
+                        **unleased(),
+                        "not_before_ms": epoch_ms(now),
+                        "updated_at": now,
+                        "retried_at_ms": epoch_ms(now),
+                    }
+                },
+            )
+        count = int(result.modified_count)
+        if count:
+            self._store.notify_due([(DELIVERY_WORK, now)])
+        return count
+
+    async def for_order(self, work_order_id: str, *, limit: int = 500) -> list[Delivery]:
+        """The order's deliveries, oldest first."""
+        found = (
+            self._deliveries.find(equals({"work_order_id": work_order_id}))
+            .sort([("created_at_ms", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [delivery_from_document(doc) async for doc in found]
+
+    async def attempts_of(self, notification_ids: Sequence[str]) -> dict[str, list[Document]]:
+        """Every logged attempt of these deliveries, in order."""
+        if not notification_ids:
+            return {}
+        found = self._store.db[DELIVERY_ATTEMPTS].find(
+            {"notification_id": {"$in": [str(i) for i in notification_ids]}}
+        )
+        attempts: dict[str, list[Document]] = {}
+        async for doc in found:
+            attempts.setdefault(str(doc["notification_id"]), []).append(doc)
+        for entries in attempts.values():
+            entries.sort(key=lambda entry: int(entry["attempt"]))
+        return attempts

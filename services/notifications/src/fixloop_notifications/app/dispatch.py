@@ -2,32 +2,40 @@
 
 Pending deliveries are a kind of due work (``notification-deliveries``) on the service's
 due-work scheduler, which leases the oldest ones, a batch at a time per pod. Each is attempted
-once per claim: those sent are marked sent together, in one transaction that emits their
-``NotificationSent`` events through the outbox; a permanent failure, or the last attempt the
-policy allows, is marked failed (``NotificationFailed``); a transient failure keeps the delivery
-out of reach until its backoff is over, when any pod claims it again. A crash after sending but
-before marking leaves the delivery pending; once its lease runs out it is sent again, with the
-same Message-ID (at-least-once).
+once per claim, on its channel (e-mail, SMS, webhook): those sent are marked sent together, in
+one transaction that emits their ``NotificationSent`` events through the outbox; a permanent
+failure, or a delivery past the policy's horizon (24 h by default), is marked failed
+(``NotificationFailed``) and can be retried by hand; a transient failure keeps the delivery out
+of reach until its backoff (doubling, with jitter) is over, when any pod claims it again. When a
+channel that was failing answers again, the deliveries waiting on it are due at once.
+
+The attempt is counted before anything is sent. A crash after sending but before marking leaves
+the delivery pending; once its lease runs out it is sent again with the same Message-ID (SMS:
+idempotency key; webhook: ``webhook-id``), so receivers can tell the repeat (at-least-once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter
 from tenacity import AsyncRetrying, stop_after_attempt
 
-from fixloop_notifications.app.ports import DeliveryLog, MailSender
+from fixloop_notifications.app.ports import DeliveryLog, MailSender, SmsSender, WebhookCaller
 from fixloop_notifications.domain.delivery import (
     Delivery,
     DeliveryError,
     DeliveryStatus,
     RetryPolicy,
+    delivery_target,
 )
+from fixloop_notifications.domain.mail import OutgoingMail
+from fixloop_notifications.domain.sms import OutgoingSms
 from fixloop_shared.contracts import NotificationFailed, NotificationSent
 from fixloop_shared.due_work import DueWorkScheduler
 from fixloop_shared.kernel import UnitsOfWork
@@ -54,13 +62,43 @@ class DeliveryInterruptedError(Exception):
     down). Nothing is recorded as done that was not."""
 
 
+class ChannelSenders:
+    """Sends a delivery on its channel; a channel with no sender configured fails permanently."""
+
+    def __init__(
+        self,
+        *,
+        mail: MailSender | None = None,
+        sms: SmsSender | None = None,
+        webhooks: WebhookCaller | None = None,
+    ) -> None:
+        self.mail = mail
+        self.sms = sms
+        self.webhooks = webhooks
+
+    async def send(self, delivery: Delivery) -> None:
+        message = delivery.message
+        if isinstance(message, OutgoingMail):
+            if self.mail is None:
+                raise DeliveryError("no mail relay is configured", permanent=True)
+            await self.mail.send(message)
+        elif isinstance(message, OutgoingSms):
+            if self.sms is None:
+                raise DeliveryError("no SMS provider is configured", permanent=True)
+            await self.sms.send(message)
+        else:
+            if self.webhooks is None:
+                raise DeliveryError("webhooks are not configured", permanent=True)
+            await self.webhooks.send(message)
+
+
 class DeliveryWorker:
     def __init__(
         self,
         *,
         store: UnitsOfWork,
         deliveries: DeliveryLog,
-        sender: MailSender,
+        sender: ChannelSenders,
         policy: RetryPolicy,
         lease: timedelta,
         scheduler: DueWorkScheduler,
@@ -68,8 +106,10 @@ class DeliveryWorker:
         metrics: CollectorRegistry | None = None,
         clock: Callable[[], datetime] = _utc_now,
         concurrency: int = 4,
+        on_failed: Callable[[Delivery, DeliveryError], Awaitable[None]] | None = None,
     ) -> None:
         self._concurrency = concurrency
+        self._on_failed = on_failed
         self._store = store
         self._deliveries = deliveries
         self._sender = sender
@@ -78,6 +118,9 @@ class DeliveryWorker:
         self._scheduler = scheduler
         self._grace = shutdown_grace_seconds
         self._clock = clock
+        self._failing: set[str] = set()
+        """Targets (a channel, or one webhook endpoint) whose last attempt failed."""
+        self._jitter = random.Random()  # noqa: S311 - spreads retries, not a secret
         registry = metrics or CollectorRegistry()
         self._outcomes = Counter(
             "fixloop_notifications_delivered",
@@ -136,7 +179,7 @@ class DeliveryWorker:
         async def attempt(delivery: Delivery) -> DeliveryError | None:
             async with slots:
                 try:
-                    await self._sender.send(delivery.mail)
+                    await self._sender.send(delivery)
                 except DeliveryError as exc:
                     self._attempts.labels("permanent" if exc.permanent else "transient").inc()
                     return exc
@@ -154,6 +197,26 @@ class DeliveryWorker:
         for delivery, error in zip(leased, errors, strict=True):
             if error is not None:
                 await self._settle_failed(delivery, numbers[delivery.notification_id], error)
+        await self._resume_recovered(leased, errors)
+
+    async def _resume_recovered(
+        self, attempted: Sequence[Delivery], errors: Sequence[DeliveryError | None]
+    ) -> None:
+        """A target that failed before and has just taken a delivery is answering again: what
+        waits on it is due now, not at the end of its backoff."""
+        outcomes = list(zip(attempted, errors, strict=True))
+        failed = {delivery_target(d) for d, e in outcomes if e is not None}
+        recovered = {delivery_target(d) for d, e in outcomes if e is None} & self._failing
+        self._failing -= recovered
+        for target in recovered - failed:
+            try:
+                resumed = await self._deliveries.resume(target, now=self._clock())
+            except Exception:  # noqa: BLE001 - they come due at the end of their backoff
+                log.warning("could not resume deliveries", extra={"target": target})
+                continue
+            if resumed:
+                log.info("channel answers again", extra={"target": target, "resumed": resumed})
+                self.wake()
 
     async def _finish_sent(self, sent: Sequence[Delivery], numbers: Mapping[str, int]) -> bool:
         at = self._clock()
@@ -182,12 +245,23 @@ class DeliveryWorker:
     async def _settle_failed(self, delivery: Delivery, number: int, error: DeliveryError) -> None:
         nid = delivery.notification_id
         await self._log_attempt(nid, number, error)
-        if error.permanent or number >= self._policy.attempts:
+        if not error.permanent:
+            self._failing.add(delivery_target(delivery))
+        now = self._clock()
+        if error.permanent or self._policy.gives_up(
+            attempts=number, due_since=delivery.due_since, now=now
+        ):
             await self._record_outcome(
                 delivery, status=DeliveryStatus.FAILED, attempts=number, error=error.detail
             )
+            if self._on_failed is not None:
+                try:
+                    await self._on_failed(delivery, error)
+                except Exception:
+                    log.exception("reacting to a failed delivery failed", extra={"id": nid})
             return
-        retry_at = self._clock() + timedelta(seconds=self._policy.wait_before(number))
+        wait = self._policy.wait_before(number, self._jitter.random())
+        retry_at = now + timedelta(seconds=wait)
         log.warning(
             "delivery attempt failed; retrying",
             extra={"notification_id": nid, "attempt": number, "error": error.detail},
@@ -297,9 +371,9 @@ class DeliveryWorker:
                 notification_id=delivery.notification_id,
                 work_order_id=delivery.work_order_id,
                 channel=delivery.channel,
-                recipient=delivery.recipient,
+                recipient=delivery.reported_recipient,
                 template=delivery.template,
-                locale=delivery.locale,
+                locale=delivery.locale or None,
                 attempts=reported,
                 sent_at=at,
             )
@@ -307,9 +381,9 @@ class DeliveryWorker:
             notification_id=delivery.notification_id,
             work_order_id=delivery.work_order_id,
             channel=delivery.channel,
-            recipient=delivery.recipient,
+            recipient=delivery.reported_recipient,
             template=delivery.template,
-            locale=delivery.locale,
+            locale=delivery.locale or None,
             attempts=reported,
             error=error or "unknown error",
             failed_at=at,

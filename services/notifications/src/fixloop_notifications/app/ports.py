@@ -1,4 +1,5 @@
-"""What the use cases need from the outside world: a mail relay and a delivery log."""
+"""What the use cases need from the outside world: channels, the delivery log, what is known of
+orders and recipients, signed links and webhook endpoints."""
 
 from __future__ import annotations
 
@@ -8,12 +9,80 @@ from typing import Protocol
 
 from fixloop_notifications.domain.delivery import Delivery, DeliveryError, DeliveryStatus
 from fixloop_notifications.domain.mail import OutgoingMail
+from fixloop_notifications.domain.notices import ContractorCard, NoticeOrder, Recipient
+from fixloop_notifications.domain.preferences import RecipientPreferences
+from fixloop_notifications.domain.sms import OutgoingSms
+from fixloop_notifications.domain.webhooks import OutgoingWebhook, WebhookEndpoint
 from fixloop_shared.kernel import UnitOfWork
+from fixloop_shared.vocabulary import Channel
 
 
 class MailSender(Protocol):
     async def send(self, mail: OutgoingMail) -> None:
         """Hand ``mail`` to the relay; raise :class:`DeliveryError` when it was not accepted."""
+
+
+class SmsSender(Protocol):
+    async def send(self, sms: OutgoingSms) -> str | None:
+        """Hand ``sms`` to the provider (its message id, if it gives one); raise
+        :class:`DeliveryError` when it was not accepted."""
+
+
+class WebhookCaller(Protocol):
+    async def send(self, webhook: OutgoingWebhook) -> None:
+        """Call the endpoint, signed; raise :class:`DeliveryError` when it did not answer 2xx."""
+
+
+class NoticeDirectory(Protocol):
+    """What is known of orders and contractors, read and kept within a unit of work."""
+
+    async def order(self, uow: UnitOfWork, work_order_id: str) -> NoticeOrder | None: ...
+    async def save_order(self, uow: UnitOfWork, order: NoticeOrder) -> None: ...
+    async def contractor(self, uow: UnitOfWork, contractor_id: str) -> ContractorCard | None: ...
+    async def save_contractor(self, uow: UnitOfWork, card: ContractorCard) -> None: ...
+    async def order_of(self, work_order_id: str) -> NoticeOrder | None: ...
+
+
+class PreferenceBook(Protocol):
+    async def get(self, tenant: str, address: str) -> RecipientPreferences | None:
+        """A recipient's recorded preferences (None: none recorded)."""
+
+
+class LinkMaker(Protocol):
+    """Signed, expiring links the messages carry."""
+
+    def link(
+        self,
+        purpose: str,
+        *,
+        order: NoticeOrder,
+        recipient: Recipient,
+        issued_at: datetime,
+        expires_at: datetime | None = None,
+    ) -> str:
+        """The ``survey``, ``verify`` or ``reject`` link of ``order`` for ``recipient``
+        (verify and reject work until ``expires_at``)."""
+
+    def survey_expires_at(self, issued_at: datetime) -> datetime:
+        """Until when a survey link issued at ``issued_at`` works."""
+
+    def unsubscribe(
+        self,
+        *,
+        tenant: str,
+        address: str,
+        kind: str | None,
+        channel: Channel,
+        locale: str,
+        timezone: str,
+        issued_at: datetime,
+    ) -> str:
+        """The one-click unsubscribe link from ``kind`` notices on ``channel``."""
+
+
+class WebhookEndpoints(Protocol):
+    async def endpoints_for(self, tenant: str, event_type: str) -> list[WebhookEndpoint]:
+        """The tenant's enabled endpoints that take ``event_type``."""
 
 
 class DeliveryLog(Protocol):
@@ -84,3 +153,7 @@ class DeliveryLog(Protocol):
 
     async def get(self, notification_id: str) -> Delivery | None:
         """One delivery as it stands."""
+
+    async def resume(self, target: str, *, now: datetime) -> int:
+        """Make the deliveries waiting for a retry on ``target`` (a channel, or
+        ``webhook:<endpoint>``) due now; how many."""

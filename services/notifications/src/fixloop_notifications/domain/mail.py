@@ -95,6 +95,8 @@ class OutgoingMail:
     html: str
     language: str
     date: datetime
+    unsubscribe_url: str | None = None
+    """Signed one-click unsubscribe link (RFC 8058), if the notice can be unsubscribed from."""
 
 
 def build_email(mail: OutgoingMail) -> EmailMessage:
@@ -106,6 +108,10 @@ def build_email(mail: OutgoingMail) -> EmailMessage:
     message["To"] = mail.recipient.header()
     message["Subject"] = single_line(mail.subject)
     message["Auto-Submitted"] = "auto-generated"
+    if mail.unsubscribe_url:
+        # RFC 8058: a mail client may unsubscribe with one POST to this HTTPS link.
+        message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(mail.text, cte="quoted-printable")
     message.add_alternative(mail.html, subtype="html", cte="quoted-printable")
     # Set after the parts: setting content moves every Content-* header into the parts.

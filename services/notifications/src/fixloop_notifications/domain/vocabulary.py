@@ -1,63 +1,126 @@
-"""The words for the platform's enumerations in each language notifications are written in."""
+"""The words notifications use for the platform's enumerations, as gettext message ids.
+
+Each label is an English message id marked with :func:`N_` so Babel extracts it into the
+catalog; the template catalog translates it when it renders (``{{ priority|label("priority")
+}}``). A value without a label (a credential kind Fixloop does not know, say) is shown as given.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from fixloop_notifications.domain.locales import language_of
-from fixloop_shared.vocabulary import Category, Priority
 
-PRIORITY_LABELS: Mapping[str, Mapping[Priority, str]] = {
-    "en": {
-        Priority.EMERGENCY: "Emergency",
-        Priority.HIGH: "High",
-        Priority.NORMAL: "Normal",
-        Priority.LOW: "Low",
-    },
-    "de": {
-        Priority.EMERGENCY: "Notfall",
-        Priority.HIGH: "Hoch",
-        Priority.NORMAL: "Normal",
-        Priority.LOW: "Niedrig",
-    },
-    "fr": {
-        Priority.EMERGENCY: "Urgence",
-        Priority.HIGH: "Haute",
-        Priority.NORMAL: "Normale",
-        Priority.LOW: "Basse",
-    },
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+    """Mark ``message`` for extraction without translating it now."""
+    return message
+
+
+PRIORITY: Mapping[str, str] = {
+    "emergency": N_("Emergency"),
+    "high": N_("High"),
+    "normal": N_("Normal"),
+    "low": N_("Low"),
 }
 
-CATEGORY_LABELS: Mapping[str, Mapping[Category, str]] = {
-    "en": {
-        Category.BREAKDOWN: "Breakdown",
-        Category.PREVENTIVE: "Preventive maintenance",
-        Category.INSPECTION: "Inspection",
-        Category.INSTALLATION: "Installation",
-        Category.SAFETY: "Safety",
-    },
-    "de": {
-        Category.BREAKDOWN: "Störung",
-        Category.PREVENTIVE: "Vorbeugende Wartung",
-        Category.INSPECTION: "Inspektion",
-        Category.INSTALLATION: "Installation",
-        Category.SAFETY: "Sicherheit",
-    },
-    "fr": {
-        Category.BREAKDOWN: "Panne",
-        Category.PREVENTIVE: "Maintenance préventive",
-        Category.INSPECTION: "Inspection",
-        Category.INSTALLATION: "Installation",
-        Category.SAFETY: "Sécurité",
-    },
+CATEGORY: Mapping[str, str] = {
+    "breakdown": N_("Breakdown"),
+    "preventive": N_("Preventive maintenance"),
+    "inspection": N_("Inspection"),
+    "installation": N_("Installation"),
+    "safety": N_("Safety"),
 }
 
+DELAY_CAUSE: Mapping[str, str] = {
+    "manpower": N_("No technician available"),
+    "parts": N_("Parts not available"),
+    "technical": N_("Technical difficulties"),
+    "access": N_("No access to the site"),
+    "other": N_("Other reasons"),
+}
 
-def priority_label(priority: Priority, locale: str) -> str:
-    labels = PRIORITY_LABELS.get(language_of(locale), PRIORITY_LABELS["en"])
-    return labels[priority]
+_DISPATCH = N_("Contractor assignment")
+_PARTS = N_("Parts delivery")
+_PROGRESS = N_("Progress update")
+
+MILESTONE: Mapping[str, str] = {
+    "dispatch_confirmation": _DISPATCH,
+    "dispatch": _DISPATCH,
+    "arrival": N_("Technician arrival"),
+    "parts_fulfilment": _PARTS,
+    "parts": _PARTS,
+    "repair": N_("Repair completion"),
+    "progress_update": _PROGRESS,
+    "progress": _PROGRESS,
+    "exception_response": N_("Response to a reported problem"),
+    "exception_action": N_("Action on a reported problem"),
+    "requester_question": N_("Reply to a question from the requester"),
+}
+"""Milestones by their :class:`~fixloop_shared.vocabulary.Milestone` value, and by short name."""
+
+REMEDY: Mapping[str, str] = {
+    "service_discount": N_("Service discount"),
+    "extended_warranty": N_("Extended warranty"),
+}
+
+CREDENTIAL_KIND: Mapping[str, str] = {
+    "licence": N_("Licence"),
+    "license": N_("Licence"),
+    "insurance": N_("Insurance"),
+    "liability_insurance": N_("Liability insurance"),
+    "certification": N_("Certification"),
+    "certificate": N_("Certification"),
+    "permit": N_("Permit"),
+    "registration": N_("Trade registration"),
+    "training": N_("Safety training"),
+}
+
+LABELS: Mapping[str, Mapping[str, str]] = {
+    "priority": PRIORITY,
+    "category": CATEGORY,
+    "delay_cause": DELAY_CAUSE,
+    "milestone": MILESTONE,
+    "remedy": REMEDY,
+    "credential_kind": CREDENTIAL_KIND,
+}
+"""Every labelled enumeration by name."""
 
 
-def category_label(category: Category, locale: str) -> str:
-    labels = CATEGORY_LABELS.get(language_of(locale), CATEGORY_LABELS["en"])
-    return labels[category]
+def label_id(kind: str, value: str) -> str | None:
+    """The message id labelling ``value`` of the enumeration ``kind``, or ``None`` if it has
+    none (then the value is shown as given). Raises :class:`KeyError` for an unknown ``kind``."""
+    return LABELS[kind].get(str(value).strip().lower())
+
+
+def all_label_ids() -> frozenset[str]:
+    """Every message id declared here."""
+    return frozenset(msgid for labels in LABELS.values() for msgid in labels.values())
+
+
+def priority_label(priority: str, locale: str) -> str:
+    """The English label of a priority (its message id). Templates translate it themselves
+    from the raw value; kept for callers that still pass labels."""
+    del locale
+    return PRIORITY.get(str(priority), str(priority))
+
+
+def category_label(category: str, locale: str) -> str:
+    """The English label of a category (its message id). Templates translate it themselves
+    from the raw value; kept for callers that still pass labels."""
+    del locale
+    return CATEGORY.get(str(category), str(category))
+
+
+__all__ = [
+    "CATEGORY",
+    "CREDENTIAL_KIND",
+    "DELAY_CAUSE",
+    "LABELS",
+    "MILESTONE",
+    "N_",
+    "PRIORITY",
+    "REMEDY",
+    "all_label_ids",
+    "category_label",
+    "label_id",
+    "priority_label",
+]

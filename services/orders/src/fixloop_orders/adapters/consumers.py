@@ -4,7 +4,9 @@
   binary or structured mode, validated strictly against the inbound contract, and the commands of
   those platforms on their own orders (cancel, verify or reject the completed work).
 - the events topics of contractors, parts, SLA and notifications: what they report about a work
-  order goes into its timeline.
+  order goes into its timeline (the requester's survey answer included); the requester's verdict
+  on completed work (``fixloop.feedback.completion_answered.v1``, from notifications) takes the
+  verify or reject step.
 
 Use-case errors that can never succeed on a retry become dead letters with their reason:
 ``unauthorized`` (source platform not bound to the tenant), ``unknown-work-order`` and
@@ -22,6 +24,7 @@ from fixloop_orders.app.timeline_facts import RECORDED_PAYLOADS
 from fixloop_shared.contracts import (
     INBOUND_EVENT_TYPES,
     PLATFORM_COMMANDS,
+    CompletionAnswered,
     EventPayload,
     WorkOrderSubmitted,
 )
@@ -57,9 +60,13 @@ def orders_consumers(
     async def on_work_order_event(event: Event[EventPayload], uow: UnitOfWork) -> None:
         await recorder.record(event, uow)
 
+    async def on_completion_answered(event: Event[CompletionAnswered], uow: UnitOfWork) -> None:
+        await commands.completion_answered(event, uow)
+
     timeline_handlers: dict[type[EventPayload], Handler] = dict.fromkeys(
         RECORDED_PAYLOADS, on_work_order_event
     )
+    timeline_handlers[CompletionAnswered] = on_completion_answered
     return [
         EventConsumer(
             name="intake",
@@ -82,8 +89,9 @@ def orders_consumers(
             handlers=timeline_handlers,
             preload=recorder.preload,
             description=(
-                "Offers, parts reservations, SLA clocks and notifications about a work order, "
-                "recorded in its timeline."
+                "Offers, parts reservations, SLA clocks, notifications and the requester's survey "
+                "answers about a work order, recorded in its timeline; the requester's verdict on "
+                "completed work (signed link) verifies or rejects it."
             ),
         ),
     ]

@@ -268,6 +268,7 @@ def _details(doc: Document) -> WorkOrderDetails:
             email=requester["email"],
             phone=requester.get("phone"),
             locale=requester["locale"],
+            sms_consent=bool(requester.get("sms_consent", False)),
         ),
         required_parts=tuple(
             PartLine(part_number=part["part_number"], quantity=int(part["quantity"]))

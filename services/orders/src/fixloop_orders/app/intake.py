@@ -102,6 +102,7 @@ def work_order_details(submission: contracts.WorkOrderDetails) -> domain.WorkOrd
             email=str(requester.email),
             phone=requester.phone,
             locale=requester.locale,
+            sms_consent=requester.sms_consent,
         ),
         required_parts=tuple(
             domain.PartLine(part_number=line.part_number, quantity=line.quantity)
@@ -144,6 +145,7 @@ def received_event(order: WorkOrder) -> WorkOrderReceived:
             email=requester.email,
             phone=requester.phone,
             locale=requester.locale,
+            sms_consent=requester.sms_consent,
         ),
         required_parts=[
             contracts.PartLine(part_number=line.part_number, quantity=line.quantity)

@@ -21,6 +21,7 @@ from fixloop_shared.contracts import (
     AssignmentUnfilled,
     AssignmentWithdrawn,
     EventPayload,
+    FeedbackSubmitted,
     Milestone,
     NotificationFailed,
     NotificationSent,
@@ -381,7 +382,7 @@ def _sent(event: NotificationSent) -> TimelineFact | None:
             "channel": event.channel.value,
             "recipient": str(event.recipient),
             "template": event.template,
-            "locale": event.locale,
+            "locale": event.locale or "",
             "attempts": str(event.attempts),
         },
     )
@@ -404,10 +405,28 @@ def _failed(event: NotificationFailed) -> TimelineFact | None:
             "channel": event.channel.value,
             "recipient": str(event.recipient),
             "template": event.template,
-            "locale": event.locale,
+            "locale": event.locale or "",
             "attempts": str(event.attempts),
             "error": event.error,
         },
+    )
+
+
+def _feedback(event: FeedbackSubmitted) -> TimelineFact:
+    said = f": {' '.join(event.comment.split())}" if event.comment else ""
+    details = {"rating": str(event.rating)}
+    if event.comment:
+        details["comment"] = event.comment
+    if event.contractor_id:
+        details["contractor_id"] = event.contractor_id
+    if event.locale:
+        details["locale"] = event.locale
+    return TimelineFact(
+        work_order_id=event.work_order_id,
+        kind="feedback_submitted",
+        at=event.submitted_at,
+        summary=f"Requester rated the work {event.rating}/5{said}"[:500],
+        details=details,
     )
 
 
@@ -433,6 +452,7 @@ _DESCRIBERS: Mapping[type[EventPayload], Callable[[Any], TimelineFact | None]] =
     SlaRecomputed: _sla_recomputed,
     NotificationSent: _sent,
     NotificationFailed: _failed,
+    FeedbackSubmitted: _feedback,
 }
 
 RECORDED_PAYLOADS: tuple[type[EventPayload], ...] = tuple(_DESCRIBERS)

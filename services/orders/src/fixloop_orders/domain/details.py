@@ -48,6 +48,8 @@ class Requester:
     phone: str | None = None
     locale: str
     """BCP 47 language tag, e.g. ``de-AT``."""
+    sms_consent: bool = False
+    """Agreed to be told by text message at ``phone``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

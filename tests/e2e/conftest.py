@@ -30,7 +30,16 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
     stack = LocalPlatform(
         data_dir=tmp_path_factory.mktemp("platform"),
         ports=StackPorts.free(),
-        service_env={"sla": {"FIXLOOP_SLA_POLICY_REFRESH_SECONDS": "1"}},
+        service_env={
+            "sla": {"FIXLOOP_SLA_POLICY_REFRESH_SECONDS": "1"},
+            # A killed notifications process gives its deliveries back within seconds.
+            "notifications": {
+                "FIXLOOP_NOTIFICATIONS_SMTP_TIMEOUT_SECONDS": "5",
+                "FIXLOOP_NOTIFICATIONS_SMS_TIMEOUT_SECONDS": "5",
+                "FIXLOOP_NOTIFICATIONS_WEBHOOK_TIMEOUT_SECONDS": "5",
+                "FIXLOOP_NOTIFICATIONS_DELIVERY_LEASE_MARGIN_SECONDS": "3",
+            },
+        },
     )
     try:
         stack.start_infrastructure()

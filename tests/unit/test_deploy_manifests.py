@@ -13,13 +13,19 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from pydantic import TypeAdapter
 
+from fixloop_notifications.adapters.desks import load_desks, parse_desks
+from fixloop_notifications.adapters.links_http import links_app
+from fixloop_notifications.domain.links import MIN_SECRET_LENGTH, LinkSigner
+from fixloop_notifications.settings import NotificationsSettings
 from fixloop_shared.grpc_edge.principals import (
     PrincipalKind,
     PrincipalSpecs,
@@ -33,6 +39,7 @@ K8S = REPO / "deploy" / "k8s"
 BASE = K8S / "base"
 OVERLAYS = {"dev": K8S / "overlays" / "dev", "prod": K8S / "overlays" / "prod"}
 COMPOSE = REPO / "docker-compose.yml"
+COMPONENTS = K8S / "components"
 SERVICES = [s.value for s in Service]
 
 Doc = dict[str, Any]
@@ -302,7 +309,9 @@ def test_service_deployment(svc: str) -> None:
     assert "fixloop-config" in config_maps
     # no secret value inline in a Deployment
     for name_, entry in env.items():
-        if any(word in name_ for word in ("PASSWORD", "PRINCIPALS", "MONGODB_URI")):
+        if any(
+            word in name_ for word in ("PASSWORD", "PRINCIPALS", "MONGODB_URI", "TOKEN", "SECRET")
+        ):
             assert "value" not in entry, f"{name_} must come from a Secret"
 
     account = by_name(docs, "ServiceAccount", spec["serviceAccountName"])
@@ -488,6 +497,186 @@ def test_orders_grpc_ingress_and_notifications_smtp_egress() -> None:
     assert {587, 465} <= smtp
 
 
+# ------------------------------------------------------------------ notifications: links, desks
+
+NOTIFICATIONS_PREFIX = "FIXLOOP_NOTIFICATIONS_"
+LINKS_PORT = 8180
+DESKS_MOUNT = "/etc/fixloop"
+
+
+def _settings_names() -> set[str]:
+    return {f"{NOTIFICATIONS_PREFIX}{name.upper()}" for name in NotificationsSettings.model_fields}
+
+
+def _config_literals(kust: Doc, name: str) -> dict[str, str]:
+    [generator] = [g for g in kust["configMapGenerator"] if g["name"] == name]
+    return dict(literal.split("=", 1) for literal in generator.get("literals") or [])
+
+
+def _link_paths() -> set[str]:
+    """The first path segment of every route the links server serves."""
+    app = links_app(
+        signer=LinkSigner("k" * MIN_SECRET_LENGTH, "https://links.example.com"),
+        answers=cast("Any", None),
+        catalog=cast("Any", None),
+        clock=lambda: datetime.now(UTC),
+    )
+    return {"/" + str(getattr(route, "path", "")).split("/")[1] for route in app.routes}
+
+
+def test_notifications_settings_in_manifests_exist() -> None:
+    """Every FIXLOOP_NOTIFICATIONS_* name in the Deployment and its ConfigMap is a setting."""
+    env = env_of(container_of("notifications"))
+    config = _config_literals(
+        load_kustomization(BASE / "notifications"), "fixloop-notifications-config"
+    )
+    dev = _config_literals(load_kustomization(OVERLAYS["dev"]), "fixloop-notifications-config")
+    names = {n for n in [*env, *config, *dev] if n.startswith(NOTIFICATIONS_PREFIX)}
+    assert names - _settings_names() == set()
+
+
+def test_notifications_serves_the_public_links() -> None:
+    container = container_of("notifications")
+    assert {"name": "links", "containerPort": LINKS_PORT, "protocol": "TCP"} in container["ports"]
+    env = env_of(container)
+    assert env["FIXLOOP_NOTIFICATIONS_LINKS_HOST"]["value"] == "0.0.0.0"
+    assert env["FIXLOOP_NOTIFICATIONS_LINKS_PORT"]["value"] == str(LINKS_PORT)
+    service = by_name(base_docs(), "Service", "fixloop-notifications")
+    [links] = [p for p in service["spec"]["ports"] if p["name"] == "links"]
+    assert (links["port"], links["targetPort"]) == (LINKS_PORT, "links")
+    config = _config_literals(
+        load_kustomization(BASE / "notifications"), "fixloop-notifications-config"
+    )
+    public = urlsplit(config["FIXLOOP_NOTIFICATIONS_PUBLIC_URL"])
+    assert public.scheme == "https"
+    # production refuses webhook endpoints on the pod's own loopback
+    assert config["FIXLOOP_NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK"] == "false"
+    assert config["FIXLOOP_NOTIFICATIONS_SMS_API_URL"].startswith("https://")
+
+    # the public-links component routes exactly the links' paths of that host to that port
+    docs = [d for _, d in walk(OVERLAYS["prod"])]
+    [route] = [d for d in docs if d["kind"] == "HTTPRoute"]
+    assert route["spec"]["hostnames"] == [public.hostname]
+    (gateway,) = [
+        d
+        for d in docs
+        if d["kind"] == "Gateway"
+        and d["metadata"]["name"] == route["spec"]["parentRefs"][0]["name"]
+    ]
+    [listener] = [
+        li
+        for li in gateway["spec"]["listeners"]
+        if li["name"] == route["spec"]["parentRefs"][0]["sectionName"]
+    ]
+    assert (listener["protocol"], listener["hostname"]) == ("HTTPS", public.hostname)
+    paths = {m["path"]["value"] for rule in route["spec"]["rules"] for m in rule["matches"]}
+    assert paths == _link_paths()
+    backends = {
+        (b["name"], b["port"]) for rule in route["spec"]["rules"] for b in rule["backendRefs"]
+    }
+    assert backends == {("fixloop-notifications", LINKS_PORT)}
+
+
+def test_notifications_link_and_sms_secrets_come_from_secrets() -> None:
+    env = env_of(container_of("notifications"))
+    refs = {
+        name: entry["valueFrom"]["secretKeyRef"]
+        for name, entry in env.items()
+        if "secretKeyRef" in (entry.get("valueFrom") or {})
+    }
+    assert refs["FIXLOOP_NOTIFICATIONS_LINK_SECRET"] == {
+        "name": "fixloop-notifications-links",
+        "key": "link-secret",
+    }
+    assert refs["FIXLOOP_NOTIFICATIONS_LINK_PREVIOUS_SECRETS"] == {
+        "name": "fixloop-notifications-links",
+        "key": "previous-secrets",
+        "optional": True,
+    }
+    assert refs["FIXLOOP_NOTIFICATIONS_SMS_TOKEN"] == {
+        "name": "fixloop-notifications-sms",
+        "key": "token",
+    }
+    # the dev values are what the service accepts
+    dev_links = _dev_secret_literals("fixloop-notifications-links")
+    assert len(dev_links["link-secret"]) >= MIN_SECRET_LENGTH
+    assert "not-a-secret" in dev_links["link-secret"]
+    assert {"account", "token"} <= set(_dev_secret_literals("fixloop-notifications-sms"))
+
+
+def test_notifications_reads_the_desks_from_a_read_only_config_map() -> None:
+    deployment = by_name(base_docs(), "Deployment", "fixloop-notifications")
+    container = container_of("notifications")
+    path = env_of(container)["FIXLOOP_NOTIFICATIONS_DESKS_FILE"]["value"]
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == DESKS_MOUNT]
+    assert mount.get("readOnly") is True
+    [volume] = [v for v in pod_spec(deployment)["volumes"] if v["name"] == mount["name"]]
+    config_map = volume["configMap"]
+    assert config_map["name"] == "fixloop-notifications-desks"
+    [item] = config_map["items"]
+    assert f"{DESKS_MOUNT}/{item['path']}" == path
+    assert item["key"] == "desks.yaml"
+
+    # the base ships an empty file the service accepts; dev ships the example desks
+    base = load_kustomization(BASE / "notifications")
+    [generator] = [g for g in base["configMapGenerator"] if g["name"] == config_map["name"]]
+    assert generator["files"] == ["desks.yaml"]
+    assert load_desks(BASE / "notifications" / "desks.yaml") == {}
+    [dev] = [
+        g
+        for g in load_kustomization(OVERLAYS["dev"])["configMapGenerator"]
+        if g["name"] == config_map["name"]
+    ]
+    assert dev["behavior"] == "replace"
+    assert dev["files"] == ["desks.yaml"]
+    dev_file = (OVERLAYS["dev"] / "desks.yaml").read_text(encoding="utf-8")
+    example = (REPO / "examples" / "desks.yaml").read_text(encoding="utf-8")
+    assert yaml.safe_load(dev_file) == yaml.safe_load(example)
+    assert set(parse_desks(dev_file)) == {"acme", "globex"}
+
+
+def test_rendered_notifications_desks_and_links() -> None:
+    for overlay in sorted(OVERLAYS):
+        docs = render(overlay)
+        [deployment] = [
+            d for d in fixloop_deployments(docs) if d["metadata"]["name"] == "fixloop-notifications"
+        ]
+        [volume] = [v for v in pod_spec(deployment)["volumes"] if "configMap" in v]
+        [config_map] = [
+            d
+            for d in docs_of_kind(docs, "ConfigMap")
+            if d["metadata"]["name"] == volume["configMap"]["name"]
+        ]
+        parse_desks(config_map["data"]["desks.yaml"], source=overlay)
+        config = [
+            d
+            for d in docs_of_kind(docs, "ConfigMap")
+            if d["metadata"]["name"].startswith("fixloop-notifications-config")
+        ]
+        public_url = config[0]["data"]["FIXLOOP_NOTIFICATIONS_PUBLIC_URL"]
+        expected = "http://localhost:8180" if overlay == "dev" else "https://"
+        assert public_url.startswith(expected), (overlay, public_url)
+
+
+def test_notifications_network_policies() -> None:
+    notifications = _policies_selecting("fixloop-notifications")
+    egress = [r for p in notifications for r in p["spec"].get("egress") or []]
+    [https] = [r for r in egress if _allowed_ports([r]) == {443}]
+    blocks = [peer["ipBlock"] for peer in https["to"]]
+    assert {b["cidr"] for b in blocks} == {"0.0.0.0/0", "::/0"}
+    excluded = {cidr for b in blocks for cidr in b.get("except") or []}
+    # webhook URLs must not reach the cluster, the node or the cloud metadata service
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= excluded
+    assert {"fc00::/7", "fe80::/10"} <= excluded
+    ingress = [r for p in notifications for r in p["spec"].get("ingress") or []]
+    assert _allowed_ports(ingress) == {LINKS_PORT}
+    for rule in ingress:
+        for peer in rule["from"]:
+            # the ingress controller's namespace, not every pod of the cluster
+            assert set(peer) == {"namespaceSelector"}
+            assert peer["namespaceSelector"]["matchLabels"]
+
+
 # ------------------------------------------------------------------ Kafka topics
 
 
@@ -557,8 +746,8 @@ def test_partners_reach_each_grpc_service_through_one_route() -> None:
         ref["name"]: ref["port"] for rule in route["spec"]["rules"] for ref in rule["backendRefs"]
     }
     assert ports == {"fixloop-orders": 50051, "fixloop-contractors": 50052, "fixloop-sla": 50053}
-    (gateway,) = [d for d in docs if d["kind"] == "Gateway"]
-    assert route["spec"]["parentRefs"][0]["name"] == gateway["metadata"]["name"]
+    gateways = {d["metadata"]["name"] for d in docs if d["kind"] == "Gateway"}
+    assert route["spec"]["parentRefs"][0]["name"] in gateways
 
 
 def test_dev_overlay_intent() -> None:
@@ -669,7 +858,7 @@ def test_compose_images_are_pinned_and_dependencies_exist() -> None:
     for volume in (v for s in services.values() for v in s.get("volumes") or []):
         source = volume.split(":", 1)[0]
         if source.startswith("."):
-            assert (REPO / source).is_file(), f"compose mounts missing {source}"
+            assert (REPO / source).exists(), f"compose mounts missing {source}"
 
 
 def test_compose_kafka_runs_kraft() -> None:
@@ -732,6 +921,62 @@ def test_compose_observability() -> None:
     assert "prometheus" in pipelines["metrics"]["exporters"]
 
 
+def _compose_default(value: str) -> str:
+    """The value of ``${NAME:-default}`` when NAME is not set (other values as they are)."""
+    match = re.fullmatch(r"\$\{[A-Z0-9_]+:-(?P<default>[^}]*)\}", value)
+    return match["default"] if match else value
+
+
+def _sink_port(service: Doc) -> int:
+    command: list[str] = service["command"]
+    return int(command[command.index("--port") + 1])
+
+
+def test_compose_notifications_links_desks_and_sinks() -> None:
+    services: dict[str, Doc] = compose()["services"]
+    notifications = services["notifications"]
+    env = notifications["environment"]
+    names = {n for n in env if n.startswith(NOTIFICATIONS_PREFIX)}
+    assert names - _settings_names() == set()
+
+    # the links listen on all interfaces and are published on the port PUBLIC_URL names
+    assert env["FIXLOOP_NOTIFICATIONS_LINKS_HOST"] == "0.0.0.0"
+    port = env["FIXLOOP_NOTIFICATIONS_LINKS_PORT"]
+    assert f"{port}:{port}" in notifications["ports"]
+    assert env["FIXLOOP_NOTIFICATIONS_PUBLIC_URL"] == f"http://localhost:{port}"
+    secret = env["FIXLOOP_NOTIFICATIONS_LINK_SECRET"]
+    assert len(secret) >= MIN_SECRET_LENGTH
+    assert "not-a-secret" in secret
+
+    # the desks: the example file, read-only, where DESKS_FILE says
+    desks = env["FIXLOOP_NOTIFICATIONS_DESKS_FILE"]
+    assert f"./examples/desks.yaml:{desks}:ro" in notifications["volumes"]
+
+    # SMS go to the project's own sink unless a provider is configured
+    sms_sink = services["sms-sink"]
+    assert sms_sink["command"][:3] == ["python", "-m", "fixloop_devkit.smssink"]
+    url = urlsplit(_compose_default(env["FIXLOOP_NOTIFICATIONS_SMS_API_URL"]))
+    assert (url.hostname, url.port) == ("sms-sink", _sink_port(sms_sink))
+    assert notifications["depends_on"]["sms-sink"]["condition"] == "service_healthy"
+
+    # the webhook sink answers on the notifications container's loopback, the only http
+    # endpoint the service accepts, and only because compose allows loopback endpoints
+    webhook_sink = services["webhook-sink"]
+    assert webhook_sink["command"][:3] == ["python", "-m", "fixloop_devkit.webhooksink"]
+    assert webhook_sink["network_mode"] == "service:notifications"
+    command = webhook_sink["command"]
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert env["FIXLOOP_NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK"] == "true"
+
+    for sink in (sms_sink, webhook_sink):
+        [source] = [v for v in sink["volumes"] if v.startswith("./tools/devkit/src:")]
+        module = sink["command"][2].replace(".", "/") + ".py"
+        assert (REPO / "tools" / "devkit" / "src" / module).is_file()
+        assert source.endswith(":ro")
+        assert sink["read_only"] is True
+        assert sink["cap_drop"] == ["ALL"]
+
+
 # ------------------------------------------------------------------ Dockerfiles
 
 
@@ -779,6 +1024,7 @@ def test_dockerfile(svc: str) -> None:
     assert "8080" in exposed
     assert ("50051" in exposed) == (svc == "orders")
     assert ("50052" in exposed) == (svc == "contractors")
+    assert ("8180" in exposed) == (svc == "notifications")  # the public signed links
 
     (cmd,) = [args for keyword, args in steps if keyword == "CMD"]
     assert cmd == f'["fixloop-{svc}"]'

@@ -159,7 +159,15 @@ async def test_a_notice_in_quiet_hours_is_held_until_seven_local_across_dst(
     local_evening: datetime, release: datetime
 ) -> None:
     service = service_at(local_evening)
-    deliveries = await consume(service, received(at=local_evening))
+    # The receipt answers the requester's own request: it goes at once, even at night.
+    receipts = await consume(service, received(at=local_evening))
+    assert {(d.channel, d.not_before) for d in receipts} == {
+        (Channel.EMAIL, None),
+        (Channel.SMS, None),
+    }
+    deliveries = await consume(
+        service, lifecycle(WorkOrderEnRoute, local_evening, eta=release + timedelta(hours=2))
+    )
     channels = by_channel(deliveries)
     assert set(channels) == {Channel.EMAIL, Channel.SMS}
     for delivery in deliveries:
@@ -169,6 +177,9 @@ async def test_a_notice_in_quiet_hours_is_held_until_seven_local_across_dst(
     log = service.deliveries
     assert isinstance(log, MemoryDeliveryLog)
     owner = service.worker.owner
+    for _ in receipts:  # taken out of the way
+        later = release + timedelta(days=1)
+        assert await log.claim_next(owner="earlier", now=local_evening, lease_until=later)
     before = release - timedelta(seconds=1)
     assert await log.claim_next(owner=owner, now=before, lease_until=release) is None
     claimed = await log.claim_next(
@@ -187,12 +198,18 @@ async def test_an_emergency_goes_out_at_once_at_night() -> None:
 
 
 async def test_daytime_notices_are_due_at_once_in_the_readers_zone() -> None:
-    # 09:00 UTC is 18:00 in Tokyo (not quiet) but 04:00 in New York (quiet).
+    # 09:00 UTC is 18:00 in Tokyo (not quiet) but 05:00 in New York (quiet).
     morning = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
-    tokyo = await consume(service_at(morning), received(at=morning, timezone="Asia/Tokyo"))
-    assert all(d.not_before is None for d in tokyo)
-    new_york = await consume(service_at(morning), received(at=morning, timezone="America/New_York"))
-    assert {d.not_before for d in new_york} == {datetime(2026, 6, 1, 11, 0, tzinfo=UTC)}
+    en_route = lifecycle(WorkOrderEnRoute, morning)
+    held = {}
+    for zone in ("Asia/Tokyo", "America/New_York"):
+        service = service_at(morning)
+        await consume(service, received(at=morning, timezone=zone))
+        held[zone] = {d.not_before for d in await consume(service, en_route)}
+    assert held == {
+        "Asia/Tokyo": {None},
+        "America/New_York": {datetime(2026, 6, 1, 11, 0, tzinfo=UTC)},
+    }
 
 
 async def test_a_text_needs_consent_and_a_valid_number_and_is_sent_in_e164() -> None:

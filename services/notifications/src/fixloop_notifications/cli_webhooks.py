@@ -47,7 +47,7 @@ def webhooks() -> None:
     """Webhook endpoints of tenants: list, add, test, replay, rotate-secret, enable, disable."""
 
 
-def _registry(store: Store) -> Any:
+def _registry(store: Store, settings: NotificationsSettings) -> Any:
     from fixloop_notifications.adapters.webhook_registry import (
         MongoWebhookRegistry,
         create_webhook_indexes,
@@ -55,7 +55,7 @@ def _registry(store: Store) -> Any:
 
     async def make() -> MongoWebhookRegistry:
         await create_webhook_indexes(store)
-        return MongoWebhookRegistry(store)
+        return MongoWebhookRegistry(store, allow_loopback=settings.webhook_allow_loopback)
 
     return make()
 
@@ -67,8 +67,8 @@ TenantOption = Annotated[str | None, typer.Option("--tenant", help="Only this te
 def list_endpoints(tenant: TenantOption = None) -> None:
     """The endpoints, their state and how their deliveries are going."""
 
-    async def work(store: Store, _settings: NotificationsSettings) -> list[Any]:
-        registry = await _registry(store)
+    async def work(store: Store, settings: NotificationsSettings) -> list[Any]:
+        registry = await _registry(store, settings)
         endpoints: list[Any] = await registry.list(tenant)
         return endpoints
 
@@ -108,8 +108,8 @@ def add_endpoint(
 ) -> None:
     """Register an endpoint; prints its id and signing secret (shown once)."""
 
-    async def work(store: Store, _settings: NotificationsSettings) -> Any:
-        registry = await _registry(store)
+    async def work(store: Store, settings: NotificationsSettings) -> Any:
+        registry = await _registry(store, settings)
         try:
             return await registry.add(tenant, url, event or [], datetime.now(UTC))
         except ValueError as exc:
@@ -125,8 +125,8 @@ def _endpoint_command(
 ) -> tuple[Any, T]:
     uuid_argument(endpoint_id, "ENDPOINT")
 
-    async def work(store: Store, _settings: NotificationsSettings) -> tuple[Any, T]:
-        registry = await _registry(store)
+    async def work(store: Store, settings: NotificationsSettings) -> tuple[Any, T]:
+        registry = await _registry(store, settings)
         endpoint = await registry.get(endpoint_id)
         if endpoint is None:
             fail(f"no webhook endpoint {endpoint_id}")
@@ -201,7 +201,9 @@ def test_endpoint(endpoint_id: EndpointArgument) -> None:
                 "data": {"endpoint_id": eid, "message": "test call from fixloop webhooks test"},
             }
         )
-        sender = WebhookSender(registry, timeout_seconds=10.0)
+        sender = WebhookSender(
+            registry, timeout_seconds=10.0, allow_loopback=registry.allow_loopback
+        )
         call = OutgoingWebhook(
             webhook_id=f"msg_test_{uuid.uuid4().hex}",
             endpoint_id=eid,
@@ -240,8 +242,8 @@ def replay(
 
     uuid_argument(endpoint_id, "ENDPOINT")
 
-    async def work(store: Store, _settings: NotificationsSettings) -> int:
-        registry = await _registry(store)
+    async def work(store: Store, settings: NotificationsSettings) -> int:
+        registry = await _registry(store, settings)
         endpoint = await registry.get(endpoint_id)
         if endpoint is None:
             fail(f"no webhook endpoint {endpoint_id}")

@@ -52,7 +52,6 @@ from fixloop_shared.topics import Service, Topic
 
 PRODUCED_TOPICS: tuple[Topic, ...] = (Topic.NOTIFICATIONS_EVENTS,)
 
-LEASE_MARGIN_SECONDS = 30.0
 
 Clock = Callable[[], datetime]
 
@@ -92,7 +91,7 @@ def delivery_lease(settings: NotificationsSettings) -> timedelta:
         settings.sms_timeout_seconds,
         settings.webhook_timeout_seconds,
     )
-    return timedelta(seconds=longest + LEASE_MARGIN_SECONDS)
+    return timedelta(seconds=longest + settings.delivery_lease_margin_seconds)
 
 
 @dataclass
@@ -109,7 +108,7 @@ class _Parts:
 
 
 def _stored_parts(ctx: ServiceContext, settings: NotificationsSettings, now: Clock) -> _Parts:
-    webhooks = MongoWebhookRegistry(ctx.store)
+    webhooks = MongoWebhookRegistry(ctx.store, allow_loopback=settings.webhook_allow_loopback)
     relay = SmtpSender(
         host=settings.smtp_host,
         port=settings.smtp_port,
@@ -134,6 +133,7 @@ def _stored_parts(ctx: ServiceContext, settings: NotificationsSettings, now: Clo
             after=timedelta(seconds=settings.webhook_disable_after_seconds),
         ),
         clock=now,
+        allow_loopback=settings.webhook_allow_loopback,
     )
     ctx.on_shutdown.extend([relay.close, sms.close, caller.close])
     return _Parts(
@@ -182,7 +182,11 @@ def bootstrap(
     parts = _stored_parts(ctx, settings, now) if uow is None else _memory_parts(ctx, uow)
     deliveries, directory, preferences = parts.deliveries, parts.directory, parts.preferences
     answers, webhooks, senders = parts.answers, parts.webhooks, parts.senders
-    signer = LinkSigner(settings.link_secret.get_secret_value(), settings.public_url)
+    signer = LinkSigner(
+        settings.link_secret.get_secret_value(),
+        settings.public_url,
+        previous_secrets=[s.get_secret_value() for s in settings.link_previous_secrets],
+    )
     on_recorded: Callable[[], None] = _nothing
     catalog = TemplateCatalog()
     notifications = WorkOrderNotifications(

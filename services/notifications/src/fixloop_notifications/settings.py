@@ -66,6 +66,13 @@ class NotificationsSettings(ServiceSettings):
         le=500,
         description="Pending notifications claimed and recorded together (each sent on its own)",
     )
+    delivery_lease_margin_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=600,
+        description="How long past an attempt's deadline a worker's lease lasts: a worker that "
+        "died gives its deliveries back after deadline + margin",
+    )
     delivery_poll_seconds: float = Field(
         default=1.0, gt=0, le=60, description="How often pending deliveries are looked for"
     )
@@ -101,6 +108,16 @@ class NotificationsSettings(ServiceSettings):
     link_secret: SecretStr = Field(
         default=SecretStr("fixloop-dev-link-secret-change-me"),
         description="Key that signs survey, verify and unsubscribe links (a Secret in production)",
+    )
+    link_previous_secrets: tuple[SecretStr, ...] = Field(
+        default=(),
+        description="Earlier link secrets still accepted (JSON list), while links signed with "
+        "them are out there: rotate by moving the old secret here",
+    )
+    webhook_allow_loopback: bool = Field(
+        default=True,
+        description="Allow webhook endpoints on localhost (the embedded stack); false in "
+        "production, where endpoints on private or loopback addresses are refused",
     )
     desks_file: Path | None = Field(
         default=None, description="YAML file of the tenants' dispatch desks"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from fixloop_notifications.adapters.mongo import DELIVERIES, DELIVERY_ATTEMPTS, NO_OWNER
+from fixloop_notifications.adapters.mongo import DELIVERIES, DELIVERY_ATTEMPTS, IN_FLIGHT, NO_OWNER
 from fixloop_notifications.domain.delivery import (
     Delivery,
     DeliveryError,
@@ -96,9 +96,17 @@ class MemoryDeliveryLog:
         if doc is None or not _leased_by(doc, owner):
             return None
         delivery: Delivery = doc["delivery"]
-        doc["delivery"] = replace(delivery, attempts=delivery.attempts + 1)
+        number = delivery.attempts + 1
+        doc["delivery"] = replace(delivery, attempts=number)
         doc["lease_until"], doc["last_attempt_at"] = lease_until, now
-        return delivery.attempts + 1
+        self._store.state.collection(DELIVERY_ATTEMPTS)[f"{notification_id}:{number}"] = {
+            "notification_id": notification_id,
+            "attempt": number,
+            "at": now,
+            "outcome": IN_FLIGHT,
+            "error": None,
+        }
+        return number
 
     async def begin_attempts(
         self, notification_ids: Sequence[str], *, owner: str, now: datetime, lease_until: datetime

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReplaceOne, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -214,10 +214,20 @@ def _leased_by(notification_id: str, owner: str) -> Document:
     )
 
 
+IN_FLIGHT = "in_flight"
+"""The outcome of an attempt begun and not (yet) finished: the process may have died sending."""
+
+
 def _attempt_entry(
-    notification_id: str, attempt: int, at: datetime, error: DeliveryError | None
+    notification_id: str,
+    attempt: int,
+    at: datetime,
+    error: DeliveryError | None,
+    *,
+    outcome: str | None = None,
 ) -> Document:
-    outcome = "sent" if error is None else ("permanent" if error.permanent else "transient")
+    if outcome is None:
+        outcome = "sent" if error is None else ("permanent" if error.permanent else "transient")
     return {
         "_id": f"{notification_id}:{attempt}",
         "notification_id": notification_id,
@@ -333,7 +343,22 @@ class MongoDeliveryLog:
                 },
             )
         found = self._deliveries.find(leased, projection={"attempts": True})
-        return {str(doc["_id"]): int(doc["attempts"]) async for doc in found}
+        numbers = {str(doc["_id"]): int(doc["attempts"]) async for doc in found}
+        if numbers:
+            # The attempt is on record before anything is sent: a crash mid-send leaves it
+            # "in flight", and the next attempt has the next number.
+            async with self._store.exclusive():
+                await self._store.db[DELIVERY_ATTEMPTS].bulk_write(
+                    [
+                        ReplaceOne({"_id": entry["_id"]}, entry, upsert=True)
+                        for entry in (
+                            _attempt_entry(nid, number, now, None, outcome=IN_FLIGHT)
+                            for nid, number in numbers.items()
+                        )
+                    ],
+                    ordered=False,
+                )
+        return numbers
 
     async def finish_sent(
         self,
@@ -364,11 +389,15 @@ class MongoDeliveryLog:
         )
         if result.modified_count != len(attempts):
             return False
-        await db[DELIVERY_ATTEMPTS].insert_many(
+        await db[DELIVERY_ATTEMPTS].bulk_write(
             [
-                _attempt_entry(notification_id, attempt, at, None)
-                for notification_id, attempt in attempts.items()
+                ReplaceOne({"_id": entry["_id"]}, entry, upsert=True)
+                for entry in (
+                    _attempt_entry(notification_id, attempt, at, None)
+                    for notification_id, attempt in attempts.items()
+                )
             ],
+            ordered=False,
             session=uow.session,
         )
         return True

@@ -135,6 +135,11 @@ class MongoWebhookRegistry:
         self._allow_loopback = allow_loopback
 
     @property
+    def allow_loopback(self) -> bool:
+        """Whether endpoints on localhost are accepted (the embedded stack)."""
+        return self._allow_loopback
+
+    @property
     def _endpoints(self) -> AsyncCollection[Document]:
         return self._store.db[WEBHOOK_ENDPOINTS]
 

@@ -66,7 +66,7 @@ ORDER_WAIT = timedelta(minutes=10)
 """How long a fact about an order not received yet is retried (the order's own events travel on
 another topic and may come later) before it is given up, logged and counted."""
 
-WEBHOOK_EVENT_PREFIXES = ("fixloop.workorder.", "fixloop.feedback.")
+WEBHOOK_EVENT_PREFIXES = ("fixloop.workorder.",)
 """Events a tenant's webhook endpoints get: every lifecycle event of its orders."""
 
 

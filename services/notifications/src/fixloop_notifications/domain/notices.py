@@ -232,14 +232,18 @@ def _order(known: Known) -> NoticeOrder:
     return known.order
 
 
-def _to_requester(kind: str, values: Callable[[Fact, NoticeOrder], dict[str, Any]]) -> Rule:
+def _to_requester(
+    kind: str, values: Callable[[Fact, NoticeOrder], dict[str, Any]], *, at_once: bool = False
+) -> Rule:
+    """A notice to the order's requester; ``at_once``: never held for quiet hours."""
+
     def rule(fact: Fact, known: Known) -> list[Notice]:
         order = _order(known)
         return [
             Notice(
                 kind=kind,
                 recipient=order.requester(),
-                urgent=order.urgent,
+                urgent=at_once or order.urgent,
                 values={
                     **order.common_values(),
                     "recipient_name": single_line(order.requester_name),
@@ -473,7 +477,8 @@ def _quality(fact: Fact, known: Known) -> list[Notice]:
 
 
 RULES: Mapping[str, Rule] = {
-    "fixloop.workorder.received.v1": _to_requester("workorder_received", _received),
+    # The receipt answers the requester's own request, made a moment ago: never held.
+    "fixloop.workorder.received.v1": _to_requester("workorder_received", _received, at_once=True),
     "fixloop.workorder.assigned.v1": _to_requester("contractor_assigned", _assigned),
     "fixloop.workorder.scheduled.v1": _to_requester("visit_scheduled", _scheduled),
     "fixloop.workorder.en_route.v1": _to_requester("contractor_en_route", _with_eta),

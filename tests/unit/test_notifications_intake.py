@@ -307,3 +307,27 @@ async def test_a_credential_warning_reaches_the_contractor_without_an_order() ->
         None,
     )
     assert "L-77" in delivery.mail.text
+
+
+async def test_a_fact_that_comes_before_its_order_waits_for_it_and_is_told_then() -> None:
+    noon = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+    service = service_at(noon)
+    offer = AssignmentOffered(
+        work_order_id=WORK_ORDER,
+        offer_id="o-1",
+        contractor_id="c-1",
+        contractor_name="Kälte Nord",
+        offered_at=noon,
+        expires_at=noon + timedelta(minutes=30),
+        contact=ContractorContact(email="jobs@kaelte.example"),
+    )
+    # Read first (the contractors' topic was ahead): nothing to say yet, nothing lost.
+    assert await consume(service, offer) == []
+    told = await consume(service, received(at=noon))
+    assert sorted((d.template, d.recipient) for d in told) == [
+        ("offer_made", "jobs@kaelte.example"),
+        ("workorder_received", "+49301234567"),
+        ("workorder_received", "mara@example.com"),
+    ]
+    again = await consume(service, received(at=noon))  # a second receipt: nothing kept is left
+    assert all(d.template == "workorder_received" for d in again)

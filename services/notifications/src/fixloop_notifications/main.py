@@ -8,7 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 from fixloop_notifications.adapters.consumer import CONSUMED_TOPICS, notifications_consumers
 from fixloop_notifications.adapters.desks import load_desks
-from fixloop_notifications.adapters.directory import MemoryNoticeDirectory, MongoNoticeDirectory
+from fixloop_notifications.adapters.directory import (
+    MemoryNoticeDirectory,
+    MongoNoticeDirectory,
+    create_directory_indexes,
+)
 from fixloop_notifications.adapters.link_answers import (
     MemoryLinkAnswers,
     MongoLinkAnswers,
@@ -266,6 +270,7 @@ def bootstrap(
         await create_webhook_indexes(store)
         await create_preference_indexes(store)
         await create_link_answer_indexes(store)
+        await create_directory_indexes(store)
 
     app = build_app(
         ctx,

@@ -3,21 +3,83 @@
 ``notice_orders`` keeps each work order's requester, site and contractor from
 ``workorder.received`` on (one document per order, replaced whole — moments as epoch
 milliseconds); ``notice_contractors`` keeps each contractor's name and contact as offers and
-credential alerts tell them. Both are written in the unit of work that consumes the event.
+credential alerts tell them; ``notice_parked_facts`` keeps the events about an order that came
+before the order did, until it does. All are written in the unit of work that consumes the
+event.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pymongo import ASCENDING, IndexModel
+
 from fixloop_notifications.domain.notices import ContractorCard, NoticeOrder
+from fixloop_shared.contracts.registry import payload_model
+from fixloop_shared.envelope import Event, EventEnvelope
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.memory import MemoryStore, MemoryUnitOfWork
-from fixloop_shared.store import Document, Store, database_of
+from fixloop_shared.store import Document, Store, database_of, equals
 
 NOTICE_ORDERS = "notice_orders"
 NOTICE_CONTRACTORS = "notice_contractors"
+PARKED_FACTS = "notice_parked_facts"
+"""Events about orders not received yet, kept until they are (a month at most)."""
+PARKED_FOR = timedelta(days=30)
+
+
+async def create_directory_indexes(store: Store) -> None:
+    await store.ensure_indexes(
+        {
+            PARKED_FACTS: [
+                IndexModel([("work_order_id", ASCENDING), ("parked_at_ms", ASCENDING)]),
+                IndexModel(
+                    [("parked_at", ASCENDING)], expireAfterSeconds=int(PARKED_FOR.total_seconds())
+                ),
+            ]
+        }
+    )
+
+
+def parked_to_document(work_order_id: str, event: Event[Any], now: datetime) -> Document:
+    envelope = event.envelope
+    return {
+        "_id": f"{work_order_id}:{envelope.id}",
+        "work_order_id": work_order_id,
+        "parked_at": now,
+        "parked_at_ms": int(now.timestamp() * 1000),
+        "envelope": {
+            "id": envelope.id,
+            "type": envelope.type,
+            "source": envelope.source,
+            "time_ms": int(envelope.time.timestamp() * 1000),
+            "subject": envelope.subject,
+            "tenant": envelope.tenant,
+            "correlationid": envelope.correlationid,
+            "traceparent": envelope.traceparent,
+        },
+        "payload": event.payload.model_dump_json(),
+    }
+
+
+def parked_from_document(doc: Document) -> Event[Any] | None:
+    """The kept event (None if its type is no longer known)."""
+    head = doc["envelope"]
+    model = payload_model(head["type"])
+    if model is None:
+        return None
+    envelope = EventEnvelope(
+        id=head["id"],
+        type=head["type"],
+        source=head["source"],
+        time=datetime.fromtimestamp(int(head["time_ms"]) / 1000, tz=UTC),
+        subject=head["subject"],
+        tenant=head["tenant"],
+        correlationid=head["correlationid"],
+        traceparent=head.get("traceparent"),
+    )
+    return Event(envelope, model.model_validate_json(doc["payload"]))
 
 
 def _ms(moment: datetime | None) -> int | None:
@@ -137,6 +199,26 @@ class MongoNoticeDirectory:
             {"_id": doc["_id"]}, doc, upsert=True, session=uow.session
         )
 
+    async def park(self, uow: UnitOfWork, work_order_id: str, event: Event[Any]) -> None:
+        doc = parked_to_document(work_order_id, event, datetime.now(UTC))
+        await database_of(uow)[PARKED_FACTS].replace_one(
+            {"_id": doc["_id"]}, doc, upsert=True, session=uow.session
+        )
+
+    async def parked(self, uow: UnitOfWork, work_order_id: str) -> list[Event[Any]]:
+        found = (
+            database_of(uow)[PARKED_FACTS]
+            .find(equals({"work_order_id": work_order_id}), session=uow.session)
+            .sort([("parked_at_ms", ASCENDING), ("_id", ASCENDING)])
+        )
+        events = [parked_from_document(doc) async for doc in found]
+        return [event for event in events if event is not None]
+
+    async def unpark(self, uow: UnitOfWork, work_order_id: str) -> None:
+        await database_of(uow)[PARKED_FACTS].delete_many(
+            equals({"work_order_id": work_order_id}), session=uow.session
+        )
+
     async def order_of(self, work_order_id: str) -> NoticeOrder | None:
         """The order outside any unit of work (for links and the CLI)."""
         doc = await self._store.db[NOTICE_ORDERS].find_one({"_id": str(work_order_id)})
@@ -169,6 +251,17 @@ class MemoryNoticeDirectory:
 
     async def save_contractor(self, uow: UnitOfWork, card: ContractorCard) -> None:
         self._docs(uow, NOTICE_CONTRACTORS)[card.contractor_id] = card
+
+    async def park(self, uow: UnitOfWork, work_order_id: str, event: Event[Any]) -> None:
+        kept = self._docs(uow, PARKED_FACTS).setdefault(work_order_id, [])
+        if all(e.envelope.id != event.envelope.id for e in kept):
+            kept.append(event)
+
+    async def parked(self, uow: UnitOfWork, work_order_id: str) -> list[Event[Any]]:
+        return list(self._docs(uow, PARKED_FACTS).get(work_order_id, []))
+
+    async def unpark(self, uow: UnitOfWork, work_order_id: str) -> None:
+        self._docs(uow, PARKED_FACTS).pop(work_order_id, None)
 
     async def order_of(self, work_order_id: str) -> NoticeOrder | None:
         found: Any = self._store.state.collection(NOTICE_ORDERS).get(work_order_id)

@@ -18,7 +18,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -56,15 +56,10 @@ from fixloop_shared.contracts import (
     WorkOrderReceived,
 )
 from fixloop_shared.envelope import Event, to_structured
-from fixloop_shared.errors import TransientError
 from fixloop_shared.kernel import UnitOfWork, UnitsOfWork
 from fixloop_shared.vocabulary import Channel
 
 log = logging.getLogger(__name__)
-
-ORDER_WAIT = timedelta(minutes=10)
-"""How long a fact about an order not received yet is retried (the order's own events travel on
-another topic and may come later) before it is given up, logged and counted."""
 
 WEBHOOK_EVENT_PREFIXES = ("fixloop.workorder.",)
 """Events a tenant's webhook endpoints get: every lifecycle event of its orders."""
@@ -104,6 +99,18 @@ def received_order(event: Event[WorkOrderReceived]) -> NoticeOrder:
         description=payload.description,
         received_at=payload.received_at,
         reported_at=payload.reported_at,
+    )
+
+
+def fact_of(event: Event[Any]) -> Fact:
+    """An event as the notice rules read it."""
+    envelope = event.envelope
+    return Fact(
+        event_id=envelope.id,
+        event_type=envelope.type,
+        tenant=envelope.tenant,
+        occurred_at=envelope.time,
+        data=event.payload.model_dump(mode="python"),
     )
 
 
@@ -167,41 +174,16 @@ class WorkOrderNotifications:
     async def on_event(self, event: Event[Any], uow: UnitOfWork) -> list[Delivery]:
         """Record what ``event`` causes: the order's notices and the tenant's webhook calls."""
         envelope = event.envelope
-        fact = Fact(
-            event_id=envelope.id,
-            event_type=envelope.type,
-            tenant=envelope.tenant,
-            occurred_at=envelope.time,
-            data=event.payload.model_dump(mode="python"),
-        )
+        fact = fact_of(event)
         order = await self._learn(event, fact, uow)
-        contractor_id = fact.data.get("contractor_id")
-        contractor = (
-            await self._directory.contractor(uow, str(contractor_id)) if contractor_id else None
-        )
-        known = Known(order=order, desk=self._desks.get(fact.tenant), contractor=contractor)
-        try:
-            notices = notices_for(fact, known)
-        except OrderUnknown:
-            if self._clock() - envelope.time < ORDER_WAIT:
-                msg = f"work order {fact.work_order_id} not received yet"
-                raise TransientError(msg) from None
-            log.warning(
-                "notice about an order never received: not sent",
-                extra={"event_id": envelope.id, "event_type": envelope.type},
-            )
-            self._skipped.labels("order_unknown").inc()
-            notices = []
-        deliveries: list[Delivery] = []
-        for notice in notices:
-            deliveries += await self.deliveries_for(
-                notice,
-                event_id=envelope.id,
-                event_type=envelope.type,
-                tenant=envelope.tenant,
-                correlation_id=envelope.correlationid,
-                order=order,
-            )
+        deliveries = await self._notices(event, fact, order, uow)
+        if isinstance(event.payload, WorkOrderReceived) and order is not None:
+            # Facts about this order that came before it (another topic, read earlier).
+            for waiting in await self._directory.parked(uow, order.work_order_id):
+                earlier = fact_of(waiting)
+                known = await self._learn(waiting, earlier, uow)
+                deliveries += await self._notices(waiting, earlier, known, uow)
+            await self._directory.unpark(uow, order.work_order_id)
         if self._webhooks is not None and envelope.type.startswith(WEBHOOK_EVENT_PREFIXES):
             deliveries += await self._webhook_calls(event, order)
         for delivery in deliveries:
@@ -211,6 +193,41 @@ class WorkOrderNotifications:
             log.info(
                 "notifications recorded",
                 extra={"event_id": envelope.id, "notifications": len(deliveries)},
+            )
+        return deliveries
+
+    async def _notices(
+        self, event: Event[Any], fact: Fact, order: NoticeOrder | None, uow: UnitOfWork
+    ) -> list[Delivery]:
+        """The deliveries of the notices ``fact`` causes. A fact about an order not received
+        yet is kept until the order arrives (its events travel on another topic), never
+        retried in place: that would hold up the very topic the order comes on."""
+        envelope = event.envelope
+        contractor_id = fact.data.get("contractor_id")
+        contractor = (
+            await self._directory.contractor(uow, str(contractor_id)) if contractor_id else None
+        )
+        known = Known(order=order, desk=self._desks.get(fact.tenant), contractor=contractor)
+        try:
+            notices = notices_for(fact, known)
+        except OrderUnknown:
+            assert fact.work_order_id is not None  # noqa: S101 - only order facts raise it
+            await self._directory.park(uow, fact.work_order_id, event)
+            log.info(
+                "notice waits for its order",
+                extra={"event_id": envelope.id, "work_order_id": fact.work_order_id},
+            )
+            self._skipped.labels("waiting_for_order").inc()
+            return []
+        deliveries: list[Delivery] = []
+        for notice in notices:
+            deliveries += await self.deliveries_for(
+                notice,
+                event_id=envelope.id,
+                event_type=envelope.type,
+                tenant=envelope.tenant,
+                correlation_id=envelope.correlationid,
+                order=order,
             )
         return deliveries
 

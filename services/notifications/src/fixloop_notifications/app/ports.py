@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from fixloop_notifications.domain.delivery import Delivery, DeliveryError, DeliveryStatus
 from fixloop_notifications.domain.mail import OutgoingMail
@@ -13,6 +13,7 @@ from fixloop_notifications.domain.notices import ContractorCard, NoticeOrder, Re
 from fixloop_notifications.domain.preferences import RecipientPreferences
 from fixloop_notifications.domain.sms import OutgoingSms
 from fixloop_notifications.domain.webhooks import OutgoingWebhook, WebhookEndpoint
+from fixloop_shared.envelope import Event
 from fixloop_shared.kernel import UnitOfWork
 from fixloop_shared.vocabulary import Channel
 
@@ -41,6 +42,14 @@ class NoticeDirectory(Protocol):
     async def contractor(self, uow: UnitOfWork, contractor_id: str) -> ContractorCard | None: ...
     async def save_contractor(self, uow: UnitOfWork, card: ContractorCard) -> None: ...
     async def order_of(self, work_order_id: str) -> NoticeOrder | None: ...
+    async def park(self, uow: UnitOfWork, work_order_id: str, event: Event[Any]) -> None:
+        """Keep an event about an order not received yet, until it is."""
+
+    async def parked(self, uow: UnitOfWork, work_order_id: str) -> list[Event[Any]]:
+        """The events kept for the order, in the order they came."""
+
+    async def unpark(self, uow: UnitOfWork, work_order_id: str) -> None:
+        """Forget the events kept for the order (they were handled)."""
 
 
 class PreferenceBook(Protocol):

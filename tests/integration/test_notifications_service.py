@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -744,3 +745,67 @@ def mails_about(folder: Path, text: str) -> list[EmailMessage]:
         if body is not None and text in body.get_content():
             found.append(message)
     return found
+
+
+def webhooks_cli(service: NotificationsService, *args: str) -> subprocess.CompletedProcess[str]:
+    settings = service.settings
+    env = {
+        **os.environ,
+        "FIXLOOP_NOTIFICATIONS_MONGODB_URI": settings.mongodb_uri,
+        "FIXLOOP_NOTIFICATIONS_DATABASE": settings.database,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "fixloop_cli", "webhooks", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+
+async def test_an_operator_manages_endpoints_from_the_cli(
+    service: NotificationsService, scripted: ScriptedEndpoint
+) -> None:
+    tenant = unique("cli")
+    url = f"http://127.0.0.1:{scripted.port}/cli"
+    added = await asyncio.to_thread(webhooks_cli, service, "add", "--tenant", tenant, "--url", url)
+    assert added.returncode == 0, added.stderr
+    endpoint_id = added.stdout.split()[1]
+    secret = added.stdout.split("shown once): ")[1].split()[0]
+    assert secret.startswith("whsec_")
+
+    tested = await asyncio.to_thread(webhooks_cli, service, "test", endpoint_id)
+    assert tested.returncode == 0, tested.stderr
+    assert "delivered" in tested.stdout
+    [(headers, body)] = scripted.requests
+    assert Webhook(secret).verify(body, headers)["type"] == "fixloop.webhook.test.v1"
+
+    listed = await asyncio.to_thread(webhooks_cli, service, "list", "--tenant", tenant, "--json")
+    [row] = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert (row["endpoint_id"], row["url"], row["enabled"]) == (endpoint_id, url, True)
+    assert secret not in listed.stdout
+
+    rotated = await asyncio.to_thread(webhooks_cli, service, "rotate-secret", endpoint_id)
+    assert rotated.returncode == 0, rotated.stderr
+    newer = rotated.stdout.split("shown once): ")[1].split()[0]
+    assert newer != secret
+    await asyncio.to_thread(webhooks_cli, service, "test", endpoint_id)
+    headers, body = scripted.requests[-1]
+    assert Webhook(secret).verify(body, headers)  # the old secret still verifies ...
+    assert Webhook(newer).verify(body, headers)  # ... and so does the new one
+
+    disabled = await asyncio.to_thread(webhooks_cli, service, "disable", endpoint_id)
+    assert disabled.returncode == 0, disabled.stderr
+    refused = await asyncio.to_thread(webhooks_cli, service, "test", endpoint_id)
+    assert refused.returncode == 1
+    assert "disabled" in refused.stdout
+
+    for bad in (
+        ("add", "--tenant", tenant, "--url", "https://user:pw@example.com/x"),
+        ("enable", str(uuid.uuid4())),
+    ):
+        wrong = await asyncio.to_thread(webhooks_cli, service, *bad)
+        assert wrong.returncode in (1, 2), bad
+        assert wrong.stderr.startswith("error: "), (bad, wrong.stderr)
+        assert "Traceback" not in wrong.stderr

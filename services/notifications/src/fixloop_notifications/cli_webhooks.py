@@ -10,6 +10,7 @@ commands use the notifications service's store (``FIXLOOP_NOTIFICATIONS_MONGODB_
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -64,8 +65,11 @@ TenantOption = Annotated[str | None, typer.Option("--tenant", help="Only this te
 
 
 @app.command("list")
-def list_endpoints(tenant: TenantOption = None) -> None:
-    """The endpoints, their state and how their deliveries are going."""
+def list_endpoints(
+    tenant: TenantOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The endpoints, their state and how their deliveries are going (never their secrets)."""
 
     async def work(store: Store, settings: NotificationsSettings) -> list[Any]:
         registry = await _registry(store, settings)
@@ -73,12 +77,28 @@ def list_endpoints(tenant: TenantOption = None) -> None:
         return endpoints
 
     endpoints = with_store(work)
+    if as_json:
+        for endpoint in endpoints:
+            row = {
+                "endpoint_id": endpoint.endpoint_id,
+                "tenant": endpoint.tenant,
+                "url": endpoint.url,
+                "event_types": list(endpoint.event_types),
+                "enabled": endpoint.enabled,
+                "disabled_reason": endpoint.disabled_reason,
+                "consecutive_failures": endpoint.consecutive_failures,
+                "failing_since": endpoint.failing_since.isoformat()
+                if endpoint.failing_since
+                else None,
+            }
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
     if not endpoints:
         out.print("no webhook endpoints" + (f" for {tenant}" if tenant else ""))
         return
     table = Table(title="Webhook endpoints", title_justify="left")
     for column in ("id", "tenant", "url", "events", "state", "failures"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "id")
     for endpoint in endpoints:
         state = "enabled" if endpoint.enabled else f"disabled ({endpoint.disabled_reason})"
         failing = (

@@ -19,6 +19,9 @@ BENCH_DISPATCH_ARGS ?=
 BENCH_EMERGENCY_ARGS ?=
 CLOCKS ?= 1000000
 BENCH_SLA_ARGS ?=
+NOTICES ?= 300
+KILLS ?= 6
+BENCH_NOTIFY_ARGS ?=
 
 .PHONY: help
 help: ## list the targets
@@ -106,6 +109,10 @@ bench-emergency: sync ## benchmark 1,000 emergencies, each offered to 3 contract
 .PHONY: bench-sla
 bench-sla: sync ## benchmark 1,000,000 SLA clocks: memory, 10,000 due in one second, restart (CLOCKS=1000000)
 	$(RUN) python -m bench.sla_clocks --clocks $(CLOCKS) $(BENCH_SLA_ARGS)
+
+.PHONY: bench-notify
+bench-notify: sync ## benchmark receipt e-mails through repeated kill -9: duplicates, throughput (NOTICES=300 KILLS=6)
+	$(RUN) python -m bench.notifications_kills --notices $(NOTICES) --kills $(KILLS) $(BENCH_NOTIFY_ARGS)
 
 .PHONY: k8s-render
 k8s-render: sync ## render the Kustomize overlays

@@ -67,7 +67,7 @@ class NotificationsSettings(ServiceSettings):
         description="Pending notifications claimed and recorded together (each sent on its own)",
     )
     delivery_lease_margin_seconds: float = Field(
-        default=30.0,
+        default=15.0,
         ge=1,
         le=600,
         description="How long past an attempt's deadline a worker's lease lasts: a worker that "

@@ -330,7 +330,24 @@ class MongoDeliveryLog:
             "_id": {"$in": list(notification_ids)},
             **equals({"status": DeliveryStatus.PENDING.value, LEASE_OWNER: owner}),
         }
+        before = self._deliveries.find(leased, projection={"attempts": True})
+        coming = {str(doc["_id"]): int(doc["attempts"]) + 1 async for doc in before}
+        if not coming:
+            return {}
         async with self._store.exclusive():
+            # The attempt is on record before it is counted and before anything is sent: a
+            # crash mid-send leaves it "in flight" (a crash before the count, an entry the next
+            # attempt, with the same number, overwrites).
+            await self._store.db[DELIVERY_ATTEMPTS].bulk_write(
+                [
+                    ReplaceOne({"_id": entry["_id"]}, entry, upsert=True)
+                    for entry in (
+                        _attempt_entry(nid, number, now, None, outcome=IN_FLIGHT)
+                        for nid, number in coming.items()
+                    )
+                ],
+                ordered=False,
+            )
             await self._deliveries.update_many(
                 leased,
                 {
@@ -343,22 +360,7 @@ class MongoDeliveryLog:
                 },
             )
         found = self._deliveries.find(leased, projection={"attempts": True})
-        numbers = {str(doc["_id"]): int(doc["attempts"]) async for doc in found}
-        if numbers:
-            # The attempt is on record before anything is sent: a crash mid-send leaves it
-            # "in flight", and the next attempt has the next number.
-            async with self._store.exclusive():
-                await self._store.db[DELIVERY_ATTEMPTS].bulk_write(
-                    [
-                        ReplaceOne({"_id": entry["_id"]}, entry, upsert=True)
-                        for entry in (
-                            _attempt_entry(nid, number, now, None, outcome=IN_FLIGHT)
-                            for nid, number in numbers.items()
-                        )
-                    ],
-                    ordered=False,
-                )
-        return numbers
+        return {str(doc["_id"]): int(doc["attempts"]) async for doc in found}
 
     async def finish_sent(
         self,

@@ -155,8 +155,9 @@ class DeliveryWorker:
     # -- a batch of deliveries --------------------------------------------------------------
     async def deliver_batch(self, deliveries: Sequence[Delivery], owner: str) -> None:
         """Deliver leased deliveries together, each attempted once: one write counts their
-        attempts, up to ``concurrency`` mails are sent at a time, and those sent are recorded
-        in one unit of work (with their ``NotificationSent`` events).
+        attempts (on record before anything is sent), up to ``concurrency`` messages are sent
+        at a time, and each one sent is recorded at once in its own unit of work (with its
+        ``NotificationSent`` event).
 
         A delivery whose attempt failed is settled on its own: a permanent failure (or the last
         attempt the policy allows) is recorded failed; a transient one keeps its lease until
@@ -184,16 +185,16 @@ class DeliveryWorker:
                     self._attempts.labels("permanent" if exc.permanent else "transient").inc()
                     return exc
                 self._attempts.labels("sent").inc()
-                return None
-
-        errors = await asyncio.gather(*(attempt(d) for d in leased))
-        sent = [d for d, error in zip(leased, errors, strict=True) if error is None]
-        if sent and not await self._finish_sent(sent, numbers):
-            for delivery in sent:  # one of them was finished elsewhere: each on its own
+            # Recorded the moment it is sent (not with the rest of the batch): a crash repeats
+            # at most the messages in flight at that moment.
+            if not await self._finish_sent([delivery], numbers):
                 number = numbers[delivery.notification_id]
                 await self._record_outcome(
                     delivery, status=DeliveryStatus.SENT, attempts=number, error=None
                 )
+            return None
+
+        errors = await asyncio.gather(*(attempt(d) for d in leased))
         for delivery, error in zip(leased, errors, strict=True):
             if error is not None:
                 await self._settle_failed(delivery, numbers[delivery.notification_id], error)

@@ -29,7 +29,7 @@ notifications service only (free ports, a temporary data folder), then:
 ``throughput_per_s`` = N / elapsed_s, and ``throughput_vs_baseline`` its ratio to the kill-free
 burst on the same stack (absolute figures drift on a shared machine; the ratio less so). The
 kills phase's store already holds the baseline's N deliveries. ``--lease-margin`` sets the
-service's margin (default: the service's own, 30 s), to show the trade-off: a short lease brings
+service's margin (default: the service's own, 15 s), to show the trade-off: a short lease brings
 a killed worker's deliveries back sooner, and risks a slow send being taken over while it is
 still under way.
 

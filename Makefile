@@ -19,6 +19,8 @@ BENCH_DISPATCH_ARGS ?=
 BENCH_EMERGENCY_ARGS ?=
 CLOCKS ?= 1000000
 BENCH_SLA_ARGS ?=
+# Test processes (pytest-xdist); each starts its own broker and stores, a test module stays on one.
+TEST_WORKERS ?= 2
 NOTICES ?= 300
 KILLS ?= 6
 BENCH_NOTIFY_ARGS ?=
@@ -65,7 +67,7 @@ contracts-check: sync ## fail if generated event schemas / AsyncAPI are stale
 
 .PHONY: test
 test: lint typecheck imports contracts-check ## everything CI runs: lint, types, imports, contracts, all tests
-	$(RUN) pytest
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: test-fast
 test-fast: sync ## unit tests only

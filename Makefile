@@ -66,12 +66,25 @@ contracts-check: sync ## fail if generated event schemas / AsyncAPI are stale
 	$(RUN) python -m fixloop_shared.schemas --check
 
 .PHONY: test
-test: lint typecheck imports contracts-check ## everything CI runs: lint, types, imports, contracts, all tests
+test: lint typecheck imports contracts-check promtool ## everything CI runs: lint, types, imports, contracts, all tests
 	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: test-fast
-test-fast: sync ## unit tests only
+test-fast: sync promtool ## unit tests only
 	$(RUN) pytest tests/unit
+
+.PHONY: promtool
+promtool: ## install promtool (Debian package prometheus) for the alert-rule tests, if missing
+	@command -v promtool >/dev/null && exit 0; \
+	if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	  echo "installing promtool (Debian package prometheus) ..."; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  $$SUDO apt-get update -qq; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	else \
+	  echo "promtool is missing: install Debian's prometheus package (apt-get install prometheus, as root) or put promtool on PATH" >&2; \
+	  exit 1; \
+	fi
 
 .PHONY: fmt
 fmt: sync ## format and autofix
@@ -86,6 +99,19 @@ proto: sync ## regenerate the gRPC Python code from proto/
 .PHONY: proto-baseline
 proto-baseline: sync ## record the released partner contract that later changes must stay compatible with
 	$(RUN) buf build proto --exclude-source-info -o proto/breaking-baseline.json
+
+.PHONY: sdk
+sdk: sync ## partner clients (Python, Go, TypeScript, Java) into clients/; needs buf.build
+	$(RUN) buf generate --template buf.gen.yaml
+
+.PHONY: sdk-python
+sdk-python: sync ## the partner Python client into clients/python, offline
+	$(RUN) buf generate --template buf.gen.python.yaml
+
+.PHONY: descriptor
+descriptor: sync ## the partner contract as a descriptor set for a release: dist/fixloop-v1.binpb
+	mkdir -p dist
+	$(RUN) buf build proto --path proto/fixloop --as-file-descriptor-set -o dist/fixloop-v1.binpb
 
 .PHONY: schemas
 schemas: sync ## regenerate docs/contracts (JSON Schemas + AsyncAPI)

@@ -18,7 +18,7 @@ from fixloop_shared.grpc_edge.principals import (
     PrincipalSpec,
     hash_api_key,
 )
-from fixloop_shared.topics import Topic, dead_letter_topic
+from fixloop_shared.topics import Topic, dead_letter_topic, inbound_topic
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ async def test_inbound_publish_sends_a_valid_order_keyed_by_its_external_identit
     key = f"acme/fieldhub/{external_id}".encode()
     records = await read_topic(
         kafka_bootstrap,
-        Topic.WORKORDERS_INBOUND.value,
+        inbound_topic("fieldhub"),  # the platform's own topic, from the file's source
         until=lambda rs: any(r.key == key for r in rs),
     )
     sent = [r for r in records if r.key == key]
@@ -75,10 +75,57 @@ async def test_inbound_publish_refuses_an_invalid_file_and_names_every_problem(
     assert len(lines) == 2
     assert all(line.startswith(f"{bad}: invalid (schema-violation): data.") for line in lines)
     assert "Traceback" not in result.stderr
-    records = await read_topic(kafka_bootstrap, Topic.WORKORDERS_INBOUND.value, timeout=2)
+    records = await read_topic(kafka_bootstrap, inbound_topic("fieldhub"), timeout=2)
     # Other tests publish to the same topic in either mode: look for the ids in the raw bytes.
     assert not any(good_id.encode() in (r.value or b"") for r in records)  # nothing published
     assert not any(bad_id.encode() in (r.value or b"") for r in records)
+
+
+async def test_inbound_publish_sends_to_the_named_platforms_topic_or_the_shared_one(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    path, external_id = order(tmp_path)
+    doc = json.loads(path.read_text())
+    doc["source"] = "https://fieldhub.example.com/orders"  # a URI names no topic
+    path.write_text(json.dumps(doc))
+
+    unnamed = fixloop(kafka_bootstrap, "inbound", "publish", str(path))
+    assert unnamed.returncode == 1
+    assert "is not a platform name" in unnamed.stderr
+    assert "--platform" in unnamed.stderr
+
+    named = fixloop(kafka_bootstrap, "inbound", "publish", str(path), "--platform", "buildmart")
+    assert named.returncode == 0, named.stderr
+    assert inbound_topic("buildmart") in named.stdout
+    key = f"acme/buildmart/{external_id}".encode()
+    records = await read_topic(
+        kafka_bootstrap, inbound_topic("buildmart"), until=lambda rs: any(r.key == key for r in rs)
+    )
+    assert [r.json()["data"]["external_id"] for r in records if r.key == key] == [external_id]
+
+    shared = fixloop(kafka_bootstrap, "inbound", "publish", str(path), "--shared-topic")
+    assert shared.returncode == 0, shared.stderr
+    assert Topic.WORKORDERS_INBOUND.value in shared.stdout
+
+    bad = fixloop(kafka_bootstrap, "inbound", "publish", str(path), "--platform", "Build.Mart")
+    assert bad.returncode == 2
+    assert "not a platform name" in bad.stderr
+
+
+def test_the_cli_refuses_incomplete_kafka_credentials_in_one_line(kafka_bootstrap: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fixloop_cli", "dlq", "list", "--bootstrap", kafka_bootstrap],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "FIXLOOP_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "invalid settings: FIXLOOP_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs "
+        "FIXLOOP_KAFKA_SASL_USERNAME and FIXLOOP_KAFKA_SASL_PASSWORD"
+    )
 
 
 async def test_dead_letters_are_listed_and_replayed_to_their_original_topic(

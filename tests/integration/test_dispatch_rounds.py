@@ -501,15 +501,16 @@ class Publisher:
 async def test_loads_return_to_zero_after_a_mix_of_accepted_declined_expired_and_cancelled(
     service: ContractorsService, kafka_bootstrap: str
 ) -> None:
-    """200 orders; each is accepted, declined or left to run out, then completed or cancelled.
+    """100 orders; each is accepted, declined or left to run out, then completed or cancelled.
 
     By order number mod 5: 0 accepted then completed; 1 declined, the next offer accepted, then
     completed; 2 (emergencies) every offer run out until unfilled, then cancelled; 3 accepted then
     cancelled (its job); 4 declined twice, then cancelled with its third offer open.
     """
+    ORDERS = 100  # noqa: N806 - a figure of the scenario
     tenant = unique("mix")
     pool = await contractors(service, tenant, ["10115", "1011", "101", "10", "1"])
-    orders = [received(tenant, "emergency" if i % 5 == 2 else "normal") for i in range(200)]
+    orders = [received(tenant, "emergency" if i % 5 == 2 else "normal") for i in range(ORDERS)]
     ids = [o.work_order_id for o in orders]
     kinds_of = {wo: i % 5 for i, wo in enumerate(ids)}
     db = service.ctx.store.db
@@ -531,7 +532,7 @@ async def test_loads_return_to_zero_after_a_mix_of_accepted_declined_expired_and
 
     async with Publisher(kafka_bootstrap, tenant) as publisher:
         await publisher.send(orders)
-        found = await eventually(statuses, lambda f: len(f) == 200, timeout=120)
+        found = await eventually(statuses, lambda f: len(f) == ORDERS, timeout=120)
         first = {wo: oid for (wo, _), (_, oid) in found.items()}
 
         await publisher.send(
@@ -579,8 +580,9 @@ async def test_loads_return_to_zero_after_a_mix_of_accepted_declined_expired_and
 
     assert await eventually(loads, lambda found: all(x == (0, 0) for x in found), timeout=120)
     final = {key: status for key, (status, _) in (await statuses()).items()}
-    assert sum(status == "timed_out" for status in final.values()) == 40 * 3
-    assert sum(status == "declined" for status in final.values()) == 40 + 40 * 2
+    per_kind = ORDERS // 5
+    assert sum(status == "timed_out" for status in final.values()) == per_kind * 3
+    assert sum(status == "declined" for status in final.values()) == per_kind + per_kind * 2
     assert all(final[(wo, 3)] == "withdrawn" for wo in of_kind(4))
     assert all(final[(wo, 2)] == "accepted" for wo in of_kind(1))
     assert not any(status == "open" for status in final.values())

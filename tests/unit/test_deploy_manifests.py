@@ -7,6 +7,8 @@ These tests read the files only; nothing is built or applied. Where ``kubectl`` 
 from __future__ import annotations
 
 import functools
+import importlib.util
+import json
 import re
 import shutil
 import subprocess
@@ -22,6 +24,7 @@ import pytest
 import yaml
 from pydantic import TypeAdapter
 
+from fixloop_devkit.devstack import LOCAL_OPERATORS, LOCAL_PRINCIPALS, LOCAL_SOURCE_TENANTS
 from fixloop_notifications.adapters.desks import load_desks, parse_desks
 from fixloop_notifications.adapters.links_http import links_app
 from fixloop_notifications.domain.links import MIN_SECRET_LENGTH, LinkSigner
@@ -29,10 +32,10 @@ from fixloop_notifications.settings import NotificationsSettings
 from fixloop_shared.grpc_edge.principals import (
     PrincipalKind,
     PrincipalSpecs,
-    hash_api_key,
     is_key_hash,
 )
-from fixloop_shared.topics import Service, all_topics, dead_letter_topic
+from fixloop_shared.kernel import EventConsumer
+from fixloop_shared.topics import Service, all_topics, dead_letter_topic, topic_access
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -64,6 +67,11 @@ def load_docs(path: Path) -> list[Doc]:
 
 def k8s_yaml_files() -> list[Path]:
     return sorted([*K8S.rglob("*.yaml"), *K8S.rglob("*.yml")])
+
+
+def is_rule_test(path: Path) -> bool:
+    """A promtool unit test of alert rules (under a tests/ folder), not a Kubernetes manifest."""
+    return "tests" in path.relative_to(K8S).parts
 
 
 def kustomization_files() -> list[Path]:
@@ -121,7 +129,9 @@ def base_docs() -> list[Doc]:
 
 @functools.cache
 def all_k8s_docs() -> list[Doc]:
-    manifests = [p for p in k8s_yaml_files() if p.name != "kustomization.yaml"]
+    manifests = [
+        p for p in k8s_yaml_files() if p.name != "kustomization.yaml" and not is_rule_test(p)
+    ]
     return [doc for path in manifests for doc in load_docs(path)]
 
 
@@ -220,7 +230,7 @@ def test_every_manifest_belongs_to_a_kustomization() -> None:
     orphans = [
         p
         for p in k8s_yaml_files()
-        if p.name != "kustomization.yaml" and p.resolve() not in referenced
+        if p.name != "kustomization.yaml" and p.resolve() not in referenced and not is_rule_test(p)
     ]
     assert not orphans, f"manifests no kustomization includes: {orphans}"
 
@@ -326,14 +336,19 @@ def test_service_deployment(svc: str) -> None:
     assert pdb["apiVersion"] == "policy/v1"
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
-    hpa = by_name(docs, "HorizontalPodAutoscaler", name)
-    assert hpa["apiVersion"] == "autoscaling/v2"
-    assert hpa["spec"]["scaleTargetRef"] == {
+    # scaled on consumer lag by KEDA, which owns the count: no replicas in the Deployment
+    assert "replicas" not in deployment["spec"]
+    assert not docs_of_kind(docs, "HorizontalPodAutoscaler")
+    scaler = by_name(docs, "ScaledObject", name)
+    assert scaler["apiVersion"] == "keda.sh/v1alpha1"
+    assert scaler["spec"]["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "name": name,
     }
-    assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+    assert 1 <= scaler["spec"]["minReplicaCount"] <= scaler["spec"]["maxReplicaCount"]
+    # a MongoDB replica set takes concurrent writes: the embedded store's write slot is off
+    assert env[f"FIXLOOP_{up}_STORE_SERIALIZE_WRITES"]["value"] == "false"
 
 
 def test_orders_serves_grpc_with_a_native_probe() -> None:
@@ -385,6 +400,14 @@ def test_no_secret_values_are_committed_outside_dev() -> None:
             assert kustomization.parent == OVERLAYS["dev"], kustomization
 
 
+STRIMZI_CA_SECRET = "fixloop-cluster-ca-cert"
+"""Made by Strimzi for the cluster "fixloop", like each KafkaUser's Secret (named as the user)."""
+
+
+def _strimzi_made_secrets(docs: list[Doc]) -> set[str]:
+    return {STRIMZI_CA_SECRET} | {u["metadata"]["name"] for u in docs_of_kind(docs, "KafkaUser")}
+
+
 def test_referenced_secrets_are_documented_and_generated_for_dev() -> None:
     referenced: set[str] = set()
     for svc in SERVICES:
@@ -393,6 +416,10 @@ def test_referenced_secrets_are_documented_and_generated_for_dev() -> None:
             if ref:
                 referenced.add(ref["name"])
     assert {f"fixloop-mongodb-{s}" for s in SERVICES} <= referenced
+    # the Kafka users' passwords come from the Secrets Strimzi's User Operator makes
+    strimzi_made = _strimzi_made_secrets(base_docs())
+    assert set(SERVICES) <= referenced & strimzi_made
+    referenced -= strimzi_made
     readme = (K8S / "README.md").read_text(encoding="utf-8")
     generated = {g["name"] for g in load_kustomization(OVERLAYS["dev"])["secretGenerator"]}
     for name in referenced:
@@ -416,19 +443,28 @@ def test_principals_are_configured_with_key_hashes_only() -> None:
     )
     for spec in (*dev, *composed):
         assert all(is_key_hash(h) for h in spec.key_hashes)
-    # the documented dev key of the dev overlay is the one its hash stands for
-    assert dev[0].key_hashes == [hash_api_key("dev-partner-key-not-a-secret")]
+    # the dev overlay has the embedded stack's principals and keys (dev-key-acme, ...)
+    assert dev == principals.validate_python([p.spec() for p in LOCAL_PRINCIPALS])
     assert {s.kind for s in composed} >= {PrincipalKind.PARTNER, PrincipalKind.OPERATOR}
-    # the contractors' dispatch API: operators only, with the documented dev key
-    dispatch_dev = principals.validate_json(
-        _dev_secret_literals("fixloop-contractors-secrets")["principals"]
-    )
+    # the dispatch and SLA APIs: operators only, the embedded stack's (dev-key-ops-acme, ...)
+    operators = principals.validate_python([p.spec() for p in LOCAL_OPERATORS])
+    for secret in ("fixloop-contractors-secrets", "fixloop-sla-secrets"):
+        assert principals.validate_json(_dev_secret_literals(secret)["principals"]) == operators
     dispatch_composed = principals.validate_json(
         compose()["services"]["contractors"]["environment"]["FIXLOOP_CONTRACTORS_PRINCIPALS"]
     )
-    for spec in (*dispatch_dev, *dispatch_composed):
-        assert spec.kind is PrincipalKind.OPERATOR
-        assert spec.key_hashes == [hash_api_key("dev-ops-key-not-a-secret")]
+    assert all(spec.kind is PrincipalKind.OPERATOR for spec in dispatch_composed)
+
+
+def test_dev_overlay_binds_the_examples_platforms_and_tenants() -> None:
+    """The walkthrough's orders (examples/orders) come from platforms the dev overlay binds to
+    their tenants, as on the embedded stack."""
+    literals = _config_literals(load_kustomization(OVERLAYS["dev"]), "fixloop-orders-config")
+    bound = json.loads(literals["FIXLOOP_ORDERS_SOURCE_TENANTS"])
+    assert bound == LOCAL_SOURCE_TENANTS
+    for example in sorted((REPO / "examples" / "orders").glob("*.json")):
+        event = json.loads(example.read_text(encoding="utf-8"))
+        assert event["tenant"] in bound[event["source"]], example.name
 
 
 def test_shared_config_map() -> None:
@@ -699,7 +735,7 @@ def test_kafka_topic_settings() -> None:
     dead_letters = {dead_letter_topic(s) for s in Service}
     for topic in _kafka_topics():
         name = topic_name(topic)
-        assert topic["apiVersion"] == "kafka.strimzi.io/v1beta2"
+        assert topic["apiVersion"] == "kafka.strimzi.io/v1"
         assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "fixloop"
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", topic["metadata"]["name"])
         spec = topic["spec"]
@@ -752,7 +788,9 @@ def test_partners_reach_each_grpc_service_through_one_route() -> None:
 
 def test_dev_overlay_intent() -> None:
     kust = load_kustomization(OVERLAYS["dev"])
-    assert _replicas("dev") == {f"fixloop-{s}": 1 for s in SERVICES}
+    assert _replicas("dev") == {}
+    scaling = json_patch_ops(kust, "ScaledObject")
+    assert (scaling["/spec/minReplicaCount"], scaling["/spec/maxReplicaCount"]) == (1, 3)
     topics = json_patch_ops(kust, "KafkaTopic")
     assert topics["/spec/partitions"] == 3
     assert topics["/spec/replicas"] == 1
@@ -763,12 +801,13 @@ def test_dev_overlay_intent() -> None:
 
 def test_prod_overlay_intent() -> None:
     kust = load_kustomization(OVERLAYS["prod"])
-    assert _replicas("prod") == {f"fixloop-{s}": 3 for s in SERVICES}
+    assert _replicas("prod") == {}
     images = {i["name"]: i for i in kust["images"]}
     assert set(images) == {f"fixloop/{s}" for s in SERVICES}
-    assert all(i.get("newTag") and i.get("newName") for i in images.values())
-    hpa = json_patch_ops(kust, "HorizontalPodAutoscaler")
-    assert (hpa["/spec/minReplicas"], hpa["/spec/maxReplicas"]) == (3, 20)
+    assert all(i.get("digest") and i.get("newName") for i in images.values())
+    assert not any("newTag" in i for i in images.values())
+    scaling = json_patch_ops(kust, "ScaledObject")
+    assert (scaling["/spec/minReplicaCount"], scaling["/spec/maxReplicaCount"]) == (3, 12)
     assert json_patch_ops(kust, "PodDisruptionBudget")["/spec/minAvailable"] == 2
 
 
@@ -790,19 +829,74 @@ def _rendered_refs(docs: list[Doc], field: str) -> set[str]:
     return names
 
 
+def _consumers() -> dict[str, list[EventConsumer]]:
+    """Each service's Kafka consumers, from the services' own definitions (their collaborators
+    stubbed: only the names and topics are read)."""
+    from unittest.mock import Mock
+
+    from prometheus_client import CollectorRegistry
+
+    from fixloop_contractors.adapters.consumer import contractors_consumers
+    from fixloop_contractors.adapters.performance_consumer import performance_consumer
+    from fixloop_notifications.adapters.consumer import notifications_consumers
+    from fixloop_orders.adapters.consumers import orders_consumers
+    from fixloop_parts.adapters.consumer import parts_consumers
+    from fixloop_sla.adapters.events import sla_consumers
+
+    return {
+        "orders": orders_consumers(Mock(), Mock(), Mock()),
+        "contractors": [
+            *contractors_consumers(Mock(), Mock(), metrics=CollectorRegistry()),
+            performance_consumer(Mock(), service="contractors", metrics=CollectorRegistry()),
+        ],
+        "parts": parts_consumers(Mock(), Mock(), metrics=CollectorRegistry()),
+        "sla": sla_consumers(Mock(), Mock()),
+        "notifications": notifications_consumers(Mock()),
+    }
+
+
+def _assert_scaled_on_lag(docs: list[Doc], *, partitions: int, replicas: tuple[int, int]) -> None:
+    """Every consumer group of every service has a lag trigger on its ScaledObject, as the
+    service's own user, and no service scales past the partitions of the topics it reads."""
+    topics = {topic_name(t): t["spec"]["partitions"] for t in docs_of_kind(docs, "KafkaTopic")}
+    [config] = [
+        d
+        for d in docs_of_kind(docs, "ConfigMap")
+        if d["metadata"]["name"].startswith("fixloop-config")
+    ]
+    access = topic_access([])
+    for svc, consumers in _consumers().items():
+        scaler = by_name(docs, "ScaledObject", f"fixloop-{svc}")["spec"]
+        assert (scaler["minReplicaCount"], scaler["maxReplicaCount"]) == replicas
+        kafka = [t for t in scaler["triggers"] if t["type"] == "kafka"]
+        groups = {t["metadata"]["consumerGroup"] for t in kafka}
+        assert groups == {c.group(svc) for c in consumers}, svc
+        for trigger in kafka:
+            meta = trigger["metadata"]
+            assert meta["bootstrapServers"] == config["data"]["FIXLOOP_KAFKA_BOOTSTRAP"]
+            assert (meta["sasl"], meta["tls"]) == ("scram_sha512", "enable")
+            assert trigger["authenticationRef"]["name"] == f"fixloop-{svc}-kafka"
+            assert int(meta["lagThreshold"]) > 0
+        read = [topics[t] for t in access[svc]["read"] if t in topics]
+        assert read
+        assert scaler["maxReplicaCount"] <= min(read) == partitions, svc
+
+
 def test_rendered_dev() -> None:
     docs = render("dev")
     deployments = fixloop_deployments(docs)
     assert len(deployments) == len(SERVICES)
-    assert all(d["spec"]["replicas"] == 1 for d in deployments)
+    assert not any("replicas" in d["spec"] for d in deployments)
     assert all(d["metadata"]["namespace"] == "fixloop" for d in docs if d["kind"] != "Namespace")
     assert not docs_of_kind(docs, "HorizontalPodAutoscaler")
+    _assert_scaled_on_lag(docs, partitions=3, replicas=(1, 3))
     topics = docs_of_kind(docs, "KafkaTopic")
-    assert {topic_name(t) for t in topics} == set(all_topics())
+    assert {topic_name(t) for t in topics} == set(all_topics(LOCAL_SOURCE_TENANTS))
     assert all((t["spec"]["partitions"], t["spec"]["replicas"]) == (3, 1) for t in topics)
-    # every Secret and ConfigMap a service refers to is part of the dev rendering
+    # every Secret and ConfigMap a service refers to is part of the dev rendering (or made by
+    # Strimzi for the rendered Kafka cluster and users)
     secrets = {d["metadata"]["name"] for d in docs_of_kind(docs, "Secret")}
-    assert _rendered_refs(docs, "secretKeyRef") <= secrets
+    assert _rendered_refs(docs, "secretKeyRef") <= secrets | _strimzi_made_secrets(docs)
     config_maps = {d["metadata"]["name"] for d in docs_of_kind(docs, "ConfigMap")}
     assert _rendered_refs(docs, "configMapKeyRef") <= config_maps
     for deployment in deployments:
@@ -814,18 +908,21 @@ def test_rendered_prod() -> None:
     docs = render("prod")
     deployments = fixloop_deployments(docs)
     assert len(deployments) == len(SERVICES)
-    assert all(d["spec"]["replicas"] == 3 for d in deployments)
-    for hpa in docs_of_kind(docs, "HorizontalPodAutoscaler"):
-        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 20)
+    assert not any("replicas" in d["spec"] for d in deployments)
+    assert not docs_of_kind(docs, "HorizontalPodAutoscaler")
+    _assert_scaled_on_lag(docs, partitions=12, replicas=(3, 12))
     pdbs = docs_of_kind(docs, "PodDisruptionBudget")
     assert len(pdbs) == len(SERVICES)
     assert all(p["spec"] == {**p["spec"], "minAvailable": 2} for p in pdbs)
     assert not any("maxUnavailable" in p["spec"] for p in pdbs)
     topics = docs_of_kind(docs, "KafkaTopic")
     assert all((t["spec"]["partitions"], t["spec"]["replicas"]) == (12, 3) for t in topics)
-    for deployment in deployments:
-        image = pod_spec(deployment)["containers"][0]["image"]
-        assert re.fullmatch(r"[\w.-]+(/[\w.-]+)+:[\w.-]+", image), image
+    # every image of production pinned by digest, never by a tag alone
+    for workload in [d for d in docs if d["kind"] in WORKLOAD_KINDS]:
+        spec = pod_spec(workload)
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
+            image = container["image"]
+            assert re.fullmatch(r"[\w.-]+(/[\w.-]+)+@sha256:[0-9a-f]{64}", image), image
     # production brings no dev infrastructure and no generated Secrets
     assert not docs_of_kind(docs, "Secret")
     assert not docs_of_kind(docs, "StatefulSet")
@@ -865,7 +962,11 @@ def test_compose_kafka_runs_kraft() -> None:
     kafka = compose()["services"]["kafka"]
     assert kafka["image"].startswith("apache/kafka:")
     env = kafka["environment"]
-    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    # the roles as an environment variable of the image, or in a server.properties it writes
+    script = "\n".join(kafka.get("command") or [])
+    written = re.search(r"^\s*process\.roles=(\S+)", script, re.MULTILINE)
+    roles = env.get("KAFKA_PROCESS_ROLES") or (written[1] if written else "")
+    assert set(roles.split(",")) == {"broker", "controller"}
     assert "CLUSTER_ID" in env
     assert "healthcheck" in kafka
 
@@ -918,7 +1019,11 @@ def test_compose_observability() -> None:
         for part in ("receivers", "processors", "exporters"):
             assert set(pipeline.get(part) or []) <= set(collector.get(part) or {})
     assert any(e.startswith("otlp") for e in pipelines["traces"]["exporters"])
-    assert "prometheus" in pipelines["metrics"]["exporters"]
+    # The services send traces only (metrics are scraped, logs go to stdout): no pipeline
+    # claims more. Prometheus scrapes the collector's own metrics where it serves them.
+    assert set(pipelines) == {"traces"}
+    (reader,) = collector["service"]["telemetry"]["metrics"]["readers"]
+    assert f"otel-collector:{reader['pull']['exporter']['prometheus']['port']}" in targets
 
 
 def _compose_default(value: str) -> str:
@@ -1117,3 +1222,77 @@ def test_devkit_extra_is_the_embedded_stack() -> None:
 
 def test_workspace_installs_the_embedded_stack() -> None:
     assert _locked_closure("fixloop") >= EMBEDDED_SERVERS | DEV_TOOLING
+
+
+# ------------------------------------------------------------------ image digests
+
+PIN_SCRIPT = REPO / "scripts" / "pin-image-digests.py"
+
+
+@functools.cache
+def _pin_script() -> Any:
+    spec = importlib.util.spec_from_file_location("pin_image_digests", PIN_SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pin_script_rewrites_only_the_digests() -> None:
+    pin = _pin_script()
+    path = OVERLAYS["prod"] / "kustomization.yaml"
+    text = path.read_text(encoding="utf-8")
+    entries = pin.image_entries(text)
+    assert {e.name for e in entries} == {f"fixloop/{s}" for s in SERVICES}
+    digest = "sha256:" + "ab" * 32
+    pinned = pin.pin(text, {"fixloop/orders": digest})
+    changed = [
+        (old, new)
+        for old, new in zip(text.splitlines(), pinned.splitlines(), strict=True)
+        if old != new
+    ]
+    assert len(changed) == 1
+    assert changed[0][1].strip() == f"digest: {digest}"
+    assert yaml.safe_load(pinned)["images"][0] == {
+        "name": "fixloop/orders",
+        "newName": "registry.example.com/fixloop/orders",
+        "digest": digest,
+    }
+    # a tag becomes a digest; a bad digest or an unknown image is refused
+    tagged = "images:\n  - name: a/b\n    newName: r.example.com/a/b\n    newTag: 1.0\n"
+    assert pin.pin(tagged, {"a/b": digest}).endswith(f"    digest: {digest}\n")
+    with pytest.raises(pin.PinError):
+        pin.pin(text, {"fixloop/orders": "sha256:abc"})
+    with pytest.raises(pin.PinError):
+        pin.pin(text, {"fixloop/unknown": digest})
+
+
+def test_pin_script_asks_the_registry_with_a_token() -> None:
+    """The OCI Distribution API flow: 401 with a Bearer challenge, a token, the digest header."""
+    pin = _pin_script()
+    digest = "sha256:" + "cd" * 32
+    seen: list[tuple[str, str, str | None]] = []
+
+    def registry(request: Any) -> tuple[int, dict[str, str], bytes]:
+        url = request.full_url
+        seen.append((request.get_method(), url, request.get_header("Authorization")))
+        if url.startswith("https://auth.example.com/token"):
+            assert "scope=repository%3Afixloop%2Forders%3Apull" in url
+            return 200, {}, b'{"token": "t0k"}'
+        assert url == "https://registry.example.com/v2/fixloop/orders/manifests/1.4.2"
+        assert "application/vnd.oci.image.index.v1+json" in request.get_header("Accept")
+        if request.get_header("Authorization") != "Bearer t0k":
+            challenge = (
+                'Bearer realm="https://auth.example.com/token",service="registry.example.com",'
+                'scope="repository:fixloop/orders:pull"'
+            )
+            return 401, {"WWW-Authenticate": challenge}, b""
+        return 200, {"Docker-Content-Digest": digest}, b""
+
+    found = pin.resolve_digest("registry.example.com/fixloop/orders", "1.4.2", opener=registry)
+    assert found == digest
+    assert [method for method, _, _ in seen] == ["HEAD", "GET", "HEAD"]
+    assert pin.split_reference("mongo") == ("registry-1.docker.io", "library/mongo")
+    assert pin.split_reference("localhost:5000/x/y") == ("localhost:5000", "x/y")

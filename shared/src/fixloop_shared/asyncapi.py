@@ -24,7 +24,14 @@ from faststream.specification import AsyncAPI
 from fixloop_shared.bus import DLQ_HEADER_PREFIX, Bus
 from fixloop_shared.contracts import EVENTS_ON_TOPIC, ClosedContract, EventPayload
 from fixloop_shared.envelope import JSON_CONTENT_TYPE
-from fixloop_shared.topics import EVENTS_TOPIC_OF, Service, Topic, all_topics, dead_letter_topic
+from fixloop_shared.topics import (
+    EVENTS_TOPIC_OF,
+    Service,
+    Topic,
+    all_topics,
+    dead_letter_topic,
+    platform_of_inbound_topic,
+)
 
 ASYNCAPI_VERSION = "3.0.0"
 SERVER_NAME = "kafka"
@@ -162,6 +169,8 @@ def _operations(service: str, broker: KafkaBroker) -> dict[str, Any]:
         channel_name = operation["channel"]["$ref"].rsplit("/", 1)[-1]
         channel = spec["channels"][channel_name]
         topic = channel["address"]
+        if platform_of_inbound_topic(topic) is not None:
+            continue  # a platform's own topic: one per deployment, described on the shared one
         action = operation["action"]
         entry: dict[str, Any] = {
             "action": action,
@@ -221,6 +230,10 @@ def _channel_description(topic: str) -> str:
             "External platforms publish work orders here, keyed by tenant/source/external id. "
             "Structured mode: the whole CloudEvent as JSON (content-type "
             "application/cloudevents+json). Binary mode: ce_* headers + JSON payload. "
+            "On a secured cluster each platform publishes the same events to its own topic "
+            "fixloop.workorders.inbound.<platform>.v1 instead, which only its Kafka principal "
+            "may write; there the platform is the topic's, whatever the event's source says. "
+            "This shared topic is for unsecured clusters only; the platform is its source. "
             f"Rejected events go to {dead_letter_topic(Service.ORDERS)} with the reason in "
             "headers."
         )

@@ -37,6 +37,7 @@ from fixloop_shared.errors import (
     UnauthorizedSource,
     is_transient,
 )
+from fixloop_shared.kafka_security import broker_security
 from fixloop_shared.log_throttle import ThrottledLog
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.topics import dead_letter_topic
@@ -277,6 +278,7 @@ def make_bus(
         acks="all",
         enable_idempotence=settings.idempotence,
         max_request_size=settings.max_message_bytes,
+        security=broker_security(settings),
         middlewares=tuple(middlewares),
         logger=logging.getLogger(f"fixloop.{service}.kafka"),
     )
@@ -306,7 +308,7 @@ def check_tenant(event: Event[EventPayload]) -> None:
 
 async def ensure_topics(settings: KafkaSettings, topics: Sequence[str]) -> None:
     """Create any missing topic (keyed topics, ``settings.partitions`` partitions each)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="fixloop-admin")
+    admin = AIOKafkaAdminClient(**settings.client_options(), client_id="fixloop-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())

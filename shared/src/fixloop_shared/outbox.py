@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from aiokafka.errors import KafkaError
 from opentelemetry import context as otel_context
 from opentelemetry.propagate import extract
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -51,6 +52,10 @@ DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
 
 DEFAULT_RELAY_LEASE_SECONDS = 10.0
 """How long the relay lease lasts without renewal: a killed relay is replaced after this."""
+
+DEFAULT_BACKLOG_COUNT_SECONDS = 15.0
+"""How often a relay counts the pending records while some are pending (one ``$count`` through
+the index); the oldest pending record is seen on every pass anyway."""
 
 SEQ_SLACK_NS = 1_000_000_000
 """``seq`` is the creating process's nanosecond clock read just before ``created_at`` (see
@@ -77,6 +82,9 @@ class OutboxRelay:
     partition's order) and marked sent after the whole batch was acknowledged, so the first copy
     of every record reaches the broker in ``seq`` order, even when a stalled holder resumes after
     its lease ran out (what it sends then are copies, absorbed by idempotent consumers).
+
+    Its backlog metrics (:class:`OutboxBacklog`) are registered on ``metrics`` (the service's
+    registry; a private one if None) and moved by the relay's own passes.
     """
 
     def __init__(
@@ -91,6 +99,8 @@ class OutboxRelay:
         prune_batch_size: int = 1000,
         lease_seconds: float = DEFAULT_RELAY_LEASE_SECONDS,
         scheduler: DueWorkScheduler | None = None,
+        metrics: CollectorRegistry | None = None,
+        backlog_count_seconds: float = DEFAULT_BACKLOG_COUNT_SECONDS,
     ) -> None:
         self._store = store
         self._publish = publish
@@ -100,6 +110,9 @@ class OutboxRelay:
         self._prune_batch = prune_batch_size
         self._last_prune = 0.0
         self.published_total = 0
+        self.backlog = OutboxBacklog(metrics or CollectorRegistry())
+        self._count_every = backlog_count_seconds
+        self._last_count = -backlog_count_seconds
         self.scheduler = scheduler or DueWorkScheduler.for_store(store)
         self.work = DueWork.singleton_lease(
             OUTBOX_WORK,
@@ -145,6 +158,7 @@ class OutboxRelay:
                 .limit(self._batch_size)
                 .to_list()
             )
+            self.backlog.scanned(docs, complete=len(docs) < self._batch_size)
             if not docs:
                 return published
             acknowledgements = [await self._publish_one(doc) for doc in docs]
@@ -159,6 +173,7 @@ class OutboxRelay:
                 )
             published += len(docs)
             self.published_total += len(docs)
+            self.backlog.sent(len(docs), rest_unknown=len(docs) == self._batch_size)
             if len(docs) < self._batch_size:
                 return published  # that was all that was pending
 
@@ -203,13 +218,28 @@ class OutboxRelay:
         return time.monotonic() - self._last_prune >= self._prune_every
 
     async def _has_work(self) -> bool:
-        """Claim the relay lease only when there is something to publish or prune."""
-        if self._prune_due():
-            return True
-        return await self._store.db[OUTBOX].find_one(PENDING, projection={"_id": 1}) is not None
+        """Claim the relay lease only when there is something to publish or prune.
+
+        Every pod's relay asks this on each poll while it does not hold the lease, so the pods
+        standing by keep the backlog metrics as current as the holder does."""
+        oldest = await self._store.db[OUTBOX].find_one(
+            PENDING, sort=[("seq", 1)], projection={"created_at": 1}
+        )
+        self.backlog.saw_oldest(oldest)
+        await self._count_backlog_if_due()
+        return self._prune_due() or oldest is not None
+
+    async def _count_backlog_if_due(self) -> None:
+        """Count the pending records now and then while some are pending (a backlog larger
+        than a batch is otherwise only known to be at least a batch)."""
+        if not self.backlog.has_pending or time.monotonic() - self._last_count < self._count_every:
+            return
+        self._last_count = time.monotonic()
+        self.backlog.counted(await self.pending_count())
 
     async def _relay_pass(self, lease: ClaimedItem) -> None:
         await self.drain(lease)
+        await self._count_backlog_if_due()
         if self._prune_due():
             self._last_prune = time.monotonic()
             await self.prune()
@@ -226,6 +256,80 @@ class OutboxRelay:
             await asyncio.wait_for(self.scheduler.run_once(OUTBOX_WORK), timeout=flush_timeout)
         except Exception:  # noqa: BLE001 - whatever is left is published after the restart
             log.warning("outbox not fully flushed at shutdown; the next start publishes the rest")
+
+
+class OutboxBacklog:
+    """The relay's Prometheus metrics, moved by the relay as it works, never by a probe.
+
+    Every pod's relay looks at the service's one outbox (the lease holder as it publishes, the
+    others as they look for work on each poll), so every pod of a service reports the same
+    backlog. ``fixloop_outbox_oldest_pending_seconds`` is computed when it is read, from the
+    creation time of the oldest pending record the relay last saw: it keeps growing while that
+    record stays unpublished, whether the broker refuses it or the relay has stopped.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.pending = Gauge(
+            "fixloop_outbox_pending",
+            "Outbox records not yet published (the service's whole outbox; every pod reports it)",
+            registry=registry,
+        )
+        self.oldest_pending = Gauge(
+            "fixloop_outbox_oldest_pending_seconds",
+            "Age of the oldest unpublished outbox record (0 when none is pending)",
+            registry=registry,
+        )
+        self.oldest_pending.set_function(self.oldest_pending_age_seconds)
+        self.published = Counter(
+            "fixloop_outbox_published",
+            "Outbox records this pod published and the broker acknowledged",
+            registry=registry,
+        )
+        self._oldest: datetime | None = None
+        self._pending = 0
+
+    @property
+    def has_pending(self) -> bool:
+        return self._oldest is not None
+
+    def oldest_pending_age_seconds(self) -> float:
+        oldest = self._oldest
+        if oldest is None:
+            return 0.0
+        return max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+
+    def saw_oldest(self, doc: Document | None) -> None:
+        """The oldest pending record (by ``seq``) as just read, or None: nothing is pending."""
+        self._oldest = None if doc is None else doc["created_at"]
+        if doc is None:
+            self._set_pending(0)
+        elif self._pending == 0:
+            self._set_pending(1)  # at least this one, until the next count
+
+    def scanned(self, docs: list[Document], *, complete: bool) -> None:
+        """A scan of pending records, oldest first; ``complete``: it found all of them."""
+        self.saw_oldest(docs[0] if docs else None)
+        if complete or self._pending < len(docs):  # a full batch: at least that many
+            self._set_pending(len(docs))
+
+    def counted(self, pending: int) -> None:
+        self._set_pending(pending)
+        if pending == 0:
+            self._oldest = None
+
+    def sent(self, records: int, *, rest_unknown: bool) -> None:
+        """``records`` were acknowledged and marked sent; unless ``rest_unknown`` they were all
+        that was pending when scanned (the next scan sees whatever was written since)."""
+        self.published.inc(records)
+        if rest_unknown:
+            self._set_pending(max(0, self._pending - records))
+        else:
+            self._set_pending(0)
+            self._oldest = None
+
+    def _set_pending(self, pending: int) -> None:
+        self._pending = pending
+        self.pending.set(pending)
 
 
 async def _keep(lease: ClaimedItem) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 import uvicorn
 from faststream.asgi import AsgiResponse, get
 from faststream.specification import AsyncAPI
-from prometheus_client import CollectorRegistry, Gauge, make_asgi_app
+from prometheus_client import CollectorRegistry, make_asgi_app
 
 from fixloop_shared.bus import Bus, ensure_topics, make_bus
 from fixloop_shared.due_work import DueWorkScheduler
@@ -93,6 +93,7 @@ def build_context(service: str, settings: ServiceSettings) -> ServiceContext:
         poll_seconds=settings.outbox_poll_seconds,
         retention_seconds=settings.outbox_retention_seconds,
         batch_size=settings.outbox_batch_size,
+        metrics=metrics,
     )
     ctx = ServiceContext(
         service=service, settings=settings, bus=bus, store=store, relay=relay, metrics=metrics
@@ -108,7 +109,7 @@ def _json(status: int, body: dict[str, Any]) -> AsgiResponse:
     )
 
 
-def build_app(  # noqa: PLR0915 - the wiring of one app reads best in one place
+def build_app(
     ctx: ServiceContext,
     *,
     topics: Sequence[str],
@@ -116,15 +117,9 @@ def build_app(  # noqa: PLR0915 - the wiring of one app reads best in one place
     title: str,
     description: str,
 ) -> ServiceApp:
-    """The ASGI app of one service: its broker, /healthz, /readyz, /metrics and AsyncAPI docs."""
-    outbox_lag = Gauge(
-        "fixloop_outbox_pending", "Outbox records not yet published", registry=ctx.metrics
-    )
-    outbox_age = Gauge(
-        "fixloop_outbox_oldest_pending_seconds",
-        "Age of the oldest unpublished outbox record",
-        registry=ctx.metrics,
-    )
+    """The ASGI app of one service: its broker, /healthz, /readyz, /metrics and AsyncAPI docs.
+
+    The outbox metrics are the relay's own (moved as it works); /readyz only reports."""
     all_topics = [*dict.fromkeys(topics), dead_letter_topic(ctx.service)]
     watch = ConsumerWatch(ctx.bus, all_topics)
 
@@ -176,10 +171,6 @@ def build_app(  # noqa: PLR0915 - the wiring of one app reads best in one place
             msg = "broker unreachable"
             raise ConnectionError(msg)
 
-    async def outbox_gauges() -> None:
-        outbox_lag.set(await ctx.relay.pending_count())
-        outbox_age.set(await ctx.relay.oldest_pending_age_seconds())
-
     @get(include_in_schema=False)
     async def readyz(scope: Any) -> AsgiResponse:  # noqa: ARG001 - ASGI signature
         named: dict[str, Callable[[], Awaitable[None]]] = {
@@ -193,8 +184,6 @@ def build_app(  # noqa: PLR0915 - the wiring of one app reads best in one place
         results = await asyncio.gather(*(_bounded(check) for check in named.values()))
         checks = dict(zip(named, results, strict=True))
         ready = all(v == "ok" for v in checks.values())
-        if checks["store"] == "ok":
-            await _bounded(outbox_gauges)
         return _json(200 if ready else 503, {"ready": ready, "checks": checks})
 
     app = ServiceApp(

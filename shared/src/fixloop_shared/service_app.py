@@ -133,7 +133,7 @@ class ConsumerWatch:
 
     async def _missing_topics(self) -> set[str]:
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.settings.bootstrap,
+            **self.settings.client_options(),
             client_id="fixloop-watch",
             request_timeout_ms=5000,
         )

@@ -7,19 +7,34 @@ overrides them with environment variables (Kubernetes ConfigMaps and Secrets).
 from __future__ import annotations
 
 import sys
-from typing import TypeVar
+from pathlib import Path
+from typing import Literal, Self, TypeVar
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fixloop_shared.default_ports import DEV_PORTS
+from fixloop_shared.kafka_security import aiokafka_security, security_problem
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 
 
 class KafkaSettings(BaseSettings):
-    """How to reach the Kafka-protocol broker."""
+    """How to reach the Kafka-protocol broker, and who to be there.
+
+    The embedded broker needs no credentials (``PLAINTEXT``, the default). A secured cluster
+    takes SASL (``FIXLOOP_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT`` or ``SASL_SSL`` with
+    ``FIXLOOP_KAFKA_SASL_USERNAME``/``FIXLOOP_KAFKA_SASL_PASSWORD``, SCRAM-SHA-512 unless
+    ``FIXLOOP_KAFKA_SASL_MECHANISM`` says otherwise) and/or TLS (``SSL``/``SASL_SSL``, with
+    ``FIXLOOP_KAFKA_SSL_CAFILE`` for a private CA and ``FIXLOOP_KAFKA_SSL_CERTFILE``/
+    ``FIXLOOP_KAFKA_SSL_KEYFILE`` for a client certificate). Every Kafka client Fixloop makes
+    takes its options from :meth:`client_options` (aiokafka) or
+    :func:`fixloop_shared.kafka_security.broker_security` (FastStream).
+    """
 
     model_config = SettingsConfigDict(
-        env_prefix="FIXLOOP_KAFKA_", extra="ignore", populate_by_name=True
+        env_prefix="FIXLOOP_KAFKA_", extra="ignore", populate_by_name=True, env_ignore_empty=True
     )
 
     bootstrap: str = Field(
@@ -43,9 +58,41 @@ class KafkaSettings(BaseSettings):
         ),
     )
 
+    security_protocol: KafkaSecurityProtocol = Field(
+        default="PLAINTEXT",
+        description="PLAINTEXT (embedded broker), SSL, SASL_PLAINTEXT or SASL_SSL.",
+    )
+    sasl_mechanism: KafkaSaslMechanism = "SCRAM-SHA-512"
+    sasl_username: str | None = Field(default=None, min_length=1, max_length=256)
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(
+        default=None, description="CA certificates (PEM) the broker's certificate is checked with."
+    )
+    ssl_certfile: Path | None = Field(
+        default=None, description="Client certificate (PEM) for TLS client authentication."
+    )
+    ssl_keyfile: Path | None = Field(default=None, description="Key (PEM) of ssl_certfile.")
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Self:
+        problem = security_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
     def client_options(self) -> dict[str, object]:
-        """Connection options of an aiokafka client (consumer, producer, admin) for this broker."""
-        return {"bootstrap_servers": self.bootstrap}
+        """Connection and security options of an aiokafka client (consumer, producer, admin)
+        for this broker: ``bootstrap_servers`` and what
+        :func:`fixloop_shared.kafka_security.aiokafka_security` adds."""
+        return {"bootstrap_servers": self.bootstrap, **aiokafka_security(self)}
 
 
 class ServiceSettings(BaseSettings):
@@ -105,5 +152,8 @@ def load_settings(cls: type[SettingsT]) -> SettingsT:
             field = str(error["loc"][0]) if error["loc"] else ""
             name = field if field.isupper() else f"{prefix}{field}".upper()
             reason = error["msg"].removeprefix("Value error, ")
+            if not field:  # a rule across several settings names them in its message
+                print(f"invalid settings: {reason}", file=sys.stderr)  # noqa: T201
+                continue
             print(f"invalid setting {name}: {reason}", file=sys.stderr)  # noqa: T201
         raise SystemExit(2) from None

@@ -14,6 +14,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from fixloop_shared.settings import KafkaSettings
+
 
 @dataclass(frozen=True)
 class ConsumedRecord:
@@ -29,16 +31,19 @@ class ConsumedRecord:
 
 
 async def read_topic(
-    bootstrap: str,
+    bootstrap: str | KafkaSettings,
     topic: str,
     *,
     until: Callable[[list[ConsumedRecord]], bool] | None = None,
     timeout: float = 10.0,
 ) -> list[ConsumedRecord]:
-    """Read a topic from the start (no consumer group) until ``until`` holds or time runs out."""
+    """Read a topic from the start (no consumer group) until ``until`` holds or time runs out.
+
+    ``bootstrap`` is a broker address (no credentials) or the settings of a secured cluster."""
+    kafka = KafkaSettings(bootstrap=bootstrap) if isinstance(bootstrap, str) else bootstrap
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -352,7 +352,7 @@ class Demo:
         logging.getLogger("aiokafka").addHandler(logging.NullHandler())
         logging.getLogger("aiokafka").propagate = False
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+            **self.s.kafka.client_options(),
             acks="all",
             enable_idempotence=self.s.kafka.idempotence,
             request_timeout_ms=10_000,
@@ -380,7 +380,7 @@ class Demo:
         from fixloop_shared.contracts import INBOUND_EVENT_TYPES
         from fixloop_shared.envelope import STRUCTURED_CONTENT_TYPE, decode_event
         from fixloop_shared.errors import PoisonMessage
-        from fixloop_shared.topics import Topic
+        from fixloop_shared.topics import inbound_topic
 
         doc = demo_event(run.external_id, datetime.now(UTC))
         raw = json.dumps(doc).encode()
@@ -390,11 +390,12 @@ class Demo:
             msg = f"the built-in demo order is invalid: {exc.message}"
             raise DemoFailedError(msg) from None
         key = f"{doc['tenant']}/{doc['source']}/{run.external_id}".encode()
+        topic = inbound_topic(str(doc["source"]))  # the platform's own topic
         assert self._producer is not None  # noqa: S101 - connected before any order runs
         run.started = time.monotonic()
         try:
             await self._producer.send_and_wait(
-                Topic.WORKORDERS_INBOUND.value,
+                topic,
                 raw,
                 key=key,
                 headers=[("content-type", STRUCTURED_CONTENT_TYPE.encode())],
@@ -402,7 +403,7 @@ class Demo:
         except (KafkaError, OSError) as exc:
             msg = f"cannot publish to Kafka at {self.s.kafka.bootstrap} ({type(exc).__name__})"
             raise DemoFailedError(msg) from None
-        self._step(run, "published", f"to {Topic.WORKORDERS_INBOUND.value}")
+        self._step(run, "published", f"to {topic}")
 
     async def _no_offer(self, run: Run) -> str:
         """What is probably missing when none of the contractors got an offer for the order."""

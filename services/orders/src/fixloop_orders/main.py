@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fixloop_orders.adapters.change_feed import OrderChangeFeed
-from fixloop_orders.adapters.consumers import CONSUMED_TOPICS, TIMELINE_TOPICS, orders_consumers
+from fixloop_orders.adapters.consumers import TIMELINE_TOPICS, consumed_topics, orders_consumers
 from fixloop_orders.adapters.grpc_mutations import Mutations
 from fixloop_orders.adapters.memory import (
     MemoryLifecycleTimers,
@@ -104,6 +104,19 @@ def read_cache(
     return cache, feed
 
 
+def announce_platforms(settings: OrdersSettings) -> None:
+    """Log which bound platforms have their own inbound topic and which only the shared one."""
+    shared_only = sorted(set(settings.source_tenants) - set(settings.platforms))
+    if shared_only:
+        log.info(
+            "source platforms without their own inbound topic (not named like a DNS label) "
+            "can submit only on the shared inbound topic (unsecured clusters)",
+            extra={"sources": shared_only},
+        )
+    if settings.platforms:
+        log.info("platforms with their own inbound topic", extra={"platforms": settings.platforms})
+
+
 def bootstrap(
     settings: OrdersSettings | None = None,
     *,
@@ -155,7 +168,7 @@ def bootstrap(
     intake = WorkOrderIntake(Service.ORDERS, orders, bindings, clock=now)
     commands = PlatformCommands(lifecycle)
     recorder = TimelineRecorder(orders, lifecycle, clock=now)
-    consumers = orders_consumers(intake, commands, recorder)
+    consumers = orders_consumers(intake, commands, recorder, platforms=settings.platforms)
     if uow is None:
         ctx.scheduler.add(
             lifecycle_timer_work(
@@ -183,6 +196,7 @@ def bootstrap(
         query_timeout_seconds=settings.grpc_query_timeout_seconds,
         rate_limit=settings.grpc_rate_limit or None,
         stop_grace_seconds=settings.grpc_stop_grace_seconds,
+        metrics=ctx.metrics,
         readiness=store_and_broker_problem,
         readiness_interval_seconds=settings.grpc_health_interval_seconds,
         lifecycle=lifecycle,
@@ -198,6 +212,7 @@ def bootstrap(
                 "no source platform is bound to a tenant (FIXLOOP_ORDERS_SOURCE_TENANTS): "
                 "every inbound work order will be dead-lettered as unauthorized"
             )
+        announce_platforms(settings)
         if not settings.principals:
             log.warning(
                 "no partner principals (FIXLOOP_ORDERS_PRINCIPALS): every gRPC call is denied"
@@ -213,7 +228,7 @@ def bootstrap(
 
     app = build_app(
         ctx,
-        topics=[*CONSUMED_TOPICS, *PRODUCED_TOPICS],
+        topics=[*consumed_topics(settings.platforms), *PRODUCED_TOPICS],
         indexes=ensure_indexes,
         title="Fixloop orders",
         description=(

@@ -13,6 +13,7 @@ from fixloop_shared.grpc_edge.settings import (
     grpc_port_field,
     grpc_rate_limit_field,
 )
+from fixloop_shared.topics import is_platform_name
 
 
 class OrdersSettings(GrpcApiSettings):
@@ -46,7 +47,11 @@ class OrdersSettings(GrpcApiSettings):
             "Source platform (the CloudEvents source of inbound orders: a URI-reference such as "
             "'https://fieldhub.example.com/orders', 'urn:fixloop:fieldhub' or 'fieldhub', matched "
             "as the exact string) -> the tenants it may submit work orders for. Empty: no "
-            "platform may submit any."
+            "platform may submit any. A platform named like a DNS label ('fieldhub') also gets "
+            "its own inbound topic, fixloop.workorders.inbound.<platform>.v1, where the platform "
+            "is the topic's whatever the event's source says (the way for secured clusters); "
+            "on the shared fixloop.workorders.inbound.v1 (unsecured clusters only) the platform "
+            "is the event's source."
         ),
     )
 
@@ -96,6 +101,11 @@ class OrdersSettings(GrpcApiSettings):
             "(another pod may still be writing it into the timeline)."
         ),
     )
+
+    @property
+    def platforms(self) -> list[str]:
+        """The bound platforms with their own inbound topic (named like a DNS label)."""
+        return sorted(source for source in self.source_tenants if is_platform_name(source))
 
 
 __all__ = ["OrdersSettings"]

@@ -14,6 +14,9 @@
   request message; one log line per call.
 * :mod:`~fixloop_shared.grpc_edge.rate_limit` — requests per principal in moving windows,
   refused with ``RESOURCE_EXHAUSTED``.
+* :mod:`~fixloop_shared.grpc_edge.observability` — a SERVER span per call and the RED metrics
+  (``grpc_server_handled_total`` by method and code, ``grpc_server_handling_seconds``) on the
+  service's registry.
 * :mod:`~fixloop_shared.grpc_edge.server` — build a ``grpc.aio`` server with all of the above,
   health checking and reflection; stop it gracefully.
 * :mod:`~fixloop_shared.grpc_edge.hosting` — such a server in a service's lifespan: started and

@@ -27,6 +27,7 @@ from typing import Protocol
 import grpc
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
+from prometheus_client import CollectorRegistry
 
 from fixloop_shared.grpc_edge.principals import PrincipalDirectory
 from fixloop_shared.grpc_edge.server import (
@@ -58,6 +59,8 @@ class GrpcApiHost:
     readiness: ReadinessProbe | None = None
     readiness_interval_seconds: float = 5.0
     failures_before_not_serving: int = 2
+    metrics: CollectorRegistry | None = None
+    """The service's registry, for the server's RED metrics (none without)."""
     bound_port: int | None = field(default=None, init=False)
     """The port the server listens on once started (``port=0`` binds a free one)."""
     serving: bool = field(default=False, init=False)
@@ -80,6 +83,7 @@ class GrpcApiHost:
             reflection=self.reflection,
             max_message_bytes=self.max_message_bytes,
             rate_limit=self.rate_limit,
+            metrics=self.metrics,
         )
         await running.server.start()
         self._server, self._health, self.bound_port = running.server, running.health, running.port
@@ -187,6 +191,7 @@ class ServiceHooks(Protocol):
     on_startup: list[Callable[[], Awaitable[None]]]
     on_shutdown: list[Callable[[], Awaitable[None]]]
     readiness_checks: list[Callable[[], Awaitable[None]]]
+    metrics: CollectorRegistry
 
 
 def hosted_in(
@@ -195,7 +200,7 @@ def hosted_in(
     """Start ``api`` with the service (after what is registered before it, e.g. the store's
     indexes), stop it with the service, and make the service unready while it is not serving.
     Without principals every call is denied: said once at start-up (``principals_setting``
-    names the setting)."""
+    names the setting). The server's RED metrics go to the service's registry."""
 
     async def announce() -> None:
         if not has_principals:
@@ -204,6 +209,8 @@ def hosted_in(
     async def grpc_serving() -> None:
         await api.check_serving()
 
+    if api.metrics is None:
+        api.metrics = hooks.metrics
     hooks.on_startup.extend([announce, api.start])
     hooks.on_shutdown.append(api.stop)
     hooks.readiness_checks.append(grpc_serving)

@@ -2,8 +2,9 @@
 
 :func:`build_server` creates a server with message-size and concurrency limits, the edge's
 interceptor (authentication of principals by API key, rate limit per principal, call log, domain
-errors → their status, unexpected errors → INTERNAL), standard health checking and
-(optionally) server reflection; :func:`stop_server` drains it gracefully.
+errors → their status, unexpected errors → INTERNAL) behind a span and RED metrics per call,
+standard health checking and (optionally) server reflection; :func:`stop_server` drains it
+gracefully.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection as grpc_reflection
+from opentelemetry.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
 from fixloop_shared.grpc_edge.auth import (
     HEALTH_SERVICE_NAME,
     REFLECTION_SERVICE_NAME,
     ApiKeyAuthInterceptor,
 )
+from fixloop_shared.grpc_edge.observability import server_observability
 from fixloop_shared.grpc_edge.principals import PrincipalDirectory
 from fixloop_shared.grpc_edge.rate_limit import PrincipalRateLimit
 
@@ -58,6 +62,8 @@ async def build_server(
     credentials: grpc.ServerCredentials | None = None,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     rate_limit: str | None = None,
+    metrics: CollectorRegistry | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> GrpcServer:
     """Create, wire and bind (not start) a ``grpc.aio`` server.
 
@@ -68,11 +74,18 @@ async def build_server(
     returned. Without ``credentials`` the port is plaintext (TLS is then expected to end at the
     ingress or mesh). ``rate_limit`` (e.g. ``"100/second;3000/minute"``) bounds each principal's
     calls unless the principal has a limit of its own; None means unlimited.
+
+    Outermost, so that refused calls count too: a SERVER span per call (the process's tracer
+    provider unless ``tracer_provider``) and, with ``metrics`` (the service's registry), the RED
+    metrics of :mod:`~fixloop_shared.grpc_edge.observability`.
     """
+    observed = server_observability(metrics, tracer_provider=tracer_provider)
     server = grpc.aio.server(
         interceptors=[
+            *observed.outermost,
             ApiKeyAuthInterceptor(principals, rate_limit=PrincipalRateLimit(rate_limit or None)),
             *interceptors,
+            *observed.innermost,
         ],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),

@@ -30,7 +30,14 @@ from fixloop_shared.errors import PoisonMessage
 from fixloop_shared.grpc_edge.principals import PrincipalKind
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.topic_reader import ConsumedRecord, read_topic
-from fixloop_shared.topics import Service, Topic, dead_letter_topic
+from fixloop_shared.topics import (
+    PLATFORM_NAME_PATTERN,
+    Service,
+    Topic,
+    dead_letter_topic,
+    inbound_topic,
+    is_platform_name,
+)
 
 T = TypeVar("T")
 
@@ -59,8 +66,11 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def run_async(coro: Coroutine[Any, Any, T], *, bootstrap: str) -> T:
     try:
         return asyncio.run(coro)
-    except (KafkaConnectionError, KafkaError, OSError) as exc:
+    except (KafkaConnectionError, OSError) as exc:
         raise fail(f"cannot reach Kafka at {bootstrap} ({type(exc).__name__})") from None
+    except KafkaError as exc:  # refused credentials, missing rights, ...
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise fail(f"Kafka at {bootstrap} refused ({detail})") from None
 
 
 BootstrapOption = Annotated[
@@ -70,7 +80,19 @@ BootstrapOption = Annotated[
 
 
 def _settings(bootstrap: str | None) -> KafkaSettings:
-    settings = KafkaSettings()
+    """The broker and credentials from ``FIXLOOP_KAFKA_*`` (``--bootstrap`` wins); a secured
+    cluster takes ``FIXLOOP_KAFKA_SECURITY_PROTOCOL``, ``FIXLOOP_KAFKA_SASL_USERNAME``, ..."""
+    from pydantic import ValidationError
+
+    try:
+        settings = KafkaSettings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = str(error["loc"][0]).upper() if error["loc"] else ""
+            name = f" FIXLOOP_KAFKA_{field}" if field else "s"
+            reason = error["msg"].removeprefix("Value error, ")
+            err.print(f"invalid setting{name}: {reason}", highlight=False)
+        raise typer.Exit(2) from None
     if bootstrap:
         settings = settings.model_copy(update={"bootstrap": bootstrap})
     return settings
@@ -79,15 +101,41 @@ def _settings(bootstrap: str | None) -> KafkaSettings:
 @inbound_app.command("publish")
 def inbound_publish(
     files: Annotated[list[Path], typer.Argument(help="CloudEvent JSON files (structured mode)")],
+    *,
     bootstrap: BootstrapOption = None,
     fresh: Annotated[
         bool, typer.Option("--fresh", help="give each event a new id and the current time")
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate only")] = False,
+    platform: Annotated[
+        str | None,
+        typer.Option(
+            "--platform",
+            help="publish as this platform, to its own topic fixloop.workorders.inbound."
+            "<platform>.v1 (default: each event's source, when it is a platform name)",
+        ),
+    ] = None,
+    shared_topic: Annotated[
+        bool,
+        typer.Option(
+            "--shared-topic",
+            help=f"publish to the shared {Topic.WORKORDERS_INBOUND.value} (unsecured clusters "
+            "only; the platform is then the event's source)",
+        ),
+    ] = False,
 ) -> None:
-    """Validate external order events and publish them to the inbound topic."""
+    """Validate external order events and publish them to the inbound topic of their platform.
+
+    Each platform has its own topic, which only its Kafka principal may write; the orders
+    service takes the platform from the topic. An event whose source is not a platform name
+    (a URI) needs --platform or --shared-topic.
+    """
     settings = _settings(bootstrap)
-    records: list[tuple[bytes, str, str]] = []
+    if platform is not None and shared_topic:
+        raise fail("--platform and --shared-topic exclude each other", 2)
+    if platform is not None and not is_platform_name(platform):
+        raise fail(f"--platform {platform!r} is not a platform name ({PLATFORM_NAME_PATTERN})", 2)
+    records: list[tuple[bytes, str, str, str]] = []
     problems = 0
     for path in files:
         try:
@@ -107,15 +155,36 @@ def inbound_publish(
             continue
         payload = event.payload
         external_id = getattr(payload, "external_id", event.envelope.subject)
-        key = f"{event.envelope.tenant}/{event.envelope.source}/{external_id}"
-        records.append((raw, key, f"{path.name} (tenant {event.envelope.tenant}, {external_id})"))
+        source = event.envelope.source
+        topic = _inbound_topic_of(source, platform=platform, shared_topic=shared_topic)
+        if topic is None:
+            problems += 1
+            err.print(
+                f"{path}: source {source!r} is not a platform name ({PLATFORM_NAME_PATTERN}); "
+                "say which platform's topic with --platform NAME (or --shared-topic)",
+                highlight=False,
+            )
+            continue
+        key = f"{event.envelope.tenant}/{platform or source}/{external_id}"
+        label = f"{path.name} (tenant {event.envelope.tenant}, {external_id})"
+        records.append((raw, key, label, topic))
     if problems:
         raise typer.Exit(1)
     if dry_run:
-        for _, _, label in records:
-            out.print(f"valid: {label}")
+        for _, _, label, topic in records:
+            out.print(f"valid: {label} for {topic}", highlight=False)
         return
     run_async(_publish(settings, records), bootstrap=settings.bootstrap)
+
+
+def _inbound_topic_of(source: str, *, platform: str | None, shared_topic: bool) -> str | None:
+    """Where an event of ``source`` goes: the shared topic if asked, else the platform's own
+    (``platform``, or the source when it is a platform name); None when that is not known."""
+    if shared_topic:
+        return Topic.WORKORDERS_INBOUND.value
+    if platform is not None:
+        return inbound_topic(platform)
+    return inbound_topic(source) if is_platform_name(source) else None
 
 
 def _refresh(path: Path, raw: bytes) -> bytes:
@@ -133,18 +202,18 @@ def _refresh(path: Path, raw: bytes) -> bytes:
     return json.dumps(doc).encode()
 
 
-async def _publish(settings: KafkaSettings, records: list[tuple[bytes, str, str]]) -> None:
+async def _publish(settings: KafkaSettings, records: list[tuple[bytes, str, str, str]]) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap,
+        **settings.client_options(),
         acks="all",
         enable_idempotence=settings.idempotence,
         request_timeout_ms=10_000,
     )
     await producer.start()
     try:
-        for value, key, label in records:
+        for value, key, label, topic in records:
             meta = await producer.send_and_wait(
-                Topic.WORKORDERS_INBOUND.value,
+                topic,
                 value,
                 key=key.encode(),
                 headers=[("content-type", STRUCTURED_CONTENT_TYPE.encode())],
@@ -173,7 +242,7 @@ async def _read_dead_letters(
 ) -> list[tuple[str, ConsumedRecord]]:
     found: list[tuple[str, ConsumedRecord]] = []
     for service in services:
-        records = await read_topic(settings.bootstrap, dead_letter_topic(service), timeout=timeout)
+        records = await read_topic(settings, dead_letter_topic(service), timeout=timeout)
         found.extend((service, r) for r in records)
     return found
 
@@ -259,7 +328,7 @@ async def _replay(settings: KafkaSettings, records: list[tuple[str, ConsumedReco
     from fixloop_shared.bus import DLQ_HEADER_PREFIX
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=settings.idempotence
+        **settings.client_options(), acks="all", enable_idempotence=settings.idempotence
     )
     await producer.start()
     try:

@@ -98,6 +98,20 @@ LOCAL_API_KEYS: dict[str, str] = {p.key: p.id for p in LOCAL_PRINCIPALS}
 """Dev key -> the principal it authenticates as, on the embedded stack."""
 
 LOCAL_SOURCE_TENANTS = {"fieldhub": ["acme", "globex"], "buildmart": ["acme"]}
+"""Source platform -> its tenants on the embedded stack (as in ``examples/orders``); each has its
+own inbound topic ``fixloop.workorders.inbound.<platform>.v1``. docker-compose.yml binds the same
+(a test compares them)."""
+
+EMBEDDED_KAFKA_SECURITY: dict[str, str] = {
+    "FIXLOOP_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+    "FIXLOOP_KAFKA_SASL_USERNAME": "",
+    "FIXLOOP_KAFKA_SASL_PASSWORD": "",
+    "FIXLOOP_KAFKA_SSL_CAFILE": "",
+    "FIXLOOP_KAFKA_SSL_CERTFILE": "",
+    "FIXLOOP_KAFKA_SSL_KEYFILE": "",
+}
+"""The embedded broker takes no credentials: a shell's Kafka credentials (for a secured cluster)
+never reach the embedded stack's services (empty settings count as unset)."""
 
 SINKS: tuple[str, ...] = ("smtp", "sms", "webhooks")
 """The local stand-ins of a mail relay, an SMS provider and a tenant's webhook receiver."""
@@ -618,6 +632,7 @@ class LocalPlatform:
         env = {
             "FIXLOOP_KAFKA_BOOTSTRAP": self.bootstrap,
             "FIXLOOP_KAFKA_IDEMPOTENCE": "false",
+            **EMBEDDED_KAFKA_SECURITY,
             f"{prefix}MONGODB_URI": self.mongodb_uri(service),
             f"{prefix}DATABASE": f"fixloop_{service}",
             f"{prefix}HEALTH_HOST": "127.0.0.1",

@@ -24,6 +24,7 @@ from fixloop_devkit.devstack import (
     tansu_binary,
 )
 from fixloop_devkit.devstack import wait_until as _wait_until_sync
+from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.topic_reader import ConsumedRecord, read_topic
 
 __all__ = [
@@ -41,7 +42,7 @@ T = TypeVar("T")
 
 
 async def produce(
-    bootstrap: str,
+    bootstrap: str | KafkaSettings,
     topic: str,
     value: bytes,
     *,
@@ -50,8 +51,11 @@ async def produce(
     compression: str | None = None,
     max_request_size: int = 1_048_576,
 ) -> None:
+    """Send one record (``bootstrap``: an address without credentials, or the settings of a
+    secured cluster)."""
+    kafka = KafkaSettings(bootstrap=bootstrap) if isinstance(bootstrap, str) else bootstrap
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         acks="all",
         compression_type=compression,
         max_request_size=max_request_size,

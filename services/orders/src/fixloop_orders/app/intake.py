@@ -178,6 +178,10 @@ class WorkOrderIntake:
         self._clock = clock
         self._new_id = new_id
 
+    @property
+    def service(self) -> str:
+        return self._service
+
     def claim_scope(self, envelope: EventEnvelope) -> str:
         return intake_consumer(self._service, envelope.source)
 

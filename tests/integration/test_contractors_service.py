@@ -29,7 +29,7 @@ from fixloop_contractors.app.registry import import_contractors
 from fixloop_contractors.cli import app as cli
 from fixloop_contractors.domain.offers import Offer
 from fixloop_contractors.main import TOPICS, ContractorsService, bootstrap
-from fixloop_contractors.settings import ContractorsSettings
+from fixloop_contractors.settings import ContractorsSettings, Weights
 from fixloop_devkit.testing import ConsumedRecord, eventually, produce, read_topic, unique
 from fixloop_shared.bus import ensure_topics
 from fixloop_shared.contracts import (
@@ -193,6 +193,9 @@ async def service(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Contr
         database=unique("contractors").replace("-", "_"),
         kafka=KafkaSettings(bootstrap=kafka_bootstrap),
         outbox_poll_seconds=0.05,
+        # Ranked by where they are (and skill): the broker is shared with other modules' tests,
+        # whose orders this group may also read and offer, so load and scorecards vary.
+        score_weights=Weights(load=0, scorecard=0),
     )
     built = bootstrap(settings, clock=lambda: DECISION_TIME)
     ctx = built.ctx

@@ -65,6 +65,9 @@ pytestmark = pytest.mark.integration
 
 RECEIPT_TEMPLATE = "workorder_received"
 DESK = "desk@acme.example"
+TENANT = "notices-acme"
+"""The tenant of this module's orders: not one the example contractors work for, so the
+contractors tests that share the broker are not given these orders to dispatch."""
 HOUR = timedelta(hours=1)
 SENT = "fixloop.notification.sent.v1"
 FAILED = "fixloop.notification.failed.v1"
@@ -147,7 +150,7 @@ def settings_for(
     desks = folder / "desks.yaml"
     desks.write_text(
         "desks:\n"
-        f"  - {{tenant: acme, name: ACME desk, email: {DESK}, locale: de,"
+        f"  - {{tenant: {TENANT}, name: ACME desk, email: {DESK}, locale: de,"
         " timezone: Europe/Berlin}\n",
         encoding="utf-8",
     )
@@ -214,7 +217,7 @@ async def service(
 
 
 def work_order(
-    *, requester_email: str, locale: str = "de", tenant: str = "acme"
+    *, requester_email: str, locale: str = "de", tenant: str = TENANT
 ) -> WorkOrderReceived:
     return WorkOrderReceived(
         external_id=unique("FH"),
@@ -384,7 +387,7 @@ async def test_received_work_order_sends_the_requester_a_german_mail_and_reports
     assert event.headers["ce_type"] == SENT
     assert event.headers["ce_source"] == Service.NOTIFICATIONS
     assert event.headers["ce_correlationid"] == envelope.correlationid
-    assert event.headers["ce_tenant"] == "acme"
+    assert event.headers["ce_tenant"] == TENANT
     assert event.key == order.work_order_id.encode()
     body = event.json()
     assert body["notification_id"] == delivery["_id"]
@@ -706,7 +709,7 @@ async def test_an_endpoint_that_never_recovers_is_disabled_and_the_desk_told(
 ) -> None:
     registry = MongoWebhookRegistry(service.ctx.store)
     endpoint = await registry.add(
-        "acme", f"http://127.0.0.1:{scripted.port}/dead", [], datetime.now(UTC)
+        TENANT, f"http://127.0.0.1:{scripted.port}/dead", [], datetime.now(UTC)
     )
     scripted.script = [500] * 20
     order = work_order(requester_email=f"{unique('dead')}@example.com")

@@ -433,10 +433,8 @@ async def test_a_redelivered_event_sends_one_mail(
     assert {e.headers["ce_type"] for e in events} == {SENT}
 
 
-def notifications_cli(
-    service: NotificationsService, *args: str
-) -> subprocess.CompletedProcess[str]:
-    """``fixloop notifications ...`` against the service's store, as an operator runs it."""
+def fixloop_cli(service: NotificationsService, *args: str) -> subprocess.CompletedProcess[str]:
+    """``fixloop ...`` against the service's store, as an operator runs it."""
     settings = service.settings
     env = {
         **os.environ,
@@ -444,13 +442,19 @@ def notifications_cli(
         "FIXLOOP_NOTIFICATIONS_DATABASE": settings.database,
     }
     return subprocess.run(
-        [sys.executable, "-m", "fixloop_cli", "notifications", *args],
+        [sys.executable, "-m", "fixloop_cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
         env=env,
         check=False,
     )
+
+
+def notifications_cli(
+    service: NotificationsService, *args: str
+) -> subprocess.CompletedProcess[str]:
+    return fixloop_cli(service, "notifications", *args)
 
 
 async def test_an_outage_is_ridden_out_within_the_horizon_and_retried_by_hand_after_it(
@@ -751,20 +755,7 @@ def mails_about(folder: Path, text: str) -> list[EmailMessage]:
 
 
 def webhooks_cli(service: NotificationsService, *args: str) -> subprocess.CompletedProcess[str]:
-    settings = service.settings
-    env = {
-        **os.environ,
-        "FIXLOOP_NOTIFICATIONS_MONGODB_URI": settings.mongodb_uri,
-        "FIXLOOP_NOTIFICATIONS_DATABASE": settings.database,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "fixloop_cli", "webhooks", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    return fixloop_cli(service, "webhooks", *args)
 
 
 async def test_an_operator_manages_endpoints_from_the_cli(

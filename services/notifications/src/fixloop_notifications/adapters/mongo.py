@@ -525,23 +525,7 @@ class MongoDeliveryLog:
             query.update(equals({"work_order_id": work_order_id}))
         if notification_id is not None:
             query.update(equals({"_id": notification_id}))
-        async with self._store.exclusive():
-            result = await self._deliveries.update_many(
-                query,
-                {
-                    "$set": {
-                        "status": DeliveryStatus.PENDING.value,
-                        **unleased(),
-                        "not_before_ms": epoch_ms(now),
-                        "updated_at": now,
-                        "retried_at_ms": epoch_ms(now),
-                    }
-                },
-            )
-        count = int(result.modified_count)
-        if count:
-            self._store.notify_due([(DELIVERY_WORK, now)])
-        return count
+        return await self._due_again(query, now)
 
     async def replay(
         self,
@@ -560,6 +544,11 @@ class MongoDeliveryLog:
         }
         if work_order_id is not None:
             query.update(equals({"work_order_id": work_order_id}))
+        return await self._due_again(query, now)
+
+    async def _due_again(self, query: Document, now: datetime) -> int:
+        """Make the deliveries ``query`` finds pending and due now, with a fresh retry horizon;
+        how many."""
         async with self._store.exclusive():
             result = await self._deliveries.update_many(
                 query,

@@ -96,20 +96,6 @@ def all_label_ids() -> frozenset[str]:
     return frozenset(msgid for labels in LABELS.values() for msgid in labels.values())
 
 
-def priority_label(priority: str, locale: str) -> str:
-    """The English label of a priority (its message id). Templates translate it themselves
-    from the raw value; kept for callers that still pass labels."""
-    del locale
-    return PRIORITY.get(str(priority), str(priority))
-
-
-def category_label(category: str, locale: str) -> str:
-    """The English label of a category (its message id). Templates translate it themselves
-    from the raw value; kept for callers that still pass labels."""
-    del locale
-    return CATEGORY.get(str(category), str(category))
-
-
 __all__ = [
     "CATEGORY",
     "CREDENTIAL_KIND",
@@ -120,7 +106,5 @@ __all__ = [
     "PRIORITY",
     "REMEDY",
     "all_label_ids",
-    "category_label",
     "label_id",
-    "priority_label",
 ]

@@ -800,6 +800,9 @@ def _print_summary(platform: LocalPlatform, services: Iterable[str] = SERVICES) 
         "      uv run fixloop dispatch explain <work-order-id>   (gRPC: ExplainDispatch, "
         "key dev-key-ops-acme)\n"
         "      uv run fixloop demo --orders 3   (the whole loop, to closed)\n"
+        "      uv run fixloop webhooks add --tenant acme --url "
+        f"{platform.webhook_url}   (ACME's systems told of every step)\n"
+        "      uv run fixloop notifications log <work-order-id>   (every notice and attempt)\n"
         "Press Ctrl-C to stop everything.",
         highlight=False,
     )

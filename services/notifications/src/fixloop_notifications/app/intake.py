@@ -275,6 +275,20 @@ class WorkOrderNotifications:
         work_order_id = order.work_order_id if order else None
         deliveries: list[Delivery] = []
         channels = self._catalog.channels(notice.kind)
+        essential = is_essential(notice.kind)
+        # The signed links are the same on every channel: made once.
+        shared = dict(notice.values)
+        if order is not None:
+            for purpose in sorted(notice.links):
+                shared[f"{purpose}_url"] = self._links.link(
+                    purpose,
+                    order=order,
+                    recipient=recipient,
+                    issued_at=now,
+                    expires_at=notice.values.get("verify_by"),
+                )
+        if "survey" in notice.links:
+            shared["survey_expires_at"] = self._links.survey_expires_at(now)
         for channel in (Channel.EMAIL, Channel.SMS):
             if channel not in channels:
                 continue
@@ -294,7 +308,6 @@ class WorkOrderNotifications:
             preferences = await self._preferences.get(tenant, address) or default_preferences(
                 tenant, address
             )
-            essential = is_essential(notice.kind)
             if not preferences.allows(
                 notice.kind,
                 channel,
@@ -308,18 +321,7 @@ class WorkOrderNotifications:
                 continue
             quiet = preferences.quiet_hours or self._quiet
             held = None if notice.urgent else quiet.held_until(now, recipient.timezone)
-            values = dict(notice.values)
-            for purpose in sorted(notice.links):
-                if order is not None:
-                    values[f"{purpose}_url"] = self._links.link(
-                        purpose,
-                        order=order,
-                        recipient=recipient,
-                        issued_at=now,
-                        expires_at=notice.values.get("verify_by"),
-                    )
-            if "survey" in notice.links:
-                values["survey_expires_at"] = self._links.survey_expires_at(now)
+            values = dict(shared)
             notification_id = notification_id_for(work_order_id, event_id, recipient.key, channel)
             values["unsubscribe_url"] = (
                 self._links.unsubscribe(

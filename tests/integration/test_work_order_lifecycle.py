@@ -28,7 +28,12 @@ from fixloop.v1 import work_orders_service_pb2_grpc as wo_grpc
 from fixloop_devkit.testing import eventually, read_topic, start_in_process, unique
 from fixloop_orders.adapters.change_feed import OrderChangeFeed
 from fixloop_orders.adapters.consumers import TIMELINE_TOPICS
-from fixloop_orders.adapters.mongo import OFFERS, TIMELINE, WORK_ORDERS
+from fixloop_orders.adapters.mongo import (
+    OFFERS,
+    TIMELINE,
+    WORK_ORDERS,
+    MongoWorkOrderQueries,
+)
 from fixloop_orders.adapters.read_cache import ReadCache
 from fixloop_orders.main import OrdersService, bootstrap
 from fixloop_orders.settings import OrdersSettings
@@ -683,6 +688,58 @@ async def test_pages_list_every_order_and_offer_once(stack: Stack) -> None:
 
 
 # --------------------------------------------------------------------------- read cache
+
+
+async def test_a_read_during_a_step_shows_the_order_and_its_timeline_at_the_same_step(
+    stack: Stack,
+) -> None:
+    """A step's transaction writes the order, then (at commit) its timeline entry. A read in
+    between shows both as they were before the step or both after it, never the order a step
+    ahead of its timeline (a store without isolation between sessions shows the half-written
+    step; the read waits it out)."""
+    work_order_id = await received_order(stack)
+    queries = MongoWorkOrderQueries(stack.db)
+    before = await queries.get_work_order(TENANT, work_order_id)
+    assert before is not None
+    assert before.version == 1
+
+    async def half_written_step() -> None:
+        async with stack.service.ctx.store.transaction() as uow:
+            await stack.db[WORK_ORDERS].update_one(
+                {"_id": work_order_id}, {"$inc": {"version": 1}}, session=uow.session
+            )
+            step_written.set()
+            await asyncio.sleep(0.3)
+            now = datetime.now(UTC)
+            uow.append_at_commit(
+                TIMELINE,
+                [
+                    {
+                        "work_order_id": work_order_id,
+                        "tenant": TENANT,
+                        "entry_id": unique("entry"),
+                        "at": now,
+                        "kind": "comment",
+                        "summary": "Comment",
+                        "event_type": "fixloop.workorder.commented.v1",
+                        "details": {"version": "2"},
+                        "recorded_at": now,
+                    }
+                ],
+            )
+
+    step_written = asyncio.Event()
+    writer = asyncio.create_task(half_written_step())
+    await step_written.wait()
+    during = await queries.get_work_order(TENANT, work_order_id)
+    await writer
+    assert during is not None
+    steps = [int(e.details["version"]) for e in during.timeline if "version" in e.details]
+    assert max(steps) == during.version
+    after = await queries.get_work_order(TENANT, work_order_id)
+    assert after is not None
+    assert after.version == 2
+    assert [int(e.details["version"]) for e in after.timeline] == [1, 2]
 
 
 async def test_another_pods_kept_reads_follow_every_change(stack: Stack) -> None:

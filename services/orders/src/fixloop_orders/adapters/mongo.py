@@ -19,6 +19,7 @@ nothing from outside can turn into a query operator.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -602,6 +603,19 @@ def _page_after(after: PagePosition | None) -> dict[str, object]:
 
 NEWEST_FIRST = [("list_key", DESCENDING)]
 
+CONSISTENT_READ_PAUSES = (0.02, 0.05, 0.1, 0.2, 0.4)
+"""Pauses before reading an order again whose document and timeline disagree (about 0.8 s in all;
+after that the last read is answered as it is)."""
+
+
+def _steps_agree(view: WorkOrderView) -> bool:
+    """Whether the newest lifecycle step in the timeline is the order's own version (always true
+    when the timeline shown is cut at its limit: the newest steps may lie beyond it)."""
+    if len(view.timeline) >= TIMELINE_VIEW_LIMIT:
+        return True
+    versions = [int(e.details["version"]) for e in view.timeline if "version" in e.details]
+    return max(versions, default=0) == view.version
+
 
 class MongoWorkOrderQueries:
     """The :class:`~fixloop_orders.app.queries.WorkOrderQueries` on MongoDB."""
@@ -610,6 +624,17 @@ class MongoWorkOrderQueries:
         self._db = db
 
     async def get_work_order(self, tenant: str, work_order_id: str) -> WorkOrderView | None:
+        # The order and its timeline are two reads. A step committed between them, or (on a
+        # store without isolation between sessions) a step's transaction still under way, can
+        # show an order one step ahead of or behind its timeline; such a pair is read again.
+        for pause in (*CONSISTENT_READ_PAUSES, None):
+            view = await self._read_work_order(tenant, work_order_id)
+            if view is None or _steps_agree(view) or pause is None:
+                return view
+            await asyncio.sleep(pause)
+        return None  # pragma: no cover - the last pass always returns
+
+    async def _read_work_order(self, tenant: str, work_order_id: str) -> WorkOrderView | None:
         scope = {"tenant": _text(tenant, "tenant")}
         doc = await self._db[WORK_ORDERS].find_one(
             equals({"_id": _text(work_order_id, "work_order_id"), **scope})

@@ -10,6 +10,7 @@ import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +24,11 @@ from fixloop_notifications.adapters.webhook_registry import (
     MongoWebhookRegistry,
     create_webhook_indexes,
 )
-from fixloop_notifications.adapters.webhooks_http import WebhookEndpointDisabled, WebhookSender
+from fixloop_notifications.adapters.webhooks_http import (
+    WebhookEndpointDisabled,
+    WebhookSender,
+    webhook_client,
+)
 from fixloop_notifications.domain.delivery import DeliveryError
 from fixloop_notifications.domain.sms import compose_sms
 from fixloop_notifications.domain.webhooks import (
@@ -322,6 +327,70 @@ async def test_gone_is_permanent_and_disables_the_endpoint(
     assert again.value.permanent
     assert len(scripted.requests) == 1  # a disabled endpoint is not called
     assert await registry.endpoints_for("acme", "workorder.received") == []
+
+
+def resolving(table: dict[str, list[str]]) -> Any:
+    """A resolver answering from ``table`` (host -> addresses), recording what it was asked."""
+    asked: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return list(table.get(host, []))
+
+    resolve.asked = asked  # type: ignore[attr-defined]
+    return resolve
+
+
+async def test_a_webhook_connects_to_the_address_its_host_was_checked_at(
+    scripted: ScriptedEndpoint,
+) -> None:
+    """The connection goes to the address the name resolved to and was checked at, not to a
+    second lookup of the name (which could answer differently: DNS rebinding)."""
+    resolver = resolving({"hooks.acme.test": ["127.0.0.1"]})
+    client = webhook_client(2, allow_loopback=True, resolver=resolver)
+    try:
+        answer = await client.post(f"http://hooks.acme.test:{scripted.port}/hook", content=b"{}")
+    finally:
+        await client.aclose()
+    assert answer.status_code == 200
+    assert resolver.asked == ["hooks.acme.test"]
+    ((headers, body),) = scripted.requests
+    assert headers["host"] == f"hooks.acme.test:{scripted.port}"
+    assert body == b"{}"
+
+
+@pytest.mark.parametrize(
+    ("addresses", "reason"),
+    [
+        (["10.1.2.3"], "10.1.2.3, a private network address: refused"),
+        (["169.254.169.254"], "a link-local address: refused"),
+        (["93.184.216.34", "192.168.0.7"], "192.168.0.7, a private network address: refused"),
+        (["::ffff:10.0.0.1"], "a private network address: refused"),
+        (["fd00::1"], "fd00::1, a private network address: refused"),
+        (["100.64.0.9"], "not a public internet address: refused"),
+        (["127.0.0.1"], "127.0.0.1, this machine: refused"),
+        ([], "resolves to no address"),
+    ],
+)
+async def test_a_host_resolving_inside_is_refused_before_anything_is_sent(
+    store: Store, scripted: ScriptedEndpoint, addresses: list[str], reason: str
+) -> None:
+    registry = MongoWebhookRegistry(store)
+    endpoint = await registry.add("acme", "https://hooks.acme.example/fixloop", [], T0)
+    resolver = resolving({"hooks.acme.example": addresses})
+    client = webhook_client(2, allow_loopback=False, resolver=resolver)
+    sender = WebhookSender(registry, client, timeout_seconds=2, allow_loopback=False)
+    try:
+        with pytest.raises(DeliveryError) as caught:
+            await sender.send(outgoing(endpoint))
+    finally:
+        await client.aclose()
+    assert reason in caught.value.detail
+    assert not caught.value.permanent  # counted on the endpoint: a lasting refusal disables it
+    after = await registry.get(endpoint.endpoint_id)
+    assert after is not None
+    assert after.consecutive_failures == 1
+    assert scripted.requests == []
 
 
 async def test_after_a_rotation_receivers_with_either_secret_verify(

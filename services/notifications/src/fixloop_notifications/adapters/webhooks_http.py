@@ -15,6 +15,13 @@ Outcomes, as :class:`DeliveryError` (``permanent`` = retrying cannot help):
   connection): transient; the failure is counted on the endpoint, and when the
   :class:`DisablePolicy` says so the endpoint is disabled.
 
+A host name is resolved at each attempt and the connection goes to an address that was checked
+(:class:`PublicAddressesOnly`): a name that resolves to an internal address (private networks,
+link-local cloud metadata, this machine unless loopback is allowed) is refused before anything is
+sent, and a name that resolves differently a moment later (DNS rebinding) cannot redirect the
+connection, because the address checked is the address connected to. TLS still verifies the
+certificate against the host name.
+
 When an attempt disables its endpoint the error raised is :class:`WebhookEndpointDisabled` (a
 permanent :class:`DeliveryError`) carrying the endpoint as disabled: the caller tells the
 tenant's operator (notice ``webhook_disabled``). Exactly one attempt disables an endpoint, so
@@ -24,10 +31,13 @@ the operator is told once, however many deliveries were failing beside it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import NoReturn, Protocol
 
+import httpcore
 import httpx
 
 from fixloop_notifications.adapters.sms_http import read_bounded
@@ -38,6 +48,7 @@ from fixloop_notifications.domain.webhooks import (
     InvalidEndpointUrl,
     OutgoingWebhook,
     WebhookEndpoint,
+    refused_address,
     sign,
     validate_endpoint_url,
 )
@@ -89,6 +100,113 @@ def _snippet(body: bytes) -> str:
     return text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else "")
 
 
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""Host name and port -> the IP addresses to try, in order."""
+
+
+async def resolve_host(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to for a TCP connection (the system's resolver)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses: list[str] = []
+    for *_, sockaddr in infos:
+        address = str(sockaddr[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
+    """A network backend that connects only to addresses a webhook may reach.
+
+    The host is resolved here, every address it resolves to is checked (one internal address
+    refuses the name: a public name does not point inside), and the connection is made to the
+    checked address itself, so what was checked is what is reached."""
+
+    def __init__(self, *, allow_loopback: bool, resolver: Resolver = resolve_host) -> None:
+        self._allow_loopback = allow_loopback
+        self._resolve = resolver
+        self._inner = httpcore.AnyIOBackend()
+
+    def vetted(self, host: str, addresses: Iterable[str]) -> list[str]:
+        """``addresses`` if every one may be reached, else :class:`httpcore.ConnectError`."""
+        found = list(addresses)
+        if not found:
+            msg = f"{host} resolves to no address"
+            raise httpcore.ConnectError(msg)
+        for text in found:
+            try:
+                address = ipaddress.ip_address(text.split("%", 1)[0])
+            except ValueError as exc:
+                msg = f"{host} resolves to {text!r}, not an IP address"
+                raise httpcore.ConnectError(msg) from exc
+            refused = refused_address(address, allow_loopback=self._allow_loopback)
+            if refused is not None:
+                msg = f"{host} resolves to {address}, {refused}: refused"
+                raise httpcore.ConnectError(msg)
+        return found
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            resolved = await asyncio.wait_for(self._resolve(host, port), timeout)
+        except (OSError, TimeoutError) as exc:
+            msg = f"{host} could not be resolved: {exc}"
+            raise httpcore.ConnectError(msg) from exc
+        last: Exception | None = None
+        for address in self.vetted(host, resolved):
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None  # noqa: S101 - vetted() returns at least one address
+        raise last
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        del path, timeout, socket_options  # the interface httpcore calls; never connected
+        msg = "webhooks are not sent to local sockets"
+        raise httpcore.ConnectError(msg)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def webhook_client(
+    timeout_seconds: float, *, allow_loopback: bool, resolver: Resolver = resolve_host
+) -> httpx.AsyncClient:
+    """The HTTP client webhooks are sent with: no redirects, no proxies from the environment,
+    and connections only to checked public addresses (:class:`PublicAddressesOnly`)."""
+    transport = httpx.AsyncHTTPTransport(retries=0)
+    # httpx takes no network backend; its transport's pool is replaced by one with ours and the
+    # same default TLS verification (a test fails if an upgrade changes how this is done).
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        network_backend=PublicAddressesOnly(allow_loopback=allow_loopback, resolver=resolver),
+    )
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(timeout_seconds),
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
 class WebhookSender:
     """Delivers :class:`OutgoingWebhook` messages to their endpoints."""
 
@@ -108,9 +226,7 @@ class WebhookSender:
         self._clock = clock
         self._allow_loopback = allow_loopback
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_seconds), follow_redirects=False
-        )
+        self._client = client or webhook_client(timeout_seconds, allow_loopback=allow_loopback)
 
     async def send(self, webhook: OutgoingWebhook) -> None:
         """One attempt at ``webhook``; :class:`DeliveryError` (or

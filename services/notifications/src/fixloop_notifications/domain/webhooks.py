@@ -172,12 +172,27 @@ def _refused_address(host: str) -> str | None:
         return None
     if address.is_loopback:
         return None
+    return refused_address(address)
+
+
+def refused_address(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, *, allow_loopback: bool = True
+) -> str | None:
+    """Why a webhook may not be sent to ``address`` (what a host name resolved to), if so:
+    internal networks, link-local (cloud metadata services), non-unicast, and loopback unless
+    ``allow_loopback``. An IPv4 address mapped into IPv6 is judged as the IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return None if allow_loopback else "this machine"
     if address.is_link_local:
         return "a link-local address"
     if address.is_multicast or address.is_unspecified or address.is_reserved:
         return "not a unicast address"
     if address.is_private:
         return "a private network address"
+    if not address.is_global:
+        return "not a public internet address"
     return None
 
 

@@ -19,8 +19,10 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from fixloop_devkit.devstack import free_port
 from fixloop_devkit.testing import unique
+from fixloop_notifications.adapters.secret_box import SecretBox
 from fixloop_notifications.adapters.sms_http import HttpSmsSender
 from fixloop_notifications.adapters.webhook_registry import (
+    WEBHOOK_ENDPOINTS,
     MongoWebhookRegistry,
     create_webhook_indexes,
 )
@@ -411,3 +413,64 @@ async def test_after_a_rotation_receivers_with_either_secret_verify(
     Webhook(rotated.secrets[0].value).verify(body, headers)
     with pytest.raises(WebhookVerificationError):
         Webhook("whsec_" + "A" * 43 + "=").verify(body, headers)
+
+
+# -- signing secrets at rest ---------------------------------------------------------------------
+
+OLD_KEY = "the-old-webhook-secret-key-" + "o" * 20
+NEW_KEY = "the-new-webhook-secret-key-" + "n" * 20
+
+
+async def test_signing_secrets_are_stored_sealed_and_read_back_with_the_key(store: Store) -> None:
+    registry = MongoWebhookRegistry(store, box=SecretBox([OLD_KEY]))
+    endpoint = await registry.add(unique("sealed"), "https://hooks.acme.example/a", [], T0)
+    secret = endpoint.secrets[0].value
+    raw = await store.db[WEBHOOK_ENDPOINTS].find_one({"_id": endpoint.endpoint_id})
+    assert raw is not None
+    assert secret.removeprefix("whsec_") not in json.dumps(raw, default=str)
+    read = await registry.get(endpoint.endpoint_id)
+    assert read is not None
+    assert [s.value for s in read.secrets] == [secret]
+
+    # Read with a key that is not the one it was sealed under: no secret, so nothing is signed
+    # (and sent) with a wrong one.
+    stranger = MongoWebhookRegistry(store, box=SecretBox([NEW_KEY]))
+    unread = await stranger.get(endpoint.endpoint_id)
+    assert unread is not None
+    assert unread.secrets == ()
+    sender = WebhookSender(stranger, timeout_seconds=1)
+    try:
+        with pytest.raises(DeliveryError, match="no active signing secret") as caught:
+            await sender.send(outgoing(endpoint))
+    finally:
+        await sender.close()
+    assert caught.value.permanent
+
+
+async def test_a_key_rotation_reseals_every_endpoint_under_the_new_key(store: Store) -> None:
+    tenant = unique("reseal")
+    before = MongoWebhookRegistry(store, box=SecretBox([OLD_KEY]))
+    first = await before.add(tenant, "https://hooks.acme.example/1", [], T0)
+    second = await before.add(tenant, "https://hooks.acme.example/2", [], T0)
+    # An endpoint written before secrets were sealed is read, and sealed by the reseal.
+    legacy = await before.add(tenant, "https://hooks.acme.example/3", [], T0)
+    await store.db[WEBHOOK_ENDPOINTS].update_one(
+        {"_id": legacy.endpoint_id},
+        {"$set": {"secrets": [{"value": "whsec_legacy", "created_at_ms": 1, "expires_at_ms": 0}]}},
+    )
+
+    during = MongoWebhookRegistry(store, box=SecretBox([NEW_KEY, OLD_KEY]))
+    resealed, unreadable = await during.reseal(datetime.now(UTC))
+    assert resealed >= 3
+    assert unreadable == 0
+
+    after = MongoWebhookRegistry(store, box=SecretBox([NEW_KEY]))
+    secrets = {e.endpoint_id: [s.value for s in e.secrets] for e in await after.list(tenant)}
+    assert secrets == {
+        first.endpoint_id: [first.secrets[0].value],
+        second.endpoint_id: [second.secrets[0].value],
+        legacy.endpoint_id: ["whsec_legacy"],
+    }
+    raw = await store.db[WEBHOOK_ENDPOINTS].find_one({"_id": legacy.endpoint_id})
+    assert raw is not None
+    assert "whsec_legacy" not in json.dumps(raw, default=str)

@@ -433,13 +433,16 @@ async def test_a_redelivered_event_sends_one_mail(
     assert {e.headers["ce_type"] for e in events} == {SENT}
 
 
-def fixloop_cli(service: NotificationsService, *args: str) -> subprocess.CompletedProcess[str]:
+def fixloop_cli(
+    service: NotificationsService, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """``fixloop ...`` against the service's store, as an operator runs it."""
     settings = service.settings
     env = {
         **os.environ,
         "FIXLOOP_NOTIFICATIONS_MONGODB_URI": settings.mongodb_uri,
         "FIXLOOP_NOTIFICATIONS_DATABASE": settings.database,
+        **(extra_env or {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "fixloop_cli", *args],
@@ -788,6 +791,22 @@ async def test_an_operator_manages_endpoints_from_the_cli(
     headers, body = scripted.requests[-1]
     assert Webhook(secret).verify(body, headers)  # the old secret still verifies ...
     assert Webhook(newer).verify(body, headers)  # ... and so does the new one
+
+    # Resealing under the key in force rewrites every endpoint; under a key that opens none of
+    # them it changes nothing and says so.
+    resealed = await asyncio.to_thread(webhooks_cli, service, "reseal")
+    assert resealed.returncode == 0, resealed.stderr
+    assert "resealed the secrets of" in resealed.stdout
+    wrong_key = {"FIXLOOP_NOTIFICATIONS_WEBHOOK_SECRET_KEY": "not-the-key-" + "x" * 30}
+    refused_key = await asyncio.to_thread(
+        fixloop_cli, service, "webhooks", "reseal", extra_env=wrong_key
+    )
+    assert refused_key.returncode == 1
+    assert "no configured key opens" in refused_key.stderr
+    assert len(refused_key.stderr.strip().splitlines()) == 1
+    await asyncio.to_thread(webhooks_cli, service, "test", endpoint_id)
+    headers, body = scripted.requests[-1]
+    assert Webhook(newer).verify(body, headers)
 
     disabled = await asyncio.to_thread(webhooks_cli, service, "disable", endpoint_id)
     assert disabled.returncode == 0, disabled.stderr

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from fixloop_notifications.adapters.secret_box import SecretBox, UnreadableSecret
 from fixloop_notifications.adapters.sms_http import HttpSmsSender
 from fixloop_notifications.adapters.webhooks_http import (
     USER_AGENT,
@@ -554,3 +555,46 @@ async def test_gone_disables_at_once_and_unknown_endpoints_fail_permanently() ->
     with pytest.raises(DeliveryError, match="removed") as removed:
         await sender.send(webhook())
     assert removed.value.permanent
+
+
+# -- signing secrets at rest ---------------------------------------------------------------------
+
+KEY_A = "key-a-" + "a" * 40
+KEY_B = "key-b-" + "b" * 40
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=50)
+def test_a_sealed_secret_opens_to_itself(secret: str) -> None:
+    box = SecretBox([KEY_A])
+    assert box.open(box.seal(secret)) == secret
+
+
+def test_a_sealed_secret_shows_nothing_of_it() -> None:
+    box = SecretBox([KEY_A])
+    secret = new_secret()
+    sealed = box.seal(secret)
+    assert secret.removeprefix("whsec_")[:12] not in sealed
+    assert box.seal(secret) != sealed  # a fresh IV each time: equal secrets look different
+
+
+def test_a_secret_sealed_under_another_key_does_not_open() -> None:
+    sealed = SecretBox([KEY_A]).seal("whsec_abc")
+    with pytest.raises(UnreadableSecret):
+        SecretBox([KEY_B]).open(sealed)
+    with pytest.raises(UnreadableSecret):
+        SecretBox([KEY_A]).open(sealed[:-4] + "AAAA")  # tampered
+
+
+def test_after_a_key_rotation_old_seals_open_and_new_ones_use_the_new_key() -> None:
+    old = SecretBox([KEY_A]).seal("whsec_old")
+    rotated = SecretBox([KEY_B, KEY_A])
+    assert rotated.open(old) == "whsec_old"
+    assert SecretBox([KEY_B]).open(rotated.seal("whsec_new")) == "whsec_new"
+
+
+def test_a_short_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 32 characters"):
+        SecretBox(["short"])
+    with pytest.raises(ValueError, match="at least one"):
+        SecretBox([])

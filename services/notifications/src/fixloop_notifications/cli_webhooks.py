@@ -37,7 +37,8 @@ T = TypeVar("T")
 
 app = typer.Typer(
     name="webhooks",
-    help="Webhook endpoints of tenants: list, add, test, replay, rotate-secret, enable, disable.",
+    help="Webhook endpoints of tenants: list, add, test, replay, rotate-secret, reseal, enable, "
+    "disable.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -45,7 +46,8 @@ app = typer.Typer(
 
 @app.callback()
 def webhooks() -> None:
-    """Webhook endpoints of tenants: list, add, test, replay, rotate-secret, enable, disable."""
+    """Webhook endpoints of tenants: list, add, test, replay, rotate-secret, reseal, enable,
+    disable."""
 
 
 def _registry(store: Store, settings: NotificationsSettings) -> Any:
@@ -56,7 +58,9 @@ def _registry(store: Store, settings: NotificationsSettings) -> Any:
 
     async def make() -> MongoWebhookRegistry:
         await create_webhook_indexes(store)
-        return MongoWebhookRegistry(store, allow_loopback=settings.webhook_allow_loopback)
+        return MongoWebhookRegistry(
+            store, allow_loopback=settings.webhook_allow_loopback, box=settings.secret_box()
+        )
 
     return make()
 
@@ -196,6 +200,26 @@ def rotate_secret(
     _, endpoint = _endpoint_command(endpoint_id, change)
     newest = endpoint.secrets[0].value if endpoint is not None else "?"
     out.print(f"new signing secret (shown once): {newest}")
+
+
+@app.command("reseal")
+def reseal() -> None:
+    """Seal every endpoint's signing secrets under the current key
+    (``FIXLOOP_NOTIFICATIONS_WEBHOOK_SECRET_KEY``), after moving the old key to
+    ``FIXLOOP_NOTIFICATIONS_WEBHOOK_PREVIOUS_SECRET_KEYS``; then the old key can go."""
+
+    async def work(store: Store, settings: NotificationsSettings) -> tuple[int, int]:
+        registry = await _registry(store, settings)
+        done: tuple[int, int] = await registry.reseal(datetime.now(UTC))
+        return done
+
+    resealed, unreadable = with_store(work)
+    out.print(f"resealed the secrets of {resealed} endpoint(s) under the current key")
+    if unreadable:
+        fail(
+            f"{unreadable} endpoint(s) have a secret no configured key opens: keep their key in "
+            "FIXLOOP_NOTIFICATIONS_WEBHOOK_PREVIOUS_SECRET_KEYS, or rotate their secrets"
+        )
 
 
 @app.command("test")

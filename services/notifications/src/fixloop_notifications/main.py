@@ -112,7 +112,9 @@ class _Parts:
 
 
 def _stored_parts(ctx: ServiceContext, settings: NotificationsSettings, now: Clock) -> _Parts:
-    webhooks = MongoWebhookRegistry(ctx.store, allow_loopback=settings.webhook_allow_loopback)
+    webhooks = MongoWebhookRegistry(
+        ctx.store, allow_loopback=settings.webhook_allow_loopback, box=settings.secret_box()
+    )
     relay = SmtpSender(
         host=settings.smtp_host,
         port=settings.smtp_port,

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from fixloop_notifications.adapters.secret_box import DEV_SECRET_KEY, KEY_MIN_LENGTH, SecretBox
 from fixloop_shared.default_ports import DEV_PORTS
 from fixloop_shared.settings import ServiceSettings
 
@@ -119,6 +120,16 @@ class NotificationsSettings(ServiceSettings):
         description="Allow webhook endpoints on localhost (the embedded stack); false in "
         "production, where endpoints on private or loopback addresses are refused",
     )
+    webhook_secret_key: SecretStr = Field(
+        default=SecretStr(DEV_SECRET_KEY),
+        description="Key that seals the webhook endpoints' signing secrets in the store (at "
+        "least 32 characters; a Secret in production)",
+    )
+    webhook_previous_secret_keys: tuple[SecretStr, ...] = Field(
+        default=(),
+        description="Earlier webhook secret keys (JSON list): secrets sealed under them are "
+        "still read, and sealed under the current key when next written",
+    )
     desks_file: Path | None = Field(
         default=None, description="YAML file of the tenants' dispatch desks"
     )
@@ -128,6 +139,22 @@ class NotificationsSettings(ServiceSettings):
     shutdown_grace_seconds: float = Field(
         default=10.0, ge=0, le=120, description="How long shutdown waits for in-flight deliveries"
     )
+
+    def secret_box(self) -> SecretBox:
+        """The box that seals and opens webhook signing secrets with the configured keys."""
+        keys = [self.webhook_secret_key, *self.webhook_previous_secret_keys]
+        return SecretBox([key.get_secret_value() for key in keys])
+
+    @field_validator("webhook_secret_key", "webhook_previous_secret_keys")
+    @classmethod
+    def _keys_are_long_enough(
+        cls, value: SecretStr | tuple[SecretStr, ...]
+    ) -> SecretStr | tuple[SecretStr, ...]:
+        keys = value if isinstance(value, tuple) else (value,)
+        if any(len(key.get_secret_value()) < KEY_MIN_LENGTH for key in keys):
+            msg = f"a webhook secret key has at least {KEY_MIN_LENGTH} characters"
+            raise ValueError(msg)
+        return value
 
     @field_validator("mail_from")
     @classmethod

@@ -1,7 +1,9 @@
 """The tenants' webhook endpoints in MongoDB (collection ``webhook_endpoints``).
 
 One document per endpoint: its URL, event-type filter, signing secrets (newest first, each with
-an optional expiry after a rotation), whether it is enabled, and its run of failures.
+an optional expiry after a rotation; stored sealed, see
+:mod:`~fixloop_notifications.adapters.secret_box`), whether it is enabled, and its run of
+failures.
 
 Times that change after insertion are stored as epoch milliseconds (``*_ms``; 0 = none) and
 the state as a string (``status``: ``enabled`` | ``disabled``): both compare the same on every
@@ -18,6 +20,7 @@ store's write slot (``Store.exclusive``).
 from __future__ import annotations
 
 import builtins
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,6 +29,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
+from fixloop_notifications.adapters.secret_box import SecretBox, UnreadableSecret, dev_box
 from fixloop_notifications.domain.webhooks import (
     DisabledReason,
     DisablePolicy,
@@ -36,6 +40,8 @@ from fixloop_notifications.domain.webhooks import (
 )
 from fixloop_shared.due_work import epoch_ms
 from fixloop_shared.store import Document, Store, equals
+
+log = logging.getLogger(__name__)
 
 WEBHOOK_ENDPOINTS = "webhook_endpoints"
 
@@ -75,30 +81,49 @@ def _from_ms(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(value) / 1000, UTC)
 
 
-def _secret_document(secret: WebhookSecret) -> Document:
+def _secret_document(secret: WebhookSecret, box: SecretBox) -> Document:
     return {
-        "value": secret.value,
+        "sealed": box.seal(secret.value),
         "created_at_ms": epoch_ms(secret.created_at),
         "expires_at_ms": epoch_ms(secret.expires_at) if secret.expires_at else 0,
     }
 
 
-def _secret_from(doc: Document) -> WebhookSecret:
+def _secret_from(doc: Document, box: SecretBox) -> WebhookSecret:
     created = _from_ms(doc.get("created_at_ms"))
+    # "value": a secret written before secrets were sealed (sealed when next written).
+    value = box.open(str(doc["sealed"])) if "sealed" in doc else str(doc["value"])
     return WebhookSecret(
-        value=str(doc["value"]),
+        value=value,
         created_at=created or datetime.fromtimestamp(0, UTC),
         expires_at=_from_ms(doc.get("expires_at_ms")),
     )
 
 
-def endpoint_from_document(doc: Document) -> WebhookEndpoint:
+def _readable_secrets(doc: Document, box: SecretBox) -> tuple[WebhookSecret, ...]:
+    """The endpoint's secrets the configured keys open (an unreadable one is left out and
+    logged: the endpoint then signs with what is left, or not at all)."""
+    secrets: list[WebhookSecret] = []
+    for secret in doc.get("secrets", []):
+        try:
+            secrets.append(_secret_from(secret, box))
+        except UnreadableSecret:
+            log.error(
+                "a webhook signing secret cannot be opened with the configured keys "
+                "(FIXLOOP_NOTIFICATIONS_WEBHOOK_SECRET_KEY changed without keeping the old one "
+                "in FIXLOOP_NOTIFICATIONS_WEBHOOK_PREVIOUS_SECRET_KEYS?)",
+                extra={"endpoint_id": str(doc.get("_id")), "tenant": str(doc.get("tenant"))},
+            )
+    return tuple(secrets)
+
+
+def endpoint_from_document(doc: Document, box: SecretBox) -> WebhookEndpoint:
     reason = doc.get("disabled_reason") or None
     return WebhookEndpoint(
         endpoint_id=str(doc["_id"]),
         tenant=str(doc["tenant"]),
         url=str(doc["url"]),
-        secrets=tuple(_secret_from(secret) for secret in doc.get("secrets", [])),
+        secrets=_readable_secrets(doc, box),
         event_types=tuple(str(event_type) for event_type in doc.get("event_types", [])),
         enabled=doc.get("status") == ENABLED,
         created_at=_from_ms(doc.get("created_at_ms")) or datetime.fromtimestamp(0, UTC),
@@ -130,9 +155,12 @@ def _checked_event_types(event_types: Sequence[str]) -> list[str]:
 class MongoWebhookRegistry:
     """The webhook endpoints of all tenants."""
 
-    def __init__(self, store: Store, *, allow_loopback: bool = True) -> None:
+    def __init__(
+        self, store: Store, *, allow_loopback: bool = True, box: SecretBox | None = None
+    ) -> None:
         self._store = store
         self._allow_loopback = allow_loopback
+        self._box = box or dev_box()
 
     @property
     def allow_loopback(self) -> bool:
@@ -166,7 +194,7 @@ class MongoWebhookRegistry:
             "tenant": tenant,
             "url": url,
             "event_types": list(endpoint.event_types),
-            "secrets": [_secret_document(secret) for secret in endpoint.secrets],
+            "secrets": [_secret_document(secret, self._box) for secret in endpoint.secrets],
             "status": ENABLED,
             "consecutive_failures": 0,
             "failing_since_ms": 0,
@@ -183,19 +211,19 @@ class MongoWebhookRegistry:
         """Endpoints of ``tenant`` (of every tenant if None), oldest first."""
         query = {} if tenant is None else equals({"tenant": tenant})
         found = self._endpoints.find(query).sort([("created_at_ms", ASCENDING), ("_id", ASCENDING)])
-        return [endpoint_from_document(doc) async for doc in found]
+        return [endpoint_from_document(doc, self._box) async for doc in found]
 
     async def get(self, endpoint_id: str, *, tenant: str | None = None) -> WebhookEndpoint | None:
         """The endpoint, or None if there is none with this id (or it is another tenant's)."""
         doc = await self._endpoints.find_one(self._filter(endpoint_id, tenant))
-        return None if doc is None else endpoint_from_document(doc)
+        return None if doc is None else endpoint_from_document(doc, self._box)
 
     async def endpoints_for(self, tenant: str, event_type: str) -> builtins.list[WebhookEndpoint]:
         """The enabled endpoints of ``tenant`` that receive ``event_type``."""
         found = self._endpoints.find(equals({"tenant": tenant, "status": ENABLED})).sort(
             [("created_at_ms", ASCENDING), ("_id", ASCENDING)]
         )
-        endpoints = [endpoint_from_document(doc) async for doc in found]
+        endpoints = [endpoint_from_document(doc, self._box) async for doc in found]
         return [endpoint for endpoint in endpoints if endpoint.accepts(event_type)]
 
     async def rotate_secret(
@@ -218,7 +246,7 @@ class MongoWebhookRegistry:
             doc = await self._endpoints.find_one(selector)
             if doc is None:
                 return None
-            current = endpoint_from_document(doc)
+            current = endpoint_from_document(doc, self._box)
             kept = [
                 WebhookSecret(
                     value=secret.value,
@@ -233,13 +261,38 @@ class MongoWebhookRegistry:
                 selector,
                 {
                     "$set": {
-                        "secrets": [_secret_document(secret) for secret in secrets],
+                        "secrets": [_secret_document(secret, self._box) for secret in secrets],
                         "updated_at_ms": epoch_ms(now),
                     }
                 },
                 return_document=ReturnDocument.AFTER,
             )
-        return None if updated is None else endpoint_from_document(updated)
+        return None if updated is None else endpoint_from_document(updated, self._box)
+
+    async def reseal(self, now: datetime) -> tuple[int, int]:
+        """Seal every endpoint's secrets under the current key (after a key rotation, before the
+        old key is dropped). Returns (endpoints resealed, endpoints with a secret no configured
+        key opens — left as they are)."""
+        resealed = unreadable = 0
+        async for doc in self._endpoints.find({}, {"secrets": True, "updated_at_ms": True}):
+            stored = list(doc.get("secrets", []))
+            try:
+                secrets = [_secret_from(secret, self._box) for secret in stored]
+            except UnreadableSecret:
+                unreadable += 1
+                continue
+            async with self._store.exclusive():
+                result = await self._endpoints.update_one(
+                    equals({"_id": str(doc["_id"]), "updated_at_ms": doc.get("updated_at_ms")}),
+                    {
+                        "$set": {
+                            "secrets": [_secret_document(s, self._box) for s in secrets],
+                            "updated_at_ms": max(epoch_ms(now), int(doc["updated_at_ms"]) + 1),
+                        }
+                    },
+                )
+            resealed += result.modified_count
+        return resealed, unreadable
 
     async def set_enabled(
         self, endpoint_id: str, enabled: bool, now: datetime, *, tenant: str | None = None
@@ -342,7 +395,7 @@ class MongoWebhookRegistry:
                 doc = started or await self._endpoints.find_one(equals({"_id": key}))
                 if doc is None:
                     return None
-        endpoint = endpoint_from_document(doc)
+        endpoint = endpoint_from_document(doc, self._box)
         if not endpoint.enabled or not policy.should_disable(
             endpoint.consecutive_failures, endpoint.failing_since, now
         ):

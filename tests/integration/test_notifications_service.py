@@ -18,7 +18,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -37,8 +37,10 @@ from fixloop_notifications.adapters.mongo import (
     create_indexes,
     delivery_to_document,
 )
+from fixloop_notifications.adapters.preferences import MongoPreferences
 from fixloop_notifications.adapters.webhook_registry import MongoWebhookRegistry
 from fixloop_notifications.domain.delivery import Delivery, notification_id_for
+from fixloop_notifications.domain.quiet_hours import QuietHours
 from fixloop_notifications.main import NotificationsService, bootstrap
 from fixloop_notifications.settings import NotificationsSettings
 from fixloop_shared.bus import ensure_topics
@@ -822,3 +824,64 @@ async def test_an_operator_manages_endpoints_from_the_cli(
         assert wrong.returncode in (1, 2), bad
         assert wrong.stderr.startswith("error: "), (bad, wrong.stderr)
         assert "Traceback" not in wrong.stderr
+
+
+async def test_the_desk_records_what_a_recipient_asked_for_from_the_cli(
+    service: NotificationsService,
+) -> None:
+    """What the desk records is what the service reads when it decides a notice."""
+    tenant = unique("prefs")
+    phone = "+4915112345678"
+
+    async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(
+            notifications_cli, service, "preferences", *args, "--tenant", tenant
+        )
+
+    shown = await cli("show", phone, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["recorded"] is False
+
+    given = await cli("sms-consent", phone, "--given", "--source", "operator:desk-7")
+    assert given.returncode == 0, given.stderr
+    out_of = await cli("opt-out", phone, "--channel", "sms", "--kind", "visit_scheduled")
+    assert out_of.returncode == 0, out_of.stderr
+    quiet = await cli("quiet-hours", phone, "22:30-06:00")
+    assert quiet.returncode == 0, quiet.stderr
+    spoken = await cli("language", phone, "--locale", "de_at", "--time-zone", "Europe/Vienna")
+    assert spoken.returncode == 0, spoken.stderr
+
+    book = MongoPreferences(service.ctx.store)
+    recorded = await book.get(tenant, phone)
+    assert recorded is not None
+    assert recorded.allows("contractor_assigned", Channel.SMS, essential=False)
+    assert not recorded.allows("visit_scheduled", Channel.SMS, essential=False)
+    assert recorded.sms_consent is not None
+    assert recorded.sms_consent.source == "operator:desk-7"
+    assert recorded.effective_quiet_hours == QuietHours(start=time(22, 30), end=time(6, 0))
+    assert (recorded.locale, recorded.timezone) == ("de-AT", "Europe/Vienna")
+
+    # Withdrawn: no SMS at all, whatever the order says; the language kept when only the time
+    # zone is cleared.
+    withdrawn = await cli("sms-consent", phone, "--withdrawn", "--source", "sms:STOP")
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    cleared = await cli("language", phone, "--time-zone", "none")
+    assert cleared.returncode == 0, cleared.stderr
+    recorded = await book.get(tenant, phone)
+    assert recorded is not None
+    assert not recorded.allows(
+        "contractor_assigned", Channel.SMS, essential=False, sms_consent_on_order=True
+    )
+    assert (recorded.locale, recorded.timezone) == ("de-AT", None)
+
+    shown = await cli("show", phone, "--json")
+    view = json.loads(shown.stdout)
+    assert view["sms_consent"]["granted"] is False
+    assert view["opted_out"] == ["visit_scheduled:sms"]
+    assert view["quiet_hours"] == "22:30-06:00"
+
+    # A bad word is one line, exit 2, and changes nothing.
+    bad = await cli("opt-out", phone, "--channel", "pigeon")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == ["error: --channel 'pigeon' is not one of email, sms"]
+    assert (await book.get(tenant, phone)) == recorded

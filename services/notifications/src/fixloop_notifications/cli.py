@@ -2,8 +2,10 @@
 
 ``notifications preview`` renders any notice from sample data without a running stack (for
 translators and reviewers); ``notifications log ORDER`` shows every notice and attempt of an
-order; ``notifications retry`` puts failed deliveries back to be tried now. (``fixloop webhooks`` is
-in :mod:`fixloop_notifications.cli_webhooks`.)
+order; ``notifications retry`` puts failed deliveries back to be tried now;
+``notifications preferences`` records what a recipient asked for
+(:mod:`fixloop_notifications.cli_preferences`). (``fixloop webhooks`` is in
+:mod:`fixloop_notifications.cli_webhooks`.)
 
 The commands that read or write the delivery log use the notifications service's own store
 (``FIXLOOP_NOTIFICATIONS_MONGODB_URI`` and ``FIXLOOP_NOTIFICATIONS_DATABASE``).
@@ -36,7 +38,8 @@ STORE_TIMEOUT_MS = 2000
 
 app = typer.Typer(
     name="notifications",
-    help="Notifications: preview any notice, an order's delivery log, retry failed deliveries.",
+    help="Notifications: preview any notice, an order's delivery log, retry failed deliveries, "
+    "recipients' preferences.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -296,5 +299,14 @@ def retry(
     count = with_store(work)
     out.print(f"{count} deliver{'y' if count == 1 else 'ies'} to be tried again now")
 
+
+def _add_preferences() -> None:
+    # Here, after everything the preferences commands import from this module is defined.
+    from fixloop_notifications.cli_preferences import app as preferences
+
+    app.add_typer(preferences)
+
+
+_add_preferences()
 
 __all__ = ["app", "fail", "moment_option", "order_argument", "uuid_argument", "with_store"]

@@ -440,12 +440,20 @@ async def test_every_mutation_repeated_with_its_request_id_has_one_effect(stack:
             priority=work_order_pb2.PRIORITY_HIGH,
             description="Air handling unit 3 trips its breaker.",
             requester=work_order_pb2.Requester(
-                name="Mara Keller", email="mara.keller@example.com", locale="de-DE"
+                name="Mara Keller",
+                email="mara.keller@example.com",
+                phone="+4915112345678",
+                locale="de-DE",
+                sms_consent=True,
             ),
         ),
     )
     created = await twice(stack, stack.orders.CreateWorkOrder, create, "partner")
     assert created.created
+    # The requester's consent to SMS travels with the order (notifications reads it there).
+    assert created.work_order.requester.sms_consent
+    stored = await stack.db[WORK_ORDERS].find_one({"_id": created.work_order.id})
+    assert stored["requester"]["sms_consent"] is True
     # The same external order with a new request id: the same order, not created again.
     again = create.__deepcopy__()
     again.request_id = rid()

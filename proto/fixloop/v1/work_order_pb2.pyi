@@ -239,16 +239,18 @@ class Equipment(_message.Message):
     def __init__(self, equipment_id: _Optional[str] = ..., equipment_class: _Optional[str] = ..., manufacturer: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
 
 class Requester(_message.Message):
-    __slots__ = ("name", "email", "phone", "locale")
+    __slots__ = ("name", "email", "phone", "locale", "sms_consent")
     NAME_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     PHONE_FIELD_NUMBER: _ClassVar[int]
     LOCALE_FIELD_NUMBER: _ClassVar[int]
+    SMS_CONSENT_FIELD_NUMBER: _ClassVar[int]
     name: str
     email: str
     phone: str
     locale: str
-    def __init__(self, name: _Optional[str] = ..., email: _Optional[str] = ..., phone: _Optional[str] = ..., locale: _Optional[str] = ...) -> None: ...
+    sms_consent: bool
+    def __init__(self, name: _Optional[str] = ..., email: _Optional[str] = ..., phone: _Optional[str] = ..., locale: _Optional[str] = ..., sms_consent: _Optional[bool] = ...) -> None: ...
 
 class PartLine(_message.Message):
     __slots__ = ("part_number", "quantity")

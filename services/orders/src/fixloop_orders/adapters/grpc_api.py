@@ -157,6 +157,7 @@ def _submission_data(s: work_orders_service_pb2.WorkOrderSubmission) -> dict[str
             "email": s.requester.email,
             "phone": s.requester.phone if s.requester.HasField("phone") else None,
             "locale": s.requester.locale,
+            "sms_consent": s.requester.sms_consent,
         },
         "required_parts": [
             {"part_number": line.part_number, "quantity": line.quantity}

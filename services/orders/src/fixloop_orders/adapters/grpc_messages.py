@@ -178,6 +178,7 @@ def work_order_message(view: WorkOrderView) -> work_order_pb2.WorkOrder:
             email=str(requester.email),
             phone=requester.phone,
             locale=requester.locale,
+            sms_consent=requester.sms_consent,
         ),
         required_parts=[
             work_order_pb2.PartLine(part_number=part.part_number, quantity=part.quantity)

@@ -87,7 +87,7 @@ from fixloop_devkit.devstack import ManagedProcess, free_port, http_ok
 from fixloop_devkit.testing import start_embedded_broker, start_embedded_store
 from fixloop_shared.bus import ensure_topics
 from fixloop_shared.settings import KafkaSettings
-from fixloop_shared.store import make_client
+from fixloop_shared.store import make_client, merged_indexes
 from fixloop_shared.topics import Topic
 from fixloop_shared.vocabulary import ActorKind, Category, Milestone, Priority, WorkOrderState
 from fixloop_sla.adapters.mongo import GAUGES, ORDERS, clock_indexes, gauge_id
@@ -791,7 +791,9 @@ async def seed_gauges(db: Any, cloner: Cloner, n: int, burst: int, partitions: i
 
 
 async def create_indexes(db: Any) -> None:
-    for collection, models in {**clock_indexes(), **policy_indexes(), **report_indexes()}.items():
+    for collection, models in merged_indexes(
+        clock_indexes(), policy_indexes(), report_indexes()
+    ).items():
         await db[collection].create_indexes(list(models))
 
 

@@ -15,8 +15,11 @@ from typing import Any
 
 import pytest
 import yaml
+from pymongo import IndexModel
 
-from fixloop_shared.store import MongoClient
+from fixloop_shared.store import MongoClient, Store, merged_indexes
+from fixloop_shared.topics import Service
+from fixloop_sla.adapters.mongo import CYCLES, ORDERS
 from fixloop_sla.adapters.policies import (
     SLA_POLICIES,
     MongoPolicyStore,
@@ -24,6 +27,7 @@ from fixloop_sla.adapters.policies import (
     policy_indexes,
 )
 from fixloop_sla.domain.standard import standard_policy
+from fixloop_sla.main import ensure_indexes
 from fixloop_sla.policy_file import load_policy_file, parse_policy, policy_document
 
 pytestmark = pytest.mark.integration
@@ -187,3 +191,30 @@ async def test_the_cli_imports_a_good_file_refuses_a_bad_one_and_lists_versions(
     assert [(r["name"], r["version"], r["active"]) for r in rows] == [("standard", 1, True)]
     assert rows[0]["document"] == document
     assert rows[0]["digest"] == policy_digest(document)
+
+
+async def test_the_service_creates_the_timers_and_the_reads_indexes_side_by_side(
+    mongo_client: MongoClient, database_name: str
+) -> None:
+    """The timers' due index and the reports' deadline index live on the same collection: both
+    are created (the timers read due clocks in pages on theirs, never by scanning every order)."""
+    store = Store(mongo_client, database_name, service=Service.SLA)
+    await ensure_indexes(store)
+    info = await store.db[ORDERS].index_information()
+    keys = {tuple(field for field, _ in spec["key"]) for spec in info.values()}
+    assert {
+        ("partition", "next_due_ms"),
+        ("partition", "updated_ms"),
+        ("tenant", "earliest_deadline_ms"),
+        ("earliest_deadline_ms",),
+    } <= keys
+    cycles = await store.db[CYCLES].index_information()
+    assert ("tenant", "closed_ms") in {tuple(f for f, _ in s["key"]) for s in cycles.values()}
+
+
+def test_index_lists_of_one_collection_are_merged_not_replaced() -> None:
+    first = {"orders": [IndexModel([("a", 1)])], "other": [IndexModel([("c", 1)])]}
+    second = {"orders": [IndexModel([("b", 1)])]}
+    merged = merged_indexes(first, second)
+    assert [m.document["key"] for m in merged["orders"]] == [{"a": 1}, {"b": 1}]
+    assert [m.document["key"] for m in merged["other"]] == [{"c": 1}]

@@ -336,6 +336,18 @@ class Transaction:
             callback()
 
 
+def merged_indexes(
+    *groups: Mapping[str, Sequence[IndexModel]],
+) -> dict[str, list[IndexModel]]:
+    """Index lists of several owners merged per collection (``{**a, **b}`` would keep only
+    ``b``'s list for a collection both name)."""
+    merged: dict[str, list[IndexModel]] = {}
+    for group in groups:
+        for collection, models in group.items():
+            merged.setdefault(collection, []).extend(models)
+    return merged
+
+
 class Store:
     """One service's database, its standard collections, and its transactions."""
 
@@ -399,7 +411,9 @@ class Store:
             for listener in self._due_listeners:
                 listener(kind, at)
 
-    async def ensure_indexes(self, indexes: dict[str, Sequence[IndexModel]] | None = None) -> None:
+    async def ensure_indexes(
+        self, indexes: Mapping[str, Sequence[IndexModel]] | None = None
+    ) -> None:
         """Create the standard indexes and the service's own (idempotent; run at start-up)."""
         wanted: dict[str, list[IndexModel]] = {
             PROCESSED_EVENTS: [IndexModel([("consumer", ASCENDING), ("event_id", ASCENDING)])],

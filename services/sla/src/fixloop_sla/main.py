@@ -15,7 +15,7 @@ from fixloop_shared.memory import memory_store
 from fixloop_shared.runtime import ServiceContext, build_app, build_context, serve
 from fixloop_shared.service_app import ServiceApp
 from fixloop_shared.settings import load_settings
-from fixloop_shared.store import Store
+from fixloop_shared.store import Store, merged_indexes
 from fixloop_shared.topics import Service, Topic
 from fixloop_sla.adapters.events import CLOCK_TOPIC, sla_consumers
 from fixloop_sla.adapters.memory import MemoryOrderClocksRepository
@@ -58,7 +58,7 @@ class SlaService:
 
 
 async def ensure_indexes(store: Store) -> None:
-    await store.ensure_indexes({**clock_indexes(), **policy_indexes(), **report_indexes()})
+    await store.ensure_indexes(merged_indexes(clock_indexes(), policy_indexes(), report_indexes()))
 
 
 def bootstrap(

@@ -281,13 +281,15 @@ class MongoWebhookRegistry:
             except UnreadableSecret:
                 unreadable += 1
                 continue
+            # Unless the endpoint changed since it was read (a rotation meanwhile wins).
+            written = int(doc.get("updated_at_ms") or 0)
             async with self._store.exclusive():
                 result = await self._endpoints.update_one(
-                    equals({"_id": str(doc["_id"]), "updated_at_ms": doc.get("updated_at_ms")}),
+                    equals({"_id": str(doc["_id"]), "updated_at_ms": written}),
                     {
                         "$set": {
                             "secrets": [_secret_document(s, self._box) for s in secrets],
-                            "updated_at_ms": max(epoch_ms(now), int(doc["updated_at_ms"]) + 1),
+                            "updated_at_ms": max(epoch_ms(now), written + 1),
                         }
                     },
                 )

@@ -29,6 +29,7 @@ from fixloop_notifications.adapters.webhook_registry import (
 from fixloop_notifications.adapters.webhooks_http import (
     WebhookEndpointDisabled,
     WebhookSender,
+    address_refusal,
     webhook_client,
 )
 from fixloop_notifications.domain.delivery import DeliveryError
@@ -393,6 +394,27 @@ async def test_a_host_resolving_inside_is_refused_before_anything_is_sent(
     assert after is not None
     assert after.consecutive_failures == 1
     assert scripted.requests == []
+
+
+async def test_registering_an_endpoint_looks_where_its_host_points() -> None:
+    inside = resolving({"hooks.acme.example": ["10.9.8.7"]})
+    refusal, resolved = await address_refusal(
+        "https://hooks.acme.example/x", allow_loopback=False, resolver=inside
+    )
+    assert resolved
+    assert refusal is not None
+    assert "10.9.8.7, a private network address: refused" in refusal
+    outside = resolving({"hooks.acme.example": ["93.184.216.34"]})
+    assert await address_refusal(
+        "https://hooks.acme.example:8443/x", allow_loopback=False, resolver=outside
+    ) == (None, True)
+
+    async def unknown(host: str, port: int) -> list[str]:
+        raise OSError(host)
+
+    assert await address_refusal(
+        "https://hooks.acme.example/x", allow_loopback=False, resolver=unknown
+    ) == (None, False)
 
 
 async def test_after_a_rotation_receivers_with_either_secret_verify(

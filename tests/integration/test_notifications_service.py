@@ -825,6 +825,14 @@ async def test_an_operator_manages_endpoints_from_the_cli(
         assert wrong.stderr.startswith("error: "), (bad, wrong.stderr)
         assert "Traceback" not in wrong.stderr
 
+    # A host that does not resolve from here (.invalid never does) is taken, with a note: every
+    # call resolves it again and refuses internal addresses.
+    unresolved = await asyncio.to_thread(
+        webhooks_cli, service, "add", "--tenant", tenant, "--url", "https://hooks.fixloop.invalid/x"
+    )
+    assert unresolved.returncode == 0, unresolved.stderr
+    assert "note: the host does not resolve from here" in unresolved.stdout
+
 
 async def test_the_desk_records_what_a_recipient_asked_for_from_the_cli(
     service: NotificationsService,

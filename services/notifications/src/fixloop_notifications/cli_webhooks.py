@@ -130,18 +130,30 @@ def add_endpoint(
         typer.Option("--event", help="Only this event type (repeat; default: all lifecycle)."),
     ] = None,
 ) -> None:
-    """Register an endpoint; prints its id and signing secret (shown once)."""
+    """Register an endpoint; prints its id and signing secret (shown once). A host that resolves
+    to an internal address is refused; one that does not resolve yet is taken with a note."""
+    from fixloop_notifications.adapters.webhooks_http import address_refusal
+    from fixloop_notifications.domain.webhooks import validate_endpoint_url
 
-    async def work(store: Store, settings: NotificationsSettings) -> Any:
+    async def work(store: Store, settings: NotificationsSettings) -> tuple[Any, bool]:
         registry = await _registry(store, settings)
         try:
-            return await registry.add(tenant, url, event or [], datetime.now(UTC))
+            validate_endpoint_url(url, allow_loopback=registry.allow_loopback)
+            refusal, resolved = await address_refusal(url, allow_loopback=registry.allow_loopback)
+            if refusal is not None:
+                fail(f"endpoint URL refused: {refusal}", EXIT_USAGE)
+            return await registry.add(tenant, url, event or [], datetime.now(UTC)), resolved
         except ValueError as exc:
             fail(" ".join(str(exc).split())[:300], EXIT_USAGE)
 
-    endpoint = with_store(work)
+    endpoint, resolved = with_store(work)
     out.print(f"endpoint {endpoint.endpoint_id} for {endpoint.tenant}: {endpoint.url}")
     out.print(f"signing secret (give it to the receiver; shown once): {endpoint.secrets[0].value}")
+    if not resolved:
+        out.print(
+            "note: the host does not resolve from here; each call resolves it and refuses "
+            "internal addresses"
+        )
 
 
 def _endpoint_command(

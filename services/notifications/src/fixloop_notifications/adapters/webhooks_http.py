@@ -36,6 +36,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import NoReturn, Protocol
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -185,6 +186,26 @@ class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+async def address_refusal(
+    url: str, *, allow_loopback: bool, resolver: Resolver = resolve_host, timeout: float = 5.0
+) -> tuple[str | None, bool]:
+    """Why calls to ``url`` would be refused by the addresses its host resolves to now (None if
+    they would not), and whether it resolved at all (a name that does not resolve yet is not
+    refused: each call checks again)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        resolved = await asyncio.wait_for(resolver(host, port), timeout)
+    except (OSError, TimeoutError):
+        return None, False
+    try:
+        PublicAddressesOnly(allow_loopback=allow_loopback).vetted(host, resolved)
+    except httpcore.ConnectError as exc:
+        return str(exc), True
+    return None, True
 
 
 def webhook_client(

@@ -14,8 +14,11 @@ from collections.abc import Iterable
 import pytest
 
 from fixloop_shared.topics import (
+    OPERATIONS_PRINCIPAL,
     Service,
+    Topic,
     all_topics,
+    dead_letter_topic,
     inbound_topic,
     platform_principal,
     topic_access,
@@ -121,7 +124,27 @@ def test_kafka_users_grant_exactly_the_registry(overlay: str) -> None:
     stranger = inbound_topic(UNKNOWN_PLATFORM)
     assert {p for p, a in actual.items() if stranger in a["read"]} == {Service.ORDERS.value}
     actual[Service.ORDERS.value]["read"] -= {stranger}
+    # ... and operators write every platform's by the same prefix (a dead letter goes back where
+    # it came from)
+    assert {p for p, a in actual.items() if stranger in a["write"]} == {OPERATIONS_PRINCIPAL}
+    actual[OPERATIONS_PRINCIPAL]["write"] -= {stranger}
     assert actual == expected
+
+
+@pytest.mark.parametrize("overlay", sorted(OVERLAYS))
+def test_operators_read_dead_letters_and_write_back_only_where_letters_come_from(
+    overlay: str,
+) -> None:
+    docs, names = overlay_state(overlay)
+    users = {u["metadata"]["name"]: u for u in of_kind(docs, "KafkaUser")}
+    operations = users[OPERATIONS_PRINCIPAL]
+    topics = probe_topics(docs, names)
+    readable = {t for t in topics if allowed(operations, "topic", t, READ_OPS)}
+    assert readable == {dead_letter_topic(service) for service in Service}
+    writable = {t for t in topics if allowed(operations, "topic", t, WRITE_OPS)}
+    assert not {dead_letter_topic(service) for service in Service} & writable
+    assert {inbound_topic(name) for name in names} <= writable
+    assert Topic.WORKORDERS_INBOUND.value not in writable  # a platform is its `source` there
 
 
 def test_dev_has_the_walkthrough_platforms() -> None:

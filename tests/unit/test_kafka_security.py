@@ -249,7 +249,12 @@ def test_access_each_service_writes_only_its_own_topics() -> None:
         "notifications",
         "platform-fieldhub",
         "platform-buildmart",
+        "operations",
     }
+    # operators read the dead letters and write nothing of their own: only back where letters
+    # come from
+    assert access["operations"]["read"] == {dead_letter_topic(s) for s in Service}
+    assert not access["operations"]["write"] & access["operations"]["read"]
     for service in Service:
         assert access[service.value]["write"] == {
             EVENTS_TOPIC_OF[service].value,

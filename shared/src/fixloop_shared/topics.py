@@ -86,6 +86,10 @@ def platform_of_inbound_topic(topic: str) -> str | None:
     return name if is_platform_name(name) else None
 
 
+OPERATIONS_PRINCIPAL = "operations"
+"""The Kafka principal of operators' commands: dead letters listed and replayed."""
+
+
 def platform_principal(platform: str) -> str:
     """The Kafka principal (user) name of one external platform: ``platform-<name>``."""
     inbound_topic(platform)  # validates the name
@@ -123,11 +127,13 @@ def topic_access(platforms: Iterable[str]) -> dict[str, dict[str, frozenset[str]
     """Who may read and who may write which topic: the Kafka ACLs as data.
 
     Principal name -> ``{"read": topics, "write": topics}``, for the five services (``orders``,
-    ``contractors``, ``parts``, ``sla``, ``notifications``) and one ``platform-<name>`` per
-    external platform in ``platforms``. A service writes its own events topic and its own
-    dead-letter topic; orders reads every platform's inbound topic; a platform writes only its
-    own inbound topic and reads nothing. Consumer groups are named after the services. Operators
-    (the ``fixloop`` CLI: dead letters, replays) are cluster administrators and not listed.
+    ``contractors``, ``parts``, ``sla``, ``notifications``), one ``platform-<name>`` per
+    external platform in ``platforms``, and the operators' ``operations``. A service writes its
+    own events topic and its own dead-letter topic; orders reads every platform's inbound topic;
+    a platform writes only its own inbound topic and reads nothing. Consumer groups are named
+    after the services. Operators (``fixloop dlq list|replay``) read every dead-letter topic and
+    write back to any topic a dead letter can come from (every consumed topic, every platform's
+    inbound topic, not the shared one), in no consumer group.
     """
     names = sorted(set(platforms))
     inbound = frozenset(inbound_topic(name) for name in names)
@@ -145,6 +151,14 @@ def topic_access(platforms: Iterable[str]) -> dict[str, dict[str, frozenset[str]
             "read": frozenset(),
             "write": frozenset({inbound_topic(name)}),
         }
+    # Not the shared inbound topic: on it a platform is the event's own `source` (a secured
+    # cluster lets nobody write it, so no dead letter comes from it there).
+    consumed = {topic.value for topics in SERVICE_READS.values() for topic in topics}
+    consumed.discard(Topic.WORKORDERS_INBOUND.value)
+    access[OPERATIONS_PRINCIPAL] = {
+        "read": frozenset(dead_letter_topic(service) for service in Service),
+        "write": frozenset(consumed | inbound),
+    }
     return access
 
 

@@ -14,7 +14,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -31,21 +30,12 @@ from fixloop_devkit.testing import (
 from fixloop_orders.adapters.mongo import WORK_ORDERS
 from fixloop_orders.main import OrdersService, bootstrap
 from fixloop_orders.settings import OrdersSettings
-from fixloop_shared.contracts import (
-    Address,
-    CancellationRequested,
-    Category,
-    Equipment,
-    EventPayload,
-    Priority,
-    Requester,
-    Site,
-    WorkOrderSubmitted,
-)
+from fixloop_shared.contracts import CancellationRequested, EventPayload
 from fixloop_shared.envelope import EventEnvelope, binary_headers, encode_payload, to_structured
 from fixloop_shared.settings import KafkaSettings
 from fixloop_shared.store import Document
 from fixloop_shared.topics import Service, Topic, dead_letter_topic, inbound_topic
+from tests.integration.test_orders_service import submitted
 
 pytestmark = pytest.mark.integration
 
@@ -94,26 +84,6 @@ async def running(kafka_bootstrap: str, mongodb_uri: str) -> AsyncIterator[Runni
         yield Running(service=service, bootstrap=kafka_bootstrap)
     finally:
         await service.app.stop()
-
-
-def submitted(external_id: str) -> WorkOrderSubmitted:
-    return WorkOrderSubmitted(
-        external_id=external_id,
-        site=Site(
-            site_id="berlin-mitte",
-            name="Acme Store Berlin Mitte",
-            address=Address(
-                line1="Rosenthaler Str. 40", city="Berlin", postal_code="10178", country="DE"
-            ),
-            timezone="Europe/Berlin",
-        ),
-        equipment=Equipment(equipment_id="ahu-3", equipment_class="hvac"),
-        category=Category.BREAKDOWN,
-        priority=Priority.HIGH,
-        description="Air handling unit 3 trips its breaker every few minutes.",
-        requester=Requester(name="Mara Keller", email="mara.keller@example.com", locale="de-DE"),
-        reported_at=datetime(2026, 3, 2, 7, 55, tzinfo=UTC),
-    )
 
 
 async def send(

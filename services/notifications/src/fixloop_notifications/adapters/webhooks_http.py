@@ -116,6 +116,26 @@ async def resolve_host(host: str, port: int) -> list[str]:
     return addresses
 
 
+def vetted_addresses(host: str, addresses: Iterable[str], *, allow_loopback: bool) -> list[str]:
+    """``addresses`` (what ``host`` resolved to) if every one may be reached by a webhook, else
+    :class:`httpcore.ConnectError` naming the first that may not."""
+    found = list(addresses)
+    if not found:
+        msg = f"{host} resolves to no address"
+        raise httpcore.ConnectError(msg)
+    for text in found:
+        try:
+            address = ipaddress.ip_address(text.split("%", 1)[0])
+        except ValueError as exc:
+            msg = f"{host} resolves to {text!r}, not an IP address"
+            raise httpcore.ConnectError(msg) from exc
+        refused = refused_address(address, allow_loopback=allow_loopback)
+        if refused is not None:
+            msg = f"{host} resolves to {address}, {refused}: refused"
+            raise httpcore.ConnectError(msg)
+    return found
+
+
 class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
     """A network backend that connects only to addresses a webhook may reach.
 
@@ -127,24 +147,6 @@ class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
         self._allow_loopback = allow_loopback
         self._resolve = resolver
         self._inner = httpcore.AnyIOBackend()
-
-    def vetted(self, host: str, addresses: Iterable[str]) -> list[str]:
-        """``addresses`` if every one may be reached, else :class:`httpcore.ConnectError`."""
-        found = list(addresses)
-        if not found:
-            msg = f"{host} resolves to no address"
-            raise httpcore.ConnectError(msg)
-        for text in found:
-            try:
-                address = ipaddress.ip_address(text.split("%", 1)[0])
-            except ValueError as exc:
-                msg = f"{host} resolves to {text!r}, not an IP address"
-                raise httpcore.ConnectError(msg) from exc
-            refused = refused_address(address, allow_loopback=self._allow_loopback)
-            if refused is not None:
-                msg = f"{host} resolves to {address}, {refused}: refused"
-                raise httpcore.ConnectError(msg)
-        return found
 
     async def connect_tcp(
         self,
@@ -160,7 +162,7 @@ class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
             msg = f"{host} could not be resolved: {exc}"
             raise httpcore.ConnectError(msg) from exc
         last: Exception | None = None
-        for address in self.vetted(host, resolved):
+        for address in vetted_addresses(host, resolved, allow_loopback=self._allow_loopback):
             try:
                 return await self._inner.connect_tcp(
                     address,
@@ -171,7 +173,7 @@ class PublicAddressesOnly(httpcore.AsyncNetworkBackend):
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
-        assert last is not None  # noqa: S101 - vetted() returns at least one address
+        assert last is not None  # noqa: S101 - vetted_addresses() returns at least one
         raise last
 
     async def connect_unix_socket(
@@ -202,7 +204,7 @@ async def address_refusal(
     except (OSError, TimeoutError):
         return None, False
     try:
-        PublicAddressesOnly(allow_loopback=allow_loopback).vetted(host, resolved)
+        vetted_addresses(host, resolved, allow_loopback=allow_loopback)
     except httpcore.ConnectError as exc:
         return str(exc), True
     return None, True

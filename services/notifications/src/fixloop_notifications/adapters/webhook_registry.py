@@ -219,10 +219,11 @@ class MongoWebhookRegistry:
         return None if doc is None else endpoint_from_document(doc, self._box)
 
     async def endpoints_for(self, tenant: str, event_type: str) -> builtins.list[WebhookEndpoint]:
-        """The enabled endpoints of ``tenant`` that receive ``event_type``."""
-        found = self._endpoints.find(equals({"tenant": tenant, "status": ENABLED})).sort(
-            [("created_at_ms", ASCENDING), ("_id", ASCENDING)]
-        )
+        """The enabled endpoints of ``tenant`` that receive ``event_type``, without their secrets
+        (asked for every event; a call reads its endpoint, secrets and all, when it is sent)."""
+        found = self._endpoints.find(
+            equals({"tenant": tenant, "status": ENABLED}), {"secrets": False}
+        ).sort([("created_at_ms", ASCENDING), ("_id", ASCENDING)])
         endpoints = [endpoint_from_document(doc, self._box) async for doc in found]
         return [endpoint for endpoint in endpoints if endpoint.accepts(event_type)]
 

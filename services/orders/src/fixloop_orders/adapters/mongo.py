@@ -627,12 +627,13 @@ class MongoWorkOrderQueries:
         # The order and its timeline are two reads. A step committed between them, or (on a
         # store without isolation between sessions) a step's transaction still under way, can
         # show an order one step ahead of or behind its timeline; such a pair is read again.
-        for pause in (*CONSISTENT_READ_PAUSES, None):
-            view = await self._read_work_order(tenant, work_order_id)
-            if view is None or _steps_agree(view) or pause is None:
-                return view
+        view = await self._read_work_order(tenant, work_order_id)
+        for pause in CONSISTENT_READ_PAUSES:
+            if view is None or _steps_agree(view):
+                break
             await asyncio.sleep(pause)
-        return None  # pragma: no cover - the last pass always returns
+            view = await self._read_work_order(tenant, work_order_id)
+        return view
 
     async def _read_work_order(self, tenant: str, work_order_id: str) -> WorkOrderView | None:
         scope = {"tenant": _text(tenant, "tenant")}
